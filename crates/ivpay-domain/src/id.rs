@@ -253,7 +253,9 @@ impl FromStr for InternalId {
         if s.len() != 36 {
             return Err(InternalIdError);
         }
-        uuid::Uuid::try_parse(s).map(Self).map_err(|_| InternalIdError)
+        uuid::Uuid::try_parse(s)
+            .map(Self)
+            .map_err(|_| InternalIdError)
     }
 }
 
@@ -271,7 +273,11 @@ mod tests {
     fn payment_id_refuses_path_characters_and_length() {
         assert!(matches!(
             "a/b".parse::<PaymentId>(),
-            Err(IdError::BadCharacter { found: '/', position: 1, .. })
+            Err(IdError::BadCharacter {
+                found: '/',
+                position: 1,
+                ..
+            })
         ));
         assert_eq!(
             "x".repeat(65).parse::<PaymentId>(),
@@ -302,9 +308,15 @@ mod tests {
 
     #[test]
     fn internal_id_has_one_spelling() {
-        let id: InternalId = "0192e4f5-7c3a-7b1e-9d2a-5f6e7a8b9c0d".parse().expect("valid");
+        let id: InternalId = "0192e4f5-7c3a-7b1e-9d2a-5f6e7a8b9c0d"
+            .parse()
+            .expect("valid");
         assert_eq!(id.to_string().parse::<InternalId>(), Ok(id));
-        assert!("0192e4f57c3a7b1e9d2a5f6e7a8b9c0d".parse::<InternalId>().is_err());
+        assert!(
+            "0192e4f57c3a7b1e9d2a5f6e7a8b9c0d"
+                .parse::<InternalId>()
+                .is_err()
+        );
     }
 
     #[test]

@@ -31,11 +31,15 @@ mod time;
 
 pub use event::{EventOutcome, PaymentEvent, StatusUpdate, UpdateSource};
 pub use field::{Field, FieldError};
-pub use id::{ClientId, ForeignId, IdError, IdempotencyKey, InternalId, InternalIdError, PaymentId};
+pub use id::{
+    ClientId, ForeignId, IdError, IdempotencyKey, InternalId, InternalIdError, PaymentId,
+};
 pub use money::{AmountError, CurrencyError, FiatAmount, FiatCurrency, Money};
 pub use payment::{
     CreateOutcome, NewPayment, OutcomeError, Payment, PaymentRecord, RecordError, UpstreamPayment,
 };
 pub use redirect::{RedirectUrl, UrlError};
-pub use status::{PaymentStatus, RefusalReason, ReportedStatus, Transition, UnknownStatus, transition};
+pub use status::{
+    PaymentStatus, RefusalReason, ReportedStatus, Transition, UnknownStatus, transition,
+};
 pub use time::Timestamp;

@@ -73,8 +73,10 @@ impl FromStr for FiatCurrency {
             });
         }
         let upper = s.to_ascii_uppercase();
-        let code = iso_currency::Currency::from_code(&upper)
-            .ok_or_else(|| CurrencyError::Unknown { code: upper.clone() })?;
+        let code =
+            iso_currency::Currency::from_code(&upper).ok_or_else(|| CurrencyError::Unknown {
+                code: upper.clone(),
+            })?;
         match code.exponent() {
             Some(exp) if !code.is_special() && !code.is_fund() => Ok(Self {
                 code,
@@ -378,17 +380,34 @@ mod tests {
 
     #[test]
     fn renders_the_currency_scale() {
-        assert_eq!(FiatAmount::parse("10", cur("USD")).map(|a| a.to_string()), Ok("10.00".into()));
-        assert_eq!(FiatAmount::parse("0.1", cur("BHD")).map(|a| a.to_string()), Ok("0.100".into()));
-        assert_eq!(FiatAmount::parse("007", cur("JPY")).map(|a| a.to_string()), Ok("7".into()));
-        assert_eq!(FiatAmount::parse("10.50", cur("USD")).map(|a| a.minor_units()), Ok(1050));
+        assert_eq!(
+            FiatAmount::parse("10", cur("USD")).map(|a| a.to_string()),
+            Ok("10.00".into())
+        );
+        assert_eq!(
+            FiatAmount::parse("0.1", cur("BHD")).map(|a| a.to_string()),
+            Ok("0.100".into())
+        );
+        assert_eq!(
+            FiatAmount::parse("007", cur("JPY")).map(|a| a.to_string()),
+            Ok("7".into())
+        );
+        assert_eq!(
+            FiatAmount::parse("10.50", cur("USD")).map(|a| a.minor_units()),
+            Ok(1050)
+        );
     }
 
     #[test]
     fn refuses_text_that_is_not_plain_decimal() {
-        for bad in ["1e3", "+1", "-1", " 1", "1 ", "1,00", "1.", ".5", "0x10", "1.2.3", "NaN", "١٢"] {
+        for bad in [
+            "1e3", "+1", "-1", " 1", "1 ", "1,00", "1.", ".5", "0x10", "1.2.3", "NaN", "١٢",
+        ] {
             assert!(
-                matches!(FiatAmount::parse(bad, cur("USD")), Err(AmountError::NotANumber { .. })),
+                matches!(
+                    FiatAmount::parse(bad, cur("USD")),
+                    Err(AmountError::NotANumber { .. })
+                ),
                 "{bad:?} should be refused as not a number"
             );
         }
@@ -397,7 +416,10 @@ mod tests {
 
     #[test]
     fn refuses_zero_and_too_many_decimals() {
-        assert_eq!(FiatAmount::parse("0.00", cur("USD")), Err(AmountError::NotPositive));
+        assert_eq!(
+            FiatAmount::parse("0.00", cur("USD")),
+            Err(AmountError::NotPositive)
+        );
         assert_eq!(
             FiatAmount::parse("1.5", cur("JPY")).map_err(|e| e.to_string()),
             Err("1 decimals, JPY allows 0".into())
@@ -405,7 +427,11 @@ mod tests {
         // Written decimals count, even trailing zeros: the client sent something USD cannot mean.
         assert!(matches!(
             FiatAmount::parse("1.000", cur("USD")),
-            Err(AmountError::TooManyDecimals { got: 3, allowed: 2, .. })
+            Err(AmountError::TooManyDecimals {
+                got: 3,
+                allowed: 2,
+                ..
+            })
         ));
     }
 
@@ -414,11 +440,15 @@ mod tests {
         assert!(FiatAmount::parse("1000000000000", cur("USD")).is_ok());
         assert_eq!(
             FiatAmount::parse("1000000000000.01", cur("USD")),
-            Err(AmountError::TooLarge { max: FiatAmount::MAX_UNITS })
+            Err(AmountError::TooLarge {
+                max: FiatAmount::MAX_UNITS
+            })
         );
         assert_eq!(
             FiatAmount::parse(&"9".repeat(200), cur("USD")),
-            Err(AmountError::TooLarge { max: FiatAmount::MAX_UNITS })
+            Err(AmountError::TooLarge {
+                max: FiatAmount::MAX_UNITS
+            })
         );
         assert!(FiatAmount::parse("00000000000000000001.5", cur("USD")).is_ok());
     }

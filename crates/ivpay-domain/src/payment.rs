@@ -92,7 +92,8 @@ impl NewPayment {
     /// A stable text form of the request, equal for requests that mean the same thing
     /// (`10.5` and `10.50` USD, `usd` and `USD`): what idempotency keys are compared by.
     pub fn canonical(&self) -> String {
-        let opt = |v: Option<&str>| v.map_or_else(|| "-".to_owned(), |s| format!("{}:{s}", s.len()));
+        let opt =
+            |v: Option<&str>| v.map_or_else(|| "-".to_owned(), |s| format!("{}:{s}", s.len()));
         format!(
             "amount={}|currency={}|foreign_id={}|url_success={}|url_failed={}",
             self.money.amount(),
@@ -465,13 +466,18 @@ mod tests {
     #[test]
     fn create_outcome_settles_once() {
         let mut p = sample();
-        p.mark_unknown("timeout".into(), Timestamp::from_unix_seconds(102)).expect("from initiated");
-        p.mark_created(upstream(), Timestamp::from_unix_seconds(103)).expect("unknown resolves");
+        p.mark_unknown("timeout".into(), Timestamp::from_unix_seconds(102))
+            .expect("from initiated");
+        p.mark_created(upstream(), Timestamp::from_unix_seconds(103))
+            .expect("unknown resolves");
         assert_eq!(p.version(), 3);
         assert!(p.needs_reconciliation());
         assert_eq!(
             p.mark_rejected("late".into(), Timestamp::from_unix_seconds(104)),
-            Err(OutcomeError { from: "created", to: "rejected" })
+            Err(OutcomeError {
+                from: "created",
+                to: "rejected"
+            })
         );
         assert_eq!(p.version(), 3);
     }
@@ -495,7 +501,8 @@ mod tests {
         let a = NewPayment::from_fields("10.5", "usd", Some("o"), None, None).expect("valid");
         let b = NewPayment::from_fields("10.50", "USD", Some("o"), None, None).expect("valid");
         let c = NewPayment::from_fields("10.51", "USD", Some("o"), None, None).expect("valid");
-        let d = NewPayment::from_fields("10.50", "USD", None, Some("https://o"), None).expect("valid");
+        let d =
+            NewPayment::from_fields("10.50", "USD", None, Some("https://o"), None).expect("valid");
         assert_eq!(a.canonical(), b.canonical());
         assert_ne!(b.canonical(), c.canonical());
         assert_ne!(b.canonical(), d.canonical());
@@ -505,7 +512,10 @@ mod tests {
     fn applying_moves_status_and_version_only_when_allowed() {
         let mut p = sample();
         let t = Timestamp::from_unix_seconds(200);
-        assert_eq!(p.apply_status(PaymentStatus::Paid, Some(t), t), Transition::Apply);
+        assert_eq!(
+            p.apply_status(PaymentStatus::Paid, Some(t), t),
+            Transition::Apply
+        );
         assert_eq!(p.version(), 2);
         assert_eq!(p.processed_at(), Some(t));
         assert_eq!(

@@ -111,8 +111,14 @@ mod tests {
             "ftp://host/x".parse::<RedirectUrl>(),
             Err(UrlError::Scheme("ftp".into()))
         );
-        assert!(matches!("shop.example/x".parse::<RedirectUrl>(), Err(UrlError::Invalid(_))));
+        assert!(matches!(
+            "shop.example/x".parse::<RedirectUrl>(),
+            Err(UrlError::Invalid(_))
+        ));
         let long = format!("https://h/{}", "a".repeat(2048));
-        assert_eq!(long.parse::<RedirectUrl>(), Err(UrlError::TooLong { max: 2048 }));
+        assert_eq!(
+            long.parse::<RedirectUrl>(),
+            Err(UrlError::TooLong { max: 2048 })
+        );
     }
 }

@@ -214,9 +214,15 @@ mod tests {
 
     #[test]
     fn unknown_statuses_are_kept_not_failed() {
-        assert_eq!(ReportedStatus::from("CANCELED"), ReportedStatus::Unknown("CANCELED".into()));
+        assert_eq!(
+            ReportedStatus::from("CANCELED"),
+            ReportedStatus::Unknown("CANCELED".into())
+        );
         assert_eq!(ReportedStatus::from("PAID"), ReportedStatus::Known(Paid));
-        assert_eq!(ReportedStatus::from("paid"), ReportedStatus::Unknown("paid".into()));
+        assert_eq!(
+            ReportedStatus::from("paid"),
+            ReportedStatus::Unknown("paid".into())
+        );
         let json = serde_json::to_string(&ReportedStatus::Unknown("CANCELED".into())).expect("ok");
         assert_eq!(json, "\"CANCELED\"");
     }

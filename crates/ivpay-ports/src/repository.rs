@@ -1,0 +1,260 @@
+//! The storage port: payments, their events, idempotency records and the reconciliation
+//! schedule.
+
+use std::time::Duration;
+
+use ivpay_domain::{
+    ClientId, ForeignId, IdempotencyKey, InternalId, Payment, PaymentEvent, PaymentId,
+    PaymentStatus, Timestamp,
+};
+
+/// A client's claim on an idempotency key, stored in the same transaction as the intent.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct IdempotencyClaim {
+    /// The client the key belongs to: keys are scoped per client.
+    pub client: ClientId,
+    /// The key.
+    pub key: IdempotencyKey,
+    /// A digest of the request's canonical form.
+    pub fingerprint: String,
+    /// When the record may be forgotten.
+    pub expires_at: Timestamp,
+}
+
+/// A stored idempotency record.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct IdempotencyRecord {
+    /// The client the key belongs to.
+    pub client: ClientId,
+    /// The key.
+    pub key: IdempotencyKey,
+    /// A digest of the first request's canonical form.
+    pub fingerprint: String,
+    /// The payment the first request created. Its create outcome is the stored answer.
+    pub payment: InternalId,
+    /// When the record was made.
+    pub created_at: Timestamp,
+    /// When it may be forgotten.
+    pub expires_at: Timestamp,
+}
+
+/// What [`PaymentRepository::insert_intent`] did.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum IntentInsert {
+    /// The payment (and the claim, if any) are committed.
+    Inserted,
+    /// An unexpired record already holds the key; nothing was written.
+    KeyTaken(IdempotencyRecord),
+}
+
+/// Which payments to list. Every field narrows the result; all empty lists everything.
+#[derive(Clone, PartialEq, Eq, Debug, Default)]
+pub struct PaymentFilter {
+    /// Only this status.
+    pub status: Option<PaymentStatus>,
+    /// Only this foreign id (the client's).
+    pub foreign_id: Option<ForeignId>,
+    /// Created at or after.
+    pub created_from: Option<Timestamp>,
+    /// Created before.
+    pub created_to: Option<Timestamp>,
+}
+
+/// A position in the listing: the last payment of the previous page. Payments are listed
+/// newest first by `(created_at, id)`, so rows inserted later never shift later pages.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Cursor {
+    /// The last row's creation time.
+    pub created_at: Timestamp,
+    /// The last row's id, breaking ties.
+    pub id: InternalId,
+}
+
+/// One page request.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct PageRequest {
+    /// Start after this row; `None` for the first page.
+    pub after: Option<Cursor>,
+    /// At most this many rows.
+    pub limit: u32,
+}
+
+/// One page of payments.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Page {
+    /// The rows, newest first.
+    pub items: Vec<Payment>,
+    /// Where the next page starts, if there may be one.
+    pub next: Option<Cursor>,
+}
+
+/// A payment claimed for a reconciliation check, with how many checks it has had.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct ClaimedPayment {
+    /// The payment, as stored when claimed.
+    pub payment: Payment,
+    /// Checks made so far (drives the back-off).
+    pub attempts: u32,
+}
+
+/// Why storage failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RepositoryError {
+    /// Compare-and-set lost: the stored version is not the one the writer read. Reload
+    /// and decide again.
+    #[error("payment {id} changed concurrently (expected version {expected})")]
+    VersionConflict {
+        /// The payment.
+        id: InternalId,
+        /// The version the writer expected.
+        expected: u64,
+    },
+    /// No such payment.
+    #[error("payment {0} not found")]
+    NotFound(InternalId),
+    /// A unique value is taken (IVPAY id already linked to another payment).
+    #[error("duplicate {what}")]
+    Duplicate {
+        /// Which value.
+        what: &'static str,
+    },
+    /// A stored row no longer parses into the domain (a bug or a hand edit).
+    #[error("corrupt record: {0}")]
+    Corrupt(String),
+    /// The database failed or could not be reached. Retrying later may help.
+    #[error("storage unavailable")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync + 'static>),
+}
+
+/// Durable storage of payments and everything recorded about them.
+///
+/// Writes that belong together happen in one transaction: an intent with its idempotency
+/// claim; a status change with its event row.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait::async_trait]
+pub trait PaymentRepository: Send + Sync {
+    /// Stores a new intent (outcome initiated) and, if given, the idempotency claim, in one
+    /// transaction. An expired record for the same key is replaced.
+    ///
+    /// # Errors
+    ///
+    /// [`RepositoryError::Unavailable`]; a taken key is not an error but
+    /// [`IntentInsert::KeyTaken`], decided by a unique index so it holds across instances.
+    async fn insert_intent(
+        &self,
+        payment: &Payment,
+        claim: Option<IdempotencyClaim>,
+    ) -> Result<IntentInsert, RepositoryError>;
+
+    /// Forgets a key whose request created nothing upstream, so the client may retry
+    /// with it.
+    ///
+    /// # Errors
+    ///
+    /// [`RepositoryError::Unavailable`].
+    async fn release_idempotency_key(
+        &self,
+        client: &ClientId,
+        key: &IdempotencyKey,
+    ) -> Result<(), RepositoryError>;
+
+    /// Saves a settled create outcome (created, rejected, unknown) if the stored version
+    /// is `expected_version`, and sets the first reconciliation check.
+    ///
+    /// # Errors
+    ///
+    /// [`RepositoryError::VersionConflict`], [`RepositoryError::Duplicate`] when IVPAY's
+    /// id is already linked, [`RepositoryError::Unavailable`].
+    async fn save_outcome(
+        &self,
+        payment: &Payment,
+        expected_version: u64,
+        next_check_at: Option<Timestamp>,
+    ) -> Result<(), RepositoryError>;
+
+    /// A payment by our id.
+    ///
+    /// # Errors
+    ///
+    /// [`RepositoryError::Unavailable`], [`RepositoryError::Corrupt`].
+    async fn get(&self, id: InternalId) -> Result<Option<Payment>, RepositoryError>;
+
+    /// A payment by IVPAY's id.
+    ///
+    /// # Errors
+    ///
+    /// As [`PaymentRepository::get`].
+    async fn get_by_payment_id(&self, id: &PaymentId) -> Result<Option<Payment>, RepositoryError>;
+
+    /// Payments with a foreign id (the client's), oldest first. Not unique.
+    ///
+    /// # Errors
+    ///
+    /// As [`PaymentRepository::get`].
+    async fn find_by_foreign_id(&self, id: &ForeignId) -> Result<Vec<Payment>, RepositoryError>;
+
+    /// A page of payments, newest first.
+    ///
+    /// # Errors
+    ///
+    /// As [`PaymentRepository::get`].
+    async fn list(
+        &self,
+        filter: &PaymentFilter,
+        page: PageRequest,
+    ) -> Result<Page, RepositoryError>;
+
+    /// Writes a status change as compare-and-set on the version, with its event row, in one
+    /// transaction. A payment that became final leaves the reconciliation schedule.
+    ///
+    /// # Errors
+    ///
+    /// [`RepositoryError::VersionConflict`] when another writer got there first (nothing
+    /// is written, not even the event); [`RepositoryError::Unavailable`].
+    async fn update_status(
+        &self,
+        payment: &Payment,
+        expected_version: u64,
+        event: &PaymentEvent,
+    ) -> Result<(), RepositoryError>;
+
+    /// Records an event that changed nothing (duplicate, refused, unknown payment).
+    ///
+    /// # Errors
+    ///
+    /// [`RepositoryError::Unavailable`].
+    async fn record_event(&self, event: &PaymentEvent) -> Result<(), RepositoryError>;
+
+    /// A payment's events, oldest first.
+    ///
+    /// # Errors
+    ///
+    /// [`RepositoryError::Unavailable`], [`RepositoryError::Corrupt`].
+    async fn events(&self, payment: InternalId) -> Result<Vec<PaymentEvent>, RepositoryError>;
+
+    /// Claims up to `limit` non-final payments whose next check is due at `now`, by moving
+    /// their next check to `now + lease`: each row goes to exactly one of several
+    /// concurrent claimers, and a claimer that dies releases its rows when the lease ends.
+    ///
+    /// # Errors
+    ///
+    /// [`RepositoryError::Unavailable`], [`RepositoryError::Corrupt`].
+    async fn claim_due(
+        &self,
+        now: Timestamp,
+        lease: Duration,
+        limit: u32,
+    ) -> Result<Vec<ClaimedPayment>, RepositoryError>;
+
+    /// Sets a payment's next check (`None`: no more checks) and its attempt count.
+    ///
+    /// # Errors
+    ///
+    /// [`RepositoryError::NotFound`], [`RepositoryError::Unavailable`].
+    async fn schedule_check(
+        &self,
+        id: InternalId,
+        next_check_at: Option<Timestamp>,
+        attempts: u32,
+    ) -> Result<(), RepositoryError>;
+}

@@ -1,0 +1,254 @@
+//! The driving port: what the HTTP layer (or any other inbound adapter) asks of the service.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use ivpay_domain::{
+    ClientId, EventOutcome, IdError, IdempotencyKey, InternalId, NewPayment, Payment, PaymentEvent,
+    PaymentId, StatusUpdate,
+};
+
+use crate::{GatewayError, Page, PageRequest, PaymentFilter, RepositoryError};
+
+/// A way to name a payment from outside: our id (a UUID) or IVPAY's.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum PaymentRef {
+    /// Our id.
+    Internal(InternalId),
+    /// IVPAY's id.
+    Ivpay(PaymentId),
+}
+
+impl FromStr for PaymentRef {
+    type Err = IdError;
+    /// A hyphenated UUID is ours; anything else must be a valid IVPAY id.
+    fn from_str(s: &str) -> Result<Self, IdError> {
+        match s.parse::<InternalId>() {
+            Ok(id) => Ok(Self::Internal(id)),
+            Err(_) => s.parse().map(Self::Ivpay),
+        }
+    }
+}
+
+impl fmt::Display for PaymentRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Internal(id) => write!(f, "{id}"),
+            Self::Ivpay(id) => write!(f, "{id}"),
+        }
+    }
+}
+
+/// A successful create.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct CreateReply {
+    /// The payment, created upstream.
+    pub payment: Payment,
+    /// True when this answers a repeated request with an idempotency key, from storage.
+    pub replayed: bool,
+}
+
+/// Why a create failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CreateError {
+    /// The idempotency key was used before with a different request. Nothing was sent.
+    #[error("idempotency key was already used with a different request")]
+    IdempotencyMismatch,
+    /// A request with this idempotency key is still being processed.
+    #[error("a request with this idempotency key is still in progress")]
+    InFlight {
+        /// When to try again.
+        retry_after: Duration,
+    },
+    /// IVPAY refused the request. Stored: a repeat with the same key gets the same answer.
+    #[error("IVPAY rejected the payment: {message}")]
+    Rejected {
+        /// IVPAY's message.
+        message: String,
+        /// Our id of the refused intent.
+        id: InternalId,
+    },
+    /// IVPAY refused our own API key: the service is misconfigured. Not stored against
+    /// the idempotency key, so the request can be repeated once fixed.
+    #[error("the service's IVPAY credentials were refused")]
+    UpstreamUnauthorized,
+    /// IVPAY could not be reached and the request provably never left. Nothing exists
+    /// upstream; the key is released; retrying may help.
+    #[error("IVPAY is unavailable: {reason}")]
+    UpstreamUnavailable {
+        /// What happened.
+        reason: String,
+        /// How long IVPAY asked us to wait, if it did.
+        retry_after: Option<Duration>,
+    },
+    /// IVPAY may or may not have created the payment. The intent is kept as *unknown* and
+    /// will be resolved by a webhook, the reconciler or an operator; a repeat with the same
+    /// key never creates a second payment.
+    #[error("outcome of payment {id} at IVPAY is unknown: {reason}")]
+    OutcomeUnknown {
+        /// Our id of the intent, for support and later lookup.
+        id: InternalId,
+        /// What happened.
+        reason: String,
+    },
+    /// Storage failed before anything was sent upstream, or after (then the error says so
+    /// in the log; the intent is already committed).
+    #[error(transparent)]
+    Storage(#[from] RepositoryError),
+}
+
+impl CreateError {
+    /// Whether repeating the same request (with the same idempotency key) may succeed.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::InFlight { .. }
+            | Self::UpstreamUnavailable { .. }
+            | Self::OutcomeUnknown { .. }
+            | Self::Storage(RepositoryError::Unavailable(_)) => true,
+            Self::IdempotencyMismatch
+            | Self::Rejected { .. }
+            | Self::UpstreamUnauthorized
+            | Self::Storage(_) => false,
+        }
+    }
+}
+
+/// Why a read failed.
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    /// No such payment here.
+    #[error("payment {0} not found")]
+    NotFound(PaymentRef),
+    /// A refresh was asked for and IVPAY failed; the stored payment is still valid.
+    #[error("refresh from IVPAY failed")]
+    Upstream(#[source] GatewayError),
+    /// Storage failed.
+    #[error(transparent)]
+    Storage(#[from] RepositoryError),
+}
+
+/// Why a status update could not be processed. Updates that are refused by the state
+/// machine or name an unknown payment are not errors: they are recorded outcomes.
+#[derive(Debug, thiserror::Error)]
+pub enum UpdateError {
+    /// Confirming with IVPAY failed.
+    #[error("confirming with IVPAY failed")]
+    Upstream(#[source] GatewayError),
+    /// Storage failed; nothing was recorded.
+    #[error(transparent)]
+    Storage(#[from] RepositoryError),
+}
+
+/// What one reconciliation pass did.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub struct ReconcileReport {
+    /// Payments claimed.
+    pub claimed: u32,
+    /// Of those, how many changed status.
+    pub applied: u32,
+    /// How many are now final.
+    pub finalized: u32,
+    /// How many could not be checked (IVPAY failed); rescheduled.
+    pub failed: u32,
+}
+
+/// The use cases, as the HTTP layer and background workers call them.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait::async_trait]
+pub trait PaymentUseCases: Send + Sync {
+    /// Creates a payment at IVPAY for `client`, honouring an idempotency key.
+    ///
+    /// # Errors
+    ///
+    /// See [`CreateError`]: each variant says what was stored and whether to retry.
+    async fn create(
+        &self,
+        client: ClientId,
+        key: Option<IdempotencyKey>,
+        request: NewPayment,
+    ) -> Result<CreateReply, CreateError>;
+
+    /// A payment, from storage; with `refresh`, first asks IVPAY for its status and applies
+    /// it (source `api`).
+    ///
+    /// # Errors
+    ///
+    /// [`QueryError::NotFound`], [`QueryError::Upstream`] (refresh only),
+    /// [`QueryError::Storage`].
+    async fn get(&self, reference: PaymentRef, refresh: bool) -> Result<Payment, QueryError>;
+
+    /// A page of payments.
+    ///
+    /// # Errors
+    ///
+    /// [`QueryError::Storage`].
+    async fn list(&self, filter: PaymentFilter, page: PageRequest) -> Result<Page, QueryError>;
+
+    /// A payment's history.
+    ///
+    /// # Errors
+    ///
+    /// [`QueryError::NotFound`], [`QueryError::Storage`].
+    async fn events(&self, reference: PaymentRef) -> Result<Vec<PaymentEvent>, QueryError>;
+
+    /// Runs one reported status through the state machine and records it with its
+    /// evidence, whatever the outcome.
+    ///
+    /// # Errors
+    ///
+    /// [`UpdateError::Storage`]; nothing is half-written.
+    async fn apply_update(&self, update: StatusUpdate) -> Result<EventOutcome, UpdateError>;
+
+    /// Treats a webhook as a hint: asks IVPAY for the payment's status, then applies what
+    /// IVPAY says (source `webhook`, with the webhook body and the GET answer as evidence).
+    ///
+    /// # Errors
+    ///
+    /// [`UpdateError::Upstream`] when the GET fails (the reconciler will catch up);
+    /// [`UpdateError::Storage`].
+    async fn confirm_webhook(
+        &self,
+        payment_id: PaymentId,
+        raw_body: String,
+    ) -> Result<EventOutcome, UpdateError>;
+
+    /// One reconciliation pass: claims due non-final payments, asks IVPAY, applies, and
+    /// schedules the next check with back-off.
+    ///
+    /// # Errors
+    ///
+    /// [`UpdateError::Storage`] when claiming fails; per-payment failures are counted in
+    /// the report instead.
+    async fn reconcile_once(&self) -> Result<ReconcileReport, UpdateError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_uuid_names_our_payment_and_anything_else_ivpays() {
+        let ours: PaymentRef = "0192e4f5-7c3a-7b1e-9d2a-5f6e7a8b9c0d"
+            .parse()
+            .expect("uuid");
+        assert!(matches!(ours, PaymentRef::Internal(_)));
+        let theirs: PaymentRef = "6b577835afbefe60335b6e5cd04410a9"
+            .parse()
+            .expect("ivpay id");
+        assert!(matches!(theirs, PaymentRef::Ivpay(_)));
+        assert!("no/slash".parse::<PaymentRef>().is_err());
+    }
+
+    #[test]
+    fn only_transient_create_failures_are_retryable() {
+        assert!(
+            CreateError::InFlight {
+                retry_after: Duration::from_secs(1)
+            }
+            .is_retryable()
+        );
+        assert!(!CreateError::IdempotencyMismatch.is_retryable());
+        assert!(!CreateError::Storage(RepositoryError::Corrupt("x".into())).is_retryable());
+    }
+}
