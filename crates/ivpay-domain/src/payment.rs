@@ -135,6 +135,13 @@ pub enum CreateOutcome {
         /// What happened.
         reason: String,
     },
+    /// IVPAY certainly did not create it, and not because of the request: it was never
+    /// sent (IVPAY unreachable) or IVPAY refused our own credentials. The client may repeat
+    /// the request, with the same idempotency key.
+    Abandoned {
+        /// What happened.
+        reason: String,
+    },
 }
 
 impl CreateOutcome {
@@ -145,6 +152,30 @@ impl CreateOutcome {
             Self::Created => "created",
             Self::Rejected { .. } => "rejected",
             Self::Unknown { .. } => "unknown",
+            Self::Abandoned { .. } => "abandoned",
+        }
+    }
+
+    /// The reason, for the outcomes that have one.
+    pub fn reason(&self) -> Option<&str> {
+        match self {
+            Self::Initiated | Self::Created => None,
+            Self::Rejected { reason } | Self::Unknown { reason } | Self::Abandoned { reason } => {
+                Some(reason)
+            }
+        }
+    }
+
+    /// Rebuilds an outcome from [`CreateOutcome::as_str`] and [`CreateOutcome::reason`], as
+    /// storage keeps them. `None` for an unknown name or a reason missing where one belongs.
+    pub fn from_parts(name: &str, reason: Option<String>) -> Option<Self> {
+        match (name, reason) {
+            ("initiated", _) => Some(Self::Initiated),
+            ("created", _) => Some(Self::Created),
+            ("rejected", Some(reason)) => Some(Self::Rejected { reason }),
+            ("unknown", Some(reason)) => Some(Self::Unknown { reason }),
+            ("abandoned", Some(reason)) => Some(Self::Abandoned { reason }),
+            _ => None,
         }
     }
 }
@@ -397,6 +428,15 @@ impl Payment {
         self.settle(CreateOutcome::Rejected { reason }, now)
     }
 
+    /// IVPAY certainly did not create the payment, and the client may try again.
+    ///
+    /// # Errors
+    ///
+    /// [`OutcomeError`] unless the outcome was initiated or unknown.
+    pub fn mark_abandoned(&mut self, reason: String, now: Timestamp) -> Result<(), OutcomeError> {
+        self.settle(CreateOutcome::Abandoned { reason }, now)
+    }
+
     /// IVPAY may or may not have created the payment.
     ///
     /// # Errors
@@ -480,6 +520,22 @@ mod tests {
             })
         );
         assert_eq!(p.version(), 3);
+    }
+
+    #[test]
+    fn outcomes_round_trip_through_their_parts() {
+        for o in [
+            CreateOutcome::Initiated,
+            CreateOutcome::Created,
+            CreateOutcome::Rejected { reason: "bad".into() },
+            CreateOutcome::Unknown { reason: "timeout".into() },
+            CreateOutcome::Abandoned { reason: "not sent".into() },
+        ] {
+            let back = CreateOutcome::from_parts(o.as_str(), o.reason().map(str::to_owned));
+            assert_eq!(back, Some(o));
+        }
+        assert_eq!(CreateOutcome::from_parts("rejected", None), None);
+        assert_eq!(CreateOutcome::from_parts("lost", None), None);
     }
 
     #[test]
