@@ -47,3 +47,119 @@ pub use gateway::MockPaymentGateway;
 pub use repository::MockPaymentRepository;
 #[cfg(any(test, feature = "mocks"))]
 pub use use_cases::MockPaymentUseCases;
+
+/// Shared ports: an `Arc` of a port is the port, so one adapter can serve the service, the
+/// workers and the tests at once.
+mod shared {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use ivpay_domain::{
+        ClientId, ForeignId, IdempotencyKey, InternalId, Payment, PaymentEvent, PaymentId,
+        Timestamp, UpstreamPayment,
+    };
+
+    use crate::{
+        ClaimedPayment, Clock, CreateRequest, GatewayError, IdempotencyClaim, IntentInsert, Page,
+        PageRequest, PaymentFilter, PaymentGateway, PaymentRepository, RemotePayment,
+        RepositoryError,
+    };
+
+    #[async_trait::async_trait]
+    impl<T: Clock + ?Sized> Clock for Arc<T> {
+        fn now(&self) -> Timestamp {
+            (**self).now()
+        }
+        async fn sleep(&self, duration: Duration) {
+            (**self).sleep(duration).await;
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl<T: PaymentGateway + ?Sized> PaymentGateway for Arc<T> {
+        async fn create(&self, request: &CreateRequest) -> Result<UpstreamPayment, GatewayError> {
+            (**self).create(request).await
+        }
+        async fn get(&self, payment_id: &PaymentId) -> Result<RemotePayment, GatewayError> {
+            (**self).get(payment_id).await
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl<T: PaymentRepository + ?Sized> PaymentRepository for Arc<T> {
+        async fn insert_intent(
+            &self,
+            payment: &Payment,
+            claim: Option<IdempotencyClaim>,
+        ) -> Result<IntentInsert, RepositoryError> {
+            (**self).insert_intent(payment, claim).await
+        }
+        async fn release_idempotency_key(
+            &self,
+            client: &ClientId,
+            key: &IdempotencyKey,
+        ) -> Result<(), RepositoryError> {
+            (**self).release_idempotency_key(client, key).await
+        }
+        async fn save_outcome(
+            &self,
+            payment: &Payment,
+            expected_version: u64,
+            next_check_at: Option<Timestamp>,
+        ) -> Result<(), RepositoryError> {
+            (**self).save_outcome(payment, expected_version, next_check_at).await
+        }
+        async fn get(&self, id: InternalId) -> Result<Option<Payment>, RepositoryError> {
+            (**self).get(id).await
+        }
+        async fn get_by_payment_id(
+            &self,
+            id: &PaymentId,
+        ) -> Result<Option<Payment>, RepositoryError> {
+            (**self).get_by_payment_id(id).await
+        }
+        async fn find_by_foreign_id(
+            &self,
+            id: &ForeignId,
+        ) -> Result<Vec<Payment>, RepositoryError> {
+            (**self).find_by_foreign_id(id).await
+        }
+        async fn list(
+            &self,
+            filter: &PaymentFilter,
+            page: PageRequest,
+        ) -> Result<Page, RepositoryError> {
+            (**self).list(filter, page).await
+        }
+        async fn update_status(
+            &self,
+            payment: &Payment,
+            expected_version: u64,
+            event: &PaymentEvent,
+        ) -> Result<(), RepositoryError> {
+            (**self).update_status(payment, expected_version, event).await
+        }
+        async fn record_event(&self, event: &PaymentEvent) -> Result<(), RepositoryError> {
+            (**self).record_event(event).await
+        }
+        async fn events(&self, payment: InternalId) -> Result<Vec<PaymentEvent>, RepositoryError> {
+            (**self).events(payment).await
+        }
+        async fn claim_due(
+            &self,
+            now: Timestamp,
+            lease: Duration,
+            limit: u32,
+        ) -> Result<Vec<ClaimedPayment>, RepositoryError> {
+            (**self).claim_due(now, lease, limit).await
+        }
+        async fn schedule_check(
+            &self,
+            id: InternalId,
+            next_check_at: Option<Timestamp>,
+            attempts: u32,
+        ) -> Result<(), RepositoryError> {
+            (**self).schedule_check(id, next_check_at, attempts).await
+        }
+    }
+}
