@@ -527,9 +527,15 @@ mod tests {
         for o in [
             CreateOutcome::Initiated,
             CreateOutcome::Created,
-            CreateOutcome::Rejected { reason: "bad".into() },
-            CreateOutcome::Unknown { reason: "timeout".into() },
-            CreateOutcome::Abandoned { reason: "not sent".into() },
+            CreateOutcome::Rejected {
+                reason: "bad".into(),
+            },
+            CreateOutcome::Unknown {
+                reason: "timeout".into(),
+            },
+            CreateOutcome::Abandoned {
+                reason: "not sent".into(),
+            },
         ] {
             let back = CreateOutcome::from_parts(o.as_str(), o.reason().map(str::to_owned));
             assert_eq!(back, Some(o));

@@ -107,7 +107,9 @@ mod shared {
             expected_version: u64,
             next_check_at: Option<Timestamp>,
         ) -> Result<(), RepositoryError> {
-            (**self).save_outcome(payment, expected_version, next_check_at).await
+            (**self)
+                .save_outcome(payment, expected_version, next_check_at)
+                .await
         }
         async fn get(&self, id: InternalId) -> Result<Option<Payment>, RepositoryError> {
             (**self).get(id).await
@@ -137,7 +139,9 @@ mod shared {
             expected_version: u64,
             event: &PaymentEvent,
         ) -> Result<(), RepositoryError> {
-            (**self).update_status(payment, expected_version, event).await
+            (**self)
+                .update_status(payment, expected_version, event)
+                .await
         }
         async fn record_event(&self, event: &PaymentEvent) -> Result<(), RepositoryError> {
             (**self).record_event(event).await

@@ -1,0 +1,94 @@
+//! Tunables of the use cases, with defaults that suit a single service in front of IVPAY.
+
+use std::time::Duration;
+
+/// How the service waits, retries and schedules. `Default` gives the documented defaults.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServiceConfig {
+    /// How long an idempotency key is remembered (at least 24 h is advised).
+    pub idempotency_ttl: Duration,
+    /// How long a repeated request waits for the first request with its key to finish
+    /// before answering "in progress".
+    pub in_flight_wait: Duration,
+    /// How often a waiting request looks again.
+    pub in_flight_poll: Duration,
+    /// What a repeated request is told to wait when the first one is still running.
+    pub in_flight_retry_after: Duration,
+    /// Delay before the first reconciliation check of a new payment, and the base of the
+    /// exponential back-off.
+    pub reconcile_base: Duration,
+    /// Longest delay between two checks of one payment.
+    pub reconcile_max: Duration,
+    /// Payments claimed per reconciliation pass.
+    pub reconcile_batch: u32,
+    /// How long a claim holds a payment before another worker may take it.
+    pub reconcile_lease: Duration,
+    /// How often a status update is retried after losing a compare-and-set.
+    pub max_conflict_retries: u32,
+}
+
+impl Default for ServiceConfig {
+    fn default() -> Self {
+        Self {
+            idempotency_ttl: Duration::from_secs(24 * 3600),
+            in_flight_wait: Duration::from_secs(20),
+            in_flight_poll: Duration::from_millis(25),
+            in_flight_retry_after: Duration::from_secs(1),
+            reconcile_base: Duration::from_secs(30),
+            reconcile_max: Duration::from_secs(3600),
+            reconcile_batch: 64,
+            reconcile_lease: Duration::from_secs(120),
+            max_conflict_retries: 16,
+        }
+    }
+}
+
+impl ServiceConfig {
+    /// Delay before check number `attempt` (1-based) of a payment: `base · 2^(attempt-1)`,
+    /// capped at `max`, then spread by up to ±20 % with a jitter derived from `salt` (the
+    /// payment id), so payments created together do not hit IVPAY together.
+    pub fn reconcile_delay(&self, attempt: u32, salt: u128) -> Duration {
+        let exp = attempt.saturating_sub(1).min(30);
+        let raw = self
+            .reconcile_base
+            .saturating_mul(1u32 << exp)
+            .min(self.reconcile_max);
+        // Deterministic jitter in [-20 %, +20 %]: a cheap hash of the salt and the attempt.
+        let mixed = (salt ^ u128::from(attempt).wrapping_mul(0x9E37_79B9_7F4A_7C15))
+            .wrapping_mul(0x2545_F491_4F6C_DD1D);
+        let permille = (mixed >> 64) as u64 % 401; // 0..=400
+        let factor = 800 + permille; // 800..=1200 per mille
+        let jittered = raw.as_millis().saturating_mul(u128::from(factor)) / 1000;
+        let capped = jittered.min(self.reconcile_max.as_millis() * 12 / 10);
+        Duration::from_millis(u64::try_from(capped).unwrap_or(u64::MAX)).max(Duration::from_secs(1))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reconcile_delay_grows_then_caps_within_jitter() {
+        let c = ServiceConfig::default();
+        let within = |d: Duration, nominal: u64| {
+            let ms = d.as_millis() as u64;
+            ms >= nominal * 800 && ms <= nominal * 1200
+        };
+        for salt in [0u128, 1, 7, u128::MAX] {
+            assert!(within(c.reconcile_delay(1, salt), 30), "{salt}");
+            assert!(within(c.reconcile_delay(2, salt), 60));
+            assert!(within(c.reconcile_delay(4, salt), 240));
+            assert!(within(c.reconcile_delay(40, salt), 3600));
+        }
+    }
+
+    #[test]
+    fn jitter_spreads_payments() {
+        let c = ServiceConfig::default();
+        let delays: std::collections::HashSet<_> = (0..50u128)
+            .map(|salt| c.reconcile_delay(3, salt.wrapping_mul(0x1234_5678_9abc)))
+            .collect();
+        assert!(delays.len() > 10, "only {} distinct delays", delays.len());
+    }
+}

@@ -1,0 +1,299 @@
+//! An in-memory [`PaymentRepository`]: the reference for the port's semantics in a page of
+//! code, and the stateful fake for tests of the use cases and the HTTP layer.
+//!
+//! Everything sits behind one mutex, so every method is atomic, as the port asks of a
+//! transaction. Not for production: nothing survives the process.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use ivpay_domain::{
+    ClientId, ForeignId, IdempotencyKey, InternalId, Payment, PaymentEvent, PaymentId, Timestamp,
+};
+use ivpay_ports::{
+    ClaimedPayment, Cursor, IdempotencyClaim, IdempotencyRecord, IntentInsert, Page, PageRequest,
+    PaymentFilter, PaymentRepository, RepositoryError,
+};
+
+#[derive(Debug)]
+struct Row {
+    payment: Payment,
+    next_check_at: Option<Timestamp>,
+    attempts: u32,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    payments: HashMap<InternalId, Row>,
+    events: Vec<PaymentEvent>,
+    keys: HashMap<(ClientId, IdempotencyKey), IdempotencyRecord>,
+}
+
+/// A repository kept in process memory.
+#[derive(Debug, Default)]
+pub struct InMemoryRepository {
+    state: Mutex<State>,
+}
+
+impl InMemoryRepository {
+    /// An empty repository.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Every event recorded, in order (including those for unknown payments).
+    pub fn all_events(&self) -> Vec<PaymentEvent> {
+        self.lock().events.clone()
+    }
+
+    /// The scheduled next check and attempt count of a payment.
+    pub fn schedule_of(&self, id: InternalId) -> Option<(Option<Timestamp>, u32)> {
+        self.lock()
+            .payments
+            .get(&id)
+            .map(|r| (r.next_check_at, r.attempts))
+    }
+
+    /// How many payments are stored.
+    pub fn len(&self) -> usize {
+        self.lock().payments.len()
+    }
+
+    /// Whether no payment is stored.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+fn check_version(row: &Row, expected: u64) -> Result<(), RepositoryError> {
+    if row.payment.version() == expected {
+        Ok(())
+    } else {
+        Err(RepositoryError::VersionConflict {
+            id: row.payment.id(),
+            expected,
+        })
+    }
+}
+
+#[async_trait::async_trait]
+impl PaymentRepository for InMemoryRepository {
+    async fn insert_intent(
+        &self,
+        payment: &Payment,
+        claim: Option<IdempotencyClaim>,
+    ) -> Result<IntentInsert, RepositoryError> {
+        let mut st = self.lock();
+        if let Some(claim) = claim {
+            let slot = (claim.client.clone(), claim.key.clone());
+            if let Some(existing) = st.keys.get(&slot) {
+                if existing.expires_at > payment.created_at() {
+                    return Ok(IntentInsert::KeyTaken(existing.clone()));
+                }
+            }
+            st.keys.insert(
+                slot,
+                IdempotencyRecord {
+                    client: claim.client,
+                    key: claim.key,
+                    fingerprint: claim.fingerprint,
+                    payment: payment.id(),
+                    created_at: payment.created_at(),
+                    expires_at: claim.expires_at,
+                },
+            );
+        }
+        st.payments.insert(
+            payment.id(),
+            Row {
+                payment: payment.clone(),
+                next_check_at: None,
+                attempts: 0,
+            },
+        );
+        Ok(IntentInsert::Inserted)
+    }
+
+    async fn release_idempotency_key(
+        &self,
+        client: &ClientId,
+        key: &IdempotencyKey,
+    ) -> Result<(), RepositoryError> {
+        self.lock().keys.remove(&(client.clone(), key.clone()));
+        Ok(())
+    }
+
+    async fn save_outcome(
+        &self,
+        payment: &Payment,
+        expected_version: u64,
+        next_check_at: Option<Timestamp>,
+    ) -> Result<(), RepositoryError> {
+        let mut st = self.lock();
+        if let Some(pid) = payment.payment_id() {
+            let taken = st
+                .payments
+                .values()
+                .any(|r| r.payment.id() != payment.id() && r.payment.payment_id() == Some(pid));
+            if taken {
+                return Err(RepositoryError::Duplicate { what: "payment_id" });
+            }
+        }
+        let row = st
+            .payments
+            .get_mut(&payment.id())
+            .ok_or(RepositoryError::NotFound(payment.id()))?;
+        check_version(row, expected_version)?;
+        row.payment = payment.clone();
+        row.next_check_at = next_check_at;
+        Ok(())
+    }
+
+    async fn get(&self, id: InternalId) -> Result<Option<Payment>, RepositoryError> {
+        Ok(self.lock().payments.get(&id).map(|r| r.payment.clone()))
+    }
+
+    async fn get_by_payment_id(&self, id: &PaymentId) -> Result<Option<Payment>, RepositoryError> {
+        Ok(self
+            .lock()
+            .payments
+            .values()
+            .find(|r| r.payment.payment_id() == Some(id))
+            .map(|r| r.payment.clone()))
+    }
+
+    async fn find_by_foreign_id(&self, id: &ForeignId) -> Result<Vec<Payment>, RepositoryError> {
+        let mut found: Vec<Payment> = self
+            .lock()
+            .payments
+            .values()
+            .filter(|r| r.payment.foreign_id() == Some(id))
+            .map(|r| r.payment.clone())
+            .collect();
+        found.sort_by_key(|p| (p.created_at(), p.id()));
+        Ok(found)
+    }
+
+    async fn list(
+        &self,
+        filter: &PaymentFilter,
+        page: PageRequest,
+    ) -> Result<Page, RepositoryError> {
+        let st = self.lock();
+        let mut rows: Vec<&Payment> = st
+            .payments
+            .values()
+            .map(|r| &r.payment)
+            .filter(|p| filter.status.is_none_or(|s| p.status() == s))
+            .filter(|p| {
+                filter
+                    .foreign_id
+                    .as_ref()
+                    .is_none_or(|f| p.foreign_id() == Some(f))
+            })
+            .filter(|p| filter.created_from.is_none_or(|t| p.created_at() >= t))
+            .filter(|p| filter.created_to.is_none_or(|t| p.created_at() < t))
+            .filter(|p| {
+                page.after
+                    .is_none_or(|c| (p.created_at(), p.id()) < (c.created_at, c.id))
+            })
+            .collect();
+        rows.sort_by_key(|p| std::cmp::Reverse((p.created_at(), p.id())));
+        let limit = page.limit as usize;
+        let more = rows.len() > limit;
+        let items: Vec<Payment> = rows.into_iter().take(limit).cloned().collect();
+        let next = if more {
+            items.last().map(|p| Cursor {
+                created_at: p.created_at(),
+                id: p.id(),
+            })
+        } else {
+            None
+        };
+        Ok(Page { items, next })
+    }
+
+    async fn update_status(
+        &self,
+        payment: &Payment,
+        expected_version: u64,
+        event: &PaymentEvent,
+    ) -> Result<(), RepositoryError> {
+        let mut st = self.lock();
+        let row = st
+            .payments
+            .get_mut(&payment.id())
+            .ok_or(RepositoryError::NotFound(payment.id()))?;
+        check_version(row, expected_version)?;
+        row.payment = payment.clone();
+        if payment.is_final() {
+            row.next_check_at = None;
+        }
+        st.events.push(event.clone());
+        Ok(())
+    }
+
+    async fn record_event(&self, event: &PaymentEvent) -> Result<(), RepositoryError> {
+        self.lock().events.push(event.clone());
+        Ok(())
+    }
+
+    async fn events(&self, payment: InternalId) -> Result<Vec<PaymentEvent>, RepositoryError> {
+        Ok(self
+            .lock()
+            .events
+            .iter()
+            .filter(|e| e.payment == Some(payment))
+            .cloned()
+            .collect())
+    }
+
+    async fn claim_due(
+        &self,
+        now: Timestamp,
+        lease: Duration,
+        limit: u32,
+    ) -> Result<Vec<ClaimedPayment>, RepositoryError> {
+        let mut st = self.lock();
+        let mut due: Vec<&mut Row> = st
+            .payments
+            .values_mut()
+            .filter(|r| {
+                r.payment.needs_reconciliation() && r.next_check_at.is_some_and(|t| t <= now)
+            })
+            .collect();
+        due.sort_by_key(|r| r.next_check_at);
+        Ok(due
+            .into_iter()
+            .take(limit as usize)
+            .map(|r| {
+                r.next_check_at = Some(now + lease);
+                ClaimedPayment {
+                    payment: r.payment.clone(),
+                    attempts: r.attempts,
+                }
+            })
+            .collect())
+    }
+
+    async fn schedule_check(
+        &self,
+        id: InternalId,
+        next_check_at: Option<Timestamp>,
+        attempts: u32,
+    ) -> Result<(), RepositoryError> {
+        let mut st = self.lock();
+        let row = st
+            .payments
+            .get_mut(&id)
+            .ok_or(RepositoryError::NotFound(id))?;
+        row.next_check_at = next_check_at;
+        row.attempts = attempts;
+        Ok(())
+    }
+}

@@ -1,0 +1,160 @@
+//! ivpay's use cases: create a payment without ever losing it, read and list payments,
+//! apply status updates through the state machine, and reconcile what webhooks missed.
+//!
+//! **Role.** The inside of the hexagon. [`PaymentService`] is generic over the driven ports
+//! (`PaymentRepository`, `PaymentGateway`, `Clock`) and implements the driving port
+//! `PaymentUseCases`, which the HTTP layer and the background workers call as
+//! `Arc<dyn PaymentUseCases>`.
+//!
+//! **May depend on:** `ivpay-domain`, `ivpay-ports`, and small runtime helpers (`tokio`'s
+//! timer for [`SystemClock`], `tracing`, `sha2`, `uuid`). Never on an adapter crate:
+//! no `reqwest`, `sea-orm` or `axum`.
+//!
+//! ```
+//! use ivpay_domain::{NewPayment, Timestamp};
+//! use ivpay_ports::{MockPaymentGateway, PaymentUseCases};
+//! use ivpay_service::{InMemoryRepository, ManualClock, PaymentService, ServiceConfig};
+//!
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(async {
+//! let mut gateway = MockPaymentGateway::new();
+//! let upstream = ivpay_domain::UpstreamPayment {
+//!     payment_id: "6b577835afbefe60335b6e5cd04410a9".parse()?,
+//!     payment_url: "https://pay.ivpay.io/payment/6b577835afbefe60335b6e5cd04410a9".parse()?,
+//!     created_at: Timestamp::from_unix_seconds(1726248776),
+//! };
+//! gateway.expect_create().times(1).returning(move |_| Ok(upstream.clone()));
+//! let service = PaymentService::new(
+//!     InMemoryRepository::new(),
+//!     gateway,
+//!     ManualClock::new(Timestamp::from_unix_seconds(1726248770)),
+//!     ServiceConfig::default(),
+//! );
+//! let request = NewPayment::from_fields("10.00", "USD", Some("123456"), None, None)?;
+//! let reply = service.create("shop".parse()?, None, request).await?;
+//! assert_eq!(reply.payment.payment_id().map(|id| id.as_str()), Some("6b577835afbefe60335b6e5cd04410a9"));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # })?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod clock;
+mod config;
+mod create;
+mod in_memory;
+mod query;
+mod reconcile;
+mod update;
+
+pub use clock::{ManualClock, SystemClock};
+pub use config::ServiceConfig;
+pub use in_memory::InMemoryRepository;
+
+use ivpay_domain::{
+    ClientId, EventOutcome, IdempotencyKey, NewPayment, Payment, PaymentEvent, PaymentId,
+    StatusUpdate,
+};
+use ivpay_ports::{
+    Clock, CreateError, CreateReply, Page, PageRequest, PaymentFilter, PaymentGateway, PaymentRef,
+    PaymentRepository, PaymentUseCases, QueryError, ReconcileReport, UpdateError,
+};
+
+/// The use cases, over a repository `R`, an IVPAY gateway `G` and a clock `C`.
+#[derive(Debug)]
+pub struct PaymentService<R, G, C> {
+    repo: R,
+    gateway: G,
+    clock: C,
+    config: ServiceConfig,
+}
+
+impl<R, G, C> PaymentService<R, G, C>
+where
+    R: PaymentRepository,
+    G: PaymentGateway,
+    C: Clock,
+{
+    /// Assembles the service from its ports.
+    pub fn new(repo: R, gateway: G, clock: C, config: ServiceConfig) -> Self {
+        Self {
+            repo,
+            gateway,
+            clock,
+            config,
+        }
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &ServiceConfig {
+        &self.config
+    }
+}
+
+#[async_trait::async_trait]
+impl<R, G, C> PaymentUseCases for PaymentService<R, G, C>
+where
+    R: PaymentRepository,
+    G: PaymentGateway,
+    C: Clock,
+{
+    async fn create(
+        &self,
+        client: ClientId,
+        key: Option<IdempotencyKey>,
+        request: NewPayment,
+    ) -> Result<CreateReply, CreateError> {
+        self.create_payment(client, key, request).await
+    }
+
+    async fn get(&self, reference: PaymentRef, refresh: bool) -> Result<Payment, QueryError> {
+        self.get_payment(reference, refresh).await
+    }
+
+    async fn list(&self, filter: PaymentFilter, page: PageRequest) -> Result<Page, QueryError> {
+        self.list_payments(filter, page).await
+    }
+
+    async fn events(&self, reference: PaymentRef) -> Result<Vec<PaymentEvent>, QueryError> {
+        self.payment_events(reference).await
+    }
+
+    async fn apply_update(&self, update: StatusUpdate) -> Result<EventOutcome, UpdateError> {
+        self.apply_status_update(update).await
+    }
+
+    async fn confirm_webhook(
+        &self,
+        payment_id: PaymentId,
+        raw_body: String,
+    ) -> Result<EventOutcome, UpdateError> {
+        self.confirm_webhook_by_get(payment_id, raw_body).await
+    }
+
+    async fn reconcile_once(&self) -> Result<ReconcileReport, UpdateError> {
+        self.reconcile_pass().await
+    }
+}
+
+#[cfg(test)]
+mod send_checks {
+    use std::sync::Arc;
+
+    use super::*;
+    use ivpay_ports::{MockClock, MockPaymentGateway, MockPaymentRepository};
+
+    fn assert_send<T: Send>(_: &T) {}
+    fn assert_send_sync<T: Send + Sync + ?Sized>() {}
+
+    #[test]
+    fn use_cases_are_shareable_and_their_futures_send() {
+        assert_send_sync::<dyn PaymentUseCases>();
+        let service: Arc<dyn PaymentUseCases> = Arc::new(PaymentService::new(
+            MockPaymentRepository::new(),
+            MockPaymentGateway::new(),
+            MockClock::new(),
+            ServiceConfig::default(),
+        ));
+        let fut = service.reconcile_once();
+        assert_send(&fut);
+        drop(fut);
+    }
+}
