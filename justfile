@@ -1,0 +1,36 @@
+# ivpay's vocabulary. `just` lists the recipes; .ci/run runs the same commands.
+
+# list the recipes
+default:
+    @just --list
+
+# format every crate
+fmt:
+    cargo fmt --all
+
+# format check and clippy with warnings denied
+lint:
+    cargo fmt --all --check
+    cargo clippy --workspace --all-targets --all-features -- -D warnings
+
+# every test; PostgreSQL tests run when IVPAY_TEST_DATABASE_URL is set
+test:
+    cargo test --workspace --all-features
+
+# every test, with PostgreSQL required (a fresh database on the local server)
+test-pg db="ivpay_test":
+    psql -h 127.0.0.1 -U postgres -q -c 'DROP DATABASE IF EXISTS {{db}} WITH (FORCE)'
+    psql -h 127.0.0.1 -U postgres -q -c 'CREATE DATABASE {{db}}'
+    IVPAY_TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/{{db}} IVPAY_REQUIRE_POSTGRES=1 cargo test --workspace --all-features
+
+# the domain and use-case tests alone: no network, no database
+test-core:
+    cargo test -p ivpay-domain -p ivpay-ports -p ivpay-service --all-features
+
+# API docs for every crate
+doc:
+    cargo doc --workspace --no-deps --all-features
+
+# the CI script, as CI runs it
+ci:
+    bash .ci/run

@@ -1,0 +1,3 @@
+//! One test binary for every cross-crate behaviour; one module per area.
+
+mod architecture;
