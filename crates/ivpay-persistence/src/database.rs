@@ -1,0 +1,234 @@
+//! Opening the database: URL, pool, SQLite durability settings, health.
+
+use std::time::Duration;
+
+use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+use sea_orm::{ConnectOptions, ConnectionTrait, DatabaseConnection, DbBackend, Statement};
+
+use crate::ConnectError;
+use crate::error::unavailable;
+use ivpay_ports::RepositoryError;
+
+/// Which database a [`Database`] talks to.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Backend {
+    /// One file, WAL mode: the default.
+    Sqlite,
+    /// PostgreSQL, for several instances sharing the load.
+    Postgres,
+}
+
+/// How often SQLite waits for the disk (`PRAGMA synchronous`) in WAL mode.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub enum Durability {
+    /// `synchronous=NORMAL`: commits are atomic and the file never corrupts, but the last
+    /// transactions before a power loss or OS crash (not a process crash) may be rolled
+    /// back. The usual WAL choice; several times faster than `Full`.
+    #[default]
+    Normal,
+    /// `synchronous=FULL`: every commit waits for the WAL to reach the disk, so a committed
+    /// transaction survives a power loss.
+    Full,
+}
+
+/// Pool and SQLite settings for [`connect`]. `Default` is what the service uses.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct DatabaseOptions {
+    /// Most connections in the pool. For SQLite these are readers that share one writer
+    /// (WAL); for an in-memory SQLite database the pool is forced to one connection, since
+    /// each connection would otherwise see its own empty database.
+    pub max_connections: u32,
+    /// Connections kept open when idle.
+    pub min_connections: u32,
+    /// How long opening one connection may take.
+    pub connect_timeout: Duration,
+    /// How long a query may wait for a free connection before failing as unavailable.
+    pub acquire_timeout: Duration,
+    /// SQLite only: how long a writer waits for the write lock before failing with BUSY.
+    /// At least 5 seconds, or bursts of writes fail instead of queueing.
+    pub busy_timeout: Duration,
+    /// SQLite only: the durability trade-off, see [`Durability`].
+    pub durability: Durability,
+    /// Log every SQL statement (at INFO, through sqlx). Off by default: on a busy service
+    /// it floods the log (crates.md trap 8).
+    pub log_statements: bool,
+}
+
+impl Default for DatabaseOptions {
+    fn default() -> Self {
+        Self {
+            max_connections: 8,
+            min_connections: 1,
+            connect_timeout: Duration::from_secs(5),
+            acquire_timeout: Duration::from_secs(10),
+            busy_timeout: Duration::from_secs(5),
+            durability: Durability::Normal,
+            log_statements: false,
+        }
+    }
+}
+
+/// The SQLite settings a connection actually runs with, read back with `PRAGMA`s: what a
+/// health endpoint reports, so a misconfigured deployment is visible.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct SqliteSettings {
+    /// `wal` when configured as intended.
+    pub journal_mode: String,
+    /// `OFF`, `NORMAL`, `FULL` or `EXTRA`.
+    pub synchronous: String,
+    /// How long a writer waits for the lock.
+    pub busy_timeout: Duration,
+    /// Whether foreign keys are enforced.
+    pub foreign_keys: bool,
+}
+
+/// An open connection pool to ivpay's database. Cheap to clone: clones share the pool.
+///
+/// Build repositories on it with [`crate::SeaOrmRepository::new`]; migrate it with
+/// [`crate::migrate_up`].
+#[derive(Clone, Debug)]
+pub struct Database {
+    conn: DatabaseConnection,
+}
+
+/// Opens a pool on `url`: `sqlite://path/to/file.db?mode=rwc` (`mode=rwc` creates the
+/// file), `sqlite::memory:`, or `postgres://user@host:5432/db`.
+///
+/// Every SQLite connection runs in WAL mode with the configured `synchronous`, busy
+/// timeout and foreign keys on. PostgreSQL connections use no TLS.
+///
+/// # Errors
+///
+/// [`ConnectError::UnsupportedUrl`] for another scheme; [`ConnectError::Open`] when the
+/// database cannot be opened or reached (the URL is kept out of the message, it may hold a
+/// password).
+pub async fn connect(url: &str, options: &DatabaseOptions) -> Result<Database, ConnectError> {
+    let backend = if url.starts_with("sqlite:") {
+        Backend::Sqlite
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Backend::Postgres
+    } else {
+        return Err(ConnectError::UnsupportedUrl {
+            scheme: url.split(':').next().unwrap_or_default().chars().take(16).collect(),
+        });
+    };
+    let in_memory = backend == Backend::Sqlite
+        && (url.contains(":memory:") || url.contains("mode=memory"));
+
+    let mut opts = ConnectOptions::new(url);
+    opts.max_connections(if in_memory { 1 } else { options.max_connections.max(1) })
+        .min_connections(if in_memory { 1 } else { options.min_connections })
+        .connect_timeout(options.connect_timeout)
+        .acquire_timeout(options.acquire_timeout)
+        .sqlx_logging(options.log_statements);
+    if in_memory {
+        // Closing the only connection would drop the database with it.
+        opts.idle_timeout(None).max_lifetime(None);
+    }
+    let busy_timeout = options.busy_timeout;
+    let synchronous = match options.durability {
+        Durability::Normal => SqliteSynchronous::Normal,
+        Durability::Full => SqliteSynchronous::Full,
+    };
+    opts.map_sqlx_sqlite_opts(move |o| {
+        o.journal_mode(SqliteJournalMode::Wal)
+            .synchronous(synchronous)
+            .busy_timeout(busy_timeout)
+            .foreign_keys(true)
+    });
+
+    let conn = sea_orm::Database::connect(opts)
+        .await
+        .map_err(|e| ConnectError::Open {
+            reason: e.to_string().replace(url, "[database url]"),
+        })?;
+    Ok(Database { conn })
+}
+
+impl Database {
+    /// Wraps a connection opened elsewhere, for callers who configure sea-orm themselves.
+    /// Prefer [`connect`], which applies the SQLite settings.
+    pub fn from_connection(conn: DatabaseConnection) -> Self {
+        Self { conn }
+    }
+
+    /// The sea-orm connection, for this crate's repositories and migrations.
+    pub(crate) fn connection(&self) -> &DatabaseConnection {
+        &self.conn
+    }
+
+    /// Which database this is.
+    pub fn backend(&self) -> Backend {
+        match self.conn.get_database_backend() {
+            DbBackend::Postgres => Backend::Postgres,
+            // Only the SQLite and PostgreSQL drivers are compiled in.
+            _ => Backend::Sqlite,
+        }
+    }
+
+    /// Checks that a connection can be had and answers, for readiness probes.
+    ///
+    /// # Errors
+    ///
+    /// [`RepositoryError::Unavailable`].
+    pub async fn ping(&self) -> Result<(), RepositoryError> {
+        self.conn.ping().await.map_err(unavailable)
+    }
+
+    /// The effective SQLite settings of one pooled connection, or `None` on PostgreSQL.
+    ///
+    /// # Errors
+    ///
+    /// [`RepositoryError::Unavailable`]; [`RepositoryError::Corrupt`] if SQLite answers a
+    /// `PRAGMA` with something unexpected.
+    pub async fn sqlite_settings(&self) -> Result<Option<SqliteSettings>, RepositoryError> {
+        if self.backend() != Backend::Sqlite {
+            return Ok(None);
+        }
+        read_sqlite_settings(&self.conn).await.map(Some)
+    }
+
+    /// Closes the pool, waiting for connections to be returned.
+    ///
+    /// # Errors
+    ///
+    /// [`RepositoryError::Unavailable`] if closing fails.
+    pub async fn close(self) -> Result<(), RepositoryError> {
+        self.conn.close().await.map_err(unavailable)
+    }
+}
+
+/// Reads the settings through `conn`: a pool, or one transaction to pin a connection.
+pub(crate) async fn read_sqlite_settings(
+    conn: &impl ConnectionTrait,
+) -> Result<SqliteSettings, RepositoryError> {
+    async fn pragma<T: sea_orm::TryGetable>(
+        conn: &impl ConnectionTrait,
+        name: &str,
+    ) -> Result<T, RepositoryError> {
+        let row = conn
+            .query_one_raw(Statement::from_string(
+                DbBackend::Sqlite,
+                format!("PRAGMA {name}"),
+            ))
+            .await
+            .map_err(unavailable)?
+            .ok_or_else(|| RepositoryError::Corrupt(format!("PRAGMA {name} returned no row")))?;
+        row.try_get_by_index::<T>(0)
+            .map_err(|e| RepositoryError::Corrupt(format!("PRAGMA {name}: {e}")))
+    }
+    let synchronous = match pragma::<i64>(conn, "synchronous").await? {
+        0 => "OFF",
+        1 => "NORMAL",
+        2 => "FULL",
+        3 => "EXTRA",
+        other => return Err(RepositoryError::Corrupt(format!("PRAGMA synchronous = {other}"))),
+    };
+    let busy_ms = pragma::<i64>(conn, "busy_timeout").await?;
+    Ok(SqliteSettings {
+        journal_mode: pragma::<String>(conn, "journal_mode").await?.to_ascii_lowercase(),
+        synchronous: synchronous.to_owned(),
+        busy_timeout: Duration::from_millis(u64::try_from(busy_ms).unwrap_or(0)),
+        foreign_keys: pragma::<i64>(conn, "foreign_keys").await? == 1,
+    })
+}

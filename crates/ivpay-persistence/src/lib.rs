@@ -1,0 +1,52 @@
+//! Storage for ivpay on SQLite or PostgreSQL, through sea-orm: the schema and its
+//! migrations, and [`SeaOrmRepository`], the adapter behind
+//! [`ivpay_ports::PaymentRepository`].
+//!
+//! **Role.** A driven adapter of the hexagon. It stores payments, every status update
+//! (applied or not, with its evidence), idempotency keys and the reconciliation schedule,
+//! and hands them back only as `ivpay-domain` values: rows are re-parsed through the
+//! domain's constructors, and the sea-orm entities never leave this crate.
+//!
+//! **May depend on:** `ivpay-domain`, `ivpay-ports`, `sea-orm` and `sea-orm-migration`
+//! (sqlx underneath), `thiserror`, `async-trait`, `tracing`. Never `axum`, `reqwest` or
+//! another adapter.
+//!
+//! **Guarantees.** A status change is a compare-and-set on the payment's version, written
+//! in one transaction with its event row. Idempotency keys are claimed through a unique
+//! index, so the claim holds across instances. Reconciliation rows are claimed with
+//! `FOR UPDATE SKIP LOCKED` on PostgreSQL and one leasing `UPDATE ... RETURNING` on SQLite.
+//! Money is stored as canonical text, never as a float or DECIMAL. SQLite runs in WAL mode
+//! with `synchronous=NORMAL` (see [`Durability`]), a busy timeout and foreign keys on.
+//!
+//! ```no_run
+//! use ivpay_domain::{InternalId, NewPayment, Payment, Timestamp};
+//! use ivpay_persistence::{connect, migrate_up, DatabaseOptions, SeaOrmRepository};
+//! use ivpay_ports::{IntentInsert, PaymentRepository};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let db = connect("sqlite://ivpay.db?mode=rwc", &DatabaseOptions::default()).await?;
+//! migrate_up(&db).await?;
+//! let repo = SeaOrmRepository::new(&db);
+//!
+//! let id: InternalId = "0192e4f5-7c3a-7b1e-9d2a-5f6e7a8b9c0d".parse()?;
+//! let request = NewPayment::from_fields("10.50", "USD", Some("order-7"), None, None)?;
+//! let payment = Payment::initiate(id, request, Timestamp::from_unix_seconds(1_726_248_776));
+//! assert_eq!(repo.insert_intent(&payment, None).await?, IntentInsert::Inserted);
+//! let stored = repo.get(id).await?.expect("just inserted");
+//! assert_eq!(stored.money().amount().to_string(), "10.50");
+//! # Ok(()) }
+//! ```
+
+mod convert;
+mod database;
+mod entity;
+mod error;
+mod migration;
+mod repository;
+
+pub use database::{
+    Backend, Database, DatabaseOptions, Durability, SqliteSettings, connect,
+};
+pub use error::{ConnectError, MigrateError};
+pub use migration::{applied_migrations, migrate_down, migrate_up};
+pub use repository::SeaOrmRepository;

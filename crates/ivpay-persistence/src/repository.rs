@@ -1,0 +1,440 @@
+//! [`PaymentRepository`] on sea-orm: compare-and-set status changes with their events,
+//! idempotency claims decided by the primary key, and leased reconciliation claims.
+
+use std::time::Duration;
+
+use ivpay_domain::{
+    ClientId, ForeignId, IdempotencyKey, InternalId, Payment, PaymentEvent, PaymentId,
+    PaymentStatus, Timestamp,
+};
+use ivpay_ports::{
+    ClaimedPayment, Cursor, IdempotencyClaim, IdempotencyRecord, IntentInsert, Page, PageRequest,
+    PaymentFilter, PaymentRepository, RepositoryError,
+};
+use sea_orm::ActiveValue::Set;
+use sea_orm::sea_query::{Expr, LockBehavior, LockType, Order, Query};
+use sea_orm::{
+    ColumnTrait, Condition, DatabaseConnection, DbBackend, DbErr, EntityTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait, TryInsertResult,
+};
+
+use crate::Database;
+use crate::convert::{claim_row, event_row, payment_row, version_to_db};
+use crate::entity::{event, idempotency, payment};
+use crate::error::{is_foreign_key_violation, is_unique_violation, unavailable};
+
+/// Statuses a reconciler still asks IVPAY about.
+const NON_FINAL: [&str; 2] = [PaymentStatus::Created.as_str(), PaymentStatus::Pending.as_str()];
+const FINAL: [&str; 2] = [PaymentStatus::Paid.as_str(), PaymentStatus::Timeout.as_str()];
+
+/// How often [`SeaOrmRepository::insert_intent`] retries when a competing key holder
+/// disappears between its insert and our read (a release racing a claim).
+const KEY_RACE_RETRIES: usize = 3;
+
+/// The key's holder vanished between the conflict and the read, several times in a row.
+#[derive(Debug, thiserror::Error)]
+#[error("idempotency key kept changing hands, try again")]
+struct KeyContention;
+
+/// [`PaymentRepository`] on SQLite or PostgreSQL through sea-orm.
+///
+/// Cheap to clone; clones share the pool of the [`Database`] it was made from.
+///
+/// ```no_run
+/// use ivpay_persistence::{connect, migrate_up, DatabaseOptions, SeaOrmRepository};
+/// use ivpay_ports::PaymentRepository;
+///
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let db = connect("sqlite://ivpay.db?mode=rwc", &DatabaseOptions::default()).await?;
+/// migrate_up(&db).await?;
+/// let repo = SeaOrmRepository::new(&db);
+/// let id = "0192e4f5-7c3a-7b1e-9d2a-5f6e7a8b9c0d".parse()?;
+/// assert!(repo.get(id).await?.is_none());
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug)]
+pub struct SeaOrmRepository {
+    db: Database,
+}
+
+impl SeaOrmRepository {
+    /// A repository on `db`'s pool. The schema must be migrated ([`crate::migrate_up`]).
+    pub fn new(db: &Database) -> Self {
+        Self { db: db.clone() }
+    }
+
+    fn conn(&self) -> &DatabaseConnection {
+        self.db.connection()
+    }
+
+    /// After a compare-and-set matched no row: was it the version, or is the row gone?
+    async fn conflict_or_missing(
+        &self,
+        id: InternalId,
+        expected: u64,
+    ) -> Result<RepositoryError, RepositoryError> {
+        let exists = payment::Entity::find_by_id(id.to_string())
+            .count(self.conn())
+            .await
+            .map_err(unavailable)?
+            > 0;
+        Ok(if exists {
+            RepositoryError::VersionConflict { id, expected }
+        } else {
+            RepositoryError::NotFound(id)
+        })
+    }
+}
+
+/// Maps an error from writing a payment row: a taken unique value is data, the rest is
+/// the database being unavailable.
+fn payment_write_error(e: DbErr) -> RepositoryError {
+    if is_unique_violation(&e) {
+        let what = if e.to_string().contains("ivpay_payment_id") {
+            "payment_id"
+        } else {
+            "id"
+        };
+        RepositoryError::Duplicate { what }
+    } else {
+        unavailable(e)
+    }
+}
+
+fn rows<T, M>(models: Vec<M>) -> Result<Vec<T>, RepositoryError>
+where
+    T: TryFrom<M, Error = RepositoryError>,
+{
+    models.into_iter().map(T::try_from).collect()
+}
+
+#[async_trait::async_trait]
+impl PaymentRepository for SeaOrmRepository {
+    /// The idempotency claim is decided by the `(client, key)` primary key with
+    /// `ON CONFLICT DO NOTHING`, so concurrent requests on one key, on any number of
+    /// instances, get exactly one [`IntentInsert::Inserted`]. A record whose `expires_at`
+    /// is at or before the payment's `created_at` counts as expired and is replaced.
+    async fn insert_intent(
+        &self,
+        payment: &Payment,
+        claim: Option<IdempotencyClaim>,
+    ) -> Result<IntentInsert, RepositoryError> {
+        let row = payment_row(payment)?;
+        for _ in 0..KEY_RACE_RETRIES {
+            // Writes first: on SQLite the first statement takes the write lock, so the
+            // transaction never has to upgrade a read snapshot (crates.md trap 1).
+            let txn = self.conn().begin().await.map_err(unavailable)?;
+            if let Some(c) = &claim {
+                idempotency::Entity::delete_many()
+                    .filter(idempotency::Column::ClientId.eq(c.client.as_str()))
+                    .filter(idempotency::Column::IdempotencyKey.eq(c.key.as_str()))
+                    .filter(idempotency::Column::ExpiresAt.lte(payment.created_at().unix_seconds()))
+                    .exec(&txn)
+                    .await
+                    .map_err(unavailable)?;
+            }
+            payment::Entity::insert(row.clone())
+                .exec_without_returning(&txn)
+                .await
+                .map_err(payment_write_error)?;
+            let Some(c) = &claim else {
+                txn.commit().await.map_err(unavailable)?;
+                return Ok(IntentInsert::Inserted);
+            };
+            let inserted = idempotency::Entity::insert(claim_row(c, payment))
+                .on_conflict_do_nothing_on([
+                    idempotency::Column::ClientId,
+                    idempotency::Column::IdempotencyKey,
+                ])
+                .exec_without_returning(&txn)
+                .await
+                .map_err(|e| {
+                    if is_foreign_key_violation(&e) {
+                        RepositoryError::NotFound(payment.id())
+                    } else {
+                        unavailable(e)
+                    }
+                })?;
+            if matches!(inserted, TryInsertResult::Inserted(n) if n > 0) {
+                txn.commit().await.map_err(unavailable)?;
+                return Ok(IntentInsert::Inserted);
+            }
+            // Taken. On PostgreSQL the conflicting insert has committed (ON CONFLICT waits
+            // for it), so a fresh statement sees it; on SQLite we hold the write lock.
+            let existing =
+                idempotency::Entity::find_by_id((c.client.to_string(), c.key.to_string()))
+                    .one(&txn)
+                    .await
+                    .map_err(unavailable)?;
+            txn.rollback().await.map_err(unavailable)?;
+            if let Some(record) = existing {
+                return Ok(IntentInsert::KeyTaken(IdempotencyRecord::try_from(record)?));
+            }
+            // Released between the two statements: try again.
+        }
+        Err(RepositoryError::Unavailable(Box::new(KeyContention)))
+    }
+
+    async fn release_idempotency_key(
+        &self,
+        client: &ClientId,
+        key: &IdempotencyKey,
+    ) -> Result<(), RepositoryError> {
+        idempotency::Entity::delete_many()
+            .filter(idempotency::Column::ClientId.eq(client.as_str()))
+            .filter(idempotency::Column::IdempotencyKey.eq(key.as_str()))
+            .exec(self.conn())
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    /// Also [`RepositoryError::NotFound`] when the payment does not exist.
+    async fn save_outcome(
+        &self,
+        payment: &Payment,
+        expected_version: u64,
+        next_check_at: Option<Timestamp>,
+    ) -> Result<(), RepositoryError> {
+        let mut row = payment_row(payment)?;
+        row.next_check_at = Set(next_check_at.map(Timestamp::unix_seconds));
+        let id = payment.id();
+        let done = payment::Entity::update_many()
+            .set(row)
+            .filter(payment::Column::Id.eq(id.to_string()))
+            .filter(payment::Column::Version.eq(version_to_db(expected_version)?))
+            .exec(self.conn())
+            .await
+            .map_err(payment_write_error)?;
+        if done.rows_affected == 1 {
+            Ok(())
+        } else {
+            Err(self.conflict_or_missing(id, expected_version).await?)
+        }
+    }
+
+    async fn get(&self, id: InternalId) -> Result<Option<Payment>, RepositoryError> {
+        payment::Entity::find_by_id(id.to_string())
+            .one(self.conn())
+            .await
+            .map_err(unavailable)?
+            .map(Payment::try_from)
+            .transpose()
+    }
+
+    async fn get_by_payment_id(&self, id: &PaymentId) -> Result<Option<Payment>, RepositoryError> {
+        payment::Entity::find()
+            .filter(payment::Column::IvpayPaymentId.eq(id.as_str()))
+            .one(self.conn())
+            .await
+            .map_err(unavailable)?
+            .map(Payment::try_from)
+            .transpose()
+    }
+
+    async fn find_by_foreign_id(&self, id: &ForeignId) -> Result<Vec<Payment>, RepositoryError> {
+        let models = payment::Entity::find()
+            .filter(payment::Column::ForeignId.eq(id.as_str()))
+            .order_by_asc(payment::Column::CreatedAt)
+            .order_by_asc(payment::Column::Id)
+            .all(self.conn())
+            .await
+            .map_err(unavailable)?;
+        rows(models)
+    }
+
+    /// A `limit` of zero returns an empty page with no cursor.
+    async fn list(
+        &self,
+        filter: &PaymentFilter,
+        page: PageRequest,
+    ) -> Result<Page, RepositoryError> {
+        if page.limit == 0 {
+            return Ok(Page {
+                items: Vec::new(),
+                next: None,
+            });
+        }
+        let mut query = payment::Entity::find();
+        if let Some(status) = filter.status {
+            query = query.filter(payment::Column::Status.eq(status.as_str()));
+        }
+        if let Some(foreign_id) = &filter.foreign_id {
+            query = query.filter(payment::Column::ForeignId.eq(foreign_id.as_str()));
+        }
+        if let Some(from) = filter.created_from {
+            query = query.filter(payment::Column::CreatedAt.gte(from.unix_seconds()));
+        }
+        if let Some(to) = filter.created_to {
+            query = query.filter(payment::Column::CreatedAt.lt(to.unix_seconds()));
+        }
+        if let Some(after) = page.after {
+            // Keyset pagination: strictly "older" than the last row, in (created_at, id)
+            // order, so rows inserted meanwhile never shift or repeat later pages.
+            let t = after.created_at.unix_seconds();
+            query = query.filter(
+                Condition::any()
+                    .add(payment::Column::CreatedAt.lt(t))
+                    .add(
+                        Condition::all()
+                            .add(payment::Column::CreatedAt.eq(t))
+                            .add(payment::Column::Id.lt(after.id.to_string())),
+                    ),
+            );
+        }
+        let models = query
+            .order_by_desc(payment::Column::CreatedAt)
+            .order_by_desc(payment::Column::Id)
+            .limit(u64::from(page.limit) + 1)
+            .all(self.conn())
+            .await
+            .map_err(unavailable)?;
+        let mut items: Vec<Payment> = rows(models)?;
+        let more = items.len() > page.limit as usize;
+        items.truncate(page.limit as usize);
+        let next = if more {
+            items.last().map(|p| Cursor {
+                created_at: p.created_at(),
+                id: p.id(),
+            })
+        } else {
+            None
+        };
+        Ok(Page { items, next })
+    }
+
+    /// The event is stored linked to `payment`. Besides the version, the update refuses
+    /// to move a final status to another one, whatever the caller decided.
+    async fn update_status(
+        &self,
+        payment: &Payment,
+        expected_version: u64,
+        event: &PaymentEvent,
+    ) -> Result<(), RepositoryError> {
+        let mut row = payment_row(payment)?;
+        if payment.is_final() {
+            row.next_check_at = Set(None);
+        }
+        let id = payment.id();
+        let txn = self.conn().begin().await.map_err(unavailable)?;
+        let done = payment::Entity::update_many()
+            .set(row)
+            .filter(payment::Column::Id.eq(id.to_string()))
+            .filter(payment::Column::Version.eq(version_to_db(expected_version)?))
+            .filter(
+                Condition::any()
+                    .add(payment::Column::Status.is_not_in(FINAL))
+                    .add(payment::Column::Status.eq(payment.status().as_str())),
+            )
+            .exec(&txn)
+            .await
+            .map_err(payment_write_error)?;
+        if done.rows_affected != 1 {
+            txn.rollback().await.map_err(unavailable)?;
+            return Err(self.conflict_or_missing(id, expected_version).await?);
+        }
+        event::Entity::insert(event_row(event, Some(id)))
+            .exec_without_returning(&txn)
+            .await
+            .map_err(unavailable)?;
+        txn.commit().await.map_err(unavailable)
+    }
+
+    /// Also [`RepositoryError::NotFound`] when the event names a payment that does not
+    /// exist.
+    async fn record_event(&self, event: &PaymentEvent) -> Result<(), RepositoryError> {
+        event::Entity::insert(event_row(event, event.payment))
+            .exec_without_returning(self.conn())
+            .await
+            .map_err(|e| match event.payment {
+                Some(id) if is_foreign_key_violation(&e) => RepositoryError::NotFound(id),
+                _ => unavailable(e),
+            })?;
+        Ok(())
+    }
+
+    async fn events(&self, payment: InternalId) -> Result<Vec<PaymentEvent>, RepositoryError> {
+        let models = event::Entity::find()
+            .filter(event::Column::InternalPaymentId.eq(payment.to_string()))
+            .order_by_asc(event::Column::ReceivedAt)
+            .order_by_asc(event::Column::Id)
+            .all(self.conn())
+            .await
+            .map_err(unavailable)?;
+        rows(models)
+    }
+
+    /// One statement: `UPDATE payments SET next_check_at = now + lease WHERE id IN (the
+    /// due rows) RETURNING *`. On PostgreSQL the inner select takes
+    /// `FOR UPDATE SKIP LOCKED`, so concurrent claimers split the due rows instead of
+    /// queueing on them; on SQLite the statement holds the single write lock, so a row
+    /// claimed by one is no longer due for the next. Due rows go oldest schedule first.
+    async fn claim_due(
+        &self,
+        now: Timestamp,
+        lease: Duration,
+        limit: u32,
+    ) -> Result<Vec<ClaimedPayment>, RepositoryError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let backend = self.conn().get_database_backend();
+        let mut due = Query::select();
+        due.column(payment::Column::Id)
+            .from(payment::Entity)
+            .and_where(payment::Column::Status.is_in(NON_FINAL))
+            .and_where(payment::Column::CreateOutcome.eq("created"))
+            .and_where(payment::Column::NextCheckAt.lte(now.unix_seconds()))
+            .order_by(payment::Column::NextCheckAt, Order::Asc)
+            .order_by(payment::Column::Id, Order::Asc)
+            .limit(u64::from(limit));
+        if backend == DbBackend::Postgres {
+            due.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
+        }
+        let mut claim = Query::update();
+        claim
+            .table(payment::Entity)
+            .value(payment::Column::NextCheckAt, (now + lease).unix_seconds())
+            .and_where(payment::Column::Id.in_subquery(due))
+            .returning_all();
+        let models = payment::Entity::find()
+            .from_raw_sql(backend.build(&claim))
+            .all(self.conn())
+            .await
+            .map_err(unavailable)?;
+        let mut claimed = Vec::with_capacity(models.len());
+        for m in models {
+            let attempts = u32::try_from(m.check_attempts).map_err(|_| {
+                RepositoryError::Corrupt(format!("check attempts of {}: {}", m.id, m.check_attempts))
+            })?;
+            claimed.push(ClaimedPayment {
+                payment: Payment::try_from(m)?,
+                attempts,
+            });
+        }
+        claimed.sort_by_key(|c| (c.payment.created_at(), c.payment.id()));
+        Ok(claimed)
+    }
+
+    async fn schedule_check(
+        &self,
+        id: InternalId,
+        next_check_at: Option<Timestamp>,
+        attempts: u32,
+    ) -> Result<(), RepositoryError> {
+        let done = payment::Entity::update_many()
+            .col_expr(
+                payment::Column::NextCheckAt,
+                Expr::value(next_check_at.map(Timestamp::unix_seconds)),
+            )
+            .col_expr(payment::Column::CheckAttempts, Expr::value(i64::from(attempts)))
+            .filter(payment::Column::Id.eq(id.to_string()))
+            .exec(self.conn())
+            .await
+            .map_err(unavailable)?;
+        if done.rows_affected == 0 {
+            return Err(RepositoryError::NotFound(id));
+        }
+        Ok(())
+    }
+}
