@@ -1,0 +1,207 @@
+//! The sandbox's truth: every payment it made, its status, and the deadlines that turn
+//! unpaid payments into TIMEOUT.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::sync::Arc;
+
+use ivpay_domain::{PaymentStatus, Timestamp, Transition, transition};
+use serde::Serialize;
+
+use crate::error::ControlError;
+
+/// A payment as the sandbox holds it: what a ledger checker compares against.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PaymentSnapshot {
+    /// IVPAY's id (32 hex digits).
+    pub payment_id: String,
+    /// The merchant's reference, if one was sent.
+    pub foreign_id: Option<String>,
+    /// The status now.
+    pub status: PaymentStatus,
+    /// The amount, canonical (`"10.00"`).
+    pub amount_fiat: String,
+    /// The currency code (`"USD"`).
+    pub currency_fiat: String,
+    /// When it was created.
+    pub created_at: Timestamp,
+    /// When its status last changed (creation counts).
+    pub processed_at: Timestamp,
+    /// When it becomes TIMEOUT if still unpaid.
+    pub expires_at: Timestamp,
+    /// The coin chosen on the checkout page, if any.
+    pub coin: Option<String>,
+    /// Where the checkout page sends the customer after paying.
+    pub url_success: Option<String>,
+    /// Where the checkout page sends the customer after giving up.
+    pub url_failed: Option<String>,
+}
+
+/// What a status change did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChangeOutcome {
+    /// The status changed (and a webhook was queued).
+    Applied,
+    /// The payment already had that status; nothing happened.
+    Unchanged,
+}
+
+/// A payment in the book.
+#[derive(Debug)]
+pub(crate) struct Record {
+    pub(crate) snapshot: PaymentSnapshot,
+    pub(crate) api_key: Arc<str>,
+    deadline_millis: i64,
+}
+
+impl Record {
+    pub(crate) fn new(snapshot: PaymentSnapshot, api_key: Arc<str>, deadline_millis: i64) -> Self {
+        Self {
+            snapshot,
+            api_key,
+            deadline_millis,
+        }
+    }
+}
+
+/// A status change to announce by webhook.
+#[derive(Clone, Debug)]
+pub(crate) struct Change {
+    pub(crate) payment_id: String,
+    pub(crate) foreign_id: Option<String>,
+    pub(crate) status: PaymentStatus,
+    pub(crate) processed_at: Timestamp,
+    pub(crate) network: Option<String>,
+    pub(crate) api_key: Arc<str>,
+}
+
+impl Change {
+    pub(crate) fn of(record: &Record) -> Self {
+        let s = &record.snapshot;
+        Self {
+            payment_id: s.payment_id.clone(),
+            foreign_id: s.foreign_id.clone(),
+            status: s.status,
+            processed_at: s.processed_at,
+            network: s.coin.clone(),
+            api_key: Arc::clone(&record.api_key),
+        }
+    }
+}
+
+/// The result of [`PaymentBook::change`] and the webhooks it calls for.
+#[derive(Debug)]
+pub(crate) struct Changed {
+    pub(crate) result: Result<ChangeOutcome, ControlError>,
+    pub(crate) changes: Vec<Change>,
+}
+
+/// All payments, in creation order, with a heap of deadlines for the sweeper.
+#[derive(Debug, Default)]
+pub(crate) struct PaymentBook {
+    by_id: HashMap<String, Record>,
+    order: Vec<String>,
+    deadlines: BinaryHeap<Reverse<(i64, String)>>,
+}
+
+impl PaymentBook {
+    pub(crate) fn contains(&self, id: &str) -> bool {
+        self.by_id.contains_key(id)
+    }
+
+    pub(crate) fn insert(&mut self, record: Record) {
+        let id = record.snapshot.payment_id.clone();
+        self.deadlines
+            .push(Reverse((record.deadline_millis, id.clone())));
+        self.order.push(id.clone());
+        self.by_id.insert(id, record);
+    }
+
+    pub(crate) fn get(&self, id: &str) -> Option<&Record> {
+        self.by_id.get(id)
+    }
+
+    /// Every payment, oldest first.
+    pub(crate) fn list(&self) -> Vec<PaymentSnapshot> {
+        self.order
+            .iter()
+            .filter_map(|id| self.by_id.get(id))
+            .map(|r| r.snapshot.clone())
+            .collect()
+    }
+
+    /// Turns this payment into TIMEOUT if its window has passed.
+    pub(crate) fn expire_one(&mut self, id: &str, now_millis: i64) -> Option<Change> {
+        let record = self.by_id.get_mut(id)?;
+        expire(record, now_millis)
+    }
+
+    /// Turns every payment whose window has passed into TIMEOUT.
+    pub(crate) fn expire_due(&mut self, now_millis: i64) -> Vec<Change> {
+        let mut changes = Vec::new();
+        while let Some(Reverse((deadline, _))) = self.deadlines.peek() {
+            if *deadline > now_millis {
+                break;
+            }
+            let Some(Reverse((_, id))) = self.deadlines.pop() else {
+                break;
+            };
+            if let Some(change) = self
+                .by_id
+                .get_mut(&id)
+                .and_then(|record| expire(record, now_millis))
+            {
+                changes.push(change);
+            }
+        }
+        changes
+    }
+
+    /// Moves a payment to `to` through the state machine, or regardless of it with `force`.
+    /// An expired payment becomes TIMEOUT first, so paying too late is refused; that
+    /// expiry is in the returned changes even when the change itself is refused.
+    pub(crate) fn change(
+        &mut self,
+        id: &str,
+        to: PaymentStatus,
+        force: bool,
+        now_millis: i64,
+        coin: Option<String>,
+    ) -> Changed {
+        let Some(record) = self.by_id.get_mut(id) else {
+            return Changed {
+                result: Err(ControlError::UnknownPayment(id.to_owned())),
+                changes: Vec::new(),
+            };
+        };
+        let mut changes: Vec<Change> = expire(record, now_millis).into_iter().collect();
+        let from = record.snapshot.status;
+        let result = match transition(from, to) {
+            Transition::Duplicate => Ok(ChangeOutcome::Unchanged),
+            Transition::Refuse(reason) if !force => Err(ControlError::Refused { from, to, reason }),
+            Transition::Apply | Transition::Refuse(_) => {
+                if coin.is_some() {
+                    record.snapshot.coin = coin;
+                }
+                record.snapshot.status = to;
+                record.snapshot.processed_at =
+                    Timestamp::from_unix_seconds(now_millis.div_euclid(1000));
+                changes.push(Change::of(record));
+                Ok(ChangeOutcome::Applied)
+            }
+        };
+        Changed { result, changes }
+    }
+
+}
+
+fn expire(record: &mut Record, now_millis: i64) -> Option<Change> {
+    if record.snapshot.status.is_final() || record.deadline_millis > now_millis {
+        return None;
+    }
+    record.snapshot.status = PaymentStatus::Timeout;
+    // IVPAY would report the moment the window closed, not when someone noticed.
+    record.snapshot.processed_at =
+        Timestamp::from_unix_seconds(record.deadline_millis.div_euclid(1000));
+    Some(Change::of(record))
+}
