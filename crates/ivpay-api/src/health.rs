@@ -1,0 +1,52 @@
+//! `GET /healthz` (the process answers), `GET /readyz` (storage answers) and
+//! `GET /metrics` (Prometheus text).
+
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use ivpay_ports::{PageRequest, PaymentFilter};
+use serde_json::json;
+
+use crate::AppState;
+
+pub(crate) async fn healthz() -> Response {
+    axum::Json(json!({ "success": true, "data": { "status": "ok" } })).into_response()
+}
+
+pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
+    // A one-row read proves the database answers through the same path requests take.
+    let probe = state
+        .use_cases
+        .list(
+            PaymentFilter::default(),
+            PageRequest {
+                after: None,
+                limit: 1,
+            },
+        )
+        .await;
+    match probe {
+        Ok(_) => {
+            axum::Json(json!({ "success": true, "data": { "database": "ok" } })).into_response()
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness probe failed");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                axum::Json(json!({ "success": false, "error": "database unavailable", "code": "not_ready" })),
+            )
+                .into_response()
+        }
+    }
+}
+
+pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
+    match &state.metrics {
+        Some(handle) => (
+            [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+            handle.render(),
+        )
+            .into_response(),
+        None => (StatusCode::NOT_FOUND, "metrics are not enabled\n").into_response(),
+    }
+}

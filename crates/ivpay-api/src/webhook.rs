@@ -1,0 +1,84 @@
+//! `POST /webhooks/ivpay`: IVPAY's status notices. Authenticated only by IVPAY echoing our
+//! key, so each one is a hint: the use case confirms it with `GET` before applying.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use ivpay_domain::PaymentId;
+use serde_json::{Value, json};
+
+use crate::{ApiError, AppState, body};
+
+/// Finds `payment_id` in a notice, flat or inside `data`, tolerating everything else.
+pub(crate) fn payment_id_of(bytes: &[u8]) -> Result<PaymentId, ApiError> {
+    let value: Value = serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::MalformedBody(format!("not valid JSON: {e}")))?;
+    let text = value
+        .get("payment_id")
+        .or_else(|| value.get("data").and_then(|d| d.get("payment_id")))
+        .and_then(Value::as_str)
+        .ok_or_else(|| ApiError::Invalid("payment_id: required".into()))?;
+    text.parse()
+        .map_err(|e| ApiError::Invalid(format!("payment_id: {e}")))
+}
+
+pub(crate) async fn receive(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    raw: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let authentic = state
+        .webhook_key
+        .as_ref()
+        .is_some_and(|k| k.verify(&headers));
+    if !authentic {
+        metrics::counter!("ivpay_webhooks_total", "outcome" => "unauthorized").increment(1);
+        return Err(ApiError::Unauthorized);
+    }
+    let bytes = body::bytes(raw, state.body_limit)?;
+    let payment_id = match payment_id_of(&bytes) {
+        Ok(id) => id,
+        Err(e) => {
+            metrics::counter!("ivpay_webhooks_total", "outcome" => "malformed").increment(1);
+            return Err(e);
+        }
+    };
+    let raw_body = String::from_utf8_lossy(&bytes).into_owned();
+    match state.use_cases.confirm_webhook(payment_id, raw_body).await {
+        Ok(outcome) => {
+            metrics::counter!("ivpay_webhooks_total", "outcome" => outcome.as_str()).increment(1);
+            Ok(
+                axum::Json(json!({ "success": true, "data": { "outcome": outcome.as_str() } }))
+                    .into_response(),
+            )
+        }
+        Err(e) => {
+            // Not 200: IVPAY retries, and the reconciler polls the payment anyway.
+            metrics::counter!("ivpay_webhooks_total", "outcome" => "deferred").increment(1);
+            Err(e.into())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_id_flat_or_enveloped() {
+        let flat = br#"{"payment_id":"abc","status":"PAID","network":"TRON"}"#;
+        let nested = br#"{"success":true,"data":{"payment_id":"abc","status":"PAID"}}"#;
+        assert_eq!(payment_id_of(flat).expect("flat").as_str(), "abc");
+        assert_eq!(payment_id_of(nested).expect("nested").as_str(), "abc");
+        assert!(
+            matches!(payment_id_of(b"{}"), Err(ApiError::Invalid(m)) if m == "payment_id: required")
+        );
+        assert!(matches!(
+            payment_id_of(b"{"),
+            Err(ApiError::MalformedBody(_))
+        ));
+        assert!(payment_id_of(br#"{"payment_id":"../x"}"#).is_err());
+    }
+}

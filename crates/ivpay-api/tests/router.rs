@@ -1,0 +1,388 @@
+//! The router over the real use cases, an in-memory repository and a mocked IVPAY, driven
+//! with `oneshot`: no socket, no database.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use ivpay_api::{ApiConfig, ClientKeys, WebhookKey, router};
+use ivpay_domain::{ReportedStatus, Timestamp, UpstreamPayment};
+use ivpay_ports::{Delivery, GatewayError, MockPaymentGateway, PaymentUseCases, RemotePayment};
+use ivpay_service::{InMemoryRepository, ManualClock, PaymentService, ServiceConfig};
+use secrecy::SecretString;
+use serde_json::Value;
+use tower::ServiceExt;
+
+const KEY: &str = "client-key-1";
+const IVPAY_KEY: &str = "ivpay-merchant-key";
+
+fn upstream(id: &str) -> UpstreamPayment {
+    UpstreamPayment {
+        payment_id: id.parse().expect("id"),
+        payment_url: format!("https://pay.example/{id}").parse().expect("url"),
+        created_at: Timestamp::from_unix_seconds(1_726_248_776),
+    }
+}
+
+fn app(gateway: MockPaymentGateway) -> Router {
+    let service = PaymentService::new(
+        InMemoryRepository::new(),
+        gateway,
+        ManualClock::new(Timestamp::from_unix_seconds(1_726_248_770)),
+        ServiceConfig::default(),
+    );
+    let use_cases: Arc<dyn PaymentUseCases> = Arc::new(service);
+    let clients = ClientKeys::new().with("shop".parse().expect("id"), &SecretString::from(KEY));
+    let mut config = ApiConfig::new(clients);
+    config.webhook_key = Some(WebhookKey::new(&SecretString::from(IVPAY_KEY)));
+    config.body_limit = 1024;
+    router(use_cases, config)
+}
+
+fn creating(id: &'static str) -> MockPaymentGateway {
+    let mut g = MockPaymentGateway::new();
+    g.expect_create()
+        .times(1)
+        .returning(move |_| Ok(upstream(id)));
+    g
+}
+
+fn post(path: &str) -> axum::http::request::Builder {
+    Request::post(path)
+        .header("content-type", "application/json")
+        .header("x-api-key", KEY)
+}
+
+async fn send(app: &Router, req: Request<Body>) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
+    let res = app.clone().oneshot(req).await.expect("infallible");
+    let status = res.status();
+    let headers = res.headers().clone();
+    let bytes = res
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes()
+        .to_vec();
+    (status, headers, bytes)
+}
+
+fn json(bytes: &[u8]) -> Value {
+    serde_json::from_slice(bytes).expect("JSON body")
+}
+
+const BODY: &str = r#"{"amount_fiat":"10.5","currency_fiat":"usd","foreign_id":"123456"}"#;
+
+#[tokio::test]
+async fn create_answers_in_ivpays_envelope_with_our_fields_added() {
+    let app = app(creating("6b577835afbefe60335b6e5cd04410a9"));
+    let (status, headers, body) = send(
+        &app,
+        post("/payment/create").body(Body::from(BODY)).expect("req"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(headers.get("x-request-id").is_some());
+    let v = json(&body);
+    assert_eq!(v["success"], true);
+    assert_eq!(v["data"]["payment_id"], "6b577835afbefe60335b6e5cd04410a9");
+    assert_eq!(
+        v["data"]["payment_url"],
+        "https://pay.example/6b577835afbefe60335b6e5cd04410a9"
+    );
+    assert_eq!(v["data"]["created_at"], 1_726_248_776);
+    assert_eq!(v["data"]["foreign_id"], "123456");
+    assert_eq!(v["data"]["amount_fiat"], "10.50");
+    assert_eq!(v["data"]["currency_fiat"], "USD");
+}
+
+#[tokio::test]
+async fn a_missing_or_wrong_key_gets_ivpays_401() {
+    let app = app(MockPaymentGateway::new());
+    for key in [None, Some("nope")] {
+        let mut req = Request::post("/payment/create").header("content-type", "application/json");
+        if let Some(k) = key {
+            req = req.header("x-api-key", k);
+        }
+        let (status, _, body) = send(&app, req.body(Body::from(BODY)).expect("req")).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        let v = json(&body);
+        assert_eq!(v["success"], false);
+        assert_eq!(v["error"], "Wrong auth parameters");
+    }
+}
+
+#[tokio::test]
+async fn bad_input_gets_a_400_naming_the_field() {
+    let app = app(MockPaymentGateway::new());
+    let cases = [
+        (
+            r#"{"amount_fiat":"10.505","currency_fiat":"USD"}"#,
+            "amount_fiat: 3 decimals, USD allows 2",
+        ),
+        (
+            r#"{"amount_fiat":10.5,"currency_fiat":"USD"}"#,
+            "amount_fiat: must be a string",
+        ),
+        (r#"{"currency_fiat":"USD"}"#, "amount_fiat: required"),
+        (
+            r#"{"amount_fiat":"1","currency_fiat":"XAU"}"#,
+            "currency_fiat: XAU is not a fiat currency",
+        ),
+        (
+            r#"{"amount_fiat":"1","currency_fiat":"USD","url_success":"ftp://x"}"#,
+            "url_success: scheme \"ftp\" is not allowed, use http or https",
+        ),
+        (
+            r#"{"amount_fiat":"1","currency_fiat":"USD","callback":"x"}"#,
+            "callback: unknown field",
+        ),
+        (r#"[1]"#, "body: expected a JSON object"),
+    ];
+    for (body, message) in cases {
+        let (status, _, out) = send(
+            &app,
+            post("/payment/create").body(Body::from(body)).expect("req"),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert_eq!(json(&out)["error"], message, "{body}");
+    }
+    let (status, _, out) = send(
+        &app,
+        post("/payment/create")
+            .header("idempotency-key", "has space")
+            .body(Body::from(BODY))
+            .expect("req"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        json(&out)["error"]
+            .as_str()
+            .expect("text")
+            .starts_with("Idempotency-Key: ")
+    );
+}
+
+#[tokio::test]
+async fn wrong_media_type_and_oversized_bodies_are_refused_in_the_envelope() {
+    let app = app(MockPaymentGateway::new());
+    let req = Request::post("/payment/create")
+        .header("x-api-key", KEY)
+        .header("content-type", "text/plain")
+        .body(Body::from(BODY))
+        .expect("req");
+    let (status, _, out) = send(&app, req).await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert_eq!(json(&out)["success"], false);
+
+    let big = format!(
+        r#"{{"amount_fiat":"1","currency_fiat":"USD","foreign_id":"{}"}}"#,
+        "x".repeat(2000)
+    );
+    let (status, _, out) = send(
+        &app,
+        post("/payment/create")
+            .body(Body::from(big.clone()))
+            .expect("req"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(json(&out)["code"], "body_too_large");
+}
+
+#[tokio::test]
+async fn a_repeated_key_replays_the_same_bytes_and_a_changed_body_gets_422() {
+    let app = app(creating("p1"));
+    let req = || {
+        post("/payment/create")
+            .header("idempotency-key", "order-123456")
+            .body(Body::from(BODY))
+            .expect("req")
+    };
+    let (s1, h1, b1) = send(&app, req()).await;
+    let (s2, h2, b2) = send(&app, req()).await;
+    assert_eq!((s1, s2), (StatusCode::OK, StatusCode::OK));
+    assert_eq!(b1, b2, "byte-identical replay");
+    assert!(h1.get("idempotent-replayed").is_none());
+    assert_eq!(
+        h2.get("idempotent-replayed").map(|v| v.as_bytes()),
+        Some(&b"true"[..])
+    );
+
+    let other = r#"{"amount_fiat":"11","currency_fiat":"USD"}"#;
+    let (s3, _, b3) = send(
+        &app,
+        post("/payment/create")
+            .header("idempotency-key", "order-123456")
+            .body(Body::from(other))
+            .expect("req"),
+    )
+    .await;
+    assert_eq!(s3, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(json(&b3)["code"], "idempotency_key_reused");
+}
+
+#[tokio::test]
+async fn an_upstream_timeout_answers_504_with_our_id() {
+    let mut g = MockPaymentGateway::new();
+    g.expect_create().times(1).returning(|_| {
+        Err(GatewayError::Unavailable {
+            reason: "timed out".into(),
+            delivery: Delivery::MaybeSent,
+            retry_after: None,
+        })
+    });
+    let app = app(g);
+    let (status, _, out) = send(
+        &app,
+        post("/payment/create").body(Body::from(BODY)).expect("req"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::GATEWAY_TIMEOUT);
+    let v = json(&out);
+    assert_eq!(v["code"], "outcome_unknown");
+    let id = v["id"].as_str().expect("internal id");
+    // The intent was kept: it can be read back by that id.
+    let get = Request::get(format!("/payment/{id}"))
+        .header("x-api-key", KEY)
+        .body(Body::empty())
+        .expect("req");
+    let (status, _, out) = send(&app, get).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(json(&out)["data"]["outcome"], "unknown");
+}
+
+#[tokio::test]
+async fn get_list_and_events_read_what_was_stored() {
+    let mut g = creating("p2");
+    g.expect_get().returning(|id| {
+        Ok(RemotePayment {
+            payment_id: id.clone(),
+            foreign_id: None,
+            status: ReportedStatus::from("PAID"),
+            processed_at: Some(Timestamp::from_unix_seconds(1_726_248_785)),
+            raw: r#"{"success":true}"#.into(),
+        })
+    });
+    let app = app(g);
+    send(
+        &app,
+        post("/payment/create").body(Body::from(BODY)).expect("req"),
+    )
+    .await;
+    let get = |uri: &str| {
+        Request::get(uri)
+            .header("x-api-key", KEY)
+            .body(Body::empty())
+            .expect("req")
+    };
+
+    let (status, _, out) = send(&app, get("/payment/p2")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(json(&out)["data"]["status"], "CREATED");
+
+    let (_, _, out) = send(&app, get("/payment/p2?refresh=true")).await;
+    let v = json(&out);
+    assert_eq!(v["data"]["status"], "PAID");
+    assert_eq!(v["data"]["processed_at"], 1_726_248_785);
+
+    let (_, _, out) = send(&app, get("/payments?status=PAID&limit=10")).await;
+    assert_eq!(
+        json(&out)["data"]["items"].as_array().map(Vec::len),
+        Some(1)
+    );
+    let (_, _, out) = send(&app, get("/payments?status=PENDING")).await;
+    assert_eq!(
+        json(&out)["data"]["items"].as_array().map(Vec::len),
+        Some(0)
+    );
+    let (status, _, out) = send(&app, get("/payments?status=paid")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        json(&out)["error"]
+            .as_str()
+            .expect("text")
+            .starts_with("status: ")
+    );
+    let (status, _, _) = send(&app, get("/payments?limit=0")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    let (_, _, out) = send(&app, get("/payment/p2/events")).await;
+    let events = json(&out)["data"].as_array().cloned().expect("array");
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0]["source"], "api");
+    assert_eq!(events[0]["outcome"], "applied");
+
+    let (status, _, out) = send(&app, get("/payment/unknown-id")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(json(&out)["success"], false);
+}
+
+#[tokio::test]
+async fn webhooks_need_ivpays_key_and_are_confirmed_by_get() {
+    let mut g = creating("p3");
+    g.expect_get().times(1).returning(|id| {
+        Ok(RemotePayment {
+            payment_id: id.clone(),
+            foreign_id: None,
+            status: ReportedStatus::from("PENDING"),
+            processed_at: None,
+            raw: "{}".into(),
+        })
+    });
+    let app = app(g);
+    send(
+        &app,
+        post("/payment/create").body(Body::from(BODY)).expect("req"),
+    )
+    .await;
+    let hook = r#"{"payment_id":"p3","status":"PAID","processed_at":1726248785}"#;
+    let with_key = |k: &str| {
+        Request::post("/webhooks/ivpay")
+            .header("content-type", "application/json")
+            .header("x-api-key", k)
+            .body(Body::from(hook))
+            .expect("req")
+    };
+    let (status, _, _) = send(&app, with_key(KEY)).await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "a client key is not IVPAY's key"
+    );
+    let (status, _, out) = send(&app, with_key(IVPAY_KEY)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(json(&out)["data"]["outcome"], "applied");
+    let get = Request::get("/payment/p3")
+        .header("x-api-key", KEY)
+        .body(Body::empty())
+        .expect("req");
+    let (_, _, out) = send(&app, get).await;
+    assert_eq!(
+        json(&out)["data"]["status"],
+        "PENDING",
+        "GET's answer wins over the webhook's claim"
+    );
+}
+
+#[tokio::test]
+async fn health_and_readiness_answer() {
+    let app = app(MockPaymentGateway::new());
+    let (status, _, _) = send(
+        &app,
+        Request::get("/healthz").body(Body::empty()).expect("req"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _, out) = send(
+        &app,
+        Request::get("/readyz").body(Body::empty()).expect("req"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(json(&out)["data"]["database"], "ok");
+}
