@@ -117,7 +117,13 @@ impl RetryPolicy {
             .saturating_mul(1 << exponent)
             .min(self.max_backoff);
         let half = backoff / 2;
-        let jittered = half + half.mul_f64(jitter.clamp(0.0, 1.0));
+        // NaN or infinity (a caller's bug) must not panic inside `mul_f64`.
+        let jitter = if jitter.is_finite() {
+            jitter.clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
+        let jittered = half + half.mul_f64(jitter);
         let wait = error.retry_after().map_or(jittered, |ra| ra.max(jittered));
         if elapsed.saturating_add(wait) > self.max_elapsed {
             return RetryDecision::GiveUp;
@@ -253,6 +259,9 @@ mod tests {
         assert_eq!(wait(2, 0.0), RetryDecision::RetryAfter(100 * MS));
         assert_eq!(wait(3, 1.0), RetryDecision::RetryAfter(300 * MS));
         assert_eq!(wait(9, 0.0), RetryDecision::RetryAfter(150 * MS));
+        assert_eq!(wait(1, f64::NAN), RetryDecision::RetryAfter(50 * MS));
+        assert_eq!(wait(1, -3.0), RetryDecision::RetryAfter(50 * MS));
+        assert_eq!(wait(1, 7.0), RetryDecision::RetryAfter(100 * MS));
     }
 
     #[test]
