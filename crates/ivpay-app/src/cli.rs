@@ -1,0 +1,52 @@
+//! The command line: `serve` (the default), `migrate`, `sandbox`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// ivpay: accept crypto payments through IVPAY without losing one.
+#[derive(Debug, Parser)]
+#[command(name = "ivpay-app", version, about)]
+pub struct Cli {
+    /// Settings file (TOML). Optional when left at its default.
+    #[arg(
+        long,
+        short,
+        env = "IVPAY_CONFIG",
+        default_value = "ivpay.toml",
+        global = true
+    )]
+    pub config: PathBuf,
+    /// Log JSON lines instead of human-readable text.
+    #[arg(long, global = true)]
+    pub log_json: bool,
+    /// What to do; `serve` when omitted.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the service: API, webhook receiver and reconciler (the default).
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Run a standalone IVPAY sandbox (simulator) for manual testing.
+    Sandbox {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8090")]
+        bind: SocketAddr,
+        /// Where the sandbox sends webhooks.
+        #[arg(long)]
+        webhook_url: Option<String>,
+    },
+}
+
+impl Cli {
+    /// Whether the settings file was named explicitly (then it must exist).
+    pub fn config_required(&self) -> bool {
+        self.config != PathBuf::from("ivpay.toml")
+    }
+}

@@ -1,0 +1,129 @@
+//! The ivpay service binary's library: settings, telemetry, startup and the commands, kept
+//! out of `main.rs` so tests can build and run the service in-process.
+//!
+//! **Role.** The composition root: the only crate that names concrete adapters
+//! (`SeaOrmRepository`, `IvpayClient`, the sandbox) and wires them into
+//! `ivpay-service` and `ivpay-api`.
+//!
+//! **May depend on:** every ivpay crate, tokio, clap, config, tracing-subscriber.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let mut settings = ivpay_app::Settings::default();
+//! settings.server.bind = "127.0.0.1:0".parse()?;
+//! let app = ivpay_app::App::build(settings).await?;
+//! let port = app.port();
+//! # let _ = port;
+//! app.run_until(ivpay_app::shutdown_signal()).await?;
+//! # Ok(()) }
+//! ```
+
+mod cli;
+mod settings;
+mod startup;
+mod telemetry;
+
+pub use cli::{Cli, Command};
+pub use settings::{
+    DatabaseSettings, IvpaySettings, LogSettings, ReconcilerSettings, ServerSettings, Settings,
+    SettingsError,
+};
+pub use startup::{App, DEV_CLIENT_KEY, StartupError, StartupInfo, shutdown_signal};
+
+use ivpay_sandbox::{MerchantConfig, SandboxConfig};
+
+/// A command failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// Settings could not be loaded.
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
+    /// The service could not start or failed.
+    #[error(transparent)]
+    Startup(#[from] StartupError),
+}
+
+#[allow(
+    clippy::print_stdout,
+    reason = "the start banner is for the person who ran the command"
+)]
+fn banner(info: &StartupInfo) {
+    println!("ivpay is listening on {}", info.service_url);
+    if let Some(sandbox) = &info.sandbox_url {
+        println!("upstream: embedded IVPAY sandbox at {sandbox} (no ivpay.api_key configured)");
+    }
+    if let Some(key) = info.dev_client_key {
+        println!("development client key (X-API-KEY): {key}");
+    }
+    println!(
+        "health: {}/healthz   metrics: {}/metrics",
+        info.service_url, info.service_url
+    );
+}
+
+/// Runs the command the CLI names.
+///
+/// # Errors
+///
+/// [`RunError`] with the setting or step at fault.
+pub async fn run(cli: Cli) -> Result<(), RunError> {
+    let settings = Settings::load(&cli.config, cli.config_required())?;
+    telemetry::init(&settings.log.filter, cli.log_json || settings.log.json);
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => {
+            let app = App::build(settings).await?;
+            banner(app.info());
+            app.run_until(shutdown_signal()).await?;
+        }
+        Command::Migrate => {
+            let options = ivpay_persistence::DatabaseOptions::default();
+            let db = ivpay_persistence::connect(&settings.database.url, &options)
+                .await
+                .map_err(StartupError::from)?;
+            ivpay_persistence::migrate_up(&db)
+                .await
+                .map_err(StartupError::from)?;
+            tracing::info!(url = %redact_url(&settings.database.url), "migrations applied");
+        }
+        Command::Sandbox { bind, webhook_url } => {
+            let mut merchant = MerchantConfig::new(ivpay_sandbox::DEFAULT_API_KEY);
+            if let Some(url) = webhook_url {
+                merchant = merchant.with_webhook(url);
+            }
+            let config = SandboxConfig {
+                merchants: vec![merchant],
+                ..SandboxConfig::default()
+            };
+            tracing::info!(%bind, key = ivpay_sandbox::DEFAULT_API_KEY, "IVPAY sandbox starting");
+            ivpay_sandbox::serve_until(bind, config, shutdown_signal())
+                .await
+                .map_err(StartupError::from)?;
+        }
+    }
+    Ok(())
+}
+
+/// A database URL without its password, for logs.
+fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            format!("{}://[REDACTED]{}", &url[..scheme], &url[at..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn database_passwords_are_not_logged() {
+        assert_eq!(
+            super::redact_url("postgres://u:secret@db:5432/x"),
+            "postgres://[REDACTED]@db:5432/x"
+        );
+        assert_eq!(
+            super::redact_url("sqlite://ivpay.db?mode=rwc"),
+            "sqlite://ivpay.db?mode=rwc"
+        );
+    }
+}

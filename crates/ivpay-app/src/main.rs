@@ -1,0 +1,17 @@
+//! `ivpay-app`: wiring only. Everything else lives in the library so tests can run it.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = ivpay_app::Cli::parse();
+    match ivpay_app::run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("ivpay: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}

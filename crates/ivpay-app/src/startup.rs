@@ -1,0 +1,317 @@
+//! Building the service from settings: storage, the IVPAY client (or an embedded sandbox),
+//! the use cases, the HTTP API and the reconciler, then running until told to stop.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use ivpay_api::{ApiConfig, ClientKeys, WebhookKey};
+use ivpay_http_adapter::IvpayClient;
+use ivpay_persistence::{DatabaseOptions, SeaOrmRepository};
+use ivpay_ports::PaymentUseCases;
+use ivpay_sandbox::{MerchantConfig, SandboxConfig, SandboxServer};
+use ivpay_service::{PaymentService, ServiceConfig, SystemClock};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use secrecy::SecretString;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::settings::Settings;
+
+/// The client key offered in development mode (embedded sandbox, no clients configured).
+pub const DEV_CLIENT_KEY: &str = "dev-client-key";
+/// The merchant key the embedded sandbox accepts and echoes on webhooks.
+const SANDBOX_MERCHANT_KEY: &str = "sandbox-merchant-key";
+
+/// Why the service could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    /// The listener could not bind.
+    #[error("server.bind: cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The database could not be opened.
+    #[error("database.url: {0}")]
+    Database(#[from] ivpay_persistence::ConnectError),
+    /// Migrations failed.
+    #[error("database migrations: {0}")]
+    Migrate(#[from] ivpay_persistence::MigrateError),
+    /// The IVPAY client could not be built.
+    #[error("ivpay: {0}")]
+    Client(#[from] ivpay_http_adapter::BuildError),
+    /// The embedded sandbox could not start.
+    #[error("embedded sandbox: {0}")]
+    Sandbox(#[from] ivpay_sandbox::SandboxError),
+    /// A configuration value is invalid.
+    #[error("{0}")]
+    Config(String),
+    /// The server failed while running.
+    #[error("server: {0}")]
+    Serve(std::io::Error),
+}
+
+/// What a person starting the service needs to know.
+#[derive(Debug, Clone)]
+pub struct StartupInfo {
+    /// Where the API answers.
+    pub service_url: String,
+    /// The embedded sandbox's URL, if one runs.
+    pub sandbox_url: Option<String>,
+    /// The development client key, if the service made one up.
+    pub dev_client_key: Option<&'static str>,
+}
+
+/// A built, bound, not yet serving service.
+pub struct App {
+    listener: TcpListener,
+    router: axum::Router,
+    sandbox: Option<SandboxServer>,
+    use_cases: Arc<dyn PaymentUseCases>,
+    reconciler: Option<Duration>,
+    info: StartupInfo,
+}
+
+fn metrics_handle() -> Option<PrometheusHandle> {
+    static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| PrometheusBuilder::new().install_recorder().ok())
+        .clone()
+}
+
+impl App {
+    /// Opens storage (running migrations), binds the listener (port 0 works), starts the
+    /// embedded sandbox when no IVPAY key is configured, and assembles the API.
+    ///
+    /// # Errors
+    ///
+    /// [`StartupError`], naming the setting at fault.
+    pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        let options = DatabaseOptions {
+            max_connections: settings.database.max_connections,
+            ..DatabaseOptions::default()
+        };
+        let db = ivpay_persistence::connect(&settings.database.url, &options).await?;
+        ivpay_persistence::migrate_up(&db).await?;
+
+        let addr = settings.server.bind;
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| StartupError::Bind { addr, source })?;
+        let local = listener
+            .local_addr()
+            .map_err(|source| StartupError::Bind { addr, source })?;
+        let service_url = format!("http://{local}");
+
+        let mut clients = ClientKeys::new();
+        for (name, key) in &settings.clients {
+            let id = name
+                .parse()
+                .map_err(|e| StartupError::Config(format!("clients.{name}: {e}")))?;
+            clients = clients.with(id, key);
+        }
+
+        let (sandbox, api_key, base_url, allow_http) = match &settings.ivpay.api_key {
+            Some(key) => (
+                None,
+                key.clone(),
+                settings.ivpay.base_url.clone(),
+                settings.ivpay.allow_http,
+            ),
+            None => {
+                let config = SandboxConfig {
+                    merchants: vec![
+                        MerchantConfig::new(SANDBOX_MERCHANT_KEY)
+                            .with_webhook(format!("{service_url}/webhooks/ivpay")),
+                    ],
+                    ..SandboxConfig::default()
+                };
+                let server = ivpay_sandbox::Sandbox::spawn(config).await?;
+                let base = server.base_url().to_owned();
+                (
+                    Some(server),
+                    SecretString::from(SANDBOX_MERCHANT_KEY),
+                    base,
+                    true,
+                )
+            }
+        };
+        let mut dev_client_key = None;
+        if clients.is_empty() {
+            if sandbox.is_none() {
+                return Err(StartupError::Config(
+                    "clients: at least one client key is required when ivpay.api_key is set".into(),
+                ));
+            }
+            clients = clients.with(
+                "dev"
+                    .parse()
+                    .map_err(|e| StartupError::Config(format!("dev client: {e}")))?,
+                &SecretString::from(DEV_CLIENT_KEY),
+            );
+            dev_client_key = Some(DEV_CLIENT_KEY);
+        }
+
+        let gateway = IvpayClient::builder(api_key.clone())
+            .base_url(base_url)
+            .allow_http(allow_http)
+            .connect_timeout(Duration::from_secs(settings.ivpay.connect_timeout_secs))
+            .request_timeout(Duration::from_secs(settings.ivpay.request_timeout_secs))
+            .build()?;
+        let service_config = ServiceConfig {
+            reconcile_base: Duration::from_secs(settings.reconciler.first_check_secs.max(1)),
+            reconcile_max: Duration::from_secs(settings.reconciler.max_delay_secs.max(1)),
+            ..ServiceConfig::default()
+        };
+        let use_cases: Arc<dyn PaymentUseCases> = Arc::new(PaymentService::new(
+            SeaOrmRepository::new(&db),
+            gateway,
+            SystemClock,
+            service_config,
+        ));
+
+        let mut api = ApiConfig::new(clients);
+        api.webhook_key = Some(WebhookKey::new(&api_key));
+        api.body_limit = settings.server.body_limit;
+        api.metrics = metrics_handle();
+        let router = ivpay_api::router(use_cases.clone(), api).layer(tower_http_timeout(
+            Duration::from_secs(settings.server.request_timeout_secs.max(1)),
+        ));
+
+        Ok(Self {
+            listener,
+            router,
+            info: StartupInfo {
+                service_url,
+                sandbox_url: sandbox.as_ref().map(|s| s.base_url().to_owned()),
+                dev_client_key,
+            },
+            sandbox,
+            use_cases,
+            reconciler: settings
+                .reconciler
+                .enabled
+                .then(|| Duration::from_secs(settings.reconciler.interval_secs.max(1))),
+        })
+    }
+
+    /// The port the API listens on.
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map_or(0, |a| a.port())
+    }
+
+    /// URLs and keys to show at start.
+    pub fn info(&self) -> &StartupInfo {
+        &self.info
+    }
+
+    /// The use cases, for workers and tests.
+    pub fn use_cases(&self) -> Arc<dyn PaymentUseCases> {
+        self.use_cases.clone()
+    }
+
+    /// The embedded sandbox, if one runs.
+    pub fn sandbox(&self) -> Option<&SandboxServer> {
+        self.sandbox.as_ref()
+    }
+
+    /// Serves until `shutdown` resolves: then stops accepting, lets in-flight requests
+    /// finish, stops the reconciler and the embedded sandbox.
+    ///
+    /// # Errors
+    ///
+    /// [`StartupError::Serve`] if the server fails.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), StartupError> {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let worker = self.reconciler.map(|interval| {
+            tokio::spawn(reconcile_loop(self.use_cases.clone(), interval, stop_rx))
+        });
+        let served = axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown)
+            .await;
+        let _ = stop_tx.send(true);
+        if let Some(worker) = worker {
+            let _ = worker.await;
+        }
+        if let Some(sandbox) = self.sandbox {
+            let _ = sandbox.shutdown().await;
+        }
+        tracing::info!("stopped");
+        served.map_err(StartupError::Serve)
+    }
+}
+
+fn tower_http_timeout(limit: Duration) -> tower_http::timeout::TimeoutLayer {
+    tower_http::timeout::TimeoutLayer::with_status_code(
+        axum::http::StatusCode::SERVICE_UNAVAILABLE,
+        limit,
+    )
+}
+
+/// Polls IVPAY for due payments until stopped; a full batch is followed at once by
+/// another pass, an idle or failed one by a pause.
+async fn reconcile_loop(
+    use_cases: Arc<dyn PaymentUseCases>,
+    interval: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        let pause = match use_cases.reconcile_once().await {
+            Ok(report) => {
+                if report.claimed > 0 {
+                    tracing::info!(?report, "reconciliation pass");
+                }
+                metrics::counter!("ivpay_reconciler_checks_total", "outcome" => "applied")
+                    .increment(u64::from(report.applied));
+                metrics::counter!("ivpay_reconciler_checks_total", "outcome" => "failed")
+                    .increment(u64::from(report.failed));
+                metrics::counter!("ivpay_reconciler_checks_total", "outcome" => "finalized")
+                    .increment(u64::from(report.finalized));
+                if report.claimed >= ServiceConfig::default().reconcile_batch {
+                    Duration::ZERO
+                } else {
+                    interval
+                }
+            }
+            Err(e) => {
+                metrics::counter!("ivpay_reconciler_errors_total").increment(1);
+                tracing::warn!(error = %e, "reconciliation pass failed");
+                interval
+            }
+        };
+        tokio::select! {
+            _ = stop.wait_for(|s| *s) => break,
+            () = tokio::time::sleep(pause) => {}
+        }
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutdown requested");
+}
