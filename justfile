@@ -34,3 +34,15 @@ doc:
 # the CI script, as CI runs it
 ci:
     bash .ci/run
+
+# run the service (embedded sandbox and SQLite unless configured otherwise)
+run:
+    cargo run -p ivpay-app
+
+# apply database migrations
+migrate:
+    cargo run -p ivpay-app -- migrate
+
+# run a standalone IVPAY sandbox on 127.0.0.1:8090
+sandbox:
+    cargo run -p ivpay-app -- sandbox
