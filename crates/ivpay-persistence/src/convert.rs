@@ -6,8 +6,8 @@ use std::str::FromStr;
 
 use ivpay_domain::{
     ClientId, CreateOutcome, EventOutcome, ForeignId, IdempotencyKey, InternalId, Money, Payment,
-    PaymentEvent, PaymentId, PaymentRecord, PaymentStatus, RedirectUrl, ReportedStatus,
-    Timestamp, UpdateSource, UpstreamPayment,
+    PaymentEvent, PaymentId, PaymentRecord, PaymentStatus, RedirectUrl, ReportedStatus, Timestamp,
+    UpdateSource, UpstreamPayment,
 };
 use ivpay_ports::{IdempotencyClaim, IdempotencyRecord, RepositoryError};
 use sea_orm::ActiveValue::{NotSet, Set};
@@ -75,10 +75,18 @@ impl TryFrom<payment::Model> for Payment {
         let outcome = match (m.create_outcome.as_str(), m.create_outcome_reason) {
             // Outcomes without a reason must not carry one, or a stored reason is lost.
             (name @ ("initiated" | "created"), Some(reason)) => {
-                return Err(corrupt("create outcome", k, format!("{name} with reason {reason:?}")));
+                return Err(corrupt(
+                    "create outcome",
+                    k,
+                    format!("{name} with reason {reason:?}"),
+                ));
             }
             (name, reason) => CreateOutcome::from_parts(name, reason.clone()).ok_or_else(|| {
-                corrupt("create outcome", k, format!("{name:?} with reason {reason:?}"))
+                corrupt(
+                    "create outcome",
+                    k,
+                    format!("{name:?} with reason {reason:?}"),
+                )
             })?,
         };
         let upstream = match (m.ivpay_payment_id, m.payment_url, m.upstream_created_at) {
@@ -140,10 +148,16 @@ impl TryFrom<event::Model> for PaymentEvent {
             payment: opt("payment", k, m.internal_payment_id, |s| {
                 InternalId::from_str(&s)
             })?,
-            payment_id: parse("ivpay payment id", k, PaymentId::try_from(m.ivpay_payment_id))?,
+            payment_id: parse(
+                "ivpay payment id",
+                k,
+                PaymentId::try_from(m.ivpay_payment_id),
+            )?,
             source: source_from_name(&m.source)
                 .ok_or_else(|| corrupt("source", k, format!("{:?}", m.source)))?,
-            from: opt("from status", k, m.from_status, |s| PaymentStatus::from_str(&s))?,
+            from: opt("from status", k, m.from_status, |s| {
+                PaymentStatus::from_str(&s)
+            })?,
             to: ReportedStatus::from(m.to_status),
             outcome: EventOutcome::from_name(&m.outcome)
                 .ok_or_else(|| corrupt("outcome", k, format!("{:?}", m.outcome)))?,

@@ -109,18 +109,32 @@ pub async fn connect(url: &str, options: &DatabaseOptions) -> Result<Database, C
         Backend::Postgres
     } else {
         return Err(ConnectError::UnsupportedUrl {
-            scheme: url.split(':').next().unwrap_or_default().chars().take(16).collect(),
+            scheme: url
+                .split(':')
+                .next()
+                .unwrap_or_default()
+                .chars()
+                .take(16)
+                .collect(),
         });
     };
-    let in_memory = backend == Backend::Sqlite
-        && (url.contains(":memory:") || url.contains("mode=memory"));
+    let in_memory =
+        backend == Backend::Sqlite && (url.contains(":memory:") || url.contains("mode=memory"));
 
     let mut opts = ConnectOptions::new(url);
-    opts.max_connections(if in_memory { 1 } else { options.max_connections.max(1) })
-        .min_connections(if in_memory { 1 } else { options.min_connections })
-        .connect_timeout(options.connect_timeout)
-        .acquire_timeout(options.acquire_timeout)
-        .sqlx_logging(options.log_statements);
+    opts.max_connections(if in_memory {
+        1
+    } else {
+        options.max_connections.max(1)
+    })
+    .min_connections(if in_memory {
+        1
+    } else {
+        options.min_connections
+    })
+    .connect_timeout(options.connect_timeout)
+    .acquire_timeout(options.acquire_timeout)
+    .sqlx_logging(options.log_statements);
     if in_memory {
         // Closing the only connection would drop the database with it.
         opts.idle_timeout(None).max_lifetime(None);
@@ -146,12 +160,6 @@ pub async fn connect(url: &str, options: &DatabaseOptions) -> Result<Database, C
 }
 
 impl Database {
-    /// Wraps a connection opened elsewhere, for callers who configure sea-orm themselves.
-    /// Prefer [`connect`], which applies the SQLite settings.
-    pub fn from_connection(conn: DatabaseConnection) -> Self {
-        Self { conn }
-    }
-
     /// The sea-orm connection, for this crate's repositories and migrations.
     pub(crate) fn connection(&self) -> &DatabaseConnection {
         &self.conn
@@ -222,13 +230,146 @@ pub(crate) async fn read_sqlite_settings(
         1 => "NORMAL",
         2 => "FULL",
         3 => "EXTRA",
-        other => return Err(RepositoryError::Corrupt(format!("PRAGMA synchronous = {other}"))),
+        other => {
+            return Err(RepositoryError::Corrupt(format!(
+                "PRAGMA synchronous = {other}"
+            )));
+        }
     };
     let busy_ms = pragma::<i64>(conn, "busy_timeout").await?;
     Ok(SqliteSettings {
-        journal_mode: pragma::<String>(conn, "journal_mode").await?.to_ascii_lowercase(),
+        journal_mode: pragma::<String>(conn, "journal_mode")
+            .await?
+            .to_ascii_lowercase(),
         synchronous: synchronous.to_owned(),
         busy_timeout: Duration::from_millis(u64::try_from(busy_ms).unwrap_or(0)),
         foreign_keys: pragma::<i64>(conn, "foreign_keys").await? == 1,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sea_orm::TransactionTrait;
+
+    fn file_url(dir: &tempfile::TempDir, name: &str) -> String {
+        format!("sqlite://{}?mode=rwc", dir.path().join(name).display())
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn every_pooled_sqlite_connection_runs_wal_normal_with_busy_timeout_and_foreign_keys() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let options = DatabaseOptions {
+            max_connections: 4,
+            min_connections: 4,
+            ..DatabaseOptions::default()
+        };
+        let db = connect(&file_url(&dir, "pool.db"), &options)
+            .await
+            .expect("opens");
+        // Hold four transactions at once, so each reads through its own connection.
+        let mut held = Vec::new();
+        for _ in 0..4 {
+            held.push(db.connection().begin().await.expect("begins"));
+        }
+        for txn in &held {
+            let settings = read_sqlite_settings(txn).await.expect("pragmas");
+            assert_eq!(
+                settings,
+                SqliteSettings {
+                    journal_mode: "wal".to_owned(),
+                    synchronous: "NORMAL".to_owned(),
+                    busy_timeout: Duration::from_secs(5),
+                    foreign_keys: true,
+                }
+            );
+        }
+        drop(held);
+        assert_eq!(
+            db.sqlite_settings()
+                .await
+                .expect("pragmas")
+                .map(|s| s.journal_mode),
+            Some("wal".to_owned())
+        );
+        db.close().await.expect("closes");
+    }
+
+    #[tokio::test]
+    async fn durability_and_busy_timeout_follow_the_options() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let options = DatabaseOptions {
+            durability: Durability::Full,
+            busy_timeout: Duration::from_millis(7_500),
+            ..DatabaseOptions::default()
+        };
+        let db = connect(&file_url(&dir, "full.db"), &options)
+            .await
+            .expect("opens");
+        let settings = db
+            .sqlite_settings()
+            .await
+            .expect("pragmas")
+            .expect("sqlite");
+        assert_eq!(settings.synchronous, "FULL");
+        assert_eq!(settings.busy_timeout, Duration::from_millis(7_500));
+        assert_eq!(db.backend(), Backend::Sqlite);
+        db.ping().await.expect("answers");
+    }
+
+    #[tokio::test]
+    async fn mode_rwc_creates_the_file_and_a_missing_file_is_not_created_without_it() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let path = dir.path().join("new.db");
+        let missing = format!("sqlite://{}", path.display());
+        let err = connect(&missing, &DatabaseOptions::default())
+            .await
+            .expect_err("no such file");
+        assert!(matches!(err, ConnectError::Open { .. }), "{err:?}");
+        assert!(!path.exists());
+
+        let db = connect(&file_url(&dir, "new.db"), &DatabaseOptions::default())
+            .await
+            .expect("opens");
+        assert!(path.exists());
+        db.close().await.expect("closes");
+    }
+
+    #[tokio::test]
+    async fn other_schemes_are_refused_and_urls_stay_out_of_errors() {
+        let err = connect("mysql://root:hunter2@db/x", &DatabaseOptions::default())
+            .await
+            .expect_err("unsupported");
+        assert!(
+            matches!(&err, ConnectError::UnsupportedUrl { scheme } if scheme == "mysql"),
+            "{err:?}"
+        );
+        assert!(!err.to_string().contains("hunter2"));
+
+        let url = "postgres://user:hunter2@127.0.0.1:1/nothing";
+        let options = DatabaseOptions {
+            connect_timeout: Duration::from_millis(500),
+            acquire_timeout: Duration::from_millis(500),
+            min_connections: 0,
+            ..DatabaseOptions::default()
+        };
+        let err = connect(url, &options).await.expect_err("nothing listens");
+        assert!(matches!(err, ConnectError::Open { .. }), "{err:?}");
+        assert!(!format!("{err} {err:?}").contains("hunter2"), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn an_in_memory_database_keeps_its_schema_across_queries() {
+        let db = connect("sqlite::memory:", &DatabaseOptions::default())
+            .await
+            .expect("opens");
+        crate::migrate_up(&db).await.expect("migrates");
+        assert!(
+            !crate::applied_migrations(&db)
+                .await
+                .expect("reads")
+                .is_empty(),
+            "the pool's one connection still holds the migrated database"
+        );
+    }
 }

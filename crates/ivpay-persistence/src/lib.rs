@@ -44,9 +44,7 @@ mod error;
 mod migration;
 mod repository;
 
-pub use database::{
-    Backend, Database, DatabaseOptions, Durability, SqliteSettings, connect,
-};
+pub use database::{Backend, Database, DatabaseOptions, Durability, SqliteSettings, connect};
 pub use error::{ConnectError, MigrateError};
 pub use migration::{applied_migrations, migrate_down, migrate_up};
 pub use repository::SeaOrmRepository;

@@ -14,8 +14,8 @@ use ivpay_ports::{
 use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::{Expr, LockBehavior, LockType, Order, Query};
 use sea_orm::{
-    ColumnTrait, Condition, DatabaseConnection, DbBackend, DbErr, EntityTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait, TryInsertResult,
+    ColumnTrait, Condition, DatabaseConnection, DbBackend, DbErr, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, TransactionTrait, TryInsertResult,
 };
 
 use crate::Database;
@@ -24,8 +24,14 @@ use crate::entity::{event, idempotency, payment};
 use crate::error::{is_foreign_key_violation, is_unique_violation, unavailable};
 
 /// Statuses a reconciler still asks IVPAY about.
-const NON_FINAL: [&str; 2] = [PaymentStatus::Created.as_str(), PaymentStatus::Pending.as_str()];
-const FINAL: [&str; 2] = [PaymentStatus::Paid.as_str(), PaymentStatus::Timeout.as_str()];
+const NON_FINAL: [&str; 2] = [
+    PaymentStatus::Created.as_str(),
+    PaymentStatus::Pending.as_str(),
+];
+const FINAL: [&str; 2] = [
+    PaymentStatus::Paid.as_str(),
+    PaymentStatus::Timeout.as_str(),
+];
 
 /// How often [`SeaOrmRepository::insert_intent`] retries when a competing key holder
 /// disappears between its insert and our read (a release racing a claim).
@@ -273,13 +279,11 @@ impl PaymentRepository for SeaOrmRepository {
             // order, so rows inserted meanwhile never shift or repeat later pages.
             let t = after.created_at.unix_seconds();
             query = query.filter(
-                Condition::any()
-                    .add(payment::Column::CreatedAt.lt(t))
-                    .add(
-                        Condition::all()
-                            .add(payment::Column::CreatedAt.eq(t))
-                            .add(payment::Column::Id.lt(after.id.to_string())),
-                    ),
+                Condition::any().add(payment::Column::CreatedAt.lt(t)).add(
+                    Condition::all()
+                        .add(payment::Column::CreatedAt.eq(t))
+                        .add(payment::Column::Id.lt(after.id.to_string())),
+                ),
             );
         }
         let models = query
@@ -405,7 +409,10 @@ impl PaymentRepository for SeaOrmRepository {
         let mut claimed = Vec::with_capacity(models.len());
         for m in models {
             let attempts = u32::try_from(m.check_attempts).map_err(|_| {
-                RepositoryError::Corrupt(format!("check attempts of {}: {}", m.id, m.check_attempts))
+                RepositoryError::Corrupt(format!(
+                    "check attempts of {}: {}",
+                    m.id, m.check_attempts
+                ))
             })?;
             claimed.push(ClaimedPayment {
                 payment: Payment::try_from(m)?,
@@ -427,7 +434,10 @@ impl PaymentRepository for SeaOrmRepository {
                 payment::Column::NextCheckAt,
                 Expr::value(next_check_at.map(Timestamp::unix_seconds)),
             )
-            .col_expr(payment::Column::CheckAttempts, Expr::value(i64::from(attempts)))
+            .col_expr(
+                payment::Column::CheckAttempts,
+                Expr::value(i64::from(attempts)),
+            )
             .filter(payment::Column::Id.eq(id.to_string()))
             .exec(self.conn())
             .await

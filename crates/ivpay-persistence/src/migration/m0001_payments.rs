@@ -93,9 +93,10 @@ impl MigrationTrait for Migration {
                     .col(big_integer(Payments::CheckAttempts).default(0))
                     .check(Expr::col(Payments::Version).gte(1))
                     .check(Expr::col(Payments::CheckAttempts).gte(0))
-                    .check(Expr::col(Payments::Status).is_in([
-                        "CREATED", "PENDING", "PAID", "TIMEOUT",
-                    ]))
+                    .check(
+                        Expr::col(Payments::Status)
+                            .is_in(["CREATED", "PENDING", "PAID", "TIMEOUT"]),
+                    )
                     .check(Expr::col(Payments::CreateOutcome).is_in([
                         "initiated",
                         "created",

@@ -1,0 +1,53 @@
+//! The repository suite: every behaviour is written once and runs on SQLite (a temporary
+//! file, always) and on PostgreSQL (a fresh database per test, when
+//! `IVPAY_TEST_DATABASE_URL` is set; with `IVPAY_REQUIRE_POSTGRES=1` a missing URL fails).
+
+mod concurrency;
+mod migrations;
+mod payments;
+mod schedule;
+mod support;
+
+/// Declares one test per behaviour for each backend: `sqlite::name` and `postgres::name`.
+macro_rules! on_both_backends {
+    ($($module:ident :: $name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    crate::support::on_sqlite(crate::$module::$name).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    crate::support::on_postgres(stringify!($name), crate::$module::$name).await;
+                }
+            )*
+        }
+    };
+}
+
+on_both_backends![
+    payments::round_trip_keeps_every_field_and_exact_amounts,
+    payments::settled_outcomes_round_trip_and_link_ivpay_ids,
+    payments::ivpay_id_can_be_linked_to_one_payment_only,
+    payments::filters_narrow_by_status_foreign_id_and_creation_range,
+    payments::pages_stay_stable_while_rows_are_inserted,
+    payments::foreign_id_lookup_lists_oldest_first,
+    payments::corrupt_rows_are_reported_not_returned,
+    payments::events_are_kept_in_order_including_unknown_payments,
+    payments::idempotency_key_is_taken_released_and_replaced_when_expired,
+    payments::lost_compare_and_set_writes_nothing,
+    concurrency::racing_status_updates_lose_no_event_and_never_leave_a_final_state,
+    concurrency::racing_claims_on_one_key_insert_exactly_once,
+    concurrency::concurrent_claimers_get_each_due_row_once,
+    schedule::only_due_non_final_upstream_payments_are_claimed_and_leased,
+    schedule::final_status_leaves_the_schedule,
+    schedule::save_outcome_sets_the_first_check,
+    schedule::schedule_check_sets_time_and_attempts,
+    migrations::migrations_go_up_down_and_up_again,
+    migrations::health_reports_the_backend_and_its_settings,
+];

@@ -1,0 +1,229 @@
+//! Databases for the suite, and small builders for payments and events.
+
+use std::future::Future;
+use std::io::Write;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use ivpay_domain::{
+    EventOutcome, InternalId, NewPayment, Payment, PaymentEvent, PaymentStatus, ReportedStatus,
+    Timestamp, UpdateSource, UpstreamPayment,
+};
+use ivpay_persistence::{Database, DatabaseOptions, SeaOrmRepository, connect, migrate_up};
+use ivpay_ports::PaymentRepository;
+use sea_orm::ConnectionTrait;
+
+/// The PostgreSQL server to test against, e.g. `postgres://postgres@127.0.0.1:5432/ivpay_test`.
+pub(crate) const DATABASE_URL_VAR: &str = "IVPAY_TEST_DATABASE_URL";
+/// Set to `1` (CI does) to fail rather than skip when the URL is missing.
+pub(crate) const REQUIRE_POSTGRES_VAR: &str = "IVPAY_REQUIRE_POSTGRES";
+
+/// A migrated database for one test.
+#[derive(Clone, Debug)]
+pub(crate) struct TestDb {
+    pub(crate) db: Database,
+    pub(crate) repo: SeaOrmRepository,
+    /// Where it is, for tests that reach under the repository (corrupting a row).
+    pub(crate) url: String,
+}
+
+impl TestDb {
+    async fn open(url: String) -> Self {
+        let options = DatabaseOptions {
+            max_connections: 8,
+            ..DatabaseOptions::default()
+        };
+        let db = connect(&url, &options).await.expect("test database opens");
+        migrate_up(&db).await.expect("migrations apply");
+        let repo = SeaOrmRepository::new(&db);
+        Self { db, repo, url }
+    }
+
+    /// Runs raw SQL on a separate connection, bypassing the repository.
+    pub(crate) async fn execute_raw(&self, sql: &str) {
+        let conn = sea_orm::Database::connect(self.url.as_str())
+            .await
+            .expect("raw connection opens");
+        conn.execute_unprepared(sql).await.expect("raw SQL runs");
+        conn.close().await.expect("raw connection closes");
+    }
+}
+
+/// Runs `behaviour` on a fresh SQLite file in a temporary directory.
+pub(crate) async fn on_sqlite<F, Fut>(behaviour: F)
+where
+    F: FnOnce(TestDb) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("ivpay.db").display()
+    );
+    let t = TestDb::open(url).await;
+    behaviour(t.clone()).await;
+    t.db.close().await.expect("pool closes");
+}
+
+/// Runs `behaviour` on a fresh PostgreSQL database, or skips (saying so) when no server
+/// is configured, or fails when one is required.
+pub(crate) async fn on_postgres<F, Fut>(test: &str, behaviour: F)
+where
+    F: FnOnce(TestDb) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let Some(admin_url) = std::env::var(DATABASE_URL_VAR)
+        .ok()
+        .filter(|u| !u.is_empty())
+    else {
+        let required = std::env::var(REQUIRE_POSTGRES_VAR).is_ok_and(|v| v == "1");
+        assert!(
+            !required,
+            "{REQUIRE_POSTGRES_VAR}=1 but {DATABASE_URL_VAR} is not set: cannot run {test} on PostgreSQL"
+        );
+        // Straight to stderr: libtest captures `eprintln!` of passing tests, and a skip
+        // must be visible.
+        let _ = writeln!(
+            std::io::stderr(),
+            "skipped postgres::{test}: {DATABASE_URL_VAR} is not set"
+        );
+        return;
+    };
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let name = format!(
+        "ivpay_t_{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    );
+    let admin = sea_orm::Database::connect(admin_url.as_str())
+        .await
+        .expect("PostgreSQL at IVPAY_TEST_DATABASE_URL is reachable");
+    drop_stale_databases(&admin).await;
+    admin
+        .execute_unprepared(&format!("CREATE DATABASE {name}"))
+        .await
+        .expect("test database is created");
+    let mut url = url::Url::parse(&admin_url).expect("IVPAY_TEST_DATABASE_URL is a URL");
+    url.set_path(&format!("/{name}"));
+
+    let t = TestDb::open(url.to_string()).await;
+    behaviour(t.clone()).await;
+    t.db.close().await.expect("pool closes");
+    admin
+        .execute_unprepared(&format!("DROP DATABASE {name} WITH (FORCE)"))
+        .await
+        .expect("test database is dropped");
+    admin.close().await.expect("admin connection closes");
+}
+
+/// Drops databases left by earlier runs whose process is gone (a test that panicked
+/// skips its own cleanup).
+async fn drop_stale_databases(admin: &sea_orm::DatabaseConnection) {
+    let rows = admin
+        .query_all_raw(sea_orm::Statement::from_string(
+            admin.get_database_backend(),
+            "SELECT datname FROM pg_database WHERE datname LIKE 'ivpay\\_t\\_%'",
+        ))
+        .await
+        .expect("database list");
+    for row in rows {
+        let name: String = row.try_get_by_index(0).expect("datname");
+        let pid = name.split('_').nth(2).unwrap_or_default();
+        if pid != std::process::id().to_string()
+            && !std::path::Path::new(&format!("/proc/{pid}")).exists()
+        {
+            // Another test may be dropping it at the same moment: ignore failures.
+            let _ = admin
+                .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .await;
+        }
+    }
+}
+
+/// A fixed id from a number, so tests can name payments.
+pub(crate) fn id(n: u128) -> InternalId {
+    InternalId::from_uuid(uuid::Uuid::from_u128(n))
+}
+
+pub(crate) fn at(seconds: i64) -> Timestamp {
+    Timestamp::from_unix_seconds(seconds)
+}
+
+/// A new intent for `amount` USD created at `created`.
+pub(crate) fn intent(n: u128, amount: &str, created: i64) -> Payment {
+    intent_with(n, amount, "USD", None, created)
+}
+
+pub(crate) fn intent_with(
+    n: u128,
+    amount: &str,
+    currency: &str,
+    foreign_id: Option<&str>,
+    created: i64,
+) -> Payment {
+    let request =
+        NewPayment::from_fields(amount, currency, foreign_id, None, None).expect("valid request");
+    Payment::initiate(id(n), request, at(created))
+}
+
+/// What IVPAY answers for payment `n`.
+pub(crate) fn upstream(n: u128, created: i64) -> UpstreamPayment {
+    UpstreamPayment {
+        payment_id: format!("ivpay{n}").parse().expect("valid IVPAY id"),
+        payment_url: format!("https://pay.example/ivpay{n}")
+            .parse()
+            .expect("valid URL"),
+        created_at: at(created),
+    }
+}
+
+/// Stores payment `n` as created upstream, with its first check at `next_check`.
+pub(crate) async fn created_upstream(
+    repo: &SeaOrmRepository,
+    n: u128,
+    created: i64,
+    next_check: Option<i64>,
+) -> Payment {
+    let mut p = intent(n, "10.00", created);
+    repo.insert_intent(&p, None).await.expect("intent stored");
+    let read = p.version();
+    p.mark_created(upstream(n, created), at(created))
+        .expect("initiated settles");
+    repo.save_outcome(&p, read, next_check.map(at))
+        .await
+        .expect("outcome stored");
+    p
+}
+
+/// The event for applying `to` to `p` (before it was applied: `from` is its status).
+pub(crate) fn applied_event(p: &Payment, to: PaymentStatus, evidence: String) -> PaymentEvent {
+    PaymentEvent {
+        payment: Some(p.id()),
+        payment_id: p
+            .payment_id()
+            .cloned()
+            .unwrap_or_else(|| "unlinked".parse().expect("valid IVPAY id")),
+        source: UpdateSource::Poll,
+        from: Some(p.status()),
+        to: ReportedStatus::Known(to),
+        outcome: EventOutcome::Applied,
+        evidence: Some(evidence),
+        received_at: at(2_000),
+    }
+}
+
+/// Applies `to` and stores it; panics unless the transition applies and the write wins.
+pub(crate) async fn move_to(repo: &SeaOrmRepository, p: &mut Payment, to: PaymentStatus, now: i64) {
+    let event = applied_event(p, to, format!("move to {to}"));
+    let read = p.version();
+    assert_eq!(
+        p.apply_status(to, Some(at(now)), at(now)),
+        ivpay_domain::Transition::Apply
+    );
+    repo.update_status(p, read, &event)
+        .await
+        .expect("status stored");
+}
+
+/// The lease used when a test claims.
+pub(crate) const LEASE: Duration = Duration::from_secs(60);
