@@ -23,7 +23,11 @@ fn metadata() -> Value {
         .current_dir(workspace_root())
         .output()
         .expect("cargo metadata runs");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).expect("cargo metadata prints JSON")
 }
 
@@ -87,8 +91,14 @@ fn reachable(meta: &Value, root: &str) -> BTreeSet<String> {
 fn the_domain_reaches_no_io_crate() {
     let deps = reachable(&metadata(), "ivpay-domain");
     let bad: Vec<_> = IO_CRATES.iter().filter(|c| deps.contains(**c)).collect();
-    assert!(bad.is_empty(), "ivpay-domain reaches {bad:?} through {deps:?}");
-    assert!(deps.contains("rust_decimal"), "the graph was read: {deps:?}");
+    assert!(
+        bad.is_empty(),
+        "ivpay-domain reaches {bad:?} through {deps:?}"
+    );
+    assert!(
+        deps.contains("rust_decimal"),
+        "the graph was read: {deps:?}"
+    );
 }
 
 #[test]

@@ -1,0 +1,197 @@
+//! `spawn_app`: the real service on port 0 with a fresh database and its embedded sandbox
+//! as IVPAY. SQLite in a temporary file by default; PostgreSQL (a fresh database on the
+//! server at `IVPAY_TEST_DATABASE_URL`) for the `_on_postgres` variants.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use ivpay_app::{App, Settings};
+use ivpay_sandbox::Sandbox;
+use sea_orm::ConnectionTrait;
+use serde_json::Value;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub(crate) const KEY: &str = ivpay_app::DEV_CLIENT_KEY;
+
+/// Which database a test runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A fresh, empty database; dropped (PostgreSQL) or deleted (SQLite) with the value.
+pub(crate) struct TestDb {
+    pub(crate) url: String,
+    _dir: Option<tempfile::TempDir>,
+}
+
+/// A fresh database for `backend`, or `None` (with a note) when PostgreSQL is not
+/// configured. With `IVPAY_REQUIRE_POSTGRES=1` a missing server fails the test instead.
+pub(crate) async fn fresh_db(backend: Backend) -> Option<TestDb> {
+    match backend {
+        Backend::Sqlite => {
+            let dir = tempfile::tempdir().expect("temporary directory");
+            let url = format!(
+                "sqlite://{}?mode=rwc",
+                dir.path().join("ivpay.db").display()
+            );
+            Some(TestDb {
+                url,
+                _dir: Some(dir),
+            })
+        }
+        Backend::Postgres => {
+            let Some(admin) = std::env::var("IVPAY_TEST_DATABASE_URL")
+                .ok()
+                .filter(|u| !u.is_empty())
+            else {
+                assert!(
+                    std::env::var("IVPAY_REQUIRE_POSTGRES").as_deref() != Ok("1"),
+                    "IVPAY_REQUIRE_POSTGRES=1 but IVPAY_TEST_DATABASE_URL is not set"
+                );
+                eprintln!("skipped: IVPAY_TEST_DATABASE_URL is not set");
+                return None;
+            };
+            static NEXT: AtomicU32 = AtomicU32::new(0);
+            let name = format!(
+                "ivpay_e2e_{}_{}",
+                std::process::id(),
+                NEXT.fetch_add(1, Ordering::Relaxed)
+            );
+            let conn = sea_orm::Database::connect(admin.as_str())
+                .await
+                .expect("PostgreSQL reachable");
+            conn.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name}"))
+                .await
+                .expect("old database dropped");
+            conn.execute_unprepared(&format!("CREATE DATABASE {name}"))
+                .await
+                .expect("database created");
+            let _ = conn.close().await;
+            let mut url = url::Url::parse(&admin).expect("IVPAY_TEST_DATABASE_URL is a URL");
+            url.set_path(&format!("/{name}"));
+            Some(TestDb {
+                url: url.to_string(),
+                _dir: None,
+            })
+        }
+    }
+}
+
+/// A running service.
+pub(crate) struct TestApp {
+    pub(crate) base: String,
+    pub(crate) http: reqwest::Client,
+    pub(crate) sandbox: Sandbox,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+/// Starts the service on `db_url` with quick reconciliation (first check after 1 s).
+pub(crate) async fn spawn_app(db_url: &str) -> TestApp {
+    let mut settings = Settings::default();
+    settings.server.bind = "127.0.0.1:0".parse().expect("address");
+    settings.database.url = db_url.to_owned();
+    settings.reconciler.first_check_secs = 1;
+    settings.reconciler.interval_secs = 1;
+    settings.reconciler.max_delay_secs = 2;
+    let app = App::build(settings).await.expect("service starts");
+    let base = app.info().service_url.clone();
+    let sandbox = app.sandbox().expect("embedded sandbox").sandbox().clone();
+    let (tx, rx) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        app.run_until(async {
+            let _ = rx.await;
+        })
+        .await
+        .expect("service runs");
+    });
+    TestApp {
+        base,
+        http: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client"),
+        sandbox,
+        stop: Some(tx),
+        task: Some(task),
+    }
+}
+
+impl TestApp {
+    /// Stops the service the way SIGTERM would and waits until it is down.
+    pub(crate) async fn stop(mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.expect("service task");
+        }
+    }
+
+    pub(crate) async fn create(&self, body: &str, key: Option<&str>) -> (u16, String) {
+        let mut req = self
+            .http
+            .post(format!("{}/payment/create", self.base))
+            .header("X-API-KEY", KEY)
+            .header("Content-Type", "application/json")
+            .body(body.to_owned());
+        if let Some(k) = key {
+            req = req.header("Idempotency-Key", k);
+        }
+        let res = req.send().await.expect("create answers");
+        (res.status().as_u16(), res.text().await.expect("body"))
+    }
+
+    pub(crate) async fn get(&self, path: &str) -> Value {
+        self.http
+            .get(format!("{}{path}", self.base))
+            .header("X-API-KEY", KEY)
+            .send()
+            .await
+            .expect("get answers")
+            .json()
+            .await
+            .expect("JSON")
+    }
+
+    /// Presses a button on the sandbox's checkout page, as a browser's form post would.
+    pub(crate) async fn checkout(
+        &self,
+        payment_url: &str,
+        action: &str,
+        form: &[(&str, &str)],
+    ) -> u16 {
+        self.http
+            .post(format!("{payment_url}/{action}"))
+            .form(form)
+            .send()
+            .await
+            .expect("checkout answers")
+            .status()
+            .as_u16()
+    }
+
+    /// Polls our API until the payment has `status`, or gives up after `within`.
+    pub(crate) async fn wait_for_status(
+        &self,
+        payment_id: &str,
+        status: &str,
+        within: Duration,
+    ) -> Value {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let v = self.get(&format!("/payment/{payment_id}")).await;
+            if v["data"]["status"] == status || tokio::time::Instant::now() > deadline {
+                return v;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+pub(crate) fn json(text: &str) -> Value {
+    serde_json::from_str(text).expect("JSON body")
+}
