@@ -40,12 +40,23 @@ use crate::{checkout, control, lock, read, write};
 /// assert!(sandbox.payments().is_empty());
 /// # Ok(()) }
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Sandbox {
     inner: Arc<Inner>,
 }
 
-#[derive(Debug)]
+/// Shows the shape, never the merchant keys.
+impl std::fmt::Debug for Sandbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sandbox")
+            .field("prefix", &self.inner.prefix)
+            .field("merchants", &read(&self.inner.merchants).len())
+            .field("payments", &lock(&self.inner.book).count())
+            .field("clock", &self.inner.clock)
+            .finish_non_exhaustive()
+    }
+}
+
 struct Inner {
     prefix: String,
     public_url: Option<String>,
@@ -333,24 +344,14 @@ async fn create(
         Ok(request) => request,
         Err(e) => return bad_request(&format!("invalid JSON body: {e}")),
     };
-    let money = match Money::parse(&request.amount_fiat, &request.currency_fiat) {
-        Ok(money) => money,
-        Err(e) => return bad_request(&e.to_string()),
-    };
-    let foreign_id = match non_empty(request.foreign_id) {
-        Some(text) => match text.parse::<ForeignId>() {
-            Ok(id) => Some(id.to_string()),
-            Err(e) => return bad_request(&format!("foreign_id: {e}")),
-        },
-        None => None,
-    };
-    let url_success = match parse_url("url_success", request.url_success) {
-        Ok(url) => url,
-        Err(response) => return response,
-    };
-    let url_failed = match parse_url("url_failed", request.url_failed) {
-        Ok(url) => url,
-        Err(response) => return response,
+    let Validated {
+        money,
+        foreign_id,
+        url_success,
+        url_failed,
+    } = match validate(request) {
+        Ok(valid) => valid,
+        Err(message) => return bad_request(&message),
     };
 
     let base = payment_base(inner, &headers, uri.path());
@@ -447,14 +448,38 @@ fn non_empty(value: Option<String>) -> Option<String> {
     value.filter(|v| !v.is_empty())
 }
 
-fn parse_url(field: &str, value: Option<String>) -> Result<Option<String>, Response> {
-    match non_empty(value) {
-        None => Ok(None),
-        Some(text) => text
-            .parse::<RedirectUrl>()
-            .map(|url| Some(url.as_str().to_owned()))
-            .map_err(|e| bad_request(&format!("{field}: {e}"))),
-    }
+/// A create request that passed the domain's checks.
+struct Validated {
+    money: Money,
+    foreign_id: Option<String>,
+    url_success: Option<String>,
+    url_failed: Option<String>,
+}
+
+/// Checks the fields with the domain's parsers; the error is the 400 message.
+fn validate(request: CreateRequest) -> Result<Validated, String> {
+    let money =
+        Money::parse(&request.amount_fiat, &request.currency_fiat).map_err(|e| e.to_string())?;
+    let foreign_id = non_empty(request.foreign_id)
+        .map(|text| text.parse::<ForeignId>().map(|id| id.to_string()))
+        .transpose()
+        .map_err(|e| format!("foreign_id: {e}"))?;
+    Ok(Validated {
+        money,
+        foreign_id,
+        url_success: parse_url("url_success", request.url_success)?,
+        url_failed: parse_url("url_failed", request.url_failed)?,
+    })
+}
+
+fn parse_url(field: &str, value: Option<String>) -> Result<Option<String>, String> {
+    non_empty(value)
+        .map(|text| {
+            text.parse::<RedirectUrl>()
+                .map(|url| url.as_str().to_owned())
+        })
+        .transpose()
+        .map_err(|e| format!("{field}: {e}"))
 }
 
 /// Where checkout pages live: `public_url`, or the address and prefix this request came
@@ -488,7 +513,10 @@ pub(crate) fn json_response(status: StatusCode, body: Vec<u8>) -> Response {
 }
 
 fn unauthorized() -> Response {
-    json_response(StatusCode::UNAUTHORIZED, wire::WRONG_AUTH.as_bytes().to_vec())
+    json_response(
+        StatusCode::UNAUTHORIZED,
+        wire::WRONG_AUTH.as_bytes().to_vec(),
+    )
 }
 
 fn bad_request(message: &str) -> Response {

@@ -58,8 +58,11 @@ async fn choose_coin(
         )
             .into_response();
     };
-    let result =
-        sandbox.change_from_checkout(&payment_id, PaymentStatus::Pending, Some((*coin).to_owned()));
+    let result = sandbox.change_from_checkout(
+        &payment_id,
+        PaymentStatus::Pending,
+        Some((*coin).to_owned()),
+    );
     after_action(&sandbox, &payment_id, result, None, page_path(uri.path()))
 }
 
@@ -69,9 +72,7 @@ async fn pay(
     OriginalUri(uri): OriginalUri,
 ) -> Response {
     let result = sandbox.change_from_checkout(&payment_id, PaymentStatus::Paid, None);
-    let next = sandbox
-        .payment(&payment_id)
-        .and_then(|p| p.url_success);
+    let next = sandbox.payment(&payment_id).and_then(|p| p.url_success);
     after_action(&sandbox, &payment_id, result, next, page_path(uri.path()))
 }
 
@@ -167,7 +168,10 @@ fn render(payment: &PaymentSnapshot, page: &str, error: Option<&str>) -> String 
     html.push_str("</dl>\n");
     match payment.status {
         PaymentStatus::Created => {
-            let _ = write!(html, "<form method=\"post\" action=\"{page}/coin\">\n<p>Choose a coin:</p>\n");
+            let _ = write!(
+                html,
+                "<form method=\"post\" action=\"{page}/coin\">\n<p>Choose a coin:</p>\n"
+            );
             for coin in COINS {
                 let _ = writeln!(
                     html,
@@ -272,6 +276,9 @@ mod tests {
 
     #[test]
     fn the_page_path_drops_the_action() {
-        assert_eq!(page_path("/api/v4/checkout/abc/pay"), "/api/v4/checkout/abc");
+        assert_eq!(
+            page_path("/api/v4/checkout/abc/pay"),
+            "/api/v4/checkout/abc"
+        );
     }
 }

@@ -89,7 +89,8 @@ fn json(status: StatusCode, value: &impl Serialize) -> Response {
 }
 
 fn parse<T: DeserializeOwned>(body: &Bytes) -> Result<T, ControlFailure> {
-    serde_json::from_slice(body).map_err(|e| ControlFailure::BadBody(format!("invalid JSON body: {e}")))
+    serde_json::from_slice(body)
+        .map_err(|e| ControlFailure::BadBody(format!("invalid JSON body: {e}")))
 }
 
 async fn list_payments(State(sandbox): State<Sandbox>) -> Response {

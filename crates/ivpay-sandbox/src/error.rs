@@ -46,7 +46,9 @@ pub enum ConfigError {
     #[error("create status {0} is not a success status")]
     CreateStatus(u16),
     /// A route's fault probabilities are negative, not numbers, or add up to more than 1.
-    #[error("fault probabilities for {route} must each be in 0..=1 and add up to at most 1, got {total}")]
+    #[error(
+        "fault probabilities for {route} must each be in 0..=1 and add up to at most 1, got {total}"
+    )]
     Probability {
         /// `create`, `get` or `webhook`.
         route: &'static str,

@@ -390,13 +390,7 @@ mod tests {
         assert_eq!(a, b);
         let hits = a.iter().filter(|f| f.is_some()).count();
         assert!((30..=90).contains(&hits), "{hits} of 200 at p=0.3");
-        let other = draws(
-            &FaultInjector::new(FaultPlan {
-                seed: 43,
-                ..plan
-            }),
-            200,
-        );
+        let other = draws(&FaultInjector::new(FaultPlan { seed: 43, ..plan }), 200);
         assert_ne!(a, other);
     }
 

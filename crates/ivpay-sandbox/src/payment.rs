@@ -46,8 +46,7 @@ pub enum ChangeOutcome {
     Unchanged,
 }
 
-/// A payment in the book.
-#[derive(Debug)]
+/// A payment in the book. No `Debug`: it holds the merchant's key.
 pub(crate) struct Record {
     pub(crate) snapshot: PaymentSnapshot,
     pub(crate) api_key: Arc<str>,
@@ -65,7 +64,7 @@ impl Record {
 }
 
 /// A status change to announce by webhook.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub(crate) struct Change {
     pub(crate) payment_id: String,
     pub(crate) foreign_id: Option<String>,
@@ -90,14 +89,13 @@ impl Change {
 }
 
 /// The result of [`PaymentBook::change`] and the webhooks it calls for.
-#[derive(Debug)]
 pub(crate) struct Changed {
     pub(crate) result: Result<ChangeOutcome, ControlError>,
     pub(crate) changes: Vec<Change>,
 }
 
 /// All payments, in creation order, with a heap of deadlines for the sweeper.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub(crate) struct PaymentBook {
     by_id: HashMap<String, Record>,
     order: Vec<String>,
@@ -115,6 +113,10 @@ impl PaymentBook {
             .push(Reverse((record.deadline_millis, id.clone())));
         self.order.push(id.clone());
         self.by_id.insert(id, record);
+    }
+
+    pub(crate) fn count(&self) -> usize {
+        self.by_id.len()
     }
 
     pub(crate) fn get(&self, id: &str) -> Option<&Record> {
@@ -192,7 +194,6 @@ impl PaymentBook {
         };
         Changed { result, changes }
     }
-
 }
 
 fn expire(record: &mut Record, now_millis: i64) -> Option<Change> {

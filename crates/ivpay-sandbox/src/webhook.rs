@@ -71,7 +71,7 @@ impl DeliveryOutcome {
     }
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 struct Event {
     id: u64,
     payment_id: String,
@@ -82,20 +82,17 @@ struct Event {
     created: Instant,
 }
 
-#[derive(Debug)]
 struct Job {
     event: Event,
     fault: Option<WebhookFault>,
 }
 
 /// Queues webhooks and runs the workers that send them.
-#[derive(Debug)]
 pub(crate) struct Dispatcher {
     queues: Vec<mpsc::UnboundedSender<Job>>,
     shared: Arc<Shared>,
 }
 
-#[derive(Debug)]
 struct Shared {
     client: reqwest::Client,
     policy: WebhookPolicy,
