@@ -154,8 +154,10 @@ impl<F> RouteFaults<F> {
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct FaultPlan {
-    /// Seed of the generator the random chances are drawn from. Installing a plan
-    /// reseeds, so the same plan and the same sequence of requests give the same faults.
+    /// Seed of the generators the random chances are drawn from (one per route, derived
+    /// from this). Installing a plan reseeds, so the same plan and the same sequence of
+    /// requests on a route give the same faults on that route, whatever the other routes
+    /// see.
     #[serde(default)]
     pub seed: u64,
     /// Faults on `POST /payment/create`.
@@ -218,22 +220,26 @@ pub(crate) struct FaultInjector {
 
 struct LiveFaults {
     seed: u64,
-    rng: fastrand::Rng,
     create: LiveRoute<HttpFault>,
     get: LiveRoute<HttpFault>,
     webhook: LiveRoute<WebhookFault>,
 }
 
+/// One route's faults, with its own generator: how often one route is called does not
+/// change what another draws.
 struct LiveRoute<F> {
     script: VecDeque<F>,
     random: Vec<Chance<F>>,
+    rng: fastrand::Rng,
 }
 
 impl<F: Clone> LiveRoute<F> {
-    fn from_plan(route: RouteFaults<F>) -> Self {
+    fn from_plan(route: RouteFaults<F>, seed: u64, stream: u64) -> Self {
         Self {
             script: route.script.into(),
             random: route.random,
+            // Distinct, fixed streams per route from one seed.
+            rng: fastrand::Rng::with_seed(seed ^ stream.wrapping_mul(0x9E37_79B9_7F4A_7C15)),
         }
     }
 
@@ -244,14 +250,14 @@ impl<F: Clone> LiveRoute<F> {
         }
     }
 
-    fn next(&mut self, rng: &mut fastrand::Rng) -> Option<F> {
+    fn next(&mut self) -> Option<F> {
         if let Some(fault) = self.script.pop_front() {
             return Some(fault);
         }
         if self.random.is_empty() {
             return None;
         }
-        let draw = rng.f64();
+        let draw = self.rng.f64();
         let mut edge = 0.0;
         for chance in &self.random {
             edge += chance.probability;
@@ -271,10 +277,9 @@ impl LiveFaults {
     fn from_plan(plan: FaultPlan) -> Self {
         Self {
             seed: plan.seed,
-            rng: fastrand::Rng::with_seed(plan.seed),
-            create: LiveRoute::from_plan(plan.create),
-            get: LiveRoute::from_plan(plan.get),
-            webhook: LiveRoute::from_plan(plan.webhook),
+            create: LiveRoute::from_plan(plan.create, plan.seed, 1),
+            get: LiveRoute::from_plan(plan.get, plan.seed, 2),
+            webhook: LiveRoute::from_plan(plan.webhook, plan.seed, 3),
         }
     }
 
@@ -314,12 +319,9 @@ impl FaultInjector {
             return None;
         }
         let mut state = lock(&self.state);
-        let LiveFaults {
-            rng, create, get, ..
-        } = &mut *state;
         let fault = match route {
-            HttpRoute::Create => create.next(rng),
-            HttpRoute::Get => get.next(rng),
+            HttpRoute::Create => state.create.next(),
+            HttpRoute::Get => state.get.next(),
         };
         self.disarm_if_spent(&state);
         fault
@@ -330,8 +332,7 @@ impl FaultInjector {
             return None;
         }
         let mut state = lock(&self.state);
-        let LiveFaults { rng, webhook, .. } = &mut *state;
-        let fault = webhook.next(rng);
+        let fault = state.webhook.next();
         self.disarm_if_spent(&state);
         fault
     }
@@ -392,6 +393,27 @@ mod tests {
         assert!((30..=90).contains(&hits), "{hits} of 200 at p=0.3");
         let other = draws(&FaultInjector::new(FaultPlan { seed: 43, ..plan }), 200);
         assert_ne!(a, other);
+    }
+
+    #[test]
+    fn traffic_on_one_route_does_not_change_another_routes_draws() {
+        let plan = FaultPlan {
+            seed: 3,
+            get: RouteFaults::chance(0.5, HttpFault::Garbage),
+            webhook: RouteFaults::chance(0.5, WebhookFault::Drop),
+            ..FaultPlan::default()
+        };
+        let quiet = FaultInjector::new(plan.clone());
+        let busy = FaultInjector::new(plan);
+        let mut a = Vec::new();
+        let mut b = Vec::new();
+        for _ in 0..50 {
+            a.push(quiet.next_http(HttpRoute::Get));
+            let _ = busy.next_webhook();
+            let _ = busy.next_webhook();
+            b.push(busy.next_http(HttpRoute::Get));
+        }
+        assert_eq!(a, b);
     }
 
     #[test]

@@ -199,7 +199,8 @@ async fn a_duplicated_webhook_arrives_twice() -> TestResult {
 #[tokio::test]
 async fn a_delayed_webhook_is_overtaken() -> TestResult {
     let (sb, receiver) = spawn_with_receiver(&[]).await;
-    sb.set_faults(webhook_script([WebhookFault::Delay { ms: 300 }]))?;
+    // Long enough that PAID, sent at once, wins even on a slow machine.
+    sb.set_faults(webhook_script([WebhookFault::Delay { ms: 800 }]))?;
     let id = create_ok(sb.base_url(), "o").await;
     sb.set_status(&id, PaymentStatus::Paid, false)?;
     let hits = receiver.wait_for(2).await;
@@ -213,7 +214,7 @@ async fn a_delayed_webhook_is_overtaken() -> TestResult {
         .iter()
         .find(|d| d.status == PaymentStatus::Created)
         .ok_or("created logged")?;
-    assert!(created.after_ms >= 300, "{created:?}");
+    assert!(created.after_ms >= 800, "{created:?}");
     Ok(())
 }
 
@@ -233,7 +234,11 @@ async fn a_reordered_webhook_arrives_after_the_next_one() -> TestResult {
 
 #[tokio::test]
 async fn a_held_webhook_goes_out_alone_after_the_hold() -> TestResult {
-    let (sb, receiver) = spawn_with_receiver(&[]).await;
+    let receiver = crate::support::Receiver::start(&[]).await;
+    let mut config = config()
+        .with_merchant(ivpay_sandbox::MerchantConfig::new(KEY).with_webhook(receiver.url()));
+    config.webhooks.reorder_hold = Duration::from_millis(300);
+    let sb = Sandbox::spawn(config).await?;
     sb.set_faults(webhook_script([WebhookFault::Reorder]))?;
     create_ok(sb.base_url(), "o").await;
     tokio::time::sleep(Duration::from_millis(100)).await;
