@@ -86,9 +86,18 @@ pub struct SqliteSettings {
 ///
 /// Build repositories on it with [`crate::SeaOrmRepository::new`]; migrate it with
 /// [`crate::migrate_up`].
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Database {
     conn: DatabaseConnection,
+}
+
+impl std::fmt::Debug for Database {
+    /// Names the backend only: nothing of the URL (which may hold a password) is shown.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Database")
+            .field("backend", &self.backend())
+            .finish_non_exhaustive()
+    }
 }
 
 /// Opens a pool on `url`: `sqlite://path/to/file.db?mode=rwc` (`mode=rwc` creates the
@@ -206,6 +215,24 @@ impl Database {
     }
 }
 
+/// Begins a transaction that writes: on SQLite `BEGIN IMMEDIATE`, which takes the single
+/// write lock at once (waiting up to the busy timeout), so the transaction can never fail
+/// later upgrading a read snapshot to a write (crates.md trap 1).
+pub(crate) async fn begin_write(
+    conn: &DatabaseConnection,
+) -> Result<sea_orm::DatabaseTransaction, sea_orm::DbErr> {
+    use sea_orm::{SqliteTransactionMode, TransactionOptions, TransactionTrait};
+    if conn.get_database_backend() == DbBackend::Sqlite {
+        conn.begin_with_options(TransactionOptions {
+            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+            ..TransactionOptions::default()
+        })
+        .await
+    } else {
+        conn.begin().await
+    }
+}
+
 /// Reads the settings through `conn`: a pool, or one transaction to pin a connection.
 pub(crate) async fn read_sqlite_settings(
     conn: &impl ConnectionTrait,
@@ -314,6 +341,7 @@ mod tests {
         assert_eq!(settings.synchronous, "FULL");
         assert_eq!(settings.busy_timeout, Duration::from_millis(7_500));
         assert_eq!(db.backend(), Backend::Sqlite);
+        assert_eq!(format!("{db:?}"), "Database { backend: Sqlite, .. }");
         db.ping().await.expect("answers");
     }
 

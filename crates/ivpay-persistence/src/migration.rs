@@ -1,16 +1,46 @@
 //! Schema migrations, applied in order and recorded in `seaql_migrations`.
 //!
 //! Every migration runs inside a transaction on both backends: sea-orm skips the
-//! transaction on SQLite unless a migration asks for one, and a half-applied migration
-//! would leave a schema no code expects. Migrations are frozen once released: they name
+//! transaction on SQLite unless a migration asks for one (each of ours returns
+//! `use_transaction() -> Some(true)`), and a half-applied migration would leave a schema
+//! no code expects. [`migrate_up`] and [`migrate_down`] go further and wrap the whole run
+//! in one serialized transaction. Migrations are frozen once released: they name
 //! their own tables and columns instead of reusing the entities, so a later change to a
 //! row type cannot rewrite history.
 
 mod m0001_payments;
 
+use sea_orm::{ConnectionTrait, DbBackend, DbErr};
 use sea_orm_migration::{MigrationTrait, MigratorTrait};
 
 use crate::{Database, MigrateError};
+
+/// The PostgreSQL advisory lock that serializes migrations across instances ("ivpaymig").
+const MIGRATION_LOCK: i64 = 0x6976_7061_796d_6967;
+
+/// Which way to migrate.
+#[derive(Clone, Copy)]
+enum Direction {
+    Up,
+    Down(Option<u32>),
+}
+
+/// Runs the migrator as one write transaction: on PostgreSQL holding an advisory lock,
+/// on SQLite begun `IMMEDIATE` (taking the single write lock at once). Instances starting
+/// together therefore migrate one after the other, the later ones finding nothing to do,
+/// and a failure anywhere undoes the whole run. Each migration is a savepoint inside it.
+async fn run(db: &Database, direction: Direction) -> Result<(), DbErr> {
+    let txn = crate::database::begin_write(db.connection()).await?;
+    if txn.get_database_backend() == DbBackend::Postgres {
+        txn.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({MIGRATION_LOCK})"))
+            .await?;
+    }
+    match direction {
+        Direction::Up => Migrator::up(&txn, None).await?,
+        Direction::Down(steps) => Migrator::down(&txn, steps).await?,
+    }
+    txn.commit().await
+}
 
 /// The ordered list of migrations.
 pub(crate) struct Migrator;
@@ -26,12 +56,9 @@ impl MigratorTrait for Migrator {
 ///
 /// # Errors
 ///
-/// [`MigrateError`] when a migration fails; that migration is rolled back entirely and
-/// the ones before it stay applied.
+/// [`MigrateError`] when a migration fails; the whole run is rolled back.
 pub async fn migrate_up(db: &Database) -> Result<(), MigrateError> {
-    Migrator::up(db.connection(), None)
-        .await
-        .map_err(MigrateError::from_db)
+    run(db, Direction::Up).await.map_err(MigrateError::from_db)
 }
 
 /// Rolls back the last `steps` applied migrations, or all of them with `None`. Rolling
@@ -40,9 +67,9 @@ pub async fn migrate_up(db: &Database) -> Result<(), MigrateError> {
 ///
 /// # Errors
 ///
-/// [`MigrateError`] when a rollback fails; that step is undone entirely.
+/// [`MigrateError`] when a rollback fails; the whole run is undone.
 pub async fn migrate_down(db: &Database, steps: Option<u32>) -> Result<(), MigrateError> {
-    Migrator::down(db.connection(), steps)
+    run(db, Direction::Down(steps))
         .await
         .map_err(MigrateError::from_db)
 }

@@ -15,11 +15,12 @@ use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::{Expr, LockBehavior, LockType, Order, Query};
 use sea_orm::{
     ColumnTrait, Condition, DatabaseConnection, DbBackend, DbErr, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, TransactionTrait, TryInsertResult,
+    QueryFilter, QueryOrder, QuerySelect, TryInsertResult,
 };
 
 use crate::Database;
 use crate::convert::{claim_row, event_row, payment_row, version_to_db};
+use crate::database::begin_write;
 use crate::entity::{event, idempotency, payment};
 use crate::error::{is_foreign_key_violation, is_unique_violation, unavailable};
 
@@ -127,9 +128,7 @@ impl PaymentRepository for SeaOrmRepository {
     ) -> Result<IntentInsert, RepositoryError> {
         let row = payment_row(payment)?;
         for _ in 0..KEY_RACE_RETRIES {
-            // Writes first: on SQLite the first statement takes the write lock, so the
-            // transaction never has to upgrade a read snapshot (crates.md trap 1).
-            let txn = self.conn().begin().await.map_err(unavailable)?;
+            let txn = begin_write(self.conn()).await.map_err(unavailable)?;
             if let Some(c) = &claim {
                 idempotency::Entity::delete_many()
                     .filter(idempotency::Column::ClientId.eq(c.client.as_str()))
@@ -154,13 +153,7 @@ impl PaymentRepository for SeaOrmRepository {
                 ])
                 .exec_without_returning(&txn)
                 .await
-                .map_err(|e| {
-                    if is_foreign_key_violation(&e) {
-                        RepositoryError::NotFound(payment.id())
-                    } else {
-                        unavailable(e)
-                    }
-                })?;
+                .map_err(unavailable)?;
             if matches!(inserted, TryInsertResult::Inserted(n) if n > 0) {
                 txn.commit().await.map_err(unavailable)?;
                 return Ok(IntentInsert::Inserted);
@@ -320,7 +313,7 @@ impl PaymentRepository for SeaOrmRepository {
             row.next_check_at = Set(None);
         }
         let id = payment.id();
-        let txn = self.conn().begin().await.map_err(unavailable)?;
+        let txn = begin_write(self.conn()).await.map_err(unavailable)?;
         let done = payment::Entity::update_many()
             .set(row)
             .filter(payment::Column::Id.eq(id.to_string()))

@@ -50,4 +50,5 @@ on_both_backends![
     schedule::schedule_check_sets_time_and_attempts,
     migrations::migrations_go_up_down_and_up_again,
     migrations::health_reports_the_backend_and_its_settings,
+    migrations::instances_migrating_at_once_all_succeed,
 ];

@@ -50,3 +50,26 @@ pub(crate) async fn health_reports_the_backend_and_its_settings(t: TestDb) {
         }
     }
 }
+
+pub(crate) async fn instances_migrating_at_once_all_succeed(t: TestDb) {
+    migrate_down(&t.db, None).await.expect("down");
+    // Separate pools, as separate instances would have.
+    let mut tasks = Vec::new();
+    for _ in 0..3 {
+        let url = t.url.clone();
+        tasks.push(tokio::spawn(async move {
+            let db = ivpay_persistence::connect(&url, &Default::default())
+                .await
+                .expect("opens");
+            let result = migrate_up(&db).await;
+            db.close().await.expect("closes");
+            result
+        }));
+    }
+    for task in tasks {
+        task.await
+            .expect("finished")
+            .expect("every instance migrates");
+    }
+    assert_eq!(applied_migrations(&t.db).await.expect("read").len(), 1);
+}
