@@ -206,3 +206,122 @@ fn expire(record: &mut Record, now_millis: i64) -> Option<Change> {
         Timestamp::from_unix_seconds(record.deadline_millis.div_euclid(1000));
     Some(Change::of(record))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(id: &str, deadline_millis: i64) -> Record {
+        let at = Timestamp::from_unix_seconds(0);
+        Record::new(
+            PaymentSnapshot {
+                payment_id: id.to_owned(),
+                foreign_id: None,
+                status: PaymentStatus::Created,
+                amount_fiat: "1.00".into(),
+                currency_fiat: "USD".into(),
+                created_at: at,
+                processed_at: at,
+                expires_at: Timestamp::from_unix_seconds(deadline_millis / 1000),
+                coin: None,
+                url_success: None,
+                url_failed: None,
+            },
+            Arc::from("key"),
+            deadline_millis,
+        )
+    }
+
+    fn status(book: &PaymentBook, id: &str) -> Option<PaymentStatus> {
+        book.get(id).map(|r| r.snapshot.status)
+    }
+
+    #[test]
+    fn expires_only_what_is_due_in_deadline_order() {
+        let mut book = PaymentBook::default();
+        book.insert(record("late", 30_000));
+        book.insert(record("early", 10_000));
+        book.insert(record("paid", 5_000));
+        assert!(
+            book.change("paid", PaymentStatus::Paid, false, 1_000, None)
+                .result
+                .is_ok()
+        );
+        let expired: Vec<String> = book
+            .expire_due(20_000)
+            .into_iter()
+            .map(|c| c.payment_id)
+            .collect();
+        assert_eq!(expired, ["early"]);
+        assert_eq!(status(&book, "paid"), Some(PaymentStatus::Paid));
+        assert_eq!(status(&book, "late"), Some(PaymentStatus::Created));
+        assert!(
+            book.expire_due(20_000).is_empty(),
+            "each expiry happens once"
+        );
+    }
+
+    #[test]
+    fn a_timeout_is_dated_when_the_window_closed() {
+        let mut book = PaymentBook::default();
+        book.insert(record("p", 10_500));
+        let change = book.expire_one("p", 99_000).expect("expired");
+        assert_eq!(change.processed_at.unix_seconds(), 10);
+    }
+
+    #[test]
+    fn a_late_change_reports_the_expiry_and_the_refusal() {
+        let mut book = PaymentBook::default();
+        book.insert(record("p", 10_000));
+        let changed = book.change("p", PaymentStatus::Paid, false, 11_000, None);
+        assert!(matches!(
+            changed.result,
+            Err(ControlError::Refused {
+                from: PaymentStatus::Timeout,
+                to: PaymentStatus::Paid,
+                ..
+            })
+        ));
+        let announced: Vec<PaymentStatus> = changed.changes.iter().map(|c| c.status).collect();
+        assert_eq!(announced, [PaymentStatus::Timeout]);
+    }
+
+    #[test]
+    fn force_applies_what_the_state_machine_refuses() {
+        let mut book = PaymentBook::default();
+        book.insert(record("p", 10_000));
+        assert!(
+            book.change("p", PaymentStatus::Paid, false, 0, None)
+                .result
+                .is_ok()
+        );
+        let refused = book.change("p", PaymentStatus::Timeout, false, 0, None);
+        assert!(refused.result.is_err());
+        assert!(refused.changes.is_empty());
+        let forced = book.change("p", PaymentStatus::Timeout, true, 0, None);
+        assert_eq!(forced.result, Ok(ChangeOutcome::Applied));
+        assert_eq!(status(&book, "p"), Some(PaymentStatus::Timeout));
+    }
+
+    #[test]
+    fn a_repeat_changes_nothing_and_announces_nothing() {
+        let mut book = PaymentBook::default();
+        book.insert(record("p", 10_000));
+        let first = book.change("p", PaymentStatus::Pending, false, 0, Some("BTC".into()));
+        assert_eq!(first.result, Ok(ChangeOutcome::Applied));
+        assert_eq!(first.changes[0].network.as_deref(), Some("BTC"));
+        let again = book.change("p", PaymentStatus::Pending, false, 0, None);
+        assert_eq!(again.result, Ok(ChangeOutcome::Unchanged));
+        assert!(again.changes.is_empty());
+    }
+
+    #[test]
+    fn an_unknown_payment_is_reported() {
+        let mut book = PaymentBook::default();
+        let changed = book.change("nope", PaymentStatus::Paid, false, 0, None);
+        assert_eq!(
+            changed.result,
+            Err(ControlError::UnknownPayment("nope".into()))
+        );
+    }
+}
