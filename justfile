@@ -46,3 +46,8 @@ migrate:
 # run a standalone IVPAY sandbox on 127.0.0.1:8090
 sandbox:
     cargo run -p ivpay-app -- sandbox
+
+# load test: create, get and webhook at concurrency 32 on SQLite and PostgreSQL (release build)
+bench secs="10":
+    cargo build --release -p ivpay-app -p ivpay-tests --bin loadgen
+    IVPAY_BENCH_SECS={{secs}} IVPAY_BENCH_DATABASE_URL=${IVPAY_BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres} target/release/loadgen

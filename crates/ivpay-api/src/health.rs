@@ -9,10 +9,14 @@ use serde_json::json;
 
 use crate::AppState;
 
+/// The process answers.
+#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200)))]
 pub(crate) async fn healthz() -> Response {
     axum::Json(json!({ "success": true, "data": { "status": "ok" } })).into_response()
 }
 
+/// The database answers.
+#[utoipa::path(get, path = "/readyz", tag = "operations", responses((status = 200), (status = 503)))]
 pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
     // A one-row read proves the database answers through the same path requests take.
     let probe = state
@@ -40,6 +44,8 @@ pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
     }
 }
 
+/// Prometheus metrics.
+#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, content_type = "text/plain")))]
 pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
     match &state.metrics {
         Some(handle) => (

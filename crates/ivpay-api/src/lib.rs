@@ -4,6 +4,8 @@
 //! (`POST /payment/create`, `GET /payment/{payment_id}`, the `{success, data | error}`
 //! envelope, `X-API-KEY`), adds listing, history, the IVPAY webhook receiver, health,
 //! readiness and Prometheus metrics, and maps every error in one place ([`ApiError`]).
+//! The OpenAPI document is generated from the handlers (`/openapi.json`, browsable at
+//! `/docs`).
 //!
 //! **May depend on:** `ivpay-domain`, `ivpay-ports` (it holds an
 //! `Arc<dyn PaymentUseCases>`), axum and tower-http. Never on storage or the IVPAY client.
@@ -24,6 +26,7 @@ mod auth;
 mod body;
 mod error;
 mod health;
+mod openapi;
 mod payment;
 mod webhook;
 
@@ -41,6 +44,7 @@ use tower_http::trace::TraceLayer;
 
 pub use auth::{API_KEY_HEADER, ClientKeys, WebhookKey};
 pub use error::ApiError;
+pub use openapi::document as openapi_document;
 pub use payment::{IDEMPOTENCY_KEY_HEADER, REPLAYED_HEADER};
 
 /// Settings of the router.
@@ -125,6 +129,7 @@ pub fn router(use_cases: Arc<dyn PaymentUseCases>, config: ApiConfig) -> Router 
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
+        .merge(utoipa_swagger_ui::SwaggerUi::new("/docs").url("/openapi.json", openapi::document()))
         .layer(DefaultBodyLimit::max(config.body_limit))
         .layer(middleware::from_fn(count_requests))
         .with_state(state)

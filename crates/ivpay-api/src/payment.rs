@@ -10,8 +10,8 @@ use ivpay_domain::{
     Field, FieldError, IdempotencyKey, NewPayment, Payment, PaymentEvent, PaymentStatus, Timestamp,
 };
 use ivpay_ports::{Cursor, PageRequest, PaymentFilter, PaymentRef};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::{ApiError, AppState, body};
 
@@ -28,8 +28,21 @@ const CREATE_FIELDS: [&str; 5] = [
     "url_failed",
 ];
 
-fn ok(data: Value) -> Response {
-    axum::Json(json!({ "success": true, "data": data })).into_response()
+fn ok<T: Serialize>(data: T) -> Response {
+    axum::Json(Envelope {
+        success: true,
+        data,
+    })
+    .into_response()
+}
+
+/// IVPAY's success envelope.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct Envelope<T> {
+    /// Always `true` here; errors use [`ErrorBody`](crate::openapi::ErrorBody).
+    success: bool,
+    /// The answer.
+    data: T,
 }
 
 fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<ivpay_domain::ClientId, ApiError> {
@@ -39,60 +52,198 @@ fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<ivpay_domain::C
         .ok_or(ApiError::Unauthorized)
 }
 
+/// The body of `POST /payment/create` (IVPAY's fields).
+#[derive(Debug, Deserialize, ToSchema)]
+#[allow(
+    dead_code,
+    reason = "documents the body; the handler parses it field by field to name errors"
+)]
+pub(crate) struct CreateBody {
+    /// Amount as decimal text with at most the currency's minor units, e.g. `"10.50"`.
+    #[schema(example = "10.50")]
+    amount_fiat: String,
+    /// ISO 4217 code, any case.
+    #[schema(example = "USD")]
+    currency_fiat: String,
+    /// Your reference, 1–255 characters.
+    foreign_id: Option<String>,
+    /// Where the customer goes after paying (absolute http/https URL).
+    url_success: Option<String>,
+    /// Where the customer goes after a failed payment.
+    url_failed: Option<String>,
+}
+
 /// What a create answers: only facts fixed at creation, so a replay is byte-identical to
 /// the first answer. `status` is the status at creation.
-fn created_view(p: &Payment) -> Value {
-    let up = p.upstream();
-    json!({
-        "payment_id": up.map(|u| u.payment_id.as_str()),
-        "payment_url": up.map(|u| u.payment_url.as_str()),
-        "created_at": up.map_or(p.created_at(), |u| u.created_at).unix_seconds(),
-        "foreign_id": p.foreign_id().map(|f| f.as_str()),
-        "id": p.id().to_string(),
-        "status": PaymentStatus::Created.as_str(),
-        "amount_fiat": p.money().amount().to_string(),
-        "currency_fiat": p.money().currency().code(),
-        "url_success": p.url_success().map(|u| u.as_str()),
-        "url_failed": p.url_failed().map(|u| u.as_str()),
-    })
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct CreatedView {
+    /// IVPAY's id.
+    payment_id: Option<String>,
+    /// The checkout page to send the customer to.
+    payment_url: Option<String>,
+    /// When IVPAY created it (Unix seconds).
+    created_at: i64,
+    /// Your reference, as sent.
+    foreign_id: Option<String>,
+    /// Our id.
+    id: String,
+    /// Always `CREATED`.
+    status: &'static str,
+    /// The amount at the currency's scale.
+    amount_fiat: String,
+    /// The currency code.
+    currency_fiat: &'static str,
+    /// As sent.
+    url_success: Option<String>,
+    /// As sent.
+    url_failed: Option<String>,
 }
 
-/// The current state of a payment: IVPAY's GET fields and ours.
-pub(crate) fn payment_view(p: &Payment) -> Value {
-    let up = p.upstream();
-    json!({
-        "payment_id": up.map(|u| u.payment_id.as_str()),
-        "foreign_id": p.foreign_id().map(|f| f.as_str()),
-        "processed_at": p.processed_at().map(Timestamp::unix_seconds),
-        "status": p.status().as_str(),
-        "id": p.id().to_string(),
-        "payment_url": up.map(|u| u.payment_url.as_str()),
-        "created_at": up.map_or(p.created_at(), |u| u.created_at).unix_seconds(),
-        "amount_fiat": p.money().amount().to_string(),
-        "currency_fiat": p.money().currency().code(),
-        "url_success": p.url_success().map(|u| u.as_str()),
-        "url_failed": p.url_failed().map(|u| u.as_str()),
-        "outcome": p.outcome().as_str(),
-        "outcome_reason": p.outcome().reason(),
-        "final": p.is_final(),
-        "recorded_at": p.created_at().unix_seconds(),
-        "updated_at": p.updated_at().unix_seconds(),
-        "version": p.version(),
-    })
+impl CreatedView {
+    fn of(p: &Payment) -> Self {
+        let up = p.upstream();
+        Self {
+            payment_id: up.map(|u| u.payment_id.to_string()),
+            payment_url: up.map(|u| u.payment_url.to_string()),
+            created_at: up.map_or(p.created_at(), |u| u.created_at).unix_seconds(),
+            foreign_id: p.foreign_id().map(ToString::to_string),
+            id: p.id().to_string(),
+            status: PaymentStatus::Created.as_str(),
+            amount_fiat: p.money().amount().to_string(),
+            currency_fiat: p.money().currency().code(),
+            url_success: p.url_success().map(ToString::to_string),
+            url_failed: p.url_failed().map(ToString::to_string),
+        }
+    }
 }
 
-fn event_view(e: &PaymentEvent) -> Value {
-    json!({
-        "payment_id": e.payment_id.as_str(),
-        "source": e.source.as_str(),
-        "from": e.from.map(PaymentStatus::as_str),
-        "to": e.to.to_string(),
-        "outcome": e.outcome.as_str(),
-        "received_at": e.received_at.unix_seconds(),
-        "evidence": e.evidence,
-    })
+/// A payment now: IVPAY's `GET` fields, then ours.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct PaymentView {
+    /// IVPAY's id (null while the create's outcome is not `created`).
+    payment_id: Option<String>,
+    /// Your reference.
+    foreign_id: Option<String>,
+    /// When IVPAY processed the current status (Unix seconds).
+    processed_at: Option<i64>,
+    /// CREATED, PENDING, PAID or TIMEOUT.
+    #[schema(example = "PAID")]
+    status: &'static str,
+    /// Our id.
+    id: String,
+    /// The checkout page.
+    payment_url: Option<String>,
+    /// When IVPAY created it, or when we recorded it if IVPAY has not said.
+    created_at: i64,
+    /// The amount at the currency's scale.
+    amount_fiat: String,
+    /// The currency code.
+    currency_fiat: &'static str,
+    /// As sent.
+    url_success: Option<String>,
+    /// As sent.
+    url_failed: Option<String>,
+    /// Our create call: initiated, created, rejected, unknown or abandoned.
+    outcome: &'static str,
+    /// Why, for rejected, unknown and abandoned.
+    outcome_reason: Option<String>,
+    /// Whether the status is PAID or TIMEOUT.
+    #[serde(rename = "final")]
+    is_final: bool,
+    /// When we recorded the intent.
+    recorded_at: i64,
+    /// When our record last changed.
+    updated_at: i64,
+    /// Our record's version.
+    version: u64,
 }
 
+impl PaymentView {
+    pub(crate) fn of(p: &Payment) -> Self {
+        let up = p.upstream();
+        Self {
+            payment_id: up.map(|u| u.payment_id.to_string()),
+            foreign_id: p.foreign_id().map(ToString::to_string),
+            processed_at: p.processed_at().map(Timestamp::unix_seconds),
+            status: p.status().as_str(),
+            id: p.id().to_string(),
+            payment_url: up.map(|u| u.payment_url.to_string()),
+            created_at: up.map_or(p.created_at(), |u| u.created_at).unix_seconds(),
+            amount_fiat: p.money().amount().to_string(),
+            currency_fiat: p.money().currency().code(),
+            url_success: p.url_success().map(ToString::to_string),
+            url_failed: p.url_failed().map(ToString::to_string),
+            outcome: p.outcome().as_str(),
+            outcome_reason: p.outcome().reason().map(str::to_owned),
+            is_final: p.is_final(),
+            recorded_at: p.created_at().unix_seconds(),
+            updated_at: p.updated_at().unix_seconds(),
+            version: p.version(),
+        }
+    }
+}
+
+/// One status report and what became of it.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct EventView {
+    /// IVPAY's id as reported.
+    payment_id: String,
+    /// webhook, poll or api.
+    source: &'static str,
+    /// The status before.
+    from: Option<&'static str>,
+    /// The reported status (kept verbatim when unknown).
+    to: String,
+    /// applied, duplicate, refused_..., unrecognized_status, unknown_payment.
+    outcome: &'static str,
+    /// When we received it (Unix seconds).
+    received_at: i64,
+    /// The raw evidence: webhook body and IVPAY's confirming answer.
+    evidence: Option<String>,
+}
+
+impl EventView {
+    fn of(e: &PaymentEvent) -> Self {
+        Self {
+            payment_id: e.payment_id.to_string(),
+            source: e.source.as_str(),
+            from: e.from.map(PaymentStatus::as_str),
+            to: e.to.to_string(),
+            outcome: e.outcome.as_str(),
+            received_at: e.received_at.unix_seconds(),
+            evidence: e.evidence.clone(),
+        }
+    }
+}
+
+/// One page of payments.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct PageView {
+    /// Newest first.
+    items: Vec<PaymentView>,
+    /// Pass as `cursor` for the next page; null on the last.
+    next_cursor: Option<String>,
+}
+
+/// Create a payment at IVPAY.
+#[utoipa::path(
+    post, path = "/payment/create", tag = "payments",
+    request_body = CreateBody,
+    params(("Idempotency-Key" = Option<String>, Header, description = "makes the request safe to repeat (1–255 visible ASCII)")),
+    responses(
+        (status = 200, description = "created (or replayed: header `Idempotent-Replayed: true`)", body = Envelope<CreatedView>),
+        (status = 400, description = "invalid field, or IVPAY rejected the payment", body = crate::openapi::ErrorBody),
+        (status = 401, description = "Wrong auth parameters", body = crate::openapi::ErrorBody),
+        (status = 409, description = "same key still in flight", body = crate::openapi::ErrorBody),
+        (status = 413, description = "body too large", body = crate::openapi::ErrorBody),
+        (status = 415, description = "not application/json", body = crate::openapi::ErrorBody),
+        (status = 422, description = "idempotency key reused with another request", body = crate::openapi::ErrorBody),
+        (status = 502, description = "IVPAY refused the service's key", body = crate::openapi::ErrorBody),
+        (status = 503, description = "IVPAY unreachable, nothing sent", body = crate::openapi::ErrorBody),
+        (status = 504, description = "outcome unknown; the body carries our id", body = crate::openapi::ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
 pub(crate) async fn create(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -129,7 +280,7 @@ pub(crate) async fn create(
     };
     metrics::counter!("ivpay_creates_total", "outcome" => outcome).increment(1);
     let reply = result?;
-    let mut response = ok(created_view(&reply.payment));
+    let mut response = ok(CreatedView::of(&reply.payment));
     if reply.replayed {
         response
             .headers_mut()
@@ -150,6 +301,20 @@ fn reference(text: &str) -> Result<PaymentRef, ApiError> {
         .map_err(|e| ApiError::Field(FieldError::new(Field::PaymentId, e)))
 }
 
+/// A payment by IVPAY's id or ours.
+#[utoipa::path(
+    get, path = "/payment/{payment_id}", tag = "payments",
+    params(
+        ("payment_id" = String, Path, description = "IVPAY's id, or our id (a UUID)"),
+        ("refresh" = Option<bool>, Query, description = "ask IVPAY for the status first"),
+    ),
+    responses(
+        (status = 200, body = Envelope<PaymentView>),
+        (status = 401, body = crate::openapi::ErrorBody),
+        (status = 404, body = crate::openapi::ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
 pub(crate) async fn get(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -163,9 +328,19 @@ pub(crate) async fn get(
         .use_cases
         .get(reference(&payment_id)?, query.refresh)
         .await?;
-    Ok(ok(payment_view(&payment)))
+    Ok(ok(PaymentView::of(&payment)))
 }
 
+/// Every status report received for a payment, applied or not.
+#[utoipa::path(
+    get, path = "/payment/{payment_id}/events", tag = "payments",
+    params(("payment_id" = String, Path, description = "IVPAY's id, or our id (a UUID)")),
+    responses(
+        (status = 200, body = Envelope<Vec<EventView>>),
+        (status = 404, body = crate::openapi::ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
 pub(crate) async fn events(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -173,7 +348,7 @@ pub(crate) async fn events(
 ) -> Result<Response, ApiError> {
     authenticate(&state, &headers)?;
     let events = state.use_cases.events(reference(&payment_id)?).await?;
-    Ok(ok(Value::Array(events.iter().map(event_view).collect())))
+    Ok(ok(events.iter().map(EventView::of).collect::<Vec<_>>()))
 }
 
 /// Filters and paging for `GET /payments`; every value is text so errors can name it.
@@ -213,6 +388,23 @@ fn decode_cursor(text: &str) -> Result<Cursor, ApiError> {
     })
 }
 
+/// Payments, newest first, with filters and a cursor.
+#[utoipa::path(
+    get, path = "/payments", tag = "payments",
+    params(
+        ("status" = Option<String>, Query, description = "CREATED, PENDING, PAID or TIMEOUT"),
+        ("foreign_id" = Option<String>, Query),
+        ("created_from" = Option<i64>, Query, description = "Unix seconds, inclusive"),
+        ("created_to" = Option<i64>, Query, description = "Unix seconds, exclusive"),
+        ("limit" = Option<u32>, Query, description = "1 to 200, default 50"),
+        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"),
+    ),
+    responses(
+        (status = 200, body = Envelope<PageView>),
+        (status = 400, body = crate::openapi::ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
 pub(crate) async fn list(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -251,10 +443,10 @@ pub(crate) async fn list(
         .use_cases
         .list(filter, PageRequest { after, limit })
         .await?;
-    Ok(ok(json!({
-        "items": page.items.iter().map(payment_view).collect::<Vec<_>>(),
-        "next_cursor": page.next.map(encode_cursor),
-    })))
+    Ok(ok(PageView {
+        items: page.items.iter().map(PaymentView::of).collect(),
+        next_cursor: page.next.map(encode_cursor),
+    }))
 }
 
 #[cfg(test)]

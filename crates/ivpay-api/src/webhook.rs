@@ -24,6 +24,18 @@ pub(crate) fn payment_id_of(bytes: &[u8]) -> Result<PaymentId, ApiError> {
         .map_err(|e| ApiError::Invalid(format!("payment_id: {e}")))
 }
 
+/// IVPAY's webhook: confirmed with IVPAY's `GET` before anything is applied.
+#[utoipa::path(
+    post, path = "/webhooks/ivpay", tag = "webhooks",
+    request_body(content = String, content_type = "application/json", description = "IVPAY's notice, flat or inside `data`"),
+    responses(
+        (status = 200, description = "handled: applied, duplicate, refused or unknown payment (all recorded)"),
+        (status = 400, body = crate::openapi::ErrorBody),
+        (status = 401, body = crate::openapi::ErrorBody),
+        (status = 503, description = "could not confirm now; IVPAY retries", body = crate::openapi::ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
 pub(crate) async fn receive(
     State(state): State<AppState>,
     headers: HeaderMap,

@@ -386,3 +386,52 @@ async fn health_and_readiness_answer() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(json(&out)["data"]["database"], "ok");
 }
+
+#[tokio::test]
+async fn the_openapi_document_lists_every_route_and_the_docs_page_serves() {
+    let app = app(MockPaymentGateway::new());
+    let (status, _, out) = send(
+        &app,
+        Request::get("/openapi.json")
+            .body(Body::empty())
+            .expect("req"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let doc = json(&out);
+    let paths = doc["paths"].as_object().expect("paths");
+    for p in [
+        "/payment/create",
+        "/payment/{payment_id}",
+        "/payment/{payment_id}/events",
+        "/payments",
+        "/webhooks/ivpay",
+        "/healthz",
+        "/readyz",
+        "/metrics",
+    ] {
+        assert!(
+            paths.contains_key(p),
+            "{p} missing from the OpenAPI document"
+        );
+    }
+    let created = &doc["components"]["schemas"]["CreatedView"]["properties"];
+    for field in ["payment_id", "payment_url", "created_at", "foreign_id"] {
+        assert!(
+            created.get(field).is_some(),
+            "create response documents IVPAY's {field}"
+        );
+    }
+    assert!(doc["components"]["securitySchemes"]["api_key"].is_object());
+
+    let (status, _, page) = send(
+        &app,
+        Request::get("/docs/").body(Body::empty()).expect("req"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        String::from_utf8_lossy(&page).contains("swagger"),
+        "an interactive page"
+    );
+}

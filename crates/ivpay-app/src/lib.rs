@@ -19,6 +19,7 @@
 //! ```
 
 mod cli;
+mod metered;
 mod settings;
 mod startup;
 mod telemetry;
@@ -28,7 +29,9 @@ pub use settings::{
     DatabaseSettings, IvpaySettings, LogSettings, ReconcilerSettings, ServerSettings, Settings,
     SettingsError,
 };
-pub use startup::{App, DEV_CLIENT_KEY, StartupError, StartupInfo, shutdown_signal};
+pub use startup::{
+    App, DEV_CLIENT_KEY, SANDBOX_MERCHANT_KEY, StartupError, StartupInfo, shutdown_signal,
+};
 
 use ivpay_sandbox::{MerchantConfig, SandboxConfig};
 

@@ -22,7 +22,7 @@ use crate::settings::Settings;
 /// The client key offered in development mode (embedded sandbox, no clients configured).
 pub const DEV_CLIENT_KEY: &str = "dev-client-key";
 /// The merchant key the embedded sandbox accepts and echoes on webhooks.
-const SANDBOX_MERCHANT_KEY: &str = "sandbox-merchant-key";
+pub const SANDBOX_MERCHANT_KEY: &str = "sandbox-merchant-key";
 
 /// Why the service could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -169,7 +169,7 @@ impl App {
         };
         let use_cases: Arc<dyn PaymentUseCases> = Arc::new(PaymentService::new(
             SeaOrmRepository::new(&db),
-            gateway,
+            crate::metered::Metered(gateway),
             SystemClock,
             service_config,
         ));
