@@ -290,6 +290,7 @@ fn report(label: &str, outcomes: &[Outcome], rss_kib: u64) {
 }
 
 #[tokio::main]
+#[allow(clippy::print_stdout, reason = "the report is the program's output")]
 async fn main() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let secs = env_u64("IVPAY_BENCH_SECS", 10);

@@ -47,6 +47,6 @@ pub enum Command {
 impl Cli {
     /// Whether the settings file was named explicitly (then it must exist).
     pub fn config_required(&self) -> bool {
-        self.config != PathBuf::from("ivpay.toml")
+        self.config != std::path::Path::new("ivpay.toml")
     }
 }
