@@ -38,6 +38,8 @@ impl Service {
             .env("IVPAY_DATABASE__MAX_CONNECTIONS", "16")
             .env("IVPAY_LOG__FILTER", "warn")
             .env("IVPAY_RECONCILER__ENABLED", "false")
+            // One client drives the whole load: the per-client limit would measure itself.
+            .env("IVPAY_SERVER__RATE_LIMIT_PER_SECOND", "0")
             // No ivpay.toml there: defaults and the variables above only.
             .current_dir(std::env::temp_dir())
             .stdout(Stdio::null())

@@ -32,6 +32,12 @@ pub enum ApiError {
         /// The limit.
         limit: usize,
     },
+    /// The client sent more requests than its rate allows.
+    #[error("rate limit exceeded, retry after {} s", retry_after.as_secs().max(1))]
+    RateLimited {
+        /// When a request will be accepted again.
+        retry_after: Duration,
+    },
     /// The body is not `application/json`.
     #[error("Content-Type: expected application/json")]
     UnsupportedMediaType,
@@ -55,6 +61,7 @@ impl ApiError {
             Self::NotFound(_) | Self::Query(QueryError::NotFound(_)) => StatusCode::NOT_FOUND,
             Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Create(e) => match e {
                 CreateError::IdempotencyMismatch => StatusCode::UNPROCESSABLE_ENTITY,
                 CreateError::InFlight { .. } => StatusCode::CONFLICT,
@@ -80,6 +87,7 @@ impl ApiError {
             Self::NotFound(_) | Self::Query(QueryError::NotFound(_)) => "not_found",
             Self::TooLarge { .. } => "body_too_large",
             Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::RateLimited { .. } => "rate_limited",
             Self::Create(e) => match e {
                 CreateError::IdempotencyMismatch => "idempotency_key_reused",
                 CreateError::InFlight { .. } => "idempotency_key_in_flight",
@@ -100,7 +108,8 @@ impl ApiError {
 
     fn retry_after(&self) -> Option<Duration> {
         match self {
-            Self::Create(CreateError::InFlight { retry_after }) => Some(*retry_after),
+            Self::Create(CreateError::InFlight { retry_after })
+            | Self::RateLimited { retry_after } => Some(*retry_after),
             Self::Create(CreateError::UpstreamUnavailable { retry_after, .. }) => {
                 Some(retry_after.unwrap_or(Duration::from_secs(1)))
             }

@@ -30,6 +30,7 @@ mod openapi;
 mod payment;
 mod webhook;
 
+use std::num::NonZeroU32;
 use std::sync::Arc;
 
 use axum::Router;
@@ -58,7 +59,20 @@ pub struct ApiConfig {
     pub body_limit: usize,
     /// Where `/metrics` reads from; `None` answers 404 there.
     pub metrics: Option<PrometheusHandle>,
+    /// Requests per second allowed to each client, with a burst; `None` for no limit.
+    pub rate_limit: Option<RateLimit>,
 }
+
+/// A per-client request rate: `per_second` on average, up to `burst` at once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RateLimit {
+    /// Sustained requests per second.
+    pub per_second: NonZeroU32,
+    /// Requests allowed at once after a quiet spell.
+    pub burst: NonZeroU32,
+}
+
+type Limiter = governor::DefaultKeyedRateLimiter<ivpay_domain::ClientId>;
 
 impl ApiConfig {
     /// Defaults: no webhook key, 64 KiB bodies, no metrics.
@@ -68,6 +82,7 @@ impl ApiConfig {
             webhook_key: None,
             body_limit: 64 * 1024,
             metrics: None,
+            rate_limit: None,
         }
     }
 }
@@ -80,6 +95,31 @@ pub(crate) struct AppState {
     webhook_key: Option<Arc<WebhookKey>>,
     body_limit: usize,
     metrics: Option<PrometheusHandle>,
+    limiter: Option<Arc<Limiter>>,
+}
+
+impl AppState {
+    /// The client whose key is in the headers, within its rate.
+    pub(crate) fn authenticate(
+        &self,
+        headers: &axum::http::HeaderMap,
+    ) -> Result<ivpay_domain::ClientId, ApiError> {
+        let client = self
+            .clients
+            .authenticate(headers)
+            .ok_or(ApiError::Unauthorized)?;
+        if let Some(limiter) = &self.limiter {
+            if let Err(not_until) = limiter.check_key(&client) {
+                use governor::clock::Clock;
+                let now = governor::clock::DefaultClock::default().now();
+                metrics::counter!("ivpay_rate_limited_total").increment(1);
+                return Err(ApiError::RateLimited {
+                    retry_after: not_until.wait_time_from(now),
+                });
+            }
+        }
+        Ok(client)
+    }
 }
 
 /// The metric label of a create failure.
@@ -119,6 +159,11 @@ pub fn router(use_cases: Arc<dyn PaymentUseCases>, config: ApiConfig) -> Router 
         webhook_key: config.webhook_key.map(Arc::new),
         body_limit: config.body_limit,
         metrics: config.metrics,
+        limiter: config.rate_limit.map(|r| {
+            Arc::new(governor::RateLimiter::keyed(
+                governor::Quota::per_second(r.per_second).allow_burst(r.burst),
+            ))
+        }),
     };
     Router::new()
         .route("/payment/create", post(payment::create))

@@ -46,10 +46,7 @@ pub(crate) struct Envelope<T> {
 }
 
 fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<ivpay_domain::ClientId, ApiError> {
-    state
-        .clients
-        .authenticate(headers)
-        .ok_or(ApiError::Unauthorized)
+    state.authenticate(headers)
 }
 
 /// The body of `POST /payment/create` (IVPAY's fields).
@@ -237,6 +234,7 @@ pub(crate) struct PageView {
         (status = 409, description = "same key still in flight", body = crate::openapi::ErrorBody),
         (status = 413, description = "body too large", body = crate::openapi::ErrorBody),
         (status = 415, description = "not application/json", body = crate::openapi::ErrorBody),
+        (status = 429, description = "over the client's rate limit (`Retry-After`)", body = crate::openapi::ErrorBody),
         (status = 422, description = "idempotency key reused with another request", body = crate::openapi::ErrorBody),
         (status = 502, description = "IVPAY refused the service's key", body = crate::openapi::ErrorBody),
         (status = 503, description = "IVPAY unreachable, nothing sent", body = crate::openapi::ErrorBody),

@@ -435,3 +435,41 @@ async fn the_openapi_document_lists_every_route_and_the_docs_page_serves() {
         "an interactive page"
     );
 }
+
+#[tokio::test]
+async fn a_client_over_its_rate_gets_429_with_retry_after() {
+    let service = PaymentService::new(
+        InMemoryRepository::new(),
+        MockPaymentGateway::new(),
+        ManualClock::new(Timestamp::from_unix_seconds(1_726_248_770)),
+        ServiceConfig::default(),
+    );
+    let use_cases: Arc<dyn PaymentUseCases> = Arc::new(service);
+    let clients = ClientKeys::new()
+        .with("shop".parse().expect("id"), &SecretString::from(KEY))
+        .with(
+            "other".parse().expect("id"),
+            &SecretString::from("other-key"),
+        );
+    let mut config = ApiConfig::new(clients);
+    let two = std::num::NonZeroU32::new(2).expect("non-zero");
+    config.rate_limit = Some(ivpay_api::RateLimit {
+        per_second: std::num::NonZeroU32::new(1).expect("non-zero"),
+        burst: two,
+    });
+    let app = router(use_cases, config);
+    let get = |key: &str| {
+        Request::get("/payments")
+            .header("x-api-key", key)
+            .body(Body::empty())
+            .expect("req")
+    };
+    assert_eq!(send(&app, get(KEY)).await.0, StatusCode::OK);
+    assert_eq!(send(&app, get(KEY)).await.0, StatusCode::OK);
+    let (status, headers, out) = send(&app, get(KEY)).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(json(&out)["code"], "rate_limited");
+    assert!(headers.get("retry-after").is_some());
+    // The limit is per client: another key is unaffected.
+    assert_eq!(send(&app, get("other-key")).await.0, StatusCode::OK);
+}

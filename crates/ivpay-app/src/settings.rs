@@ -38,6 +38,11 @@ pub struct ServerSettings {
     pub body_limit: usize,
     /// Seconds a request may take before it is cut off. Default 30.
     pub request_timeout_secs: u64,
+    /// Requests per second each client may make on average (429 above); 0 turns the
+    /// limit off. Default 100.
+    pub rate_limit_per_second: u32,
+    /// Requests a client may make at once after a quiet spell. Default 200.
+    pub rate_limit_burst: u32,
 }
 
 impl Default for ServerSettings {
@@ -46,6 +51,8 @@ impl Default for ServerSettings {
             bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
             body_limit: 64 * 1024,
             request_timeout_secs: 30,
+            rate_limit_per_second: 100,
+            rate_limit_burst: 200,
         }
     }
 }

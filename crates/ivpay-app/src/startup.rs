@@ -178,6 +178,14 @@ impl App {
         api.webhook_key = Some(WebhookKey::new(&api_key));
         api.body_limit = settings.server.body_limit;
         api.metrics = metrics_handle();
+        api.rate_limit =
+            std::num::NonZeroU32::new(settings.server.rate_limit_per_second).map(|per_second| {
+                ivpay_api::RateLimit {
+                    per_second,
+                    burst: std::num::NonZeroU32::new(settings.server.rate_limit_burst)
+                        .unwrap_or(per_second),
+                }
+            });
         let router = ivpay_api::router(use_cases.clone(), api).layer(tower_http_timeout(
             Duration::from_secs(settings.server.request_timeout_secs.max(1)),
         ));
