@@ -49,5 +49,6 @@ sandbox:
 
 # load test: create, get and webhook at concurrency 32 on SQLite and PostgreSQL (release build)
 bench secs="10":
-    cargo build --release -p ivpay-app -p ivpay-tests --bin loadgen
+    cargo build --release -p ivpay-app --bin ivpay-app
+    cargo build --release -p ivpay-tests --bin loadgen
     IVPAY_BENCH_SECS={{secs}} IVPAY_BENCH_DATABASE_URL=${IVPAY_BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres} target/release/loadgen

@@ -300,6 +300,8 @@ async fn main() {
     let bin = PathBuf::from(
         std::env::var("IVPAY_APP_BIN").unwrap_or_else(|_| "target/release/ivpay-app".into()),
     );
+    // The service runs in a scratch directory, so the path must not be relative.
+    let bin = std::fs::canonicalize(&bin).unwrap_or(bin);
 
     let dir = std::env::temp_dir().join(format!("ivpay-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");

@@ -6,22 +6,31 @@ use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use ivpay_domain::PaymentId;
+use ivpay_domain::{PaymentId, ReportedStatus, WebhookHint};
 use serde_json::{Value, json};
 
 use crate::{ApiError, AppState, body};
 
-/// Finds `payment_id` in a notice, flat or inside `data`, tolerating everything else.
-pub(crate) fn payment_id_of(bytes: &[u8]) -> Result<PaymentId, ApiError> {
+/// Reads a notice, flat or inside `data`, tolerating every field but a missing or invalid
+/// `payment_id`.
+pub(crate) fn hint_of(bytes: &[u8]) -> Result<WebhookHint, ApiError> {
     let value: Value = serde_json::from_slice(bytes)
         .map_err(|e| ApiError::MalformedBody(format!("not valid JSON: {e}")))?;
-    let text = value
-        .get("payment_id")
-        .or_else(|| value.get("data").and_then(|d| d.get("payment_id")))
-        .and_then(Value::as_str)
-        .ok_or_else(|| ApiError::Invalid("payment_id: required".into()))?;
-    text.parse()
-        .map_err(|e| ApiError::Invalid(format!("payment_id: {e}")))
+    let field = |name: &str| {
+        value
+            .get(name)
+            .or_else(|| value.get("data").and_then(|d| d.get(name)))
+            .and_then(Value::as_str)
+    };
+    let payment_id: PaymentId = field("payment_id")
+        .ok_or_else(|| ApiError::Invalid("payment_id: required".into()))?
+        .parse()
+        .map_err(|e| ApiError::Invalid(format!("payment_id: {e}")))?;
+    Ok(WebhookHint {
+        payment_id,
+        status: field("status").map(ReportedStatus::from),
+        raw: String::from_utf8_lossy(bytes).into_owned(),
+    })
 }
 
 /// IVPAY's webhook: confirmed with IVPAY's `GET` before anything is applied.
@@ -50,15 +59,14 @@ pub(crate) async fn receive(
         return Err(ApiError::Unauthorized);
     }
     let bytes = body::bytes(raw, state.body_limit)?;
-    let payment_id = match payment_id_of(&bytes) {
-        Ok(id) => id,
+    let hint = match hint_of(&bytes) {
+        Ok(hint) => hint,
         Err(e) => {
             metrics::counter!("ivpay_webhooks_total", "outcome" => "malformed").increment(1);
             return Err(e);
         }
     };
-    let raw_body = String::from_utf8_lossy(&bytes).into_owned();
-    match state.use_cases.confirm_webhook(payment_id, raw_body).await {
+    match state.use_cases.confirm_webhook(hint).await {
         Ok(outcome) => {
             metrics::counter!("ivpay_webhooks_total", "outcome" => outcome.as_str()).increment(1);
             Ok(
@@ -79,18 +87,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn finds_the_id_flat_or_enveloped() {
+    fn finds_the_id_and_claimed_status_flat_or_enveloped() {
         let flat = br#"{"payment_id":"abc","status":"PAID","network":"TRON"}"#;
         let nested = br#"{"success":true,"data":{"payment_id":"abc","status":"PAID"}}"#;
-        assert_eq!(payment_id_of(flat).expect("flat").as_str(), "abc");
-        assert_eq!(payment_id_of(nested).expect("nested").as_str(), "abc");
-        assert!(
-            matches!(payment_id_of(b"{}"), Err(ApiError::Invalid(m)) if m == "payment_id: required")
+        let hint = hint_of(flat).expect("flat");
+        assert_eq!(hint.payment_id.as_str(), "abc");
+        assert_eq!(hint.status, Some(ReportedStatus::from("PAID")));
+        assert_eq!(hint_of(nested).expect("nested").payment_id.as_str(), "abc");
+        assert_eq!(
+            hint_of(br#"{"payment_id":"abc"}"#)
+                .expect("no status")
+                .status,
+            None
         );
-        assert!(matches!(
-            payment_id_of(b"{"),
-            Err(ApiError::MalformedBody(_))
-        ));
-        assert!(payment_id_of(br#"{"payment_id":"../x"}"#).is_err());
+        assert!(matches!(hint_of(b"{}"), Err(ApiError::Invalid(m)) if m == "payment_id: required"));
+        assert!(matches!(hint_of(b"{"), Err(ApiError::MalformedBody(_))));
+        assert!(hint_of(br#"{"payment_id":"../x"}"#).is_err());
     }
 }

@@ -42,6 +42,17 @@ pub struct StatusUpdate {
     pub evidence: Option<String>,
 }
 
+/// A webhook, as a hint: IVPAY's notice that a payment changed, not yet confirmed.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct WebhookHint {
+    /// The payment it names.
+    pub payment_id: PaymentId,
+    /// The status it claims, if it claims one.
+    pub status: Option<ReportedStatus>,
+    /// The body verbatim.
+    pub raw: String,
+}
+
 /// What became of an update.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
 #[serde(tag = "outcome", content = "reason", rename_all = "snake_case")]

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use ivpay_domain::{
     ClientId, EventOutcome, IdError, IdempotencyKey, InternalId, NewPayment, Payment, PaymentEvent,
-    PaymentId, StatusUpdate,
+    PaymentId, StatusUpdate, WebhookHint,
 };
 
 use crate::{GatewayError, Page, PageRequest, PaymentFilter, RepositoryError};
@@ -202,16 +202,15 @@ pub trait PaymentUseCases: Send + Sync {
 
     /// Treats a webhook as a hint: asks IVPAY for the payment's status, then applies what
     /// IVPAY says (source `webhook`, with the webhook body and the GET answer as evidence).
+    /// A hint that claims the status the payment already has changes nothing whatever
+    /// IVPAY says now, so it is recorded as a duplicate without asking (the reconciler
+    /// still polls the payment).
     ///
     /// # Errors
     ///
     /// [`UpdateError::Upstream`] when the GET fails (the reconciler will catch up);
     /// [`UpdateError::Storage`].
-    async fn confirm_webhook(
-        &self,
-        payment_id: PaymentId,
-        raw_body: String,
-    ) -> Result<EventOutcome, UpdateError>;
+    async fn confirm_webhook(&self, hint: WebhookHint) -> Result<EventOutcome, UpdateError>;
 
     /// One reconciliation pass: claims due non-final payments, asks IVPAY, applies, and
     /// schedules the next check with back-off.

@@ -50,8 +50,8 @@ pub use config::ServiceConfig;
 pub use in_memory::InMemoryRepository;
 
 use ivpay_domain::{
-    ClientId, EventOutcome, IdempotencyKey, NewPayment, Payment, PaymentEvent, PaymentId,
-    StatusUpdate,
+    ClientId, EventOutcome, IdempotencyKey, NewPayment, Payment, PaymentEvent, StatusUpdate,
+    WebhookHint,
 };
 use ivpay_ports::{
     Clock, CreateError, CreateReply, Page, PageRequest, PaymentFilter, PaymentGateway, PaymentRef,
@@ -121,12 +121,8 @@ where
         self.apply_status_update(update).await
     }
 
-    async fn confirm_webhook(
-        &self,
-        payment_id: PaymentId,
-        raw_body: String,
-    ) -> Result<EventOutcome, UpdateError> {
-        self.confirm_webhook_by_get(payment_id, raw_body).await
+    async fn confirm_webhook(&self, hint: WebhookHint) -> Result<EventOutcome, UpdateError> {
+        self.confirm_webhook_by_get(hint).await
     }
 
     async fn reconcile_once(&self) -> Result<ReconcileReport, UpdateError> {

@@ -2,8 +2,8 @@
 //! evidence, applied or not.
 
 use ivpay_domain::{
-    EventOutcome, PaymentEvent, PaymentId, RefusalReason, ReportedStatus, StatusUpdate, Transition,
-    UpdateSource,
+    EventOutcome, PaymentEvent, RefusalReason, ReportedStatus, StatusUpdate, Transition,
+    UpdateSource, WebhookHint,
 };
 use ivpay_ports::{Clock, PaymentGateway, PaymentRepository, RepositoryError, UpdateError};
 
@@ -77,9 +77,38 @@ where
 
     pub(crate) async fn confirm_webhook_by_get(
         &self,
-        payment_id: PaymentId,
-        raw_body: String,
+        hint: WebhookHint,
     ) -> Result<EventOutcome, UpdateError> {
+        let WebhookHint {
+            payment_id,
+            status: claimed,
+            raw: raw_body,
+        } = hint;
+        // A hint that claims what we already have changes nothing, whatever IVPAY says now:
+        // record it without spending a GET (IVPAY sends one for CREATED on every create).
+        if let Some(ReportedStatus::Known(claimed)) = claimed {
+            if let Some(payment) = self.repo.get_by_payment_id(&payment_id).await? {
+                if payment.status() == claimed {
+                    let update = StatusUpdate {
+                        payment_id,
+                        status: ReportedStatus::Known(claimed),
+                        processed_at: None,
+                        source: UpdateSource::Webhook,
+                        evidence: Some(serde_json::json!({ "webhook": raw_body }).to_string()),
+                    };
+                    let now = self.clock.now();
+                    let event = event_for(
+                        &update,
+                        Some(&payment),
+                        Some(payment.status()),
+                        EventOutcome::Duplicate,
+                        now,
+                    );
+                    self.repo.record_event(&event).await?;
+                    return Ok(EventOutcome::Duplicate);
+                }
+            }
+        }
         // The webhook's only credential is our own key echoed back: it is a hint. What is
         // applied is what IVPAY's GET says; both bodies are kept as evidence.
         let remote = self

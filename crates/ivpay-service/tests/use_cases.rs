@@ -574,10 +574,11 @@ async fn a_webhook_is_a_hint_and_get_decides() {
     let (svc, repo) = service(g);
     let p = created(&svc, &repo).await;
     let outcome = svc
-        .confirm_webhook(
-            "p11".parse().expect("valid"),
-            r#"{"payment_id":"p11","status":"PAID"}"#.into(),
-        )
+        .confirm_webhook(hint(
+            "p11",
+            Some("PAID"),
+            r#"{"payment_id":"p11","status":"PAID"}"#,
+        ))
         .await
         .expect("confirmed");
     assert_eq!(outcome, EventOutcome::Applied);
@@ -592,6 +593,39 @@ async fn a_webhook_is_a_hint_and_get_decides() {
     );
 }
 
+fn hint(id: &str, status: Option<&str>, raw: &str) -> ivpay_domain::WebhookHint {
+    ivpay_domain::WebhookHint {
+        payment_id: id.parse().expect("valid"),
+        status: status.map(ReportedStatus::from),
+        raw: raw.into(),
+    }
+}
+
+#[tokio::test]
+async fn a_hint_claiming_the_current_status_is_a_duplicate_without_a_get() {
+    // expect_get is not set: any GET would fail the test.
+    let (svc, repo) = service(gateway_creating("p14", 1));
+    let p = created(&svc, &repo).await;
+    let outcome = svc
+        .confirm_webhook(hint(
+            "p14",
+            Some("CREATED"),
+            r#"{"payment_id":"p14","status":"CREATED"}"#,
+        ))
+        .await
+        .expect("handled");
+    assert_eq!(outcome, EventOutcome::Duplicate);
+    let events = repo.all_events();
+    assert_eq!(events.len(), 1, "the duplicate is on record");
+    assert_eq!(events[0].payment, Some(p.id()));
+    assert!(
+        events[0]
+            .evidence
+            .as_deref()
+            .is_some_and(|e| e.contains("p14"))
+    );
+}
+
 #[tokio::test]
 async fn a_webhook_whose_confirmation_fails_changes_nothing() {
     let mut g = gateway_creating("p12", 1);
@@ -599,7 +633,7 @@ async fn a_webhook_whose_confirmation_fails_changes_nothing() {
     let (svc, repo) = service(g);
     let p = created(&svc, &repo).await;
     let err = svc
-        .confirm_webhook("p12".parse().expect("valid"), "{}".into())
+        .confirm_webhook(hint("p12", Some("PAID"), "{}"))
         .await
         .expect_err("no GET");
     assert!(matches!(err, ivpay_ports::UpdateError::Upstream(ref g) if g.is_retryable()));
