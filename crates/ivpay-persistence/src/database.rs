@@ -89,6 +89,11 @@ pub struct SqliteSettings {
 #[derive(Clone)]
 pub struct Database {
     conn: DatabaseConnection,
+    /// SQLite only: writers of this process queue here, in order, instead of contending
+    /// for SQLite's single write lock, whose busy handler backs off by sleeping (up to
+    /// 100 ms a try) and turns contention into long tails. Other processes on the same
+    /// file are still covered by the busy timeout.
+    write_gate: Option<std::sync::Arc<tokio::sync::Mutex<()>>>,
 }
 
 impl std::fmt::Debug for Database {
@@ -165,10 +170,21 @@ pub async fn connect(url: &str, options: &DatabaseOptions) -> Result<Database, C
         .map_err(|e| ConnectError::Open {
             reason: e.to_string().replace(url, "[database url]"),
         })?;
-    Ok(Database { conn })
+    let write_gate =
+        (backend == Backend::Sqlite).then(|| std::sync::Arc::new(tokio::sync::Mutex::new(())));
+    Ok(Database { conn, write_gate })
 }
 
 impl Database {
+    /// Waits for this process's turn to write (SQLite); immediate on PostgreSQL, whose
+    /// row locks let writers proceed together.
+    pub(crate) async fn write_turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        match &self.write_gate {
+            Some(gate) => Some(gate.lock().await),
+            None => None,
+        }
+    }
+
     /// The sea-orm connection, for this crate's repositories and migrations.
     pub(crate) fn connection(&self) -> &DatabaseConnection {
         &self.conn

@@ -126,6 +126,7 @@ impl PaymentRepository for SeaOrmRepository {
         payment: &Payment,
         claim: Option<IdempotencyClaim>,
     ) -> Result<IntentInsert, RepositoryError> {
+        let _turn = self.db.write_turn().await;
         let row = payment_row(payment)?;
         for _ in 0..KEY_RACE_RETRIES {
             let txn = begin_write(self.conn()).await.map_err(unavailable)?;
@@ -179,6 +180,7 @@ impl PaymentRepository for SeaOrmRepository {
         client: &ClientId,
         key: &IdempotencyKey,
     ) -> Result<(), RepositoryError> {
+        let _turn = self.db.write_turn().await;
         idempotency::Entity::delete_many()
             .filter(idempotency::Column::ClientId.eq(client.as_str()))
             .filter(idempotency::Column::IdempotencyKey.eq(key.as_str()))
@@ -195,6 +197,7 @@ impl PaymentRepository for SeaOrmRepository {
         expected_version: u64,
         next_check_at: Option<Timestamp>,
     ) -> Result<(), RepositoryError> {
+        let _turn = self.db.write_turn().await;
         let mut row = payment_row(payment)?;
         row.next_check_at = Set(next_check_at.map(Timestamp::unix_seconds));
         let id = payment.id();
@@ -308,6 +311,7 @@ impl PaymentRepository for SeaOrmRepository {
         expected_version: u64,
         event: &PaymentEvent,
     ) -> Result<(), RepositoryError> {
+        let _turn = self.db.write_turn().await;
         let mut row = payment_row(payment)?;
         if payment.is_final() {
             row.next_check_at = Set(None);
@@ -340,6 +344,7 @@ impl PaymentRepository for SeaOrmRepository {
     /// Also [`RepositoryError::NotFound`] when the event names a payment that does not
     /// exist.
     async fn record_event(&self, event: &PaymentEvent) -> Result<(), RepositoryError> {
+        let _turn = self.db.write_turn().await;
         event::Entity::insert(event_row(event, event.payment))
             .exec_without_returning(self.conn())
             .await
@@ -372,6 +377,7 @@ impl PaymentRepository for SeaOrmRepository {
         lease: Duration,
         limit: u32,
     ) -> Result<Vec<ClaimedPayment>, RepositoryError> {
+        let _turn = self.db.write_turn().await;
         if limit == 0 {
             return Ok(Vec::new());
         }
@@ -422,6 +428,7 @@ impl PaymentRepository for SeaOrmRepository {
         next_check_at: Option<Timestamp>,
         attempts: u32,
     ) -> Result<(), RepositoryError> {
+        let _turn = self.db.write_turn().await;
         let done = payment::Entity::update_many()
             .col_expr(
                 payment::Column::NextCheckAt,
