@@ -280,6 +280,8 @@ async fn reconcile_loop(
                     .increment(u64::from(report.applied));
                 metrics::counter!("ivpay_reconciler_checks_total", "outcome" => "failed")
                     .increment(u64::from(report.failed));
+                metrics::counter!("ivpay_reconciler_recovered_total")
+                    .increment(u64::from(report.recovered));
                 metrics::counter!("ivpay_reconciler_checks_total", "outcome" => "finalized")
                     .increment(u64::from(report.finalized));
                 if report.claimed >= ServiceConfig::default().reconcile_batch {

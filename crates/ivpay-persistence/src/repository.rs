@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use ivpay_domain::{
-    ClientId, ForeignId, IdempotencyKey, InternalId, Payment, PaymentEvent, PaymentId,
-    PaymentStatus, Timestamp,
+    ClientId, CreateOutcome, ForeignId, IdempotencyKey, InternalId, Payment, PaymentEvent,
+    PaymentId, PaymentStatus, Timestamp,
 };
 use ivpay_ports::{
     ClaimedPayment, Cursor, IdempotencyClaim, IdempotencyRecord, IntentInsert, Page, PageRequest,
@@ -232,6 +232,23 @@ impl PaymentRepository for SeaOrmRepository {
             .map_err(unavailable)?
             .map(Payment::try_from)
             .transpose()
+    }
+
+    async fn stale_intents(
+        &self,
+        created_before: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<Payment>, RepositoryError> {
+        let models = payment::Entity::find()
+            .filter(payment::Column::CreateOutcome.eq(CreateOutcome::Initiated.as_str()))
+            .filter(payment::Column::CreatedAt.lt(created_before.unix_seconds()))
+            .order_by_asc(payment::Column::CreatedAt)
+            .order_by_asc(payment::Column::Id)
+            .limit(u64::from(limit))
+            .all(self.conn())
+            .await
+            .map_err(unavailable)?;
+        rows(models)
     }
 
     async fn find_by_foreign_id(&self, id: &ForeignId) -> Result<Vec<Payment>, RepositoryError> {

@@ -149,6 +149,13 @@ mod shared {
         async fn events(&self, payment: InternalId) -> Result<Vec<PaymentEvent>, RepositoryError> {
             (**self).events(payment).await
         }
+        async fn stale_intents(
+            &self,
+            created_before: Timestamp,
+            limit: u32,
+        ) -> Result<Vec<Payment>, RepositoryError> {
+            (**self).stale_intents(created_before, limit).await
+        }
         async fn claim_due(
             &self,
             now: Timestamp,

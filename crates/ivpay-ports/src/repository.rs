@@ -232,6 +232,19 @@ pub trait PaymentRepository: Send + Sync {
     /// [`RepositoryError::Unavailable`], [`RepositoryError::Corrupt`].
     async fn events(&self, payment: InternalId) -> Result<Vec<PaymentEvent>, RepositoryError>;
 
+    /// Up to `limit` payments still *initiated* (intent stored, IVPAY's answer never
+    /// stored) that were recorded before `created_before`, oldest first: requests that died
+    /// mid-flight, for recovery.
+    ///
+    /// # Errors
+    ///
+    /// [`RepositoryError::Unavailable`], [`RepositoryError::Corrupt`].
+    async fn stale_intents(
+        &self,
+        created_before: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<Payment>, RepositoryError>;
+
     /// Claims up to `limit` non-final payments whose next check is due at `now`, by moving
     /// their next check to `now + lease`: each row goes to exactly one of several
     /// concurrent claimers, and a claimer that dies releases its rows when the lease ends.

@@ -151,6 +151,8 @@ pub struct ReconcileReport {
     pub finalized: u32,
     /// How many could not be checked (IVPAY failed); rescheduled.
     pub failed: u32,
+    /// Intents found still *initiated* long after their request, settled as *unknown*.
+    pub recovered: u32,
 }
 
 /// The use cases, as the HTTP layer and background workers call them.
@@ -212,8 +214,9 @@ pub trait PaymentUseCases: Send + Sync {
     /// [`UpdateError::Storage`].
     async fn confirm_webhook(&self, hint: WebhookHint) -> Result<EventOutcome, UpdateError>;
 
-    /// One reconciliation pass: claims due non-final payments, asks IVPAY, applies, and
-    /// schedules the next check with back-off.
+    /// One reconciliation pass: settles intents whose request died before IVPAY's answer
+    /// was stored as *unknown*, then claims due non-final payments, asks IVPAY, applies,
+    /// and schedules the next check with back-off.
     ///
     /// # Errors
     ///

@@ -25,6 +25,10 @@ pub struct ServiceConfig {
     pub reconcile_lease: Duration,
     /// How often a status update is retried after losing a compare-and-set.
     pub max_conflict_retries: u32,
+    /// An intent still *initiated* this long after it was recorded belongs to a request
+    /// that died (crash, kill) before IVPAY's answer was stored; the reconciler settles it
+    /// as *unknown*. Must exceed the longest create call, retries included.
+    pub stale_intent_after: Duration,
 }
 
 impl Default for ServiceConfig {
@@ -39,6 +43,7 @@ impl Default for ServiceConfig {
             reconcile_batch: 64,
             reconcile_lease: Duration::from_secs(120),
             max_conflict_retries: 16,
+            stale_intent_after: Duration::from_secs(300),
         }
     }
 }

@@ -9,7 +9,8 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use ivpay_domain::{
-    ClientId, ForeignId, IdempotencyKey, InternalId, Payment, PaymentEvent, PaymentId, Timestamp,
+    ClientId, CreateOutcome, ForeignId, IdempotencyKey, InternalId, Payment, PaymentEvent,
+    PaymentId, Timestamp,
 };
 use ivpay_ports::{
     ClaimedPayment, Cursor, IdempotencyClaim, IdempotencyRecord, IntentInsert, Page, PageRequest,
@@ -251,6 +252,24 @@ impl PaymentRepository for InMemoryRepository {
             .filter(|e| e.payment == Some(payment))
             .cloned()
             .collect())
+    }
+
+    async fn stale_intents(
+        &self,
+        created_before: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<Payment>, RepositoryError> {
+        let mut found: Vec<Payment> = self
+            .lock()
+            .payments
+            .values()
+            .map(|r| &r.payment)
+            .filter(|p| *p.outcome() == CreateOutcome::Initiated && p.created_at() < created_before)
+            .cloned()
+            .collect();
+        found.sort_by_key(|p| (p.created_at(), p.id()));
+        found.truncate(limit as usize);
+        Ok(found)
     }
 
     async fn claim_due(

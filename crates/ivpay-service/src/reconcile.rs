@@ -1,7 +1,9 @@
 //! The reconciler's pass: ask IVPAY about payments webhooks may have missed.
 
-use ivpay_domain::{EventOutcome, StatusUpdate, UpdateSource};
-use ivpay_ports::{Clock, PaymentGateway, PaymentRepository, ReconcileReport, UpdateError};
+use ivpay_domain::{EventOutcome, StatusUpdate, Timestamp, UpdateSource};
+use ivpay_ports::{
+    Clock, PaymentGateway, PaymentRepository, ReconcileReport, RepositoryError, UpdateError,
+};
 
 use crate::PaymentService;
 
@@ -11,7 +13,39 @@ where
     G: PaymentGateway,
     C: Clock,
 {
+    /// Settles intents whose request died before IVPAY's answer was stored. IVPAY may or
+    /// may not have created them, so they become *unknown*, never re-sent.
+    async fn recover_stale_intents(&self) -> Result<u32, UpdateError> {
+        let now = self.clock.now();
+        let cutoff = Timestamp::from_unix_seconds(now.unix_seconds().saturating_sub(
+            i64::try_from(self.config.stale_intent_after.as_secs()).unwrap_or(i64::MAX),
+        ));
+        let mut recovered = 0;
+        for mut payment in self
+            .repo
+            .stale_intents(cutoff, self.config.reconcile_batch)
+            .await?
+        {
+            let version = payment.version();
+            let reason = "interrupted before IVPAY's answer was stored".to_owned();
+            if payment.mark_unknown(reason, now).is_err() {
+                continue;
+            }
+            match self.repo.save_outcome(&payment, version, None).await {
+                Ok(()) => {
+                    recovered += 1;
+                    tracing::warn!(id = %payment.id(), "stale intent settled as unknown");
+                }
+                // The request finished meanwhile: its own answer stands.
+                Err(RepositoryError::VersionConflict { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(recovered)
+    }
+
     pub(crate) async fn reconcile_pass(&self) -> Result<ReconcileReport, UpdateError> {
+        let recovered = self.recover_stale_intents().await?;
         let now = self.clock.now();
         let claimed = self
             .repo
@@ -22,6 +56,7 @@ where
             )
             .await?;
         let mut report = ReconcileReport {
+            recovered,
             claimed: u32::try_from(claimed.len()).unwrap_or(u32::MAX),
             ..ReconcileReport::default()
         };

@@ -745,3 +745,54 @@ fn clk_now(c: &ManualClock) -> Timestamp {
     use ivpay_ports::Clock;
     c.now()
 }
+
+#[tokio::test]
+async fn an_intent_left_initiated_by_a_dead_request_is_settled_as_unknown() {
+    let repo = Arc::new(InMemoryRepository::new());
+    let clk = clock();
+    let svc = PaymentService::new(
+        repo.clone(),
+        MockPaymentGateway::new(),
+        clk.clone(),
+        ServiceConfig {
+            in_flight_wait: Duration::from_millis(20),
+            in_flight_poll: Duration::from_millis(10),
+            ..ServiceConfig::default()
+        },
+    );
+    // A request recorded its intent and key, then the process died before IVPAY answered.
+    let stuck = ivpay_domain::Payment::initiate(
+        ivpay_domain::InternalId::from_uuid(uuid_v4_like()),
+        request("10"),
+        Timestamp::from_unix_seconds(T0),
+    );
+    let claim = ivpay_ports::IdempotencyClaim {
+        client: client(),
+        key: "died".parse().expect("valid"),
+        fingerprint: sha_of(&request("10")),
+        expires_at: Timestamp::from_unix_seconds(T0 + 86_400),
+    };
+    repo.insert_intent(&stuck, Some(claim))
+        .await
+        .expect("stored");
+
+    let early = svc.reconcile_once().await.expect("pass");
+    assert_eq!(early.recovered, 0, "a young intent may still be in flight");
+    let waiting = svc
+        .create(client(), key("died"), request("10"))
+        .await
+        .expect_err("in flight");
+    assert!(matches!(waiting, CreateError::InFlight { .. }));
+
+    clk.advance(Duration::from_secs(301));
+    let later = svc.reconcile_once().await.expect("pass");
+    assert_eq!(later.recovered, 1);
+    let settled = repo.get(stuck.id()).await.expect("read").expect("kept");
+    assert!(matches!(settled.outcome(), CreateOutcome::Unknown { .. }));
+    // The client's retry now learns the truth instead of waiting forever, and nothing is re-sent.
+    let retry = svc
+        .create(client(), key("died"), request("10"))
+        .await
+        .expect_err("unknown");
+    assert!(matches!(retry, CreateError::OutcomeUnknown { id, .. } if id == stuck.id()));
+}

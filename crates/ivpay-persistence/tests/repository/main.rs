@@ -48,6 +48,7 @@ on_both_backends![
     schedule::final_status_leaves_the_schedule,
     schedule::save_outcome_sets_the_first_check,
     schedule::schedule_check_sets_time_and_attempts,
+    schedule::stale_intents_are_only_old_initiated_rows_oldest_first,
     migrations::migrations_go_up_down_and_up_again,
     migrations::health_reports_the_backend_and_its_settings,
     migrations::instances_migrating_at_once_all_succeed,

@@ -127,3 +127,38 @@ pub(crate) async fn schedule_check_sets_time_and_attempts(t: TestDb) {
         "{err:?}"
     );
 }
+
+pub(crate) async fn stale_intents_are_only_old_initiated_rows_oldest_first(t: TestDb) {
+    // Two stuck intents, one too young to call stuck, one settled long ago.
+    for (n, created) in [(1, 50), (2, 20), (3, 500)] {
+        t.repo
+            .insert_intent(&intent(n, "1.00", created), None)
+            .await
+            .expect("intent stored");
+    }
+    created_upstream(&t.repo, 4, 10, None).await;
+    let stale: Vec<InternalId> = t
+        .repo
+        .stale_intents(at(100), 10)
+        .await
+        .expect("listed")
+        .iter()
+        .map(|p| p.id())
+        .collect();
+    assert_eq!(stale, vec![id(2), id(1)]);
+    assert_eq!(
+        t.repo
+            .stale_intents(at(100), 1)
+            .await
+            .expect("listed")
+            .len(),
+        1
+    );
+    assert!(
+        t.repo
+            .stale_intents(at(20), 10)
+            .await
+            .expect("listed")
+            .is_empty()
+    );
+}
