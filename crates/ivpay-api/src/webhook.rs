@@ -7,6 +7,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use ivpay_domain::{PaymentId, ReportedStatus, WebhookHint};
+use ivpay_ports::WebhookReceipt;
 use serde_json::{Value, json};
 
 use crate::{ApiError, AppState, body};
@@ -33,15 +34,16 @@ pub(crate) fn hint_of(bytes: &[u8]) -> Result<WebhookHint, ApiError> {
     })
 }
 
-/// IVPAY's webhook: confirmed with IVPAY's `GET` before anything is applied.
+/// IVPAY's webhook: kept in the inbox, then confirmed with IVPAY's `GET` before anything
+/// is applied. 200 means it is durable: applied, recorded, or queued for the reconciler.
 #[utoipa::path(
     post, path = "/webhooks/ivpay", tag = "webhooks",
     request_body(content = String, content_type = "application/json", description = "IVPAY's notice, flat or inside `data`"),
     responses(
-        (status = 200, description = "handled: applied, duplicate, refused or unknown payment (all recorded)"),
+        (status = 200, description = "handled (applied, duplicate, refused, unknown payment: all recorded) or queued in the inbox until IVPAY can confirm it"),
         (status = 400, body = crate::openapi::ErrorBody),
         (status = 401, body = crate::openapi::ErrorBody),
-        (status = 503, description = "could not confirm now; IVPAY retries", body = crate::openapi::ErrorBody),
+        (status = 503, description = "storage unavailable: not kept, IVPAY retries", body = crate::openapi::ErrorBody),
     ),
     security(("api_key" = []))
 )]
@@ -66,17 +68,21 @@ pub(crate) async fn receive(
             return Err(e);
         }
     };
-    match state.use_cases.confirm_webhook(hint).await {
-        Ok(outcome) => {
-            metrics::counter!("ivpay_webhooks_total", "outcome" => outcome.as_str()).increment(1);
+    match state.use_cases.receive_webhook(hint).await {
+        Ok(receipt) => {
+            let outcome = match receipt {
+                WebhookReceipt::Processed(outcome) => outcome.as_str(),
+                WebhookReceipt::Queued => "queued",
+            };
+            metrics::counter!("ivpay_webhooks_total", "outcome" => outcome).increment(1);
             Ok(
-                axum::Json(json!({ "success": true, "data": { "outcome": outcome.as_str() } }))
+                axum::Json(json!({ "success": true, "data": { "outcome": outcome } }))
                     .into_response(),
             )
         }
         Err(e) => {
-            // Not 200: IVPAY retries, and the reconciler polls the payment anyway.
-            metrics::counter!("ivpay_webhooks_total", "outcome" => "deferred").increment(1);
+            // Nothing was kept: not 200, so IVPAY delivers it again.
+            metrics::counter!("ivpay_webhooks_total", "outcome" => "storage_error").increment(1);
             Err(e.into())
         }
     }

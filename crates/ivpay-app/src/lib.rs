@@ -52,7 +52,10 @@ pub enum RunError {
 )]
 fn banner(info: &StartupInfo) {
     println!("ivpay is listening on {}", info.service_url);
-    println!("API docs: {}/docs   (OpenAPI: {}/openapi.json)", info.service_url, info.service_url);
+    println!(
+        "API docs: {}/docs   (OpenAPI: {}/openapi.json)",
+        info.service_url, info.service_url
+    );
     if let Some(sandbox) = &info.sandbox_url {
         println!("upstream: embedded IVPAY sandbox at {sandbox} (no ivpay.api_key configured)");
     }

@@ -7,12 +7,12 @@ use std::str::FromStr;
 use ivpay_domain::{
     ClientId, CreateOutcome, EventOutcome, ForeignId, IdempotencyKey, InternalId, Money, Payment,
     PaymentEvent, PaymentId, PaymentRecord, PaymentStatus, RedirectUrl, ReportedStatus, Timestamp,
-    UpdateSource, UpstreamPayment,
+    UpdateSource, UpstreamPayment, WebhookHint,
 };
-use ivpay_ports::{IdempotencyClaim, IdempotencyRecord, RepositoryError};
+use ivpay_ports::{IdempotencyClaim, IdempotencyRecord, InboxWebhook, RepositoryError};
 use sea_orm::ActiveValue::{NotSet, Set};
 
-use crate::entity::{event, idempotency, payment};
+use crate::entity::{event, idempotency, inbox, payment};
 use crate::error::corrupt;
 
 /// The columns that describe the payment itself (everything but the schedule), all set.
@@ -192,6 +192,39 @@ impl TryFrom<idempotency::Model> for IdempotencyRecord {
             payment: parse("payment", k, InternalId::from_str(&m.internal_payment_id))?,
             created_at: Timestamp::from_unix_seconds(m.created_at),
             expires_at: Timestamp::from_unix_seconds(m.expires_at),
+        })
+    }
+}
+
+/// An inbox row for a received webhook.
+pub(crate) fn inbox_row(w: &InboxWebhook, next_attempt_at: Timestamp) -> inbox::ActiveModel {
+    inbox::ActiveModel {
+        id: Set(w.id.to_string()),
+        ivpay_payment_id: Set(w.hint.payment_id.to_string()),
+        claimed_status: Set(w.hint.status.as_ref().map(ToString::to_string)),
+        raw: Set(w.hint.raw.clone()),
+        received_at: Set(w.received_at.unix_seconds()),
+        attempts: Set(i64::from(w.attempts)),
+        next_attempt_at: Set(next_attempt_at.unix_seconds()),
+    }
+}
+
+impl TryFrom<inbox::Model> for InboxWebhook {
+    type Error = RepositoryError;
+
+    fn try_from(m: inbox::Model) -> Result<Self, RepositoryError> {
+        let key = format!("inbox webhook {}", m.id);
+        let k = key.as_str();
+        Ok(InboxWebhook {
+            id: parse("id", k, InternalId::from_str(&m.id))?,
+            hint: WebhookHint {
+                payment_id: parse("payment_id", k, PaymentId::try_from(m.ivpay_payment_id))?,
+                status: m.claimed_status.map(ReportedStatus::from),
+                raw: m.raw,
+            },
+            received_at: Timestamp::from_unix_seconds(m.received_at),
+            attempts: u32::try_from(m.attempts)
+                .map_err(|_| corrupt("attempts", k, m.attempts.to_string()))?,
         })
     }
 }

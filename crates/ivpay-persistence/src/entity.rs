@@ -3,4 +3,5 @@
 
 pub(crate) mod event;
 pub(crate) mod idempotency;
+pub(crate) mod inbox;
 pub(crate) mod payment;

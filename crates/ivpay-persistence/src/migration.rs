@@ -9,6 +9,7 @@
 //! row type cannot rewrite history.
 
 mod m0001_payments;
+mod m0002_webhook_inbox;
 
 use sea_orm::{ConnectionTrait, DbBackend, DbErr};
 use sea_orm_migration::{MigrationTrait, MigratorTrait};
@@ -47,7 +48,10 @@ pub(crate) struct Migrator;
 
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m0001_payments::Migration)]
+        vec![
+            Box::new(m0001_payments::Migration),
+            Box::new(m0002_webhook_inbox::Migration),
+        ]
     }
 }
 

@@ -8,8 +8,8 @@ use ivpay_domain::{
     PaymentId, PaymentStatus, Timestamp,
 };
 use ivpay_ports::{
-    ClaimedPayment, Cursor, IdempotencyClaim, IdempotencyRecord, IntentInsert, Page, PageRequest,
-    PaymentFilter, PaymentRepository, RepositoryError,
+    ClaimedPayment, Cursor, IdempotencyClaim, IdempotencyRecord, InboxWebhook, IntentInsert, Page,
+    PageRequest, PaymentFilter, PaymentRepository, RepositoryError,
 };
 use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::{Expr, LockBehavior, LockType, Order, Query};
@@ -19,9 +19,9 @@ use sea_orm::{
 };
 
 use crate::Database;
-use crate::convert::{claim_row, event_row, payment_row, version_to_db};
+use crate::convert::{claim_row, event_row, inbox_row, payment_row, version_to_db};
 use crate::database::begin_write;
-use crate::entity::{event, idempotency, payment};
+use crate::entity::{event, idempotency, inbox, payment};
 use crate::error::{is_foreign_key_violation, is_unique_violation, unavailable};
 
 /// Statuses a reconciler still asks IVPAY about.
@@ -232,6 +232,89 @@ impl PaymentRepository for SeaOrmRepository {
             .map_err(unavailable)?
             .map(Payment::try_from)
             .transpose()
+    }
+
+    async fn store_webhook(
+        &self,
+        webhook: &InboxWebhook,
+        next_attempt_at: Timestamp,
+    ) -> Result<(), RepositoryError> {
+        let _turn = self.db.write_turn().await;
+        inbox::Entity::insert(inbox_row(webhook, next_attempt_at))
+            .exec_without_returning(self.conn())
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn claim_webhooks(
+        &self,
+        now: Timestamp,
+        lease: Duration,
+        limit: u32,
+    ) -> Result<Vec<InboxWebhook>, RepositoryError> {
+        let _turn = self.db.write_turn().await;
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let backend = self.conn().get_database_backend();
+        let mut due = Query::select();
+        due.column(inbox::Column::Id)
+            .from(inbox::Entity)
+            .and_where(inbox::Column::NextAttemptAt.lte(now.unix_seconds()))
+            .order_by(inbox::Column::ReceivedAt, Order::Asc)
+            .order_by(inbox::Column::Id, Order::Asc)
+            .limit(u64::from(limit));
+        if backend == DbBackend::Postgres {
+            due.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
+        }
+        let mut claim = Query::update();
+        claim
+            .table(inbox::Entity)
+            .value(inbox::Column::NextAttemptAt, (now + lease).unix_seconds())
+            .and_where(inbox::Column::Id.in_subquery(due))
+            .returning_all();
+        let models = inbox::Entity::find()
+            .from_raw_sql(backend.build(&claim))
+            .all(self.conn())
+            .await
+            .map_err(unavailable)?;
+        let mut claimed = models
+            .into_iter()
+            .map(InboxWebhook::try_from)
+            .collect::<Result<Vec<_>, _>>()?;
+        claimed.sort_by_key(|w| (w.received_at, w.id));
+        Ok(claimed)
+    }
+
+    async fn finish_webhook(&self, id: InternalId) -> Result<(), RepositoryError> {
+        let _turn = self.db.write_turn().await;
+        inbox::Entity::delete_many()
+            .filter(inbox::Column::Id.eq(id.to_string()))
+            .exec(self.conn())
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn retry_webhook(
+        &self,
+        id: InternalId,
+        next_attempt_at: Timestamp,
+        attempts: u32,
+    ) -> Result<(), RepositoryError> {
+        let _turn = self.db.write_turn().await;
+        inbox::Entity::update_many()
+            .col_expr(
+                inbox::Column::NextAttemptAt,
+                Expr::value(next_attempt_at.unix_seconds()),
+            )
+            .col_expr(inbox::Column::Attempts, Expr::value(i64::from(attempts)))
+            .filter(inbox::Column::Id.eq(id.to_string()))
+            .exec(self.conn())
+            .await
+            .map_err(unavailable)?;
+        Ok(())
     }
 
     async fn stale_intents(

@@ -32,11 +32,12 @@ mod use_cases;
 pub use clock::Clock;
 pub use gateway::{CreateRequest, Delivery, GatewayError, PaymentGateway, RemotePayment};
 pub use repository::{
-    ClaimedPayment, Cursor, IdempotencyClaim, IdempotencyRecord, IntentInsert, Page, PageRequest,
-    PaymentFilter, PaymentRepository, RepositoryError,
+    ClaimedPayment, Cursor, IdempotencyClaim, IdempotencyRecord, InboxWebhook, IntentInsert, Page,
+    PageRequest, PaymentFilter, PaymentRepository, RepositoryError,
 };
 pub use use_cases::{
-    CreateError, CreateReply, PaymentRef, PaymentUseCases, QueryError, ReconcileReport, UpdateError,
+    CreateError, CreateReply, PaymentRef, PaymentUseCases, QueryError, ReconcileReport,
+    UpdateError, WebhookReceipt,
 };
 
 #[cfg(any(test, feature = "mocks"))]
@@ -60,9 +61,9 @@ mod shared {
     };
 
     use crate::{
-        ClaimedPayment, Clock, CreateRequest, GatewayError, IdempotencyClaim, IntentInsert, Page,
-        PageRequest, PaymentFilter, PaymentGateway, PaymentRepository, RemotePayment,
-        RepositoryError,
+        ClaimedPayment, Clock, CreateRequest, GatewayError, IdempotencyClaim, InboxWebhook,
+        IntentInsert, Page, PageRequest, PaymentFilter, PaymentGateway, PaymentRepository,
+        RemotePayment, RepositoryError,
     };
 
     #[async_trait::async_trait]
@@ -148,6 +149,32 @@ mod shared {
         }
         async fn events(&self, payment: InternalId) -> Result<Vec<PaymentEvent>, RepositoryError> {
             (**self).events(payment).await
+        }
+        async fn store_webhook(
+            &self,
+            webhook: &InboxWebhook,
+            next_attempt_at: Timestamp,
+        ) -> Result<(), RepositoryError> {
+            (**self).store_webhook(webhook, next_attempt_at).await
+        }
+        async fn claim_webhooks(
+            &self,
+            now: Timestamp,
+            lease: Duration,
+            limit: u32,
+        ) -> Result<Vec<InboxWebhook>, RepositoryError> {
+            (**self).claim_webhooks(now, lease, limit).await
+        }
+        async fn finish_webhook(&self, id: InternalId) -> Result<(), RepositoryError> {
+            (**self).finish_webhook(id).await
+        }
+        async fn retry_webhook(
+            &self,
+            id: InternalId,
+            next_attempt_at: Timestamp,
+            attempts: u32,
+        ) -> Result<(), RepositoryError> {
+            (**self).retry_webhook(id, next_attempt_at, attempts).await
         }
         async fn stale_intents(
             &self,

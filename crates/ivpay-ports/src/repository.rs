@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use ivpay_domain::{
     ClientId, ForeignId, IdempotencyKey, InternalId, Payment, PaymentEvent, PaymentId,
-    PaymentStatus, Timestamp,
+    PaymentStatus, Timestamp, WebhookHint,
 };
 
 /// A client's claim on an idempotency key, stored in the same transaction as the intent.
@@ -94,6 +94,20 @@ pub struct ClaimedPayment {
     /// The payment, as stored when claimed.
     pub payment: Payment,
     /// Checks made so far (drives the back-off).
+    pub attempts: u32,
+}
+
+/// A received webhook kept in the inbox until it has been confirmed and applied, so a
+/// webhook answered 200 is never lost, whatever fails after.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct InboxWebhook {
+    /// Our id of this delivery.
+    pub id: InternalId,
+    /// What it says, and its body verbatim.
+    pub hint: WebhookHint,
+    /// When we received it.
+    pub received_at: Timestamp,
+    /// Confirmation attempts made so far.
     pub attempts: u32,
 }
 
@@ -231,6 +245,51 @@ pub trait PaymentRepository: Send + Sync {
     ///
     /// [`RepositoryError::Unavailable`], [`RepositoryError::Corrupt`].
     async fn events(&self, payment: InternalId) -> Result<Vec<PaymentEvent>, RepositoryError>;
+
+    /// Keeps a received webhook, to be processed first at `next_attempt_at` by
+    /// [`PaymentRepository::claim_webhooks`] unless finished before.
+    ///
+    /// # Errors
+    ///
+    /// [`RepositoryError::Unavailable`]: the webhook was not kept, so it must not be
+    /// acknowledged.
+    async fn store_webhook(
+        &self,
+        webhook: &InboxWebhook,
+        next_attempt_at: Timestamp,
+    ) -> Result<(), RepositoryError>;
+
+    /// Claims up to `limit` inbox webhooks due at `now`, oldest first, moving their next
+    /// attempt to `now + lease` so concurrent workers do not take the same one.
+    ///
+    /// # Errors
+    ///
+    /// [`RepositoryError::Unavailable`], [`RepositoryError::Corrupt`].
+    async fn claim_webhooks(
+        &self,
+        now: Timestamp,
+        lease: Duration,
+        limit: u32,
+    ) -> Result<Vec<InboxWebhook>, RepositoryError>;
+
+    /// Removes a processed webhook from the inbox (its evidence lives on in the event).
+    ///
+    /// # Errors
+    ///
+    /// [`RepositoryError::Unavailable`].
+    async fn finish_webhook(&self, id: InternalId) -> Result<(), RepositoryError>;
+
+    /// Schedules another attempt for a webhook that could not be confirmed yet.
+    ///
+    /// # Errors
+    ///
+    /// [`RepositoryError::Unavailable`].
+    async fn retry_webhook(
+        &self,
+        id: InternalId,
+        next_attempt_at: Timestamp,
+        attempts: u32,
+    ) -> Result<(), RepositoryError>;
 
     /// Up to `limit` payments still *initiated* (intent stored, IVPAY's answer never
     /// stored) that were recorded before `created_before`, oldest first: requests that died

@@ -140,6 +140,15 @@ pub enum UpdateError {
     Storage(#[from] RepositoryError),
 }
 
+/// What became of a received webhook.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum WebhookReceipt {
+    /// Confirmed and applied (or recorded as a duplicate, refusal or unknown payment).
+    Processed(EventOutcome),
+    /// Kept in the inbox: IVPAY could not confirm it now; the reconciler will retry.
+    Queued,
+}
+
 /// What one reconciliation pass did.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
 pub struct ReconcileReport {
@@ -153,6 +162,10 @@ pub struct ReconcileReport {
     pub failed: u32,
     /// Intents found still *initiated* long after their request, settled as *unknown*.
     pub recovered: u32,
+    /// Inbox webhooks confirmed and applied.
+    pub webhooks_processed: u32,
+    /// Inbox webhooks that still could not be confirmed; retried later.
+    pub webhooks_deferred: u32,
 }
 
 /// The use cases, as the HTTP layer and background workers call them.
@@ -202,21 +215,22 @@ pub trait PaymentUseCases: Send + Sync {
     /// [`UpdateError::Storage`]; nothing is half-written.
     async fn apply_update(&self, update: StatusUpdate) -> Result<EventOutcome, UpdateError>;
 
-    /// Treats a webhook as a hint: asks IVPAY for the payment's status, then applies what
-    /// IVPAY says (source `webhook`, with the webhook body and the GET answer as evidence).
-    /// A hint that claims the status the payment already has changes nothing whatever
-    /// IVPAY says now, so it is recorded as a duplicate without asking (the reconciler
-    /// still polls the payment).
+    /// Takes a webhook as a hint. A hint that claims the status the payment already has
+    /// changes nothing whatever IVPAY says now, so it is recorded as a duplicate at once.
+    /// Any other is first kept in the inbox, then confirmed with IVPAY's `GET`, and what
+    /// IVPAY says is applied (source `webhook`, the webhook body and the GET answer as
+    /// evidence). If IVPAY cannot answer, the webhook stays in the inbox for the
+    /// reconciler: either way, once this returns `Ok`, the webhook is durable.
     ///
     /// # Errors
     ///
-    /// [`UpdateError::Upstream`] when the GET fails (the reconciler will catch up);
-    /// [`UpdateError::Storage`].
-    async fn confirm_webhook(&self, hint: WebhookHint) -> Result<EventOutcome, UpdateError>;
+    /// [`UpdateError::Storage`]: nothing was kept; the sender should retry.
+    async fn receive_webhook(&self, hint: WebhookHint) -> Result<WebhookReceipt, UpdateError>;
 
     /// One reconciliation pass: settles intents whose request died before IVPAY's answer
-    /// was stored as *unknown*, then claims due non-final payments, asks IVPAY, applies,
-    /// and schedules the next check with back-off.
+    /// was stored as *unknown*, retries inbox webhooks that could not be confirmed, then
+    /// claims due non-final payments, asks IVPAY, applies, and schedules the next check
+    /// with back-off.
     ///
     /// # Errors
     ///

@@ -13,8 +13,8 @@ use ivpay_domain::{
     PaymentId, Timestamp,
 };
 use ivpay_ports::{
-    ClaimedPayment, Cursor, IdempotencyClaim, IdempotencyRecord, IntentInsert, Page, PageRequest,
-    PaymentFilter, PaymentRepository, RepositoryError,
+    ClaimedPayment, Cursor, IdempotencyClaim, IdempotencyRecord, InboxWebhook, IntentInsert, Page,
+    PageRequest, PaymentFilter, PaymentRepository, RepositoryError,
 };
 
 #[derive(Debug)]
@@ -29,6 +29,7 @@ struct State {
     payments: HashMap<InternalId, Row>,
     events: Vec<PaymentEvent>,
     keys: HashMap<(ClientId, IdempotencyKey), IdempotencyRecord>,
+    inbox: HashMap<InternalId, (InboxWebhook, Timestamp)>,
 }
 
 /// A repository kept in process memory.
@@ -58,6 +59,14 @@ impl InMemoryRepository {
             .payments
             .get(&id)
             .map(|r| (r.next_check_at, r.attempts))
+    }
+
+    /// The webhooks waiting in the inbox, oldest first.
+    pub fn inbox(&self) -> Vec<InboxWebhook> {
+        let mut items: Vec<InboxWebhook> =
+            self.lock().inbox.values().map(|(w, _)| w.clone()).collect();
+        items.sort_by_key(|w| (w.received_at, w.id));
+        items
     }
 
     /// How many payments are stored.
@@ -252,6 +261,55 @@ impl PaymentRepository for InMemoryRepository {
             .filter(|e| e.payment == Some(payment))
             .cloned()
             .collect())
+    }
+
+    async fn store_webhook(
+        &self,
+        webhook: &InboxWebhook,
+        next_attempt_at: Timestamp,
+    ) -> Result<(), RepositoryError> {
+        self.lock()
+            .inbox
+            .insert(webhook.id, (webhook.clone(), next_attempt_at));
+        Ok(())
+    }
+
+    async fn claim_webhooks(
+        &self,
+        now: Timestamp,
+        lease: Duration,
+        limit: u32,
+    ) -> Result<Vec<InboxWebhook>, RepositoryError> {
+        let mut st = self.lock();
+        let mut due: Vec<&mut (InboxWebhook, Timestamp)> =
+            st.inbox.values_mut().filter(|(_, at)| *at <= now).collect();
+        due.sort_by_key(|(w, _)| (w.received_at, w.id));
+        Ok(due
+            .into_iter()
+            .take(limit as usize)
+            .map(|(w, at)| {
+                *at = now + lease;
+                w.clone()
+            })
+            .collect())
+    }
+
+    async fn finish_webhook(&self, id: InternalId) -> Result<(), RepositoryError> {
+        self.lock().inbox.remove(&id);
+        Ok(())
+    }
+
+    async fn retry_webhook(
+        &self,
+        id: InternalId,
+        next_attempt_at: Timestamp,
+        attempts: u32,
+    ) -> Result<(), RepositoryError> {
+        if let Some((w, at)) = self.lock().inbox.get_mut(&id) {
+            w.attempts = attempts;
+            *at = next_attempt_at;
+        }
+        Ok(())
     }
 
     async fn stale_intents(

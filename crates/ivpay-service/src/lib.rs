@@ -55,7 +55,7 @@ use ivpay_domain::{
 };
 use ivpay_ports::{
     Clock, CreateError, CreateReply, Page, PageRequest, PaymentFilter, PaymentGateway, PaymentRef,
-    PaymentRepository, PaymentUseCases, QueryError, ReconcileReport, UpdateError,
+    PaymentRepository, PaymentUseCases, QueryError, ReconcileReport, UpdateError, WebhookReceipt,
 };
 
 /// The use cases, over a repository `R`, an IVPAY gateway `G` and a clock `C`.
@@ -121,8 +121,8 @@ where
         self.apply_status_update(update).await
     }
 
-    async fn confirm_webhook(&self, hint: WebhookHint) -> Result<EventOutcome, UpdateError> {
-        self.confirm_webhook_by_get(hint).await
+    async fn receive_webhook(&self, hint: WebhookHint) -> Result<WebhookReceipt, UpdateError> {
+        self.receive(hint).await
     }
 
     async fn reconcile_once(&self) -> Result<ReconcileReport, UpdateError> {

@@ -1,11 +1,15 @@
 //! Status updates: every report goes through the state machine and is recorded with its
 //! evidence, applied or not.
 
+use ivpay_domain::InternalId;
 use ivpay_domain::{
     EventOutcome, PaymentEvent, RefusalReason, ReportedStatus, StatusUpdate, Transition,
     UpdateSource, WebhookHint,
 };
-use ivpay_ports::{Clock, PaymentGateway, PaymentRepository, RepositoryError, UpdateError};
+use ivpay_ports::{
+    Clock, GatewayError, InboxWebhook, PaymentGateway, PaymentRepository, RepositoryError,
+    UpdateError, WebhookReceipt,
+};
 
 use crate::PaymentService;
 
@@ -75,26 +79,19 @@ where
         )))
     }
 
-    pub(crate) async fn confirm_webhook_by_get(
-        &self,
-        hint: WebhookHint,
-    ) -> Result<EventOutcome, UpdateError> {
-        let WebhookHint {
-            payment_id,
-            status: claimed,
-            raw: raw_body,
-        } = hint;
+    pub(crate) async fn receive(&self, hint: WebhookHint) -> Result<WebhookReceipt, UpdateError> {
         // A hint that claims what we already have changes nothing, whatever IVPAY says now:
-        // record it without spending a GET (IVPAY sends one for CREATED on every create).
-        if let Some(ReportedStatus::Known(claimed)) = claimed {
-            if let Some(payment) = self.repo.get_by_payment_id(&payment_id).await? {
-                if payment.status() == claimed {
+        // record it (the event row is what makes it durable) without spending a GET. IVPAY
+        // sends one for CREATED on every create.
+        if let Some(ReportedStatus::Known(claimed)) = &hint.status {
+            if let Some(payment) = self.repo.get_by_payment_id(&hint.payment_id).await? {
+                if payment.status() == *claimed {
                     let update = StatusUpdate {
-                        payment_id,
-                        status: ReportedStatus::Known(claimed),
+                        payment_id: hint.payment_id.clone(),
+                        status: ReportedStatus::Known(*claimed),
                         processed_at: None,
                         source: UpdateSource::Webhook,
-                        evidence: Some(serde_json::json!({ "webhook": raw_body }).to_string()),
+                        evidence: Some(serde_json::json!({ "webhook": hint.raw }).to_string()),
                     };
                     let now = self.clock.now();
                     let event = event_for(
@@ -105,20 +102,81 @@ where
                         now,
                     );
                     self.repo.record_event(&event).await?;
-                    return Ok(EventOutcome::Duplicate);
+                    return Ok(WebhookReceipt::Processed(EventOutcome::Duplicate));
                 }
             }
         }
-        // The webhook's only credential is our own key echoed back: it is a hint. What is
-        // applied is what IVPAY's GET says; both bodies are kept as evidence.
-        let remote = self
-            .gateway
-            .get(&payment_id)
-            .await
-            .map_err(UpdateError::Upstream)?;
-        let evidence = serde_json::json!({ "webhook": raw_body, "confirmation": remote.raw });
+        // Kept before anything else can fail: from here on, the webhook is not lost.
+        let now = self.clock.now();
+        let entry = InboxWebhook {
+            id: InternalId::from_uuid(uuid::Uuid::now_v7()),
+            hint,
+            received_at: now,
+            attempts: 0,
+        };
+        // Out of the reconciler's reach while it is processed here.
+        self.repo
+            .store_webhook(&entry, now + self.config.reconcile_lease)
+            .await?;
+        self.process_inbox_entry(entry).await
+    }
+
+    /// Confirms one inbox webhook with IVPAY and applies the answer, then removes it from
+    /// the inbox; if IVPAY cannot answer, schedules another attempt with back-off.
+    pub(crate) async fn process_inbox_entry(
+        &self,
+        entry: InboxWebhook,
+    ) -> Result<WebhookReceipt, UpdateError> {
+        match self.confirm_by_get(&entry.hint).await {
+            Ok(outcome) => {
+                self.repo.finish_webhook(entry.id).await?;
+                Ok(WebhookReceipt::Processed(outcome))
+            }
+            Err(UpdateError::Upstream(error)) => {
+                let attempts = entry.attempts.saturating_add(1);
+                let delay = self
+                    .config
+                    .reconcile_delay(attempts, entry.id.as_uuid().as_u128());
+                self.repo
+                    .retry_webhook(entry.id, self.clock.now() + delay, attempts)
+                    .await?;
+                tracing::warn!(payment_id = %entry.hint.payment_id, %error, attempts,
+                    "webhook kept in the inbox: IVPAY could not confirm it");
+                Ok(WebhookReceipt::Queued)
+            }
+            Err(storage) => Err(storage),
+        }
+    }
+
+    /// The webhook's only credential is our own key echoed back: it is a hint. What is
+    /// applied is what IVPAY's GET says; both bodies are kept as evidence.
+    async fn confirm_by_get(&self, hint: &WebhookHint) -> Result<EventOutcome, UpdateError> {
+        let remote = match self.gateway.get(&hint.payment_id).await {
+            Ok(remote) => remote,
+            // IVPAY does not know it: nothing to confirm. Kept on record, not retried.
+            Err(GatewayError::NotFound(_)) => {
+                let update = StatusUpdate {
+                    payment_id: hint.payment_id.clone(),
+                    status: hint.status.clone().unwrap_or(ReportedStatus::Unknown(String::new())),
+                    processed_at: None,
+                    source: UpdateSource::Webhook,
+                    evidence: Some(serde_json::json!({ "webhook": hint.raw, "confirmation": "not found at IVPAY" }).to_string()),
+                };
+                let event = event_for(
+                    &update,
+                    None,
+                    None,
+                    EventOutcome::UnknownPayment,
+                    self.clock.now(),
+                );
+                self.repo.record_event(&event).await?;
+                return Ok(EventOutcome::UnknownPayment);
+            }
+            Err(other) => return Err(UpdateError::Upstream(other)),
+        };
+        let evidence = serde_json::json!({ "webhook": hint.raw, "confirmation": remote.raw });
         self.apply_status_update(StatusUpdate {
-            payment_id,
+            payment_id: hint.payment_id.clone(),
             status: remote.status,
             processed_at: remote.processed_at,
             source: UpdateSource::Webhook,

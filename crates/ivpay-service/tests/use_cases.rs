@@ -11,6 +11,7 @@ use ivpay_domain::{
 use ivpay_ports::{
     CreateError, CreateRequest, Delivery, GatewayError, MockPaymentGateway, MockPaymentRepository,
     PaymentGateway, PaymentRef, PaymentRepository, PaymentUseCases, RemotePayment, RepositoryError,
+    WebhookReceipt,
 };
 use ivpay_service::{InMemoryRepository, ManualClock, PaymentService, ServiceConfig};
 
@@ -574,14 +575,18 @@ async fn a_webhook_is_a_hint_and_get_decides() {
     let (svc, repo) = service(g);
     let p = created(&svc, &repo).await;
     let outcome = svc
-        .confirm_webhook(hint(
+        .receive_webhook(hint(
             "p11",
             Some("PAID"),
             r#"{"payment_id":"p11","status":"PAID"}"#,
         ))
         .await
         .expect("confirmed");
-    assert_eq!(outcome, EventOutcome::Applied);
+    assert_eq!(outcome, WebhookReceipt::Processed(EventOutcome::Applied));
+    assert!(
+        repo.inbox().is_empty(),
+        "a processed webhook leaves the inbox"
+    );
     let after = repo.get(p.id()).await.expect("read").expect("stored");
     assert_eq!(after.status(), PaymentStatus::Pending);
     let event = &repo.all_events()[0];
@@ -607,14 +612,14 @@ async fn a_hint_claiming_the_current_status_is_a_duplicate_without_a_get() {
     let (svc, repo) = service(gateway_creating("p14", 1));
     let p = created(&svc, &repo).await;
     let outcome = svc
-        .confirm_webhook(hint(
+        .receive_webhook(hint(
             "p14",
             Some("CREATED"),
             r#"{"payment_id":"p14","status":"CREATED"}"#,
         ))
         .await
         .expect("handled");
-    assert_eq!(outcome, EventOutcome::Duplicate);
+    assert_eq!(outcome, WebhookReceipt::Processed(EventOutcome::Duplicate));
     let events = repo.all_events();
     assert_eq!(events.len(), 1, "the duplicate is on record");
     assert_eq!(events[0].payment, Some(p.id()));
@@ -627,16 +632,31 @@ async fn a_hint_claiming_the_current_status_is_a_duplicate_without_a_get() {
 }
 
 #[tokio::test]
-async fn a_webhook_whose_confirmation_fails_changes_nothing() {
+async fn a_webhook_ivpay_cannot_confirm_is_kept_and_applied_later() {
+    let repo = Arc::new(InMemoryRepository::new());
+    let clk = clock();
     let mut g = gateway_creating("p12", 1);
-    g.expect_get().times(1).returning(|_| Err(timeout()));
-    let (svc, repo) = service(g);
+    let ivpay_up = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let up = ivpay_up.clone();
+    g.expect_get().returning(move |_| {
+        if up.load(Ordering::SeqCst) {
+            Ok(remote("p12", "PAID"))
+        } else {
+            Err(timeout())
+        }
+    });
+    let svc = PaymentService::new(repo.clone(), g, clk.clone(), ServiceConfig::default());
     let p = created(&svc, &repo).await;
-    let err = svc
-        .confirm_webhook(hint("p12", Some("PAID"), "{}"))
+    let body = r#"{"payment_id":"p12","status":"PAID"}"#;
+    let receipt = svc
+        .receive_webhook(hint("p12", Some("PAID"), body))
         .await
-        .expect_err("no GET");
-    assert!(matches!(err, ivpay_ports::UpdateError::Upstream(ref g) if g.is_retryable()));
+        .expect("kept even though IVPAY is down");
+    assert_eq!(receipt, WebhookReceipt::Queued);
+    let kept = repo.inbox();
+    assert_eq!(kept.len(), 1);
+    assert_eq!(kept[0].hint.raw, body, "the raw body is kept verbatim");
+    assert_eq!(kept[0].attempts, 1);
     assert_eq!(
         repo.get(p.id())
             .await
@@ -645,6 +665,40 @@ async fn a_webhook_whose_confirmation_fails_changes_nothing() {
             .status(),
         PaymentStatus::Created
     );
+
+    // IVPAY comes back; the reconciler finds the webhook due and applies what GET says.
+    ivpay_up.store(true, Ordering::SeqCst);
+    clk.advance(Duration::from_secs(3600));
+    let report = svc.reconcile_once().await.expect("pass");
+    assert_eq!(report.webhooks_processed, 1);
+    assert!(repo.inbox().is_empty());
+    assert_eq!(
+        repo.get(p.id())
+            .await
+            .expect("read")
+            .expect("stored")
+            .status(),
+        PaymentStatus::Paid
+    );
+}
+
+#[tokio::test]
+async fn a_webhook_for_a_payment_ivpay_does_not_know_is_recorded_and_dropped() {
+    let mut g = MockPaymentGateway::new();
+    g.expect_get()
+        .times(1)
+        .returning(|id| Err(GatewayError::NotFound(id.clone())));
+    let (svc, repo) = service(g);
+    let receipt = svc
+        .receive_webhook(hint("forged", Some("PAID"), r#"{"payment_id":"forged"}"#))
+        .await
+        .expect("handled");
+    assert_eq!(
+        receipt,
+        WebhookReceipt::Processed(EventOutcome::UnknownPayment)
+    );
+    assert!(repo.inbox().is_empty());
+    assert_eq!(repo.all_events().len(), 1);
 }
 
 #[tokio::test]

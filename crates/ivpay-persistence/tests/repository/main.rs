@@ -3,6 +3,7 @@
 //! `IVPAY_TEST_DATABASE_URL` is set; with `IVPAY_REQUIRE_POSTGRES=1` a missing URL fails).
 
 mod concurrency;
+mod inbox;
 mod migrations;
 mod payments;
 mod schedule;
@@ -49,6 +50,7 @@ on_both_backends![
     schedule::save_outcome_sets_the_first_check,
     schedule::schedule_check_sets_time_and_attempts,
     schedule::stale_intents_are_only_old_initiated_rows_oldest_first,
+    inbox::webhooks_are_kept_claimed_once_retried_and_finished,
     migrations::migrations_go_up_down_and_up_again,
     migrations::health_reports_the_backend_and_its_settings,
     migrations::instances_migrating_at_once_all_succeed,

@@ -1,0 +1,68 @@
+//! The webhook inbox: kept verbatim, claimed once, retried later, removed when done.
+
+use ivpay_domain::{ReportedStatus, WebhookHint};
+use ivpay_ports::{InboxWebhook, PaymentRepository};
+
+use crate::support::{LEASE, TestDb, at, id};
+
+fn webhook(n: u128, received: i64) -> InboxWebhook {
+    InboxWebhook {
+        id: id(n),
+        hint: WebhookHint {
+            payment_id: format!("ivpay{n}").parse().expect("valid id"),
+            status: Some(ReportedStatus::from("PAID")),
+            raw: format!(r#"{{"payment_id":"ivpay{n}","status":"PAID","amount":10.50}}"#),
+        },
+        received_at: at(received),
+        attempts: 0,
+    }
+}
+
+pub(crate) async fn webhooks_are_kept_claimed_once_retried_and_finished(t: TestDb) {
+    let first = webhook(1, 10);
+    t.repo.store_webhook(&first, at(100)).await.expect("kept");
+    t.repo
+        .store_webhook(&webhook(2, 20), at(50))
+        .await
+        .expect("kept");
+
+    assert!(
+        t.repo
+            .claim_webhooks(at(49), LEASE, 10)
+            .await
+            .expect("claimed")
+            .is_empty()
+    );
+    let due = t
+        .repo
+        .claim_webhooks(at(100), LEASE, 10)
+        .await
+        .expect("claimed");
+    assert_eq!(
+        due.iter().map(|w| w.id).collect::<Vec<_>>(),
+        vec![id(1), id(2)],
+        "oldest first"
+    );
+    assert_eq!(due[0], first, "kept verbatim, raw body and all");
+    // Leased: a second claimer at the same time gets nothing.
+    assert!(
+        t.repo
+            .claim_webhooks(at(100), LEASE, 10)
+            .await
+            .expect("claimed")
+            .is_empty()
+    );
+
+    t.repo
+        .retry_webhook(id(2), at(500), 3)
+        .await
+        .expect("rescheduled");
+    t.repo.finish_webhook(id(1)).await.expect("finished");
+    let later = t
+        .repo
+        .claim_webhooks(at(10_000), LEASE, 10)
+        .await
+        .expect("claimed");
+    assert_eq!(later.len(), 1, "the finished one is gone");
+    assert_eq!((later[0].id, later[0].attempts), (id(2), 3));
+}
