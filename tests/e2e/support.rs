@@ -63,9 +63,7 @@ pub(crate) async fn fresh_db(backend: Backend) -> Option<TestDb> {
             let conn = sea_orm::Database::connect(admin.as_str())
                 .await
                 .expect("PostgreSQL reachable");
-            conn.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name}"))
-                .await
-                .expect("old database dropped");
+            drop_stale_databases(&conn).await;
             conn.execute_unprepared(&format!("CREATE DATABASE {name}"))
                 .await
                 .expect("database created");
@@ -76,6 +74,33 @@ pub(crate) async fn fresh_db(backend: Backend) -> Option<TestDb> {
                 url: url.to_string(),
                 _dir: None,
             })
+        }
+    }
+}
+
+/// Drops databases left by earlier test processes that are gone (tests end without an
+/// async drop, so each run cleans up after the previous ones).
+async fn drop_stale_databases(admin: &sea_orm::DatabaseConnection) {
+    let Ok(rows) = admin
+        .query_all_raw(sea_orm::Statement::from_string(
+            admin.get_database_backend(),
+            "SELECT datname FROM pg_database WHERE datname LIKE 'ivpay\\_e2e\\_%'",
+        ))
+        .await
+    else {
+        return;
+    };
+    for row in rows {
+        let Ok(name) = row.try_get_by_index::<String>(0) else {
+            continue;
+        };
+        let pid = name.split('_').nth(2).unwrap_or_default();
+        if pid != std::process::id().to_string()
+            && !std::path::Path::new(&format!("/proc/{pid}")).exists()
+        {
+            let _ = admin
+                .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .await;
         }
     }
 }

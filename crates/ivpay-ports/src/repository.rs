@@ -148,7 +148,8 @@ pub enum RepositoryError {
 #[async_trait::async_trait]
 pub trait PaymentRepository: Send + Sync {
     /// Stores a new intent (outcome initiated) and, if given, the idempotency claim, in one
-    /// transaction. An expired record for the same key is replaced.
+    /// transaction. A record for the same key whose `expires_at` is at or before the
+    /// payment's `created_at` has expired and is replaced.
     ///
     /// # Errors
     ///
@@ -177,8 +178,9 @@ pub trait PaymentRepository: Send + Sync {
     ///
     /// # Errors
     ///
-    /// [`RepositoryError::VersionConflict`], [`RepositoryError::Duplicate`] when IVPAY's
-    /// id is already linked, [`RepositoryError::Unavailable`].
+    /// [`RepositoryError::VersionConflict`], [`RepositoryError::NotFound`] when the payment
+    /// is gone, [`RepositoryError::Duplicate`] when IVPAY's id is already linked,
+    /// [`RepositoryError::Unavailable`].
     async fn save_outcome(
         &self,
         payment: &Payment,
@@ -219,12 +221,14 @@ pub trait PaymentRepository: Send + Sync {
     ) -> Result<Page, RepositoryError>;
 
     /// Writes a status change as compare-and-set on the version, with its event row, in one
-    /// transaction. A payment that became final leaves the reconciliation schedule.
+    /// transaction. A payment that became final leaves the reconciliation schedule. The
+    /// event is linked to `payment` (its `payment` field must name the same payment).
     ///
     /// # Errors
     ///
     /// [`RepositoryError::VersionConflict`] when another writer got there first (nothing
-    /// is written, not even the event); [`RepositoryError::Unavailable`].
+    /// is written, not even the event); [`RepositoryError::NotFound`] when the payment is
+    /// gone; [`RepositoryError::Unavailable`].
     async fn update_status(
         &self,
         payment: &Payment,
@@ -236,7 +240,8 @@ pub trait PaymentRepository: Send + Sync {
     ///
     /// # Errors
     ///
-    /// [`RepositoryError::Unavailable`].
+    /// [`RepositoryError::NotFound`] when `event.payment` names a payment that does not
+    /// exist; [`RepositoryError::Unavailable`].
     async fn record_event(&self, event: &PaymentEvent) -> Result<(), RepositoryError>;
 
     /// A payment's events, oldest first.
