@@ -117,6 +117,14 @@ pub struct ReconcilerSettings {
     pub first_check_secs: u64,
     /// Longest pause between two checks of one payment, in seconds. Default 3600.
     pub max_delay_secs: u64,
+    /// Seconds after which an intent still waiting for IVPAY's answer is taken for the
+    /// trace of a dead request and settled as *unknown*. Must exceed the longest create
+    /// call. Default 300.
+    pub stale_intent_secs: u64,
+    /// Seconds a webhook being confirmed is kept from other workers; one whose process
+    /// died mid-way is retried after this long. Must exceed the longest confirmation
+    /// (IVPAY's GET with its retries). Default 60.
+    pub inbox_lease_secs: u64,
 }
 
 impl Default for ReconcilerSettings {
@@ -126,6 +134,8 @@ impl Default for ReconcilerSettings {
             interval_secs: 5,
             first_check_secs: 30,
             max_delay_secs: 3600,
+            stale_intent_secs: 300,
+            inbox_lease_secs: 60,
         }
     }
 }

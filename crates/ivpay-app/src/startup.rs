@@ -162,9 +162,13 @@ impl App {
             .connect_timeout(Duration::from_secs(settings.ivpay.connect_timeout_secs))
             .request_timeout(Duration::from_secs(settings.ivpay.request_timeout_secs))
             .build()?;
+        let faults = fault_points()?;
         let service_config = ServiceConfig {
             reconcile_base: Duration::from_secs(settings.reconciler.first_check_secs.max(1)),
             reconcile_max: Duration::from_secs(settings.reconciler.max_delay_secs.max(1)),
+            stale_intent_after: Duration::from_secs(settings.reconciler.stale_intent_secs.max(1)),
+            inbox_lease: Duration::from_secs(settings.reconciler.inbox_lease_secs.max(1)),
+            faults,
             ..ServiceConfig::default()
         };
         let use_cases: Arc<dyn PaymentUseCases> = Arc::new(PaymentService::new(
@@ -254,6 +258,25 @@ impl App {
         tracing::info!("stopped");
         served.map_err(StartupError::Serve)
     }
+}
+
+/// Fault points armed through `IVPAY_FAULT_POINTS`, for crash tests only (see
+/// `docs/operations.md`). Kept out of the settings tree on purpose: no config file should
+/// be able to make production crash.
+fn fault_points() -> Result<ivpay_service::FaultPoints, StartupError> {
+    let Ok(spec) = std::env::var("IVPAY_FAULT_POINTS") else {
+        return Ok(ivpay_service::FaultPoints::default());
+    };
+    let faults: ivpay_service::FaultPoints = spec
+        .parse()
+        .map_err(|e| StartupError::Config(format!("IVPAY_FAULT_POINTS: {e}")))?;
+    if faults.is_armed() {
+        tracing::warn!(
+            ?faults,
+            "fault points armed: this process will crash or stall on purpose"
+        );
+    }
+    Ok(faults)
 }
 
 fn tower_http_timeout(limit: Duration) -> tower_http::timeout::TimeoutLayer {

@@ -29,6 +29,11 @@ pub struct ServiceConfig {
     /// that died (crash, kill) before IVPAY's answer was stored; the reconciler settles it
     /// as *unknown*. Must exceed the longest create call, retries included.
     pub stale_intent_after: Duration,
+    /// How long a webhook being confirmed is kept from other workers. A webhook whose
+    /// process died mid-confirmation is picked up by the reconciler after this long.
+    pub inbox_lease: Duration,
+    /// Fault points armed for crash and stall tests; none by default.
+    pub faults: crate::FaultPoints,
 }
 
 impl Default for ServiceConfig {
@@ -44,6 +49,8 @@ impl Default for ServiceConfig {
             reconcile_lease: Duration::from_secs(120),
             max_conflict_retries: 16,
             stale_intent_after: Duration::from_secs(300),
+            inbox_lease: Duration::from_secs(60),
+            faults: crate::FaultPoints::default(),
         }
     }
 }

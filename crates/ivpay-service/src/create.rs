@@ -9,7 +9,7 @@ use ivpay_ports::{
 };
 use sha2::{Digest, Sha256};
 
-use crate::PaymentService;
+use crate::{FaultPoint, PaymentService};
 
 /// A digest of what the request means, so `10.5` and `10.50` are the same request.
 pub(crate) fn fingerprint(request: &NewPayment) -> String {
@@ -49,6 +49,10 @@ where
             IntentInsert::Inserted => {}
             IntentInsert::KeyTaken(record) => return self.replay(record, &print).await,
         }
+        self.config
+            .faults
+            .pass(FaultPoint::CreateAfterIntentCommit)
+            .await;
         self.call_upstream(payment, claim).await
     }
 
@@ -65,6 +69,10 @@ where
         };
         let version = payment.version();
         let answer = self.gateway.create(&request).await;
+        self.config
+            .faults
+            .pass(FaultPoint::CreateAfterUpstreamResponse)
+            .await;
         let now = self.clock.now();
         match answer {
             Ok(upstream) => {

@@ -40,6 +40,7 @@
 mod clock;
 mod config;
 mod create;
+mod fault;
 mod in_memory;
 mod query;
 mod reconcile;
@@ -47,6 +48,7 @@ mod update;
 
 pub use clock::{ManualClock, SystemClock};
 pub use config::ServiceConfig;
+pub use fault::{FaultAction, FaultPoint, FaultPoints, FaultSpecError};
 pub use in_memory::InMemoryRepository;
 
 use ivpay_domain::{

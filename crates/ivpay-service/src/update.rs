@@ -116,8 +116,12 @@ where
         };
         // Out of the reconciler's reach while it is processed here.
         self.repo
-            .store_webhook(&entry, now + self.config.reconcile_lease)
+            .store_webhook(&entry, now + self.config.inbox_lease)
             .await?;
+        self.config
+            .faults
+            .pass(crate::FaultPoint::WebhookAfterInboxCommit)
+            .await;
         self.process_inbox_entry(entry).await
     }
 
