@@ -38,6 +38,12 @@ pub enum ApiError {
         /// When a request will be accepted again.
         retry_after: Duration,
     },
+    /// The request ran longer than the server allows.
+    #[error("request took longer than {} s", limit.as_secs())]
+    Timeout {
+        /// The limit.
+        limit: Duration,
+    },
     /// The body is not `application/json`.
     #[error("Content-Type: expected application/json")]
     UnsupportedMediaType,
@@ -62,6 +68,7 @@ impl ApiError {
             Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::Timeout { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Create(e) => match e {
                 CreateError::IdempotencyMismatch => StatusCode::UNPROCESSABLE_ENTITY,
                 CreateError::InFlight { .. } => StatusCode::CONFLICT,
@@ -88,6 +95,7 @@ impl ApiError {
             Self::TooLarge { .. } => "body_too_large",
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::RateLimited { .. } => "rate_limited",
+            Self::Timeout { .. } => "timeout",
             Self::Create(e) => match e {
                 CreateError::IdempotencyMismatch => "idempotency_key_reused",
                 CreateError::InFlight { .. } => "idempotency_key_in_flight",
@@ -121,6 +129,7 @@ impl ApiError {
     /// on; their details go to the log.
     fn public_message(&self) -> String {
         if self.status().is_server_error()
+            && !matches!(self, Self::Timeout { .. })
             && !matches!(
                 self,
                 Self::Create(CreateError::OutcomeUnknown { .. })

@@ -61,6 +61,10 @@ pub struct ApiConfig {
     pub metrics: Option<PrometheusHandle>,
     /// Requests per second allowed to each client, with a burst; `None` for no limit.
     pub rate_limit: Option<RateLimit>,
+    /// Longest a request may run before it is answered 503 (`timeout`) in the envelope;
+    /// `None` for no limit. The work it cut short is safe to cut: an interrupted create
+    /// leaves an intent the reconciler settles.
+    pub request_timeout: Option<std::time::Duration>,
 }
 
 /// A per-client request rate: `per_second` on average, up to `burst` at once.
@@ -83,6 +87,7 @@ impl ApiConfig {
             body_limit: 64 * 1024,
             metrics: None,
             rate_limit: None,
+            request_timeout: None,
         }
     }
 }
@@ -151,6 +156,18 @@ async fn count_requests(request: Request, next: Next) -> Response {
     response
 }
 
+async fn limit_time(
+    axum::extract::State(limit): axum::extract::State<std::time::Duration>,
+    request: Request,
+    next: Next,
+) -> Response {
+    use axum::response::IntoResponse;
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::Timeout { limit }.into_response(),
+    }
+}
+
 /// The API's routes, with request ids, tracing, body limits and metrics.
 pub fn router(use_cases: Arc<dyn PaymentUseCases>, config: ApiConfig) -> Router {
     let state = AppState {
@@ -165,7 +182,7 @@ pub fn router(use_cases: Arc<dyn PaymentUseCases>, config: ApiConfig) -> Router 
             ))
         }),
     };
-    Router::new()
+    let routes = Router::new()
         .route("/payment/create", post(payment::create))
         .route("/payment/{payment_id}", get(payment::get))
         .route("/payment/{payment_id}/events", get(payment::events))
@@ -175,7 +192,12 @@ pub fn router(use_cases: Arc<dyn PaymentUseCases>, config: ApiConfig) -> Router 
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
         .merge(utoipa_swagger_ui::SwaggerUi::new("/docs").url("/openapi.json", openapi::document()))
-        .layer(DefaultBodyLimit::max(config.body_limit))
+        .layer(DefaultBodyLimit::max(config.body_limit));
+    let routes = match config.request_timeout {
+        Some(limit) => routes.layer(middleware::from_fn_with_state(limit, limit_time)),
+        None => routes,
+    };
+    routes
         .layer(middleware::from_fn(count_requests))
         .with_state(state)
         .layer(PropagateRequestIdLayer::x_request_id())

@@ -473,3 +473,56 @@ async fn a_client_over_its_rate_gets_429_with_retry_after() {
     // The limit is per client: another key is unaffected.
     assert_eq!(send(&app, get("other-key")).await.0, StatusCode::OK);
 }
+
+/// IVPAY that answers creates at once and reads never (within the test's patience).
+struct StuckReads;
+
+#[async_trait::async_trait]
+impl ivpay_ports::PaymentGateway for StuckReads {
+    async fn create(
+        &self,
+        _: &ivpay_ports::CreateRequest,
+    ) -> Result<UpstreamPayment, GatewayError> {
+        Ok(upstream("slow1"))
+    }
+    async fn get(&self, _: &ivpay_domain::PaymentId) -> Result<RemotePayment, GatewayError> {
+        tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+        Err(GatewayError::Protocol {
+            detail: "unreachable in this test".into(),
+        })
+    }
+}
+
+#[tokio::test]
+async fn a_request_over_the_time_limit_gets_503_in_the_envelope() {
+    let service = PaymentService::new(
+        InMemoryRepository::new(),
+        StuckReads,
+        ManualClock::new(Timestamp::from_unix_seconds(1_726_248_770)),
+        ServiceConfig::default(),
+    );
+    let use_cases: Arc<dyn PaymentUseCases> = Arc::new(service);
+    let clients = ClientKeys::new().with("shop".parse().expect("id"), &SecretString::from(KEY));
+    let mut config = ApiConfig::new(clients);
+    config.request_timeout = Some(std::time::Duration::from_millis(100));
+    let app = router(use_cases, config);
+    let (status, _, _) = send(
+        &app,
+        post("/payment/create").body(Body::from(BODY)).expect("req"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "fast requests are untouched");
+    let started = std::time::Instant::now();
+    let get = Request::get("/payment/slow1?refresh=true")
+        .header("x-api-key", KEY)
+        .body(Body::empty())
+        .expect("req");
+    let (status, _, out) = send(&app, get).await;
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    let v = json(&out);
+    assert_eq!(
+        (v["success"].clone(), v["code"].clone()),
+        (Value::Bool(false), Value::from("timeout"))
+    );
+}

@@ -190,9 +190,10 @@ impl App {
                         .unwrap_or(per_second),
                 }
             });
-        let router = ivpay_api::router(use_cases.clone(), api).layer(tower_http_timeout(
-            Duration::from_secs(settings.server.request_timeout_secs.max(1)),
+        api.request_timeout = Some(Duration::from_secs(
+            settings.server.request_timeout_secs.max(1),
         ));
+        let router = ivpay_api::router(use_cases.clone(), api);
 
         Ok(Self {
             listener,
@@ -277,13 +278,6 @@ fn fault_points() -> Result<ivpay_service::FaultPoints, StartupError> {
         );
     }
     Ok(faults)
-}
-
-fn tower_http_timeout(limit: Duration) -> tower_http::timeout::TimeoutLayer {
-    tower_http::timeout::TimeoutLayer::with_status_code(
-        axum::http::StatusCode::SERVICE_UNAVAILABLE,
-        limit,
-    )
 }
 
 /// Polls IVPAY for due payments until stopped; a full batch is followed at once by
