@@ -4,7 +4,6 @@
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use ivpay_ports::{PageRequest, PaymentFilter};
 use serde_json::json;
 
 use crate::AppState;
@@ -18,20 +17,20 @@ pub(crate) async fn healthz() -> Response {
 /// The database answers.
 #[utoipa::path(get, path = "/readyz", tag = "operations", responses((status = 200), (status = 503)))]
 pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
-    // A one-row read proves the database answers through the same path requests take.
-    let probe = state
-        .use_cases
-        .list(
-            PaymentFilter::default(),
-            PageRequest {
-                after: None,
-                limit: 1,
-            },
-        )
-        .await;
-    match probe {
-        Ok(_) => {
-            axum::Json(json!({ "success": true, "data": { "database": "ok" } })).into_response()
+    // Counting unknown payments proves the database answers through the same path
+    // requests take, and tells an operator what needs a look.
+    match state.use_cases.health().await {
+        Ok(health) => {
+            metrics::gauge!("ivpay_unknown_payments").set(health.unknown_payments as f64);
+            axum::Json(json!({
+                "success": true,
+                "data": {
+                    "database": "ok",
+                    "unknown_payments": health.unknown_payments,
+                    "storage": state.storage,
+                }
+            }))
+            .into_response()
         }
         Err(e) => {
             tracing::warn!(error = %e, "readiness probe failed");

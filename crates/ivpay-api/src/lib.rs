@@ -65,6 +65,9 @@ pub struct ApiConfig {
     /// `None` for no limit. The work it cut short is safe to cut: an interrupted create
     /// leaves an intent the reconciler settles.
     pub request_timeout: Option<std::time::Duration>,
+    /// The storage's effective settings, shown by `/readyz` (e.g. SQLite's journal mode
+    /// and `synchronous`), so a misconfigured deployment is visible.
+    pub storage: Option<serde_json::Value>,
 }
 
 /// A per-client request rate: `per_second` on average, up to `burst` at once.
@@ -88,6 +91,7 @@ impl ApiConfig {
             metrics: None,
             rate_limit: None,
             request_timeout: None,
+            storage: None,
         }
     }
 }
@@ -101,6 +105,7 @@ pub(crate) struct AppState {
     body_limit: usize,
     metrics: Option<PrometheusHandle>,
     limiter: Option<Arc<Limiter>>,
+    storage: Option<serde_json::Value>,
 }
 
 impl AppState {
@@ -176,6 +181,7 @@ pub fn router(use_cases: Arc<dyn PaymentUseCases>, config: ApiConfig) -> Router 
         webhook_key: config.webhook_key.map(Arc::new),
         body_limit: config.body_limit,
         metrics: config.metrics,
+        storage: config.storage,
         limiter: config.rate_limit.map(|r| {
             Arc::new(governor::RateLimiter::keyed(
                 governor::Quota::per_second(r.per_second).allow_burst(r.burst),

@@ -254,6 +254,14 @@ async fn an_upstream_timeout_answers_504_with_our_id() {
     let (status, _, out) = send(&app, get).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(json(&out)["data"]["outcome"], "unknown");
+    // Readiness tells the operator there is one payment to look at.
+    let (status, _, out) = send(
+        &app,
+        Request::get("/readyz").body(Body::empty()).expect("req"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(json(&out)["data"]["unknown_payments"], 1);
 }
 
 #[tokio::test]

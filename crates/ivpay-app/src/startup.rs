@@ -182,6 +182,7 @@ impl App {
         api.webhook_key = Some(WebhookKey::new(&api_key));
         api.body_limit = settings.server.body_limit;
         api.metrics = metrics_handle();
+        api.storage = Some(storage_report(&db).await);
         api.rate_limit =
             std::num::NonZeroU32::new(settings.server.rate_limit_per_second).map(|per_second| {
                 ivpay_api::RateLimit {
@@ -258,6 +259,23 @@ impl App {
         }
         tracing::info!("stopped");
         served.map_err(StartupError::Serve)
+    }
+}
+
+/// The storage's effective settings, as read back from the database, for `/readyz`.
+async fn storage_report(db: &ivpay_persistence::Database) -> serde_json::Value {
+    match db.sqlite_settings().await {
+        Ok(Some(s)) => serde_json::json!({
+            "backend": "sqlite",
+            "journal_mode": s.journal_mode,
+            "synchronous": s.synchronous,
+            "busy_timeout_ms": u64::try_from(s.busy_timeout.as_millis()).unwrap_or(u64::MAX),
+            "foreign_keys": s.foreign_keys,
+        }),
+        Ok(None) => serde_json::json!({ "backend": "postgres" }),
+        Err(e) => {
+            serde_json::json!({ "backend": format!("{:?}", db.backend()), "error": e.to_string() })
+        }
     }
 }
 

@@ -317,6 +317,14 @@ impl PaymentRepository for SeaOrmRepository {
         Ok(())
     }
 
+    async fn count_unknown(&self) -> Result<u64, RepositoryError> {
+        payment::Entity::find()
+            .filter(payment::Column::CreateOutcome.eq("unknown"))
+            .count(self.conn())
+            .await
+            .map_err(unavailable)
+    }
+
     async fn stale_intents(
         &self,
         created_before: Timestamp,

@@ -36,7 +36,7 @@ pub use repository::{
     PageRequest, PaymentFilter, PaymentRepository, RepositoryError,
 };
 pub use use_cases::{
-    CreateError, CreateReply, PaymentRef, PaymentUseCases, QueryError, ReconcileReport,
+    CreateError, CreateReply, Health, PaymentRef, PaymentUseCases, QueryError, ReconcileReport,
     UpdateError, WebhookReceipt,
 };
 
@@ -175,6 +175,9 @@ mod shared {
             attempts: u32,
         ) -> Result<(), RepositoryError> {
             (**self).retry_webhook(id, next_attempt_at, attempts).await
+        }
+        async fn count_unknown(&self) -> Result<u64, RepositoryError> {
+            (**self).count_unknown().await
         }
         async fn stale_intents(
             &self,

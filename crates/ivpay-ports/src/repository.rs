@@ -296,6 +296,14 @@ pub trait PaymentRepository: Send + Sync {
         attempts: u32,
     ) -> Result<(), RepositoryError>;
 
+    /// How many payments have an *unknown* create outcome: each may or may not exist at
+    /// IVPAY, and an operator should know how many there are.
+    ///
+    /// # Errors
+    ///
+    /// [`RepositoryError::Unavailable`].
+    async fn count_unknown(&self) -> Result<u64, RepositoryError>;
+
     /// Up to `limit` payments still *initiated* (intent stored, IVPAY's answer never
     /// stored) that were recorded before `created_before`, oldest first: requests that died
     /// mid-flight, for recovery.

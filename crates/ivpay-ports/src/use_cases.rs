@@ -140,6 +140,13 @@ pub enum UpdateError {
     Storage(#[from] RepositoryError),
 }
 
+/// What readiness reports beyond "storage answers".
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Health {
+    /// Payments whose create outcome is *unknown*.
+    pub unknown_payments: u64,
+}
+
 /// What became of a received webhook.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum WebhookReceipt {
@@ -199,6 +206,13 @@ pub trait PaymentUseCases: Send + Sync {
     ///
     /// [`QueryError::Storage`].
     async fn list(&self, filter: PaymentFilter, page: PageRequest) -> Result<Page, QueryError>;
+
+    /// Storage answers, and what an operator should watch.
+    ///
+    /// # Errors
+    ///
+    /// [`QueryError::Storage`]: not ready.
+    async fn health(&self) -> Result<Health, QueryError>;
 
     /// A payment's history.
     ///

@@ -312,6 +312,15 @@ impl PaymentRepository for InMemoryRepository {
         Ok(())
     }
 
+    async fn count_unknown(&self) -> Result<u64, RepositoryError> {
+        Ok(self
+            .lock()
+            .payments
+            .values()
+            .filter(|r| matches!(r.payment.outcome(), CreateOutcome::Unknown { .. }))
+            .count() as u64)
+    }
+
     async fn stale_intents(
         &self,
         created_before: Timestamp,

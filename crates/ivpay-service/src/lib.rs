@@ -56,8 +56,9 @@ use ivpay_domain::{
     WebhookHint,
 };
 use ivpay_ports::{
-    Clock, CreateError, CreateReply, Page, PageRequest, PaymentFilter, PaymentGateway, PaymentRef,
-    PaymentRepository, PaymentUseCases, QueryError, ReconcileReport, UpdateError, WebhookReceipt,
+    Clock, CreateError, CreateReply, Health, Page, PageRequest, PaymentFilter, PaymentGateway,
+    PaymentRef, PaymentRepository, PaymentUseCases, QueryError, ReconcileReport, UpdateError,
+    WebhookReceipt,
 };
 
 /// The use cases, over a repository `R`, an IVPAY gateway `G` and a clock `C`.
@@ -113,6 +114,12 @@ where
 
     async fn list(&self, filter: PaymentFilter, page: PageRequest) -> Result<Page, QueryError> {
         self.list_payments(filter, page).await
+    }
+
+    async fn health(&self) -> Result<Health, QueryError> {
+        Ok(Health {
+            unknown_payments: self.repo.count_unknown().await?,
+        })
     }
 
     async fn events(&self, reference: PaymentRef) -> Result<Vec<PaymentEvent>, QueryError> {

@@ -51,6 +51,7 @@ on_both_backends![
     schedule::schedule_check_sets_time_and_attempts,
     schedule::stale_intents_are_only_old_initiated_rows_oldest_first,
     inbox::webhooks_are_kept_claimed_once_retried_and_finished,
+    schedule::unknown_outcomes_are_counted,
     migrations::migrations_go_up_down_and_up_again,
     migrations::health_reports_the_backend_and_its_settings,
     migrations::instances_migrating_at_once_all_succeed,

@@ -162,3 +162,19 @@ pub(crate) async fn stale_intents_are_only_old_initiated_rows_oldest_first(t: Te
             .is_empty()
     );
 }
+
+pub(crate) async fn unknown_outcomes_are_counted(t: TestDb) {
+    assert_eq!(t.repo.count_unknown().await.expect("counted"), 0);
+    for n in 1..=3 {
+        let mut p = intent(n, "1.00", 10);
+        t.repo.insert_intent(&p, None).await.expect("stored");
+        if n != 2 {
+            let read = p.version();
+            p.mark_unknown("timed out".into(), at(11))
+                .expect("initiated settles");
+            t.repo.save_outcome(&p, read, None).await.expect("saved");
+        }
+    }
+    created_upstream(&t.repo, 4, 10, None).await;
+    assert_eq!(t.repo.count_unknown().await.expect("counted"), 2);
+}
