@@ -12,7 +12,7 @@ use ivpay_ports::{
     PageRequest, PaymentFilter, PaymentRepository, RepositoryError,
 };
 use sea_orm::ActiveValue::Set;
-use sea_orm::sea_query::{Expr, LockBehavior, LockType, Order, Query};
+use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType, Order, Query};
 use sea_orm::{
     ColumnTrait, Condition, DatabaseConnection, DbBackend, DbErr, EntityTrait, PaginatorTrait,
     QueryFilter, QueryOrder, QuerySelect, TryInsertResult,
@@ -315,6 +315,32 @@ impl PaymentRepository for SeaOrmRepository {
             .await
             .map_err(unavailable)?;
         Ok(())
+    }
+
+    async fn purge_expired_keys(&self, now: Timestamp, limit: u32) -> Result<u64, RepositoryError> {
+        let _turn = self.db.write_turn().await;
+        // Bounded per call, so one pass never holds SQLite's write lock for long.
+        let mut expired = Query::select();
+        expired
+            .columns([
+                idempotency::Column::ClientId,
+                idempotency::Column::IdempotencyKey,
+            ])
+            .from(idempotency::Entity)
+            .and_where(idempotency::Column::ExpiresAt.lte(now.unix_seconds()))
+            .limit(u64::from(limit));
+        let done = idempotency::Entity::delete_many()
+            .filter(
+                Expr::tuple([
+                    Expr::col(idempotency::Column::ClientId),
+                    Expr::col(idempotency::Column::IdempotencyKey),
+                ])
+                .in_subquery(expired),
+            )
+            .exec(self.conn())
+            .await
+            .map_err(unavailable)?;
+        Ok(done.rows_affected)
     }
 
     async fn count_unknown(&self) -> Result<u64, RepositoryError> {

@@ -176,6 +176,13 @@ mod shared {
         ) -> Result<(), RepositoryError> {
             (**self).retry_webhook(id, next_attempt_at, attempts).await
         }
+        async fn purge_expired_keys(
+            &self,
+            now: Timestamp,
+            limit: u32,
+        ) -> Result<u64, RepositoryError> {
+            (**self).purge_expired_keys(now, limit).await
+        }
         async fn count_unknown(&self) -> Result<u64, RepositoryError> {
             (**self).count_unknown().await
         }

@@ -296,6 +296,14 @@ pub trait PaymentRepository: Send + Sync {
         attempts: u32,
     ) -> Result<(), RepositoryError>;
 
+    /// Deletes up to `limit` idempotency records that expired at or before `now`, so the
+    /// table holds about one retention period of keys. Returns how many went.
+    ///
+    /// # Errors
+    ///
+    /// [`RepositoryError::Unavailable`].
+    async fn purge_expired_keys(&self, now: Timestamp, limit: u32) -> Result<u64, RepositoryError>;
+
     /// How many payments have an *unknown* create outcome: each may or may not exist at
     /// IVPAY, and an operator should know how many there are.
     ///

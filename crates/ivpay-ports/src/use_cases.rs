@@ -173,6 +173,8 @@ pub struct ReconcileReport {
     pub webhooks_processed: u32,
     /// Inbox webhooks that still could not be confirmed; retried later.
     pub webhooks_deferred: u32,
+    /// Expired idempotency records deleted.
+    pub keys_purged: u64,
 }
 
 /// The use cases, as the HTTP layer and background workers call them.

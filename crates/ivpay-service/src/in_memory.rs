@@ -312,6 +312,21 @@ impl PaymentRepository for InMemoryRepository {
         Ok(())
     }
 
+    async fn purge_expired_keys(&self, now: Timestamp, limit: u32) -> Result<u64, RepositoryError> {
+        let mut st = self.lock();
+        let expired: Vec<_> = st
+            .keys
+            .iter()
+            .filter(|(_, r)| r.expires_at <= now)
+            .map(|(k, _)| k.clone())
+            .take(limit as usize)
+            .collect();
+        for k in &expired {
+            st.keys.remove(k);
+        }
+        Ok(expired.len() as u64)
+    }
+
     async fn count_unknown(&self) -> Result<u64, RepositoryError> {
         Ok(self
             .lock()

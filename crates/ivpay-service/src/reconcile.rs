@@ -69,6 +69,13 @@ where
     pub(crate) async fn reconcile_pass(&self) -> Result<ReconcileReport, UpdateError> {
         let recovered = self.recover_stale_intents().await?;
         let (webhooks_processed, webhooks_deferred) = self.drain_inbox().await?;
+        let keys_purged = self
+            .repo
+            .purge_expired_keys(
+                self.clock.now(),
+                self.config.reconcile_batch.saturating_mul(16),
+            )
+            .await?;
         let now = self.clock.now();
         let claimed = self
             .repo
@@ -82,6 +89,7 @@ where
             recovered,
             webhooks_processed,
             webhooks_deferred,
+            keys_purged,
             claimed: u32::try_from(claimed.len()).unwrap_or(u32::MAX),
             ..ReconcileReport::default()
         };

@@ -850,3 +850,24 @@ async fn an_intent_left_initiated_by_a_dead_request_is_settled_as_unknown() {
         .expect_err("unknown");
     assert!(matches!(retry, CreateError::OutcomeUnknown { id, .. } if id == stuck.id()));
 }
+
+#[tokio::test]
+async fn the_reconciler_purges_idempotency_keys_past_their_retention() {
+    let repo = Arc::new(InMemoryRepository::new());
+    let clk = clock();
+    let mut g = gateway_creating("p20", 1);
+    // The payment itself comes due for a poll after a day; IVPAY says it is still CREATED.
+    g.expect_get().returning(|_| Ok(remote("p20", "CREATED")));
+    let svc = PaymentService::new(repo.clone(), g, clk.clone(), ServiceConfig::default());
+    svc.create(client(), key("kept-a-day"), request("10"))
+        .await
+        .expect("created");
+    assert_eq!(
+        svc.reconcile_once().await.expect("pass").keys_purged,
+        0,
+        "within retention"
+    );
+    clk.advance(Duration::from_secs(24 * 3600));
+    assert_eq!(svc.reconcile_once().await.expect("pass").keys_purged, 1);
+    assert_eq!(svc.reconcile_once().await.expect("pass").keys_purged, 0);
+}

@@ -52,6 +52,7 @@ on_both_backends![
     schedule::stale_intents_are_only_old_initiated_rows_oldest_first,
     inbox::webhooks_are_kept_claimed_once_retried_and_finished,
     schedule::unknown_outcomes_are_counted,
+    payments::expired_idempotency_keys_are_purged_in_bounded_batches,
     migrations::migrations_go_up_down_and_up_again,
     migrations::health_reports_the_backend_and_its_settings,
     migrations::instances_migrating_at_once_all_succeed,

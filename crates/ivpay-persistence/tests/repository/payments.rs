@@ -526,3 +526,47 @@ pub(crate) async fn lost_compare_and_set_writes_nothing(t: TestDb) {
         "{err:?}"
     );
 }
+
+pub(crate) async fn expired_idempotency_keys_are_purged_in_bounded_batches(t: TestDb) {
+    use ivpay_ports::{IdempotencyClaim, IntentInsert};
+    for n in 1..=5u128 {
+        let claim = IdempotencyClaim {
+            client: "shop".parse().expect("client"),
+            key: format!("k{n}").parse().expect("key"),
+            fingerprint: "f".into(),
+            // Keys 1–3 expire at 100, keys 4–5 at 1000.
+            expires_at: at(if n <= 3 { 100 } else { 1000 }),
+        };
+        let inserted = t
+            .repo
+            .insert_intent(&intent(n, "1.00", 10), Some(claim))
+            .await
+            .expect("stored");
+        assert_eq!(inserted, IntentInsert::Inserted);
+    }
+    assert_eq!(
+        t.repo.purge_expired_keys(at(99), 10).await.expect("purged"),
+        0
+    );
+    assert_eq!(
+        t.repo.purge_expired_keys(at(100), 2).await.expect("purged"),
+        2,
+        "bounded"
+    );
+    assert_eq!(
+        t.repo
+            .purge_expired_keys(at(100), 10)
+            .await
+            .expect("purged"),
+        1
+    );
+    assert_eq!(
+        t.repo
+            .purge_expired_keys(at(5000), 10)
+            .await
+            .expect("purged"),
+        2
+    );
+    // The payments themselves stay.
+    assert!(t.repo.get(id(1)).await.expect("read").is_some());
+}
