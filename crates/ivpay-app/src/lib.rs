@@ -26,8 +26,8 @@ mod telemetry;
 
 pub use cli::{Cli, Command};
 pub use settings::{
-    DatabaseSettings, IvpaySettings, LogSettings, ReconcilerSettings, ServerSettings, Settings,
-    SettingsError,
+    DatabaseSettings, IdempotencySettings, IvpaySettings, LogSettings, ReconcilerSettings,
+    ServerSettings, Settings, SettingsError,
 };
 pub use startup::{
     App, DEV_CLIENT_KEY, SANDBOX_MERCHANT_KEY, StartupError, StartupInfo, shutdown_signal,

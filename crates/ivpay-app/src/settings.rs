@@ -22,6 +22,8 @@ pub struct Settings {
     pub ivpay: IvpaySettings,
     /// Our API clients: name → key. Keys are kept only as SHA-256 digests once loaded.
     pub clients: BTreeMap<String, SecretString>,
+    /// Idempotency keys on create.
+    pub idempotency: IdempotencySettings,
     /// The background poller for payments webhooks missed.
     pub reconciler: ReconcilerSettings,
     /// Logs.
@@ -100,6 +102,26 @@ impl Default for IvpaySettings {
             allow_http: false,
             connect_timeout_secs: 5,
             request_timeout_secs: 15,
+        }
+    }
+}
+
+/// `[idempotency]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IdempotencySettings {
+    /// Seconds a key is remembered (IETF draft: at least a day). Default 86400.
+    pub retention_secs: u64,
+    /// Seconds a repeated request waits for the first one with its key to finish before
+    /// answering 409. Keep it below `server.request_timeout_secs`. Default 20.
+    pub wait_secs: u64,
+}
+
+impl Default for IdempotencySettings {
+    fn default() -> Self {
+        Self {
+            retention_secs: 24 * 3600,
+            wait_secs: 20,
         }
     }
 }
@@ -244,6 +266,24 @@ mod tests {
             .expect_err("refused")
             .to_string();
         assert!(err.contains("bnd"), "{err}");
+    }
+
+    #[test]
+    fn every_section_is_read_from_the_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("ivpay.toml");
+        std::fs::write(
+            &path,
+            "[idempotency]\nretention_secs = 3600\nwait_secs = 5\n[reconciler]\nstale_intent_secs = 60\n[log]\njson = true\n",
+        )
+        .expect("write");
+        let s = Settings::load(&path, true).expect("loads");
+        assert_eq!(
+            (s.idempotency.retention_secs, s.idempotency.wait_secs),
+            (3600, 5)
+        );
+        assert_eq!(s.reconciler.stale_intent_secs, 60);
+        assert!(s.log.json);
     }
 
     #[test]

@@ -168,6 +168,8 @@ impl App {
             reconcile_max: Duration::from_secs(settings.reconciler.max_delay_secs.max(1)),
             stale_intent_after: Duration::from_secs(settings.reconciler.stale_intent_secs.max(1)),
             inbox_lease: Duration::from_secs(settings.reconciler.inbox_lease_secs.max(1)),
+            idempotency_ttl: Duration::from_secs(settings.idempotency.retention_secs.max(60)),
+            in_flight_wait: Duration::from_secs(settings.idempotency.wait_secs),
             faults,
             ..ServiceConfig::default()
         };
