@@ -45,6 +45,9 @@ pub struct ServerSettings {
     pub rate_limit_per_second: u32,
     /// Requests a client may make at once after a quiet spell. Default 200.
     pub rate_limit_burst: u32,
+    /// Seconds in-flight requests get to finish after a shutdown signal; connections
+    /// still open then are dropped. Default 30.
+    pub shutdown_grace_secs: u64,
 }
 
 impl Default for ServerSettings {
@@ -55,6 +58,7 @@ impl Default for ServerSettings {
             request_timeout_secs: 30,
             rate_limit_per_second: 100,
             rate_limit_burst: 200,
+            shutdown_grace_secs: 30,
         }
     }
 }

@@ -1,7 +1,7 @@
 //! Building the service from settings: storage, the IVPAY client (or an embedded sandbox),
 //! the use cases, the HTTP API and the reconciler, then running until told to stop.
 
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -73,6 +73,7 @@ pub struct App {
     sandbox: Option<SandboxServer>,
     use_cases: Arc<dyn PaymentUseCases>,
     reconciler: Option<Duration>,
+    shutdown_grace: Duration,
     info: StartupInfo,
 }
 
@@ -208,6 +209,7 @@ impl App {
             },
             sandbox,
             use_cases,
+            shutdown_grace: Duration::from_secs(settings.server.shutdown_grace_secs),
             reconciler: settings
                 .reconciler
                 .enabled
@@ -249,15 +251,35 @@ impl App {
         let worker = self.reconciler.map(|interval| {
             tokio::spawn(reconcile_loop(self.use_cases.clone(), interval, stop_rx))
         });
-        let served = axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let grace = self.shutdown_grace;
+        let (asked_tx, mut asked_rx) = watch::channel(false);
+        let signal = async move {
+            shutdown.await;
+            let _ = asked_tx.send(true);
+        };
+        let serve = axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(signal)
+            .into_future();
+        // In-flight requests get `grace` to finish; a client that never completes its
+        // request (or holds a connection open) must not keep the process up forever.
+        let deadline = async {
+            let _ = asked_rx.wait_for(|asked| *asked).await;
+            tokio::time::sleep(grace).await;
+        };
+        let served = tokio::select! {
+            served = serve => served,
+            () = deadline => {
+                tracing::warn!(?grace, "requests still open after the shutdown grace period; stopping anyway");
+                Ok(())
+            }
+        };
         let _ = stop_tx.send(true);
         if let Some(worker) = worker {
-            let _ = worker.await;
+            // A pass in progress ends within the IVPAY request timeout; do not wait longer.
+            let _ = tokio::time::timeout(grace, worker).await;
         }
         if let Some(sandbox) = self.sandbox {
-            let _ = sandbox.shutdown().await;
+            let _ = tokio::time::timeout(grace, sandbox.shutdown()).await;
         }
         tracing::info!("stopped");
         served.map_err(StartupError::Serve)
