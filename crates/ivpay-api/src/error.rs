@@ -128,21 +128,20 @@ impl ApiError {
     /// The message for the client. Server-side failures say only what the client can act
     /// on; their details go to the log.
     fn public_message(&self) -> String {
-        if self.status().is_server_error()
-            && !matches!(self, Self::Timeout { .. })
-            && !matches!(
-                self,
-                Self::Create(CreateError::OutcomeUnknown { .. })
-                    | Self::Create(CreateError::UpstreamUnavailable { .. })
-                    | Self::Create(CreateError::UpstreamUnauthorized)
-            )
-        {
-            return match self.code() {
+        match self {
+            // Server-side, but the client can act on them: the text says what to do.
+            Self::Timeout { .. }
+            | Self::Create(
+                CreateError::OutcomeUnknown { .. }
+                | CreateError::UpstreamUnavailable { .. }
+                | CreateError::UpstreamUnauthorized,
+            ) => self.to_string(),
+            _ if self.status().is_server_error() => match self.code() {
                 "upstream_unavailable" => "IVPAY is unavailable, try again later".to_owned(),
                 _ => "internal error, try again later".to_owned(),
-            };
+            },
+            _ => self.to_string(),
         }
-        self.to_string()
     }
 
     fn payment_id(&self) -> Option<InternalId> {

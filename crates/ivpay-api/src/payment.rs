@@ -45,10 +45,6 @@ pub(crate) struct Envelope<T> {
     data: T,
 }
 
-fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<ivpay_domain::ClientId, ApiError> {
-    state.authenticate(headers)
-}
-
 /// The body of `POST /payment/create` (IVPAY's fields).
 #[derive(Debug, Deserialize, ToSchema)]
 #[allow(
@@ -247,7 +243,7 @@ pub(crate) async fn create(
     headers: HeaderMap,
     raw: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let client = authenticate(&state, &headers)?;
+    let client = state.authenticate(&headers)?;
     let key = match headers.get(IDEMPOTENCY_KEY_HEADER) {
         None => None,
         Some(v) => {
@@ -319,7 +315,7 @@ pub(crate) async fn get(
     Path(payment_id): Path<String>,
     query: Result<Query<GetQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
-    authenticate(&state, &headers)?;
+    state.authenticate(&headers)?;
     let Query(query) =
         query.map_err(|_| ApiError::Invalid("refresh: expected true or false".into()))?;
     let payment = state
@@ -344,7 +340,7 @@ pub(crate) async fn events(
     headers: HeaderMap,
     Path(payment_id): Path<String>,
 ) -> Result<Response, ApiError> {
-    authenticate(&state, &headers)?;
+    state.authenticate(&headers)?;
     let events = state.use_cases.events(reference(&payment_id)?).await?;
     Ok(ok(events.iter().map(EventView::of).collect::<Vec<_>>()))
 }
@@ -408,7 +404,7 @@ pub(crate) async fn list(
     headers: HeaderMap,
     query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
-    authenticate(&state, &headers)?;
+    state.authenticate(&headers)?;
     let Query(q) = query.map_err(|e| ApiError::Invalid(format!("query: {}", e.body_text())))?;
     let status = q
         .status
