@@ -74,6 +74,7 @@ pub struct App {
     use_cases: Arc<dyn PaymentUseCases>,
     reconciler: Option<Duration>,
     shutdown_grace: Duration,
+    reconcile_batch: u32,
     info: StartupInfo,
 }
 
@@ -174,6 +175,7 @@ impl App {
             faults,
             ..ServiceConfig::default()
         };
+        let reconcile_batch = service_config.reconcile_batch;
         let use_cases: Arc<dyn PaymentUseCases> = Arc::new(PaymentService::new(
             SeaOrmRepository::new(&db),
             crate::metered::Metered(gateway),
@@ -210,6 +212,7 @@ impl App {
             sandbox,
             use_cases,
             shutdown_grace: Duration::from_secs(settings.server.shutdown_grace_secs),
+            reconcile_batch,
             reconciler: settings
                 .reconciler
                 .enabled
@@ -249,7 +252,12 @@ impl App {
     ) -> Result<(), StartupError> {
         let (stop_tx, stop_rx) = watch::channel(false);
         let worker = self.reconciler.map(|interval| {
-            tokio::spawn(reconcile_loop(self.use_cases.clone(), interval, stop_rx))
+            tokio::spawn(reconcile_loop(
+                self.use_cases.clone(),
+                interval,
+                self.reconcile_batch,
+                stop_rx,
+            ))
         });
         let grace = self.shutdown_grace;
         let (asked_tx, mut asked_rx) = watch::channel(false);
@@ -323,10 +331,11 @@ fn fault_points() -> Result<ivpay_service::FaultPoints, StartupError> {
 }
 
 /// Polls IVPAY for due payments until stopped; a full batch is followed at once by
-/// another pass, an idle or failed one by a pause.
+/// another pass (there may be more due), an idle or failed one by a pause.
 async fn reconcile_loop(
     use_cases: Arc<dyn PaymentUseCases>,
     interval: Duration,
+    batch: u32,
     mut stop: watch::Receiver<bool>,
 ) {
     loop {
@@ -343,7 +352,7 @@ async fn reconcile_loop(
                     .increment(u64::from(report.recovered));
                 metrics::counter!("ivpay_reconciler_checks_total", "outcome" => "finalized")
                     .increment(u64::from(report.finalized));
-                if report.claimed >= ServiceConfig::default().reconcile_batch {
+                if report.claimed >= batch {
                     Duration::ZERO
                 } else {
                     interval

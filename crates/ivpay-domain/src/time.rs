@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 ///
 /// let t = Timestamp::from_unix_seconds(1_726_248_776);
 /// assert_eq!((t + Duration::from_secs(9)).unix_seconds(), 1_726_248_785);
+/// assert_eq!((t - Duration::from_secs(76)).unix_seconds(), 1_726_248_700);
 /// ```
 #[derive(
     Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug, Serialize, Deserialize, Default,
@@ -45,6 +46,14 @@ impl std::ops::Add<Duration> for Timestamp {
     fn add(self, rhs: Duration) -> Timestamp {
         let secs = i64::try_from(rhs.as_secs()).unwrap_or(i64::MAX);
         Timestamp(self.0.saturating_add(secs))
+    }
+}
+
+impl std::ops::Sub<Duration> for Timestamp {
+    type Output = Timestamp;
+    fn sub(self, rhs: Duration) -> Timestamp {
+        let secs = i64::try_from(rhs.as_secs()).unwrap_or(i64::MAX);
+        Timestamp(self.0.saturating_sub(secs))
     }
 }
 

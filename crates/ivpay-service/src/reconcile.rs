@@ -1,6 +1,6 @@
 //! The reconciler's pass: ask IVPAY about payments webhooks may have missed.
 
-use ivpay_domain::{EventOutcome, StatusUpdate, Timestamp, UpdateSource};
+use ivpay_domain::{EventOutcome, StatusUpdate, UpdateSource};
 use ivpay_ports::{
     Clock, PaymentGateway, PaymentRepository, ReconcileReport, RepositoryError, UpdateError,
     WebhookReceipt,
@@ -18,9 +18,7 @@ where
     /// may not have created them, so they become *unknown*, never re-sent.
     async fn recover_stale_intents(&self) -> Result<u32, UpdateError> {
         let now = self.clock.now();
-        let cutoff = Timestamp::from_unix_seconds(now.unix_seconds().saturating_sub(
-            i64::try_from(self.config.stale_intent_after.as_secs()).unwrap_or(i64::MAX),
-        ));
+        let cutoff = now - self.config.stale_intent_after;
         let mut recovered = 0;
         for mut payment in self
             .repo

@@ -29,24 +29,18 @@ where
         // a fresh decision by the state machine, so a racing final status is never undone.
         for _ in 0..=self.config.max_conflict_retries {
             let Some(mut payment) = self.repo.get_by_payment_id(&update.payment_id).await? else {
-                let event = event_for(&update, None, None, EventOutcome::UnknownPayment, now);
-                self.repo.record_event(&event).await?;
                 tracing::warn!(payment_id = %update.payment_id, source = update.source.as_str(),
                     "status update for an unknown payment recorded");
-                return Ok(EventOutcome::UnknownPayment);
+                return self
+                    .record_unchanged(&update, None, EventOutcome::UnknownPayment)
+                    .await;
             };
             let from = payment.status();
             let ReportedStatus::Known(to) = update.status else {
-                let event = event_for(
-                    &update,
-                    Some(&payment),
-                    Some(from),
-                    EventOutcome::UnrecognizedStatus,
-                    now,
-                );
-                self.repo.record_event(&event).await?;
                 tracing::warn!(id = %payment.id(), status = %update.status, "unrecognized status recorded");
-                return Ok(EventOutcome::UnrecognizedStatus);
+                return self
+                    .record_unchanged(&update, Some(&payment), EventOutcome::UnrecognizedStatus)
+                    .await;
             };
             let version = payment.version();
             let outcome = match payment.apply_status(to, update.processed_at, now) {
@@ -54,15 +48,17 @@ where
                 Transition::Duplicate => EventOutcome::Duplicate,
                 Transition::Refuse(reason) => EventOutcome::Refused(reason),
             };
-            let event = event_for(&update, Some(&payment), Some(from), outcome, now);
             if outcome != EventOutcome::Applied {
-                self.repo.record_event(&event).await?;
                 if outcome == EventOutcome::Refused(RefusalReason::ConflictingFinal) {
                     tracing::error!(id = %payment.id(), %from, %to, source = update.source.as_str(),
                         "conflicting final status refused");
                 }
-                return Ok(outcome);
+                // Not applied: the payment is as it was read.
+                return self
+                    .record_unchanged(&update, Some(&payment), outcome)
+                    .await;
             }
+            let event = event_for(&update, Some(&payment), Some(from), outcome, now);
             match self.repo.update_status(&payment, version, &event).await {
                 Ok(()) => {
                     tracing::info!(id = %payment.id(), %from, %to, source = update.source.as_str(), "status applied");
@@ -79,6 +75,20 @@ where
         )))
     }
 
+    /// Records an update that changes nothing (`outcome` is not `Applied`), against
+    /// `payment` as it stands, and returns the outcome.
+    async fn record_unchanged(
+        &self,
+        update: &StatusUpdate,
+        payment: Option<&ivpay_domain::Payment>,
+        outcome: EventOutcome,
+    ) -> Result<EventOutcome, UpdateError> {
+        let from = payment.map(ivpay_domain::Payment::status);
+        let event = event_for(update, payment, from, outcome, self.clock.now());
+        self.repo.record_event(&event).await?;
+        Ok(outcome)
+    }
+
     pub(crate) async fn receive(&self, hint: WebhookHint) -> Result<WebhookReceipt, UpdateError> {
         // A hint that claims what we already have changes nothing, whatever IVPAY says now:
         // record it (the event row is what makes it durable) without spending a GET. IVPAY
@@ -93,16 +103,10 @@ where
                         source: UpdateSource::Webhook,
                         evidence: Some(serde_json::json!({ "webhook": hint.raw }).to_string()),
                     };
-                    let now = self.clock.now();
-                    let event = event_for(
-                        &update,
-                        Some(&payment),
-                        Some(payment.status()),
-                        EventOutcome::Duplicate,
-                        now,
-                    );
-                    self.repo.record_event(&event).await?;
-                    return Ok(WebhookReceipt::Processed(EventOutcome::Duplicate));
+                    let outcome = self
+                        .record_unchanged(&update, Some(&payment), EventOutcome::Duplicate)
+                        .await?;
+                    return Ok(WebhookReceipt::Processed(outcome));
                 }
             }
         }
@@ -166,15 +170,9 @@ where
                     source: UpdateSource::Webhook,
                     evidence: Some(serde_json::json!({ "webhook": hint.raw, "confirmation": "not found at IVPAY" }).to_string()),
                 };
-                let event = event_for(
-                    &update,
-                    None,
-                    None,
-                    EventOutcome::UnknownPayment,
-                    self.clock.now(),
-                );
-                self.repo.record_event(&event).await?;
-                return Ok(EventOutcome::UnknownPayment);
+                return self
+                    .record_unchanged(&update, None, EventOutcome::UnknownPayment)
+                    .await;
             }
             Err(other) => return Err(UpdateError::Upstream(other)),
         };
