@@ -80,9 +80,18 @@ impl InMemoryRepository {
     }
 }
 
-fn check_version(row: &Row, expected: u64) -> Result<(), RepositoryError> {
+/// The stored row of `payment`, if its version is still `expected`: the compare half of
+/// compare-and-set.
+fn row_at_version<'s>(
+    payments: &'s mut HashMap<InternalId, Row>,
+    payment: &Payment,
+    expected: u64,
+) -> Result<&'s mut Row, RepositoryError> {
+    let row = payments
+        .get_mut(&payment.id())
+        .ok_or(RepositoryError::NotFound(payment.id()))?;
     if row.payment.version() == expected {
-        Ok(())
+        Ok(row)
     } else {
         Err(RepositoryError::VersionConflict {
             id: row.payment.id(),
@@ -154,11 +163,7 @@ impl PaymentRepository for InMemoryRepository {
                 return Err(RepositoryError::Duplicate { what: "payment_id" });
             }
         }
-        let row = st
-            .payments
-            .get_mut(&payment.id())
-            .ok_or(RepositoryError::NotFound(payment.id()))?;
-        check_version(row, expected_version)?;
+        let row = row_at_version(&mut st.payments, payment, expected_version)?;
         row.payment = payment.clone();
         row.next_check_at = next_check_at;
         Ok(())
@@ -235,11 +240,7 @@ impl PaymentRepository for InMemoryRepository {
         event: &PaymentEvent,
     ) -> Result<(), RepositoryError> {
         let mut st = self.lock();
-        let row = st
-            .payments
-            .get_mut(&payment.id())
-            .ok_or(RepositoryError::NotFound(payment.id()))?;
-        check_version(row, expected_version)?;
+        let row = row_at_version(&mut st.payments, payment, expected_version)?;
         row.payment = payment.clone();
         if payment.is_final() {
             row.next_check_at = None;
