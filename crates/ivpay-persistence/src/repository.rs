@@ -12,10 +12,10 @@ use ivpay_ports::{
     PageRequest, PaymentFilter, PaymentRepository, RepositoryError,
 };
 use sea_orm::ActiveValue::Set;
-use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType, Order, Query};
+use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType, Order, Query, SelectStatement};
 use sea_orm::{
     ColumnTrait, Condition, DatabaseConnection, DbBackend, DbErr, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, TryInsertResult,
+    QueryFilter, QueryOrder, QuerySelect, Statement, TryInsertResult,
 };
 
 use crate::Database;
@@ -113,6 +113,30 @@ where
     T: TryFrom<M, Error = RepositoryError>,
 {
     models.into_iter().map(T::try_from).collect()
+}
+
+/// The one statement that leases rows to a claimer: `UPDATE .. SET lease = until WHERE
+/// id IN (due) RETURNING *`. On PostgreSQL the `due` rows are locked `FOR UPDATE SKIP
+/// LOCKED`, so concurrent claimers skip each other's rows; on SQLite the statement holds
+/// the single write lock. Either way each row goes to one claimer.
+fn lease_rows<E: EntityTrait>(
+    backend: DbBackend,
+    entity: E,
+    id: E::Column,
+    lease: E::Column,
+    until: Timestamp,
+    mut due: SelectStatement,
+) -> Statement {
+    if backend == DbBackend::Postgres {
+        due.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
+    }
+    let mut claim = Query::update();
+    claim
+        .table(entity)
+        .value(lease, until.unix_seconds())
+        .and_where(id.in_subquery(due))
+        .returning_all();
+    backend.build(&claim)
 }
 
 #[async_trait::async_trait]
@@ -265,17 +289,16 @@ impl PaymentRepository for SeaOrmRepository {
             .order_by(inbox::Column::ReceivedAt, Order::Asc)
             .order_by(inbox::Column::Id, Order::Asc)
             .limit(u64::from(limit));
-        if backend == DbBackend::Postgres {
-            due.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
-        }
-        let mut claim = Query::update();
-        claim
-            .table(inbox::Entity)
-            .value(inbox::Column::NextAttemptAt, (now + lease).unix_seconds())
-            .and_where(inbox::Column::Id.in_subquery(due))
-            .returning_all();
+        let claim = lease_rows(
+            backend,
+            inbox::Entity,
+            inbox::Column::Id,
+            inbox::Column::NextAttemptAt,
+            now + lease,
+            due,
+        );
         let models = inbox::Entity::find()
-            .from_raw_sql(backend.build(&claim))
+            .from_raw_sql(claim)
             .all(self.conn())
             .await
             .map_err(unavailable)?;
@@ -525,17 +548,16 @@ impl PaymentRepository for SeaOrmRepository {
             .order_by(payment::Column::NextCheckAt, Order::Asc)
             .order_by(payment::Column::Id, Order::Asc)
             .limit(u64::from(limit));
-        if backend == DbBackend::Postgres {
-            due.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
-        }
-        let mut claim = Query::update();
-        claim
-            .table(payment::Entity)
-            .value(payment::Column::NextCheckAt, (now + lease).unix_seconds())
-            .and_where(payment::Column::Id.in_subquery(due))
-            .returning_all();
+        let claim = lease_rows(
+            backend,
+            payment::Entity,
+            payment::Column::Id,
+            payment::Column::NextCheckAt,
+            now + lease,
+            due,
+        );
         let models = payment::Entity::find()
-            .from_raw_sql(backend.build(&claim))
+            .from_raw_sql(claim)
             .all(self.conn())
             .await
             .map_err(unavailable)?;
