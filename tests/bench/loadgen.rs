@@ -13,8 +13,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use sea_orm::ConnectionTrait;
-
 const CLIENT_KEY: &str = "dev-client-key";
 const SANDBOX_KEY: &str = "sandbox-merchant-key";
 
@@ -253,27 +251,6 @@ async fn bench_backend(
     (vec![create, get, webhook], rss)
 }
 
-async fn fresh_postgres(admin: &str) -> String {
-    let conn = sea_orm::Database::connect(admin)
-        .await
-        .expect("PostgreSQL reachable");
-    conn.execute_unprepared("DROP DATABASE IF EXISTS ivpay_bench WITH (FORCE)")
-        .await
-        .expect("drop");
-    conn.execute_unprepared("CREATE DATABASE ivpay_bench")
-        .await
-        .expect("create");
-    let _ = conn.close().await;
-    match admin.rfind('/') {
-        Some(slash)
-            if admin[..slash].contains("://") && slash > admin.find("://").unwrap_or(0) + 2 =>
-        {
-            format!("{}/ivpay_bench", &admin[..slash])
-        }
-        _ => format!("{admin}/ivpay_bench"),
-    }
-}
-
 #[allow(clippy::print_stdout, reason = "the report is the program's output")]
 fn report(label: &str, outcomes: &[Outcome], rss_kib: u64) {
     for o in outcomes {
@@ -316,7 +293,9 @@ async fn main() {
         .filter(|u| !u.is_empty());
     match pg {
         Some(admin) => {
-            let url = fresh_postgres(&admin).await;
+            let url = ivpay_tests::fresh_postgres_database(&admin, "ivpay_bench")
+                .await
+                .expect("a fresh PostgreSQL database for the benchmark");
             let (outcomes, rss) = bench_backend("postgres", &bin, &url, concurrency, secs).await;
             report("postgres", &outcomes, rss);
         }

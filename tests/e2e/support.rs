@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use ivpay_app::{App, Settings};
 use ivpay_sandbox::Sandbox;
-use sea_orm::ConnectionTrait;
 use serde_json::Value;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -60,47 +59,11 @@ pub(crate) async fn fresh_db(backend: Backend) -> Option<TestDb> {
                 std::process::id(),
                 NEXT.fetch_add(1, Ordering::Relaxed)
             );
-            let conn = sea_orm::Database::connect(admin.as_str())
+            ivpay_tests::drop_stale_databases(&admin, "ivpay_e2e_").await;
+            let url = ivpay_tests::fresh_postgres_database(&admin, &name)
                 .await
-                .expect("PostgreSQL reachable");
-            drop_stale_databases(&conn).await;
-            conn.execute_unprepared(&format!("CREATE DATABASE {name}"))
-                .await
-                .expect("database created");
-            let _ = conn.close().await;
-            let mut url = url::Url::parse(&admin).expect("IVPAY_TEST_DATABASE_URL is a URL");
-            url.set_path(&format!("/{name}"));
-            Some(TestDb {
-                url: url.to_string(),
-                _dir: None,
-            })
-        }
-    }
-}
-
-/// Drops databases left by earlier test processes that are gone (tests end without an
-/// async drop, so each run cleans up after the previous ones).
-async fn drop_stale_databases(admin: &sea_orm::DatabaseConnection) {
-    let Ok(rows) = admin
-        .query_all_raw(sea_orm::Statement::from_string(
-            admin.get_database_backend(),
-            "SELECT datname FROM pg_database WHERE datname LIKE 'ivpay\\_e2e\\_%'",
-        ))
-        .await
-    else {
-        return;
-    };
-    for row in rows {
-        let Ok(name) = row.try_get_by_index::<String>(0) else {
-            continue;
-        };
-        let pid = name.split('_').nth(2).unwrap_or_default();
-        if pid != std::process::id().to_string()
-            && !std::path::Path::new(&format!("/proc/{pid}")).exists()
-        {
-            let _ = admin
-                .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                .await;
+                .expect("a fresh PostgreSQL database");
+            Some(TestDb { url, _dir: None })
         }
     }
 }
