@@ -27,6 +27,11 @@ test-pg db="ivpay_test":
 test-core:
     cargo test -p ivpay-domain -p ivpay-ports -p ivpay-service --all-features
 
+# schemathesis (pinned) with every check against the running binary's /openapi.json
+schemathesis examples="40":
+    cargo build -p ivpay-app --bin ivpay-app
+    IVPAY_SCHEMATHESIS_EXAMPLES={{examples}} bash .ci/schemathesis target/debug/ivpay-app
+
 # API docs for every crate
 doc:
     cargo doc --workspace --no-deps --all-features
