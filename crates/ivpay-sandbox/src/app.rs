@@ -19,10 +19,11 @@ use crate::clock::SandboxClock;
 use crate::config::{MerchantConfig, SandboxConfig};
 use crate::error::{ControlError, SandboxError};
 use crate::fault::{FaultInjector, FaultPlan, HttpFault, HttpRoute};
+use crate::lock::{lock, read, write};
 use crate::payment::{Change, ChangeOutcome, PaymentBook, PaymentSnapshot, Record};
 use crate::webhook::{DeliveryAttempt, Dispatcher};
 use crate::wire::{self, CreateRequest, CreatedData, PaymentData};
-use crate::{checkout, control, lock, read, write};
+use crate::{checkout, control};
 
 /// A stateful IVPAY simulator. Cheap to clone: clones share one state.
 ///

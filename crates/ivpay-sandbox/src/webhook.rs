@@ -15,7 +15,7 @@ use crate::clock::SandboxClock;
 use crate::config::WebhookPolicy;
 use crate::error::SandboxError;
 use crate::fault::WebhookFault;
-use crate::lock;
+use crate::lock::lock;
 use crate::payment::Change;
 use crate::wire::WebhookBody;
 
