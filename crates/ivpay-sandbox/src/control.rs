@@ -14,11 +14,12 @@ use ivpay_domain::PaymentStatus;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::app::{Sandbox, json_response};
 use crate::config::MerchantConfig;
 use crate::error::ControlError;
 use crate::fault::FaultPlan;
-use crate::payment::ChangeOutcome;
+use crate::payment::{ChangeOutcome, PaymentSnapshot};
+use crate::response::json_response;
+use crate::state::Sandbox;
 
 pub(crate) fn routes() -> Router<Sandbox> {
     Router::new()
@@ -117,7 +118,7 @@ struct StatusRequest {
 #[derive(Serialize)]
 struct StatusAnswer {
     changed: bool,
-    payment: Option<crate::PaymentSnapshot>,
+    payment: Option<PaymentSnapshot>,
 }
 
 async fn set_status(

@@ -46,20 +46,22 @@
 //! # Ok(()) }
 //! ```
 
-mod app;
 mod checkout;
 mod clock;
 mod config;
+mod contract;
 mod control;
 mod error;
 mod fault;
 mod lock;
 mod payment;
+mod response;
+mod router;
 mod server;
+mod state;
 mod webhook;
 mod wire;
 
-pub use app::Sandbox;
 pub use checkout::COINS;
 pub use clock::SandboxClock;
 pub use config::{DEFAULT_API_KEY, MerchantConfig, SandboxConfig, WebhookPolicy};
@@ -67,4 +69,5 @@ pub use error::{ConfigError, ControlError, SandboxError};
 pub use fault::{Chance, FaultPlan, HttpFault, RouteFaults, WebhookFault};
 pub use payment::{ChangeOutcome, PaymentSnapshot};
 pub use server::{SandboxServer, ShutdownHandle, serve, serve_until};
+pub use state::Sandbox;
 pub use webhook::{DeliveryAttempt, DeliveryOutcome};

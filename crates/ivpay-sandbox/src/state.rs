@@ -1,29 +1,22 @@
-//! The sandbox itself: its state, IVPAY's two routes, and the router that puts them
-//! together with the checkout page and the control API.
+//! The sandbox's state: merchants, the payment book, the fault plan, the clock and the
+//! webhook queues, behind one [`Sandbox`] handle. Every operation that reads or changes
+//! them is a method here, so locking, expiry and webhook ordering live in one place; the
+//! route handlers only translate HTTP to these methods and back.
 
 use std::collections::HashMap;
-use std::io;
 use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::Duration;
 
-use axum::Router;
-use axum::body::{Body, Bytes};
-use axum::extract::{OriginalUri, Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use ivpay_domain::{ForeignId, Money, PaymentStatus, RedirectUrl, Timestamp};
-use serde::Serialize;
+use axum::http::StatusCode;
+use ivpay_domain::{PaymentStatus, Timestamp};
 
 use crate::clock::SandboxClock;
 use crate::config::{MerchantConfig, SandboxConfig};
 use crate::error::{ControlError, SandboxError};
 use crate::fault::{FaultInjector, FaultPlan, HttpFault, HttpRoute};
 use crate::lock::{lock, read, write};
-use crate::payment::{Change, ChangeOutcome, PaymentBook, PaymentSnapshot, Record};
+use crate::payment::{Change, ChangeOutcome, NewPayment, PaymentBook, PaymentSnapshot, Record};
 use crate::webhook::{DeliveryAttempt, Dispatcher};
-use crate::wire::{self, CreateRequest, CreatedData, PaymentData};
-use crate::{checkout, control};
 
 /// A stateful IVPAY simulator. Cheap to clone: clones share one state.
 ///
@@ -116,24 +109,6 @@ impl Sandbox {
             config.sweep_interval,
         ));
         Ok(Self { inner })
-    }
-
-    /// The routes, under the configured prefix: IVPAY's `POST /payment/create` and
-    /// `GET /payment/{payment_id}`, the checkout page under `/checkout/`, and the control
-    /// API under `/sandbox/`. Nest it anywhere; `payment_url` follows the path it is
-    /// reached by (unless `public_url` is set).
-    pub fn router(&self) -> Router {
-        let routes = Router::new()
-            .route("/payment/create", post(create))
-            .route("/payment/{payment_id}", get(get_payment))
-            .merge(checkout::routes())
-            .merge(control::routes())
-            .with_state(self.clone());
-        if self.inner.prefix.is_empty() {
-            routes
-        } else {
-            Router::new().nest(&self.inner.prefix, routes)
-        }
     }
 
     /// The configured path prefix (empty or `/...`).
@@ -246,6 +221,84 @@ impl Sandbox {
         Ok(())
     }
 
+    // ---- for the route handlers ----
+
+    /// The configured base of `payment_url`, without a trailing slash.
+    pub(crate) fn public_url(&self) -> Option<&str> {
+        self.inner.public_url.as_deref()
+    }
+
+    /// The status a successful create answers with.
+    pub(crate) fn create_status(&self) -> StatusCode {
+        self.inner.create_status
+    }
+
+    /// The status a get of an unknown payment answers with.
+    pub(crate) fn unknown_payment_status(&self) -> StatusCode {
+        self.inner.unknown_payment_status
+    }
+
+    /// The fault for the next request on `route`, if the plan calls for one.
+    pub(crate) fn next_http_fault(&self, route: HttpRoute) -> Option<HttpFault> {
+        self.inner.faults.next_http(route)
+    }
+
+    /// The configured merchant key equal to `api_key`, shared with the records so
+    /// webhooks can echo it.
+    pub(crate) fn merchant_key(&self, api_key: &str) -> Option<Arc<str>> {
+        read(&self.inner.merchants)
+            .get_key_value(api_key)
+            .map(|(k, _)| Arc::clone(k))
+    }
+
+    /// Records a new CREATED payment for the merchant `api_key` under a fresh id, and
+    /// queues its webhook.
+    pub(crate) fn create(&self, order: NewPayment, api_key: Arc<str>) -> PaymentSnapshot {
+        let inner = &self.inner;
+        let now = inner.clock.now_millis();
+        let timeout = i64::try_from(inner.payment_timeout.as_millis()).unwrap_or(i64::MAX);
+        let deadline = now.saturating_add(timeout);
+        let created_at = Timestamp::from_unix_seconds(now.div_euclid(1000));
+        let mut book = lock(&inner.book);
+        let payment_id = loop {
+            let candidate = format!("{:032x}", fastrand::u128(..));
+            if !book.contains(&candidate) {
+                break candidate;
+            }
+        };
+        let snapshot = PaymentSnapshot {
+            payment_id,
+            foreign_id: order.foreign_id,
+            status: PaymentStatus::Created,
+            amount_fiat: order.money.amount().to_string(),
+            currency_fiat: order.money.currency().code().to_owned(),
+            created_at,
+            processed_at: created_at,
+            expires_at: Timestamp::from_unix_seconds(deadline.div_euclid(1000)),
+            coin: None,
+            url_success: order.url_success,
+            url_failed: order.url_failed,
+        };
+        let record = Record::new(snapshot.clone(), api_key, deadline);
+        inner.announce(&Change::of(&record));
+        book.insert(record);
+        snapshot
+    }
+
+    /// The payment, if it exists and belongs to the merchant `api_key`: another
+    /// merchant's payment does not exist for this key.
+    pub(crate) fn merchant_payment(
+        &self,
+        payment_id: &str,
+        api_key: &str,
+    ) -> Option<PaymentSnapshot> {
+        self.inner
+            .read_payment(payment_id)
+            .filter(|(_, owner)| **owner == *api_key)
+            .map(|(snapshot, _)| snapshot)
+    }
+
+    /// A status change the customer made on the checkout page; `coin` is their choice.
     pub(crate) fn change_from_checkout(
         &self,
         payment_id: &str,
@@ -320,262 +373,4 @@ async fn sweep(inner: Weak<Inner>, clock: SandboxClock, interval: Duration) {
             () = tokio::time::sleep(interval) => {}
         }
     }
-}
-
-// ---- IVPAY's routes ----
-
-async fn create(
-    State(sandbox): State<Sandbox>,
-    OriginalUri(uri): OriginalUri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let inner = &sandbox.inner;
-    let fault = inner.faults.next_http(HttpRoute::Create);
-    if let Some(response) = fault_before(fault.as_ref()).await {
-        return response;
-    }
-    let Some(api_key) = authenticate(inner, &headers) else {
-        return unauthorized();
-    };
-    if !is_json(&headers) {
-        return bad_request("Content-Type must be application/json");
-    }
-    let request: CreateRequest = match serde_json::from_slice(&body) {
-        Ok(request) => request,
-        Err(e) => return bad_request(&format!("invalid JSON body: {e}")),
-    };
-    let Validated {
-        money,
-        foreign_id,
-        url_success,
-        url_failed,
-    } = match validate(request) {
-        Ok(valid) => valid,
-        Err(message) => return bad_request(&message),
-    };
-
-    let base = payment_base(inner, &headers, uri.path());
-    let now = inner.clock.now_millis();
-    let timeout = i64::try_from(inner.payment_timeout.as_millis()).unwrap_or(i64::MAX);
-    let deadline = now.saturating_add(timeout);
-    let created_at = Timestamp::from_unix_seconds(now.div_euclid(1000));
-    let snapshot = {
-        let mut book = lock(&inner.book);
-        let payment_id = loop {
-            let candidate = format!("{:032x}", fastrand::u128(..));
-            if !book.contains(&candidate) {
-                break candidate;
-            }
-        };
-        let snapshot = PaymentSnapshot {
-            payment_id,
-            foreign_id,
-            status: PaymentStatus::Created,
-            amount_fiat: money.amount().to_string(),
-            currency_fiat: money.currency().code().to_owned(),
-            created_at,
-            processed_at: created_at,
-            expires_at: Timestamp::from_unix_seconds(deadline.div_euclid(1000)),
-            coin: None,
-            url_success,
-            url_failed,
-        };
-        let record = Record::new(snapshot.clone(), api_key, deadline);
-        inner.announce(&Change::of(&record));
-        book.insert(record);
-        snapshot
-    };
-    let payment_url = format!("{base}/checkout/{}", snapshot.payment_id);
-    let data = CreatedData {
-        payment_id: &snapshot.payment_id,
-        payment_url: &payment_url,
-        created_at: snapshot.created_at.unix_seconds(),
-        foreign_id: snapshot.foreign_id.as_deref(),
-    };
-    fault_after(fault, inner.create_status, &data)
-}
-
-async fn get_payment(
-    State(sandbox): State<Sandbox>,
-    Path(payment_id): Path<String>,
-    headers: HeaderMap,
-) -> Response {
-    let inner = &sandbox.inner;
-    let fault = inner.faults.next_http(HttpRoute::Get);
-    if let Some(response) = fault_before(fault.as_ref()).await {
-        return response;
-    }
-    let Some(api_key) = authenticate(inner, &headers) else {
-        return unauthorized();
-    };
-    // Another merchant's payment does not exist for this key.
-    let Some((snapshot, _)) = inner
-        .read_payment(&payment_id)
-        .filter(|(_, owner)| *owner == api_key)
-    else {
-        return json_response(
-            inner.unknown_payment_status,
-            wire::failure("Payment not found"),
-        );
-    };
-    let data = PaymentData {
-        payment_id: &snapshot.payment_id,
-        foreign_id: snapshot.foreign_id.as_deref(),
-        processed_at: snapshot.processed_at.unix_seconds(),
-        status: snapshot.status.as_str(),
-    };
-    fault_after(fault, StatusCode::OK, &data)
-}
-
-/// The merchant's key, shared with the record so webhooks can echo it.
-fn authenticate(inner: &Inner, headers: &HeaderMap) -> Option<Arc<str>> {
-    let key = headers.get("x-api-key")?.to_str().ok()?;
-    read(&inner.merchants)
-        .get_key_value(key)
-        .map(|(k, _)| Arc::clone(k))
-}
-
-fn is_json(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"))
-}
-
-/// An optional text field: absent and `""` both mean "not given".
-fn non_empty(value: Option<String>) -> Option<String> {
-    value.filter(|v| !v.is_empty())
-}
-
-/// A create request that passed the domain's checks.
-struct Validated {
-    money: Money,
-    foreign_id: Option<String>,
-    url_success: Option<String>,
-    url_failed: Option<String>,
-}
-
-/// Checks the fields with the domain's parsers; the error is the 400 message.
-fn validate(request: CreateRequest) -> Result<Validated, String> {
-    let money =
-        Money::parse(&request.amount_fiat, &request.currency_fiat).map_err(|e| e.to_string())?;
-    let foreign_id = non_empty(request.foreign_id)
-        .map(|text| text.parse::<ForeignId>().map(|id| id.to_string()))
-        .transpose()
-        .map_err(|e| format!("foreign_id: {e}"))?;
-    Ok(Validated {
-        money,
-        foreign_id,
-        url_success: parse_url("url_success", request.url_success)?,
-        url_failed: parse_url("url_failed", request.url_failed)?,
-    })
-}
-
-fn parse_url(field: &str, value: Option<String>) -> Result<Option<String>, String> {
-    non_empty(value)
-        .map(|text| {
-            text.parse::<RedirectUrl>()
-                .map(|url| url.as_str().to_owned())
-        })
-        .transpose()
-        .map_err(|e| format!("{field}: {e}"))
-}
-
-/// Where checkout pages live: `public_url`, or the address and prefix this request came
-/// in by (which follows any outer `nest`).
-fn payment_base(inner: &Inner, headers: &HeaderMap, path: &str) -> String {
-    if let Some(url) = &inner.public_url {
-        return url.clone();
-    }
-    let host = headers
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("127.0.0.1");
-    let prefix = path
-        .strip_suffix("/payment/create")
-        .unwrap_or(&inner.prefix);
-    format!("http://{host}{prefix}")
-}
-
-// ---- responses and faults ----
-
-pub(crate) fn json_response(status: StatusCode, body: Vec<u8>) -> Response {
-    (
-        status,
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        )],
-        body,
-    )
-        .into_response()
-}
-
-fn unauthorized() -> Response {
-    json_response(
-        StatusCode::UNAUTHORIZED,
-        wire::WRONG_AUTH.as_bytes().to_vec(),
-    )
-}
-
-fn bad_request(message: &str) -> Response {
-    json_response(StatusCode::BAD_REQUEST, wire::failure(message))
-}
-
-/// Faults that act before the request is handled. `Some` is the whole answer.
-async fn fault_before(fault: Option<&HttpFault>) -> Option<Response> {
-    match fault? {
-        HttpFault::Latency { ms } => {
-            tokio::time::sleep(Duration::from_millis(*ms)).await;
-            None
-        }
-        HttpFault::ServerError { status } => Some(json_response(
-            StatusCode::from_u16(*status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-            wire::failure("Internal server error"),
-        )),
-        HttpFault::Unauthorized => Some(unauthorized()),
-        HttpFault::Reset | HttpFault::Garbage | HttpFault::Truncated | HttpFault::TrailingComma => {
-            None
-        }
-    }
-}
-
-/// The success answer, spoiled by the faults that act after handling.
-fn fault_after(fault: Option<HttpFault>, status: StatusCode, data: &impl Serialize) -> Response {
-    match fault {
-        Some(HttpFault::Reset) => reset(),
-        Some(HttpFault::Garbage) => json_response(
-            StatusCode::OK,
-            b"\xff\xfe<html>502 Bad Gateway</html>\x00{\"success\":".to_vec(),
-        ),
-        Some(HttpFault::Truncated) => {
-            let mut body = wire::success(data);
-            body.truncate(body.len() / 2);
-            json_response(status, body)
-        }
-        Some(HttpFault::TrailingComma) => {
-            json_response(status, wire::success_with_trailing_comma(data))
-        }
-        _ => json_response(status, wire::success(data)),
-    }
-}
-
-/// A response whose body fails before its first byte: hyper then closes the connection
-/// without a complete answer, which the client sees as a reset.
-fn reset() -> Response {
-    let failing = futures_util::stream::iter([Err::<Bytes, io::Error>(io::Error::new(
-        io::ErrorKind::ConnectionReset,
-        "sandbox fault: connection reset",
-    ))]);
-    (
-        StatusCode::OK,
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        )],
-        Body::from_stream(failing),
-    )
-        .into_response()
 }
