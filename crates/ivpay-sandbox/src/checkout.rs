@@ -11,9 +11,9 @@ use axum::routing::{get, post};
 use ivpay_domain::PaymentStatus;
 use serde::Deserialize;
 
-use crate::app::Sandbox;
 use crate::error::ControlError;
-use crate::payment::PaymentSnapshot;
+use crate::payment::{ChangeOutcome, PaymentSnapshot};
+use crate::state::Sandbox;
 
 /// The coins the page offers. Any choice moves the payment to PENDING.
 pub const COINS: [&str; 4] = ["BTC", "ETH", "USDT", "LTC"];
@@ -98,7 +98,7 @@ fn page_path(action_path: &str) -> String {
 fn after_action(
     sandbox: &Sandbox,
     payment_id: &str,
-    result: Result<crate::ChangeOutcome, ControlError>,
+    result: Result<ChangeOutcome, ControlError>,
     merchant_url: Option<String>,
     page: String,
 ) -> Response {

@@ -14,11 +14,12 @@ use ivpay_domain::PaymentStatus;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::app::{Sandbox, json_response};
 use crate::config::MerchantConfig;
-use crate::error::ControlError;
+use crate::error::{ControlError, error_chain};
 use crate::fault::FaultPlan;
-use crate::payment::ChangeOutcome;
+use crate::payment::{ChangeOutcome, PaymentSnapshot};
+use crate::response::json_response;
+use crate::state::Sandbox;
 
 pub(crate) fn routes() -> Router<Sandbox> {
     Router::new()
@@ -61,22 +62,11 @@ impl IntoResponse for ControlFailure {
                     ControlError::Refused { .. } => StatusCode::CONFLICT,
                     ControlError::Config(_) => StatusCode::BAD_REQUEST,
                 };
-                (status, error_text(&e))
+                (status, error_chain(&e))
             }
         };
         json(status, &ErrorBody { error: message })
     }
-}
-
-fn error_text(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 #[derive(Serialize)]
@@ -117,7 +107,7 @@ struct StatusRequest {
 #[derive(Serialize)]
 struct StatusAnswer {
     changed: bool,
-    payment: Option<crate::PaymentSnapshot>,
+    payment: Option<PaymentSnapshot>,
 }
 
 async fn set_status(

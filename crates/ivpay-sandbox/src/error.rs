@@ -1,5 +1,6 @@
 //! What can go wrong building, running or steering a sandbox.
 
+use std::error::Error;
 use std::io;
 use std::net::SocketAddr;
 
@@ -112,4 +113,33 @@ pub enum ControlError {
     /// A fault plan or merchant that fails validation.
     #[error(transparent)]
     Config(#[from] ConfigError),
+}
+
+/// `error` and its sources, joined by `": "`: the whole story in one line, for the
+/// control API's error bodies and the delivery log, where no one walks the chain later.
+pub(crate) fn error_chain(error: &(dyn Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_chain_names_every_source_in_order() {
+        let error = ControlError::from(ConfigError::NoWorkers);
+        assert_eq!(error_chain(&error), "webhook workers must be at least 1");
+        let error = SandboxError::Config(ConfigError::NoWorkers);
+        assert_eq!(
+            error_chain(&error),
+            "invalid sandbox configuration: webhook workers must be at least 1"
+        );
+    }
 }

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use serde::{Deserialize, Serialize};
 
 use crate::error::ConfigError;
-use crate::lock;
+use crate::lock::lock;
 
 /// A fault on IVPAY's own routes (`POST /payment/create`, `GET /payment/{id}`).
 ///

@@ -46,21 +46,22 @@
 //! # Ok(()) }
 //! ```
 
-mod app;
 mod checkout;
 mod clock;
 mod config;
+mod contract;
 mod control;
 mod error;
 mod fault;
+mod lock;
 mod payment;
+mod response;
+mod router;
 mod server;
+mod state;
 mod webhook;
 mod wire;
 
-use std::sync::{Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
-
-pub use app::Sandbox;
 pub use checkout::COINS;
 pub use clock::SandboxClock;
 pub use config::{DEFAULT_API_KEY, MerchantConfig, SandboxConfig, WebhookPolicy};
@@ -68,17 +69,5 @@ pub use error::{ConfigError, ControlError, SandboxError};
 pub use fault::{Chance, FaultPlan, HttpFault, RouteFaults, WebhookFault};
 pub use payment::{ChangeOutcome, PaymentSnapshot};
 pub use server::{SandboxServer, ShutdownHandle, serve, serve_until};
+pub use state::Sandbox;
 pub use webhook::{DeliveryAttempt, DeliveryOutcome};
-
-/// Locks, ignoring poison: the sandbox's state stays usable after a panicking test task.
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
-    lock.read().unwrap_or_else(PoisonError::into_inner)
-}
-
-fn write<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
-    lock.write().unwrap_or_else(PoisonError::into_inner)
-}

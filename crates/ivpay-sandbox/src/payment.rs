@@ -5,7 +5,7 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::sync::Arc;
 
-use ivpay_domain::{PaymentStatus, Timestamp, Transition, transition};
+use ivpay_domain::{Money, PaymentStatus, Timestamp, Transition, transition};
 use serde::Serialize;
 
 use crate::error::ControlError;
@@ -44,6 +44,15 @@ pub enum ChangeOutcome {
     Applied,
     /// The payment already had that status; nothing happened.
     Unchanged,
+}
+
+/// What a create asks for, once the domain's parsers have accepted it. The id, the
+/// dates and the status are the sandbox's to give.
+pub(crate) struct NewPayment {
+    pub(crate) money: Money,
+    pub(crate) foreign_id: Option<String>,
+    pub(crate) url_success: Option<String>,
+    pub(crate) url_failed: Option<String>,
 }
 
 /// A payment in the book. No `Debug`: it holds the merchant's key.

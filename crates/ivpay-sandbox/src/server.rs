@@ -11,9 +11,9 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::app::Sandbox;
 use crate::config::SandboxConfig;
 use crate::error::SandboxError;
+use crate::state::Sandbox;
 
 impl Sandbox {
     /// Starts a sandbox on `127.0.0.1` and a free port, in the background. The one-line

@@ -13,9 +13,9 @@ use tokio::sync::{Notify, mpsc};
 
 use crate::clock::SandboxClock;
 use crate::config::WebhookPolicy;
-use crate::error::SandboxError;
+use crate::error::{SandboxError, error_chain};
 use crate::fault::WebhookFault;
-use crate::lock;
+use crate::lock::lock;
 use crate::payment::Change;
 use crate::wire::WebhookBody;
 
@@ -328,17 +328,6 @@ impl Shared {
         }
         self.logged.notify_waiters();
     }
-}
-
-fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut message = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        message.push_str(": ");
-        message.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    message
 }
 
 /// A plain-HTTP client: no proxy (targets are local), no redirects (IVPAY's key must not
