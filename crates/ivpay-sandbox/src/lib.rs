@@ -68,6 +68,6 @@ pub use config::{DEFAULT_API_KEY, MerchantConfig, SandboxConfig, WebhookPolicy};
 pub use error::{ConfigError, ControlError, SandboxError};
 pub use fault::{Chance, FaultPlan, HttpFault, RouteFaults, WebhookFault};
 pub use payment::{ChangeOutcome, PaymentSnapshot};
-pub use server::{SandboxServer, ShutdownHandle, serve, serve_until};
+pub use server::{SandboxServer, ShutdownHandle, serve_until};
 pub use state::Sandbox;
 pub use webhook::{DeliveryAttempt, DeliveryOutcome};

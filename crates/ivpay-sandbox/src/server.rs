@@ -160,18 +160,8 @@ impl ShutdownHandle {
     }
 }
 
-/// Runs a sandbox on `addr` in the foreground until Ctrl-C or SIGTERM: what
-/// `ivpay-app sandbox` calls.
-///
-/// # Errors
-///
-/// As [`serve_until`].
-pub async fn serve(addr: SocketAddr, config: SandboxConfig) -> Result<(), SandboxError> {
-    serve_until(addr, config, stop_signal()).await
-}
-
-/// Runs a sandbox on `addr` in the foreground until `signal` resolves, then shuts down
-/// gracefully.
+/// Runs a sandbox on `addr` in the foreground until `signal` resolves (`ivpay-app sandbox`
+/// passes Ctrl-C or SIGTERM), then shuts down gracefully.
 ///
 /// # Errors
 ///
@@ -190,28 +180,5 @@ pub async fn serve_until(
     match stopped {
         Some(result) => result,
         None => server.shutdown().await,
-    }
-}
-
-async fn stop_signal() {
-    let ctrl_c = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut sigterm) => {
-                sigterm.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = terminate => {}
     }
 }
