@@ -12,7 +12,7 @@ use axum::extract::{OriginalUri, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use ivpay_domain::{ForeignId, Money, RedirectUrl};
+use ivpay_domain::{Field, FieldError, ForeignId, Money, RedirectUrl};
 use serde::Serialize;
 
 use crate::fault::{HttpFault, HttpRoute};
@@ -46,7 +46,7 @@ async fn create(
     };
     let order = match validate(request) {
         Ok(order) => order,
-        Err(message) => return bad_request(&message),
+        Err(invalid) => return bad_request(&invalid.to_string()),
     };
 
     let base = payment_base(&sandbox, &headers, uri.path());
@@ -119,29 +119,30 @@ fn non_empty(value: Option<String>) -> Option<String> {
 }
 
 /// Checks the fields with the domain's parsers; the error is the 400 message.
-fn validate(request: CreateRequest) -> Result<NewPayment, String> {
-    let money =
-        Money::parse(&request.amount_fiat, &request.currency_fiat).map_err(|e| e.to_string())?;
+/// The request as IVPAY would accept it, or the first field at fault (IVPAY's 400 text
+/// names it).
+fn validate(request: CreateRequest) -> Result<NewPayment, FieldError> {
+    let money = Money::parse(&request.amount_fiat, &request.currency_fiat)?;
     let foreign_id = non_empty(request.foreign_id)
         .map(|text| text.parse::<ForeignId>().map(|id| id.to_string()))
         .transpose()
-        .map_err(|e| format!("foreign_id: {e}"))?;
+        .map_err(|e| FieldError::new(Field::ForeignId, e))?;
     Ok(NewPayment {
         money,
         foreign_id,
-        url_success: parse_url("url_success", request.url_success)?,
-        url_failed: parse_url("url_failed", request.url_failed)?,
+        url_success: parse_url(Field::UrlSuccess, request.url_success)?,
+        url_failed: parse_url(Field::UrlFailed, request.url_failed)?,
     })
 }
 
-fn parse_url(field: &str, value: Option<String>) -> Result<Option<String>, String> {
+fn parse_url(field: Field, value: Option<String>) -> Result<Option<String>, FieldError> {
     non_empty(value)
         .map(|text| {
             text.parse::<RedirectUrl>()
                 .map(|url| url.as_str().to_owned())
         })
         .transpose()
-        .map_err(|e| format!("{field}: {e}"))
+        .map_err(|e| FieldError::new(field, e))
 }
 
 /// Where checkout pages live: `public_url`, or the address and prefix this request came
