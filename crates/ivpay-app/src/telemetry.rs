@@ -8,12 +8,15 @@ use std::io::IsTerminal;
 
 use tracing_subscriber::EnvFilter;
 
+use crate::settings::LogFilter;
+
 /// Installs the global subscriber once; later calls (tests building several apps) are
 /// no-ops.
-pub(crate) fn init(filter: &str, json: bool) {
+pub(crate) fn init(filter: &LogFilter, json: bool) {
+    // The configured filter was checked when the settings were loaded, so `new` (which
+    // skips directives it cannot read) drops nothing of it.
     let filter = EnvFilter::try_from_default_env()
-        .or_else(|_| EnvFilter::try_new(format!("{filter},sea_orm=warn,sqlx=warn")))
-        .unwrap_or_else(|_| EnvFilter::new("info"));
+        .unwrap_or_else(|_| EnvFilter::new(format!("{},sea_orm=warn,sqlx=warn", filter.as_str())));
     let ansi = use_colour(
         std::io::stdout().is_terminal(),
         std::env::var_os("NO_COLOR").as_deref(),
