@@ -81,10 +81,10 @@ pub(crate) struct TestApp {
 pub(crate) async fn spawn_app(db_url: &str) -> TestApp {
     let mut settings = Settings::default();
     settings.server.bind = "127.0.0.1:0".parse().expect("address");
-    settings.database.url = db_url.to_owned();
-    settings.reconciler.first_check_secs = 1;
-    settings.reconciler.interval_secs = 1;
-    settings.reconciler.max_delay_secs = 2;
+    settings.database.url = db_url.parse().expect("a database URL");
+    settings.reconciler.first_check = Duration::from_secs(1);
+    settings.reconciler.interval = Duration::from_secs(1);
+    settings.reconciler.max_delay = Duration::from_secs(2);
     let app = App::build(settings).await.expect("service starts");
     let base = app.info().service_url.clone();
     let sandbox = app.sandbox().expect("embedded sandbox").sandbox().clone();

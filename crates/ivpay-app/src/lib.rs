@@ -26,8 +26,8 @@ mod telemetry;
 
 pub use cli::{Cli, Command};
 pub use settings::{
-    DatabaseSettings, IdempotencySettings, IvpaySettings, LogSettings, ReconcilerSettings,
-    ServerSettings, Settings, SettingsError,
+    DatabaseSettings, DatabaseUrl, DatabaseUrlError, IdempotencySettings, IvpaySettings, LogFilter,
+    LogSettings, ReconcilerSettings, ServerSettings, Settings, SettingsError,
 };
 pub use startup::{
     App, DEV_CLIENT_KEY, SANDBOX_MERCHANT_KEY, StartupError, StartupInfo, shutdown_signal,
@@ -84,13 +84,13 @@ pub async fn run(cli: Cli) -> Result<(), RunError> {
         }
         Command::Migrate => {
             let options = ivpay_persistence::DatabaseOptions::default();
-            let db = ivpay_persistence::connect(&settings.database.url, &options)
+            let db = ivpay_persistence::connect(settings.database.url.expose_secret(), &options)
                 .await
                 .map_err(StartupError::from)?;
             ivpay_persistence::migrate_up(&db)
                 .await
                 .map_err(StartupError::from)?;
-            tracing::info!(url = %redact_url(&settings.database.url), "migrations applied");
+            tracing::info!(url = %settings.database.url, "migrations applied");
         }
         Command::Sandbox { bind, webhook_url } => {
             let mut merchant = MerchantConfig::new(ivpay_sandbox::DEFAULT_API_KEY);
@@ -108,29 +108,4 @@ pub async fn run(cli: Cli) -> Result<(), RunError> {
         }
     }
     Ok(())
-}
-
-/// A database URL without its password, for logs.
-fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            format!("{}://[REDACTED]{}", &url[..scheme], &url[at..])
-        }
-        _ => url.to_owned(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn database_passwords_are_not_logged() {
-        assert_eq!(
-            super::redact_url("postgres://u:secret@db:5432/x"),
-            "postgres://[REDACTED]@db:5432/x"
-        );
-        assert_eq!(
-            super::redact_url("sqlite://ivpay.db?mode=rwc"),
-            "sqlite://ivpay.db?mode=rwc"
-        );
-    }
 }

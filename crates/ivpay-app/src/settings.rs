@@ -1,14 +1,27 @@
 //! Settings: built-in defaults, then `ivpay.toml` (if present), then `IVPAY_*` environment
-//! variables (`__` between levels: `IVPAY_DATABASE__URL`). Every value is typed at load, so
-//! bad configuration stops the start with the key named. Secrets are `SecretString`:
-//! `Debug` shows `[REDACTED]`.
+//! variables (`__` between levels: `IVPAY_DATABASE__URL`).
+//!
+//! Every value is typed when loaded (client names are [`ClientId`]s, durations
+//! [`Duration`]s, URLs [`Url`]s, counts `NonZero*`) and checked against its range, so bad
+//! configuration stops the start with the key named:
+//! `reconciler.interval_secs: must be at least 1`. Nothing is clamped. Durations are whole
+//! seconds, in keys ending `_secs`. Secrets are `SecretString`, and the database URL's
+//! password is hidden too: `Debug` shows neither.
 
 use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::fmt;
 use std::net::SocketAddr;
+use std::num::{NonZeroU32, NonZeroU64, NonZeroUsize};
 use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
 
-use secrecy::SecretString;
+use ivpay_domain::ClientId;
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
+use serde::de::{self, Deserializer, Unexpected, Visitor};
+use url::Url;
 
 /// Everything the service can be told.
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -20,8 +33,9 @@ pub struct Settings {
     pub database: DatabaseSettings,
     /// The upstream IVPAY account. Without an `api_key`, an embedded sandbox stands in.
     pub ivpay: IvpaySettings,
-    /// Our API clients: name → key. Keys are kept only as SHA-256 digests once loaded.
-    pub clients: BTreeMap<String, SecretString>,
+    /// Our API clients: name → key. Keys are kept only as SHA-256 digests once the service
+    /// starts. Names from environment variables arrive lower-cased.
+    pub clients: BTreeMap<ClientId, SecretString>,
     /// Idempotency keys on create.
     pub idempotency: IdempotencySettings,
     /// The background poller for payments webhooks missed.
@@ -36,29 +50,35 @@ pub struct Settings {
 pub struct ServerSettings {
     /// Address to listen on; port 0 picks a free port. Default `127.0.0.1:8080`.
     pub bind: SocketAddr,
-    /// Largest request body in bytes. Default 65536.
-    pub body_limit: usize,
-    /// Seconds a request may take before it is cut off. Default 30.
-    pub request_timeout_secs: u64,
-    /// Requests per second each client may make on average (429 above); 0 turns the
-    /// limit off. Default 100.
-    pub rate_limit_per_second: u32,
+    /// Largest request body in bytes (413 above). Default 65536.
+    #[serde(deserialize_with = "at_least_one")]
+    pub body_limit: NonZeroUsize,
+    /// `request_timeout_secs`: how long a request may run before it is answered 503. At
+    /// least 1 s. Default 30 s.
+    #[serde(rename = "request_timeout_secs", deserialize_with = "secs")]
+    pub request_timeout: Duration,
+    /// Requests per second each client may make on average (429 above); `None` (0 in the
+    /// file or the environment) turns the limit off. Default 100.
+    #[serde(deserialize_with = "zero_is_off")]
+    pub rate_limit_per_second: Option<NonZeroU32>,
     /// Requests a client may make at once after a quiet spell. Default 200.
-    pub rate_limit_burst: u32,
-    /// Seconds in-flight requests get to finish after a shutdown signal; connections
-    /// still open then are dropped. Default 30.
-    pub shutdown_grace_secs: u64,
+    #[serde(deserialize_with = "at_least_one")]
+    pub rate_limit_burst: NonZeroU32,
+    /// `shutdown_grace_secs`: how long in-flight requests get to finish after a shutdown
+    /// signal; connections still open then are dropped. Default 30 s.
+    #[serde(rename = "shutdown_grace_secs", deserialize_with = "secs")]
+    pub shutdown_grace: Duration,
 }
 
 impl Default for ServerSettings {
     fn default() -> Self {
         Self {
             bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
-            body_limit: 64 * 1024,
-            request_timeout_secs: 30,
-            rate_limit_per_second: 100,
-            rate_limit_burst: 200,
-            shutdown_grace_secs: 30,
+            body_limit: const { NonZeroUsize::new(64 * 1024).expect("not zero") },
+            request_timeout: Duration::from_secs(30),
+            rate_limit_per_second: NonZeroU32::new(100),
+            rate_limit_burst: const { NonZeroU32::new(200).expect("not zero") },
+            shutdown_grace: Duration::from_secs(30),
         }
     }
 }
@@ -67,17 +87,20 @@ impl Default for ServerSettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DatabaseSettings {
-    /// `sqlite://FILE?mode=rwc` or `postgres://...`. Default `sqlite://ivpay.db?mode=rwc`.
-    pub url: String,
+    /// `sqlite://FILE?mode=rwc`, `sqlite::memory:` or `postgres://...`. Default
+    /// `sqlite://ivpay.db?mode=rwc`.
+    #[serde(deserialize_with = "parsed")]
+    pub url: DatabaseUrl,
     /// Pool size. Default 8.
-    pub max_connections: u32,
+    #[serde(deserialize_with = "at_least_one")]
+    pub max_connections: NonZeroU32,
 }
 
 impl Default for DatabaseSettings {
     fn default() -> Self {
         Self {
-            url: "sqlite://ivpay.db?mode=rwc".into(),
-            max_connections: 8,
+            url: DatabaseUrl::sqlite_default(),
+            max_connections: const { NonZeroU32::new(8).expect("not zero") },
         }
     }
 }
@@ -86,26 +109,31 @@ impl Default for DatabaseSettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct IvpaySettings {
-    /// IVPAY's API base URL. Default `https://api.ivpay.io/api/v4`.
-    pub base_url: String,
-    /// The merchant API key. Unset: run against an embedded sandbox.
+    /// IVPAY's API base URL: https, or plain http with `allow_http`. Default
+    /// `https://api.ivpay.io/api/v4`.
+    #[serde(deserialize_with = "parsed")]
+    pub base_url: Url,
+    /// The merchant API key; not empty. Unset: run against an embedded sandbox.
     pub api_key: Option<SecretString>,
     /// Allow a plain-http base URL (tests, a local sandbox). Default false.
     pub allow_http: bool,
-    /// Seconds to wait for a connection. Default 5.
-    pub connect_timeout_secs: u64,
-    /// Seconds to wait for a whole request. Default 15.
-    pub request_timeout_secs: u64,
+    /// `connect_timeout_secs`: how long to wait for a connection. At least 1 s. Default 5 s.
+    #[serde(rename = "connect_timeout_secs", deserialize_with = "secs")]
+    pub connect_timeout: Duration,
+    /// `request_timeout_secs`: how long one attempt may take. At least 1 s. Default 15 s.
+    #[serde(rename = "request_timeout_secs", deserialize_with = "secs")]
+    pub request_timeout: Duration,
 }
 
 impl Default for IvpaySettings {
     fn default() -> Self {
         Self {
-            base_url: ivpay_http_adapter::DEFAULT_BASE_URL.into(),
+            base_url: Url::parse(ivpay_http_adapter::DEFAULT_BASE_URL)
+                .expect("the default IVPAY base URL is a URL"),
             api_key: None,
             allow_http: false,
-            connect_timeout_secs: 5,
-            request_timeout_secs: 15,
+            connect_timeout: Duration::from_secs(5),
+            request_timeout: Duration::from_secs(15),
         }
     }
 }
@@ -114,18 +142,22 @@ impl Default for IvpaySettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct IdempotencySettings {
-    /// Seconds a key is remembered (IETF draft: at least a day). Default 86400.
-    pub retention_secs: u64,
-    /// Seconds a repeated request waits for the first one with its key to finish before
-    /// answering 409. Keep it below `server.request_timeout_secs`. Default 20.
-    pub wait_secs: u64,
+    /// `retention_secs`: how long a key is remembered (the IETF draft advises at least a
+    /// day). At least 60 s. Default 86400 s.
+    #[serde(rename = "retention_secs", deserialize_with = "secs")]
+    pub retention: Duration,
+    /// `wait_secs`: how long a repeated request waits for the first one with its key to
+    /// finish before answering 409. Below `server.request_timeout_secs`, or the wait would
+    /// end in a 503. Default 20 s.
+    #[serde(rename = "wait_secs", deserialize_with = "secs")]
+    pub wait: Duration,
 }
 
 impl Default for IdempotencySettings {
     fn default() -> Self {
         Self {
-            retention_secs: 24 * 3600,
-            wait_secs: 20,
+            retention: Duration::from_secs(24 * 3600),
+            wait: Duration::from_secs(20),
         }
     }
 }
@@ -136,32 +168,39 @@ impl Default for IdempotencySettings {
 pub struct ReconcilerSettings {
     /// Run the poller. Default true.
     pub enabled: bool,
-    /// Seconds between passes when there was nothing to do. Default 5.
-    pub interval_secs: u64,
-    /// Seconds before the first check of a new payment; the back-off doubles from here.
-    /// Default 30.
-    pub first_check_secs: u64,
-    /// Longest pause between two checks of one payment, in seconds. Default 3600.
-    pub max_delay_secs: u64,
-    /// Seconds after which an intent still waiting for IVPAY's answer is taken for the
-    /// trace of a dead request and settled as *unknown*. Must exceed the longest create
-    /// call. Default 300.
-    pub stale_intent_secs: u64,
-    /// Seconds a webhook being confirmed is kept from other workers; one whose process
-    /// died mid-way is retried after this long. Must exceed the longest confirmation
-    /// (IVPAY's GET with its retries). Default 60.
-    pub inbox_lease_secs: u64,
+    /// `interval_secs`: pause between passes when there was nothing to do. At least 1 s.
+    /// Default 5 s.
+    #[serde(rename = "interval_secs", deserialize_with = "secs")]
+    pub interval: Duration,
+    /// `first_check_secs`: delay before the first check of a new payment; the back-off
+    /// doubles from here. At least 1 s, at most `max_delay_secs`. Default 30 s.
+    #[serde(rename = "first_check_secs", deserialize_with = "secs")]
+    pub first_check: Duration,
+    /// `max_delay_secs`: longest pause between two checks of one payment. At least 1 s.
+    /// Default 3600 s.
+    #[serde(rename = "max_delay_secs", deserialize_with = "secs")]
+    pub max_delay: Duration,
+    /// `stale_intent_secs`: an intent still waiting for IVPAY's answer after this long is
+    /// taken for the trace of a dead request and settled as *unknown*. Must exceed the
+    /// longest create call. At least 1 s. Default 300 s.
+    #[serde(rename = "stale_intent_secs", deserialize_with = "secs")]
+    pub stale_intent: Duration,
+    /// `inbox_lease_secs`: how long a webhook being confirmed is kept from other workers;
+    /// one whose process died mid-way is retried after this long. Must exceed the longest
+    /// confirmation (IVPAY's GET with its retries). At least 1 s. Default 60 s.
+    #[serde(rename = "inbox_lease_secs", deserialize_with = "secs")]
+    pub inbox_lease: Duration,
 }
 
 impl Default for ReconcilerSettings {
     fn default() -> Self {
         Self {
             enabled: true,
-            interval_secs: 5,
-            first_check_secs: 30,
-            max_delay_secs: 3600,
-            stale_intent_secs: 300,
-            inbox_lease_secs: 60,
+            interval: Duration::from_secs(5),
+            first_check: Duration::from_secs(30),
+            max_delay: Duration::from_secs(3600),
+            stale_intent: Duration::from_secs(300),
+            inbox_lease: Duration::from_secs(60),
         }
     }
 }
@@ -170,8 +209,10 @@ impl Default for ReconcilerSettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LogSettings {
-    /// A `tracing` filter, e.g. `info,ivpay_service=debug`. Default `info`.
-    pub filter: String,
+    /// A `tracing` filter, e.g. `info,ivpay_service=debug`. `RUST_LOG`, when set, wins.
+    /// Default `info`.
+    #[serde(deserialize_with = "parsed")]
+    pub filter: LogFilter,
     /// JSON lines instead of human-readable text. Default false.
     pub json: bool,
 }
@@ -179,56 +220,371 @@ pub struct LogSettings {
 impl Default for LogSettings {
     fn default() -> Self {
         Self {
-            filter: "info".into(),
+            filter: LogFilter(String::from("info")),
             json: false,
         }
     }
 }
 
-/// The top-level sections, as spelled in environment variables.
-const SECTIONS: [&str; 6] = [
-    "SERVER",
-    "DATABASE",
-    "IVPAY",
-    "CLIENTS",
-    "RECONCILER",
-    "LOG",
-];
+/// A database URL: `sqlite:...` or `postgres://...` (`postgresql://`). It may hold a
+/// password (`user:password@`, or `?password=`), so it is kept as a secret: `Debug` and
+/// `Display` show it with the password replaced by `REDACTED`.
+#[derive(Clone)]
+pub struct DatabaseUrl {
+    url: SecretString,
+    shown: String,
+}
 
-/// Configuration could not be loaded.
+impl DatabaseUrl {
+    fn sqlite_default() -> Self {
+        let text = "sqlite://ivpay.db?mode=rwc";
+        Self {
+            url: SecretString::from(text),
+            shown: text.to_owned(),
+        }
+    }
+
+    /// The URL as given, password included, for opening the database.
+    pub fn expose_secret(&self) -> &str {
+        self.url.expose_secret()
+    }
+}
+
+/// Why a database URL was refused. The URL itself is not repeated: it may hold a password.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DatabaseUrlError {
+    /// Another scheme than SQLite's or PostgreSQL's.
+    #[error("must start with sqlite:, postgres:// or postgresql://")]
+    Scheme,
+    /// A PostgreSQL URL that does not parse.
+    #[error("not a URL: {0}")]
+    Syntax(#[from] url::ParseError),
+}
+
+impl FromStr for DatabaseUrl {
+    type Err = DatabaseUrlError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let shown = if text.starts_with("sqlite:") {
+            text.to_owned()
+        } else if text.starts_with("postgres://") || text.starts_with("postgresql://") {
+            without_password(Url::parse(text)?)
+        } else {
+            return Err(DatabaseUrlError::Scheme);
+        };
+        Ok(Self {
+            url: SecretString::from(text),
+            shown,
+        })
+    }
+}
+
+/// A PostgreSQL URL with the password replaced, wherever sqlx would read one.
+fn without_password(mut url: Url) -> String {
+    const HIDDEN: &str = "REDACTED";
+    if url.password().is_some() && url.set_password(Some(HIDDEN)).is_err() {
+        return format!("{}://{HIDDEN}", url.scheme());
+    }
+    if url.query_pairs().any(|(name, _)| name == "password") {
+        let pairs: Vec<(String, String)> = url
+            .query_pairs()
+            .map(|(name, value)| {
+                let value = if name == "password" {
+                    HIDDEN.into()
+                } else {
+                    value
+                };
+                (name.into_owned(), value.into_owned())
+            })
+            .collect();
+        url.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    url.into()
+}
+
+impl fmt::Display for DatabaseUrl {
+    /// The URL with its password replaced, for logs.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.shown)
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("DatabaseUrl").field(&self.shown).finish()
+    }
+}
+
+/// A `tracing` filter (`info,ivpay_service=debug`), checked when loaded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogFilter(String);
+
+impl LogFilter {
+    /// The filter as written.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromStr for LogFilter {
+    type Err = tracing_subscriber::filter::ParseError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        tracing_subscriber::EnvFilter::try_new(text)?;
+        Ok(Self(text.to_owned()))
+    }
+}
+
+/// Configuration could not be loaded, or a value is out of range. Each message starts with
+/// the key at fault (`reconciler.interval_secs: must be at least 1`).
 #[derive(Debug, thiserror::Error)]
-#[error("configuration: {0}")]
-pub struct SettingsError(#[from] config::ConfigError);
+pub enum SettingsError {
+    /// A value is not of its type: bad syntax, wrong type, or a key its section lacks.
+    #[error("{key}: {reason}")]
+    Invalid {
+        /// The full key, `section.name`.
+        key: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A duration below its minimum.
+    #[error("{key}: must be at least {min}")]
+    TooSmall {
+        /// The full key.
+        key: &'static str,
+        /// The smallest value accepted, in the key's unit (seconds).
+        min: u64,
+    },
+    /// A duration that must stay below another setting does not.
+    #[error("{key}: must be below {limit_key} ({limit})")]
+    NotBelow {
+        /// The full key.
+        key: &'static str,
+        /// The setting it must stay below.
+        limit_key: &'static str,
+        /// That setting's value, in seconds.
+        limit: u64,
+    },
+    /// A duration that may not exceed another setting does.
+    #[error("{key}: must not exceed {limit_key} ({limit})")]
+    Exceeds {
+        /// The full key.
+        key: &'static str,
+        /// The setting it may not exceed.
+        limit_key: &'static str,
+        /// That setting's value, in seconds.
+        limit: u64,
+    },
+    /// A secret that is set but empty.
+    #[error("{key}: must not be empty")]
+    Empty {
+        /// The full key.
+        key: String,
+    },
+    /// An IVPAY base URL that cannot be used: plain http without `ivpay.allow_http`, or
+    /// credentials in it.
+    #[error("ivpay.base_url: {reason}")]
+    BaseUrl {
+        /// Why.
+        reason: &'static str,
+    },
+    /// A settings variable whose value is not valid Unicode.
+    #[error("{variable}: not valid Unicode")]
+    NotUnicode {
+        /// The environment variable.
+        variable: String,
+    },
+    /// The file could not be read or parsed, or a section is unknown.
+    #[error("configuration: {0}")]
+    Load(#[source] config::ConfigError),
+}
+
+impl From<config::ConfigError> for SettingsError {
+    /// Lifts the key out of config's message (`... for key `a.b``) to the front.
+    fn from(error: config::ConfigError) -> Self {
+        match error {
+            config::ConfigError::At {
+                error,
+                key: Some(key),
+                ..
+            } => Self::Invalid {
+                key,
+                reason: error.to_string(),
+            },
+            config::ConfigError::Type {
+                origin,
+                unexpected,
+                expected,
+                key: Some(key),
+            } => Self::Invalid {
+                key,
+                reason: match origin {
+                    Some(origin) => format!("expected {expected}, found {unexpected} in {origin}"),
+                    None => format!("expected {expected}, found {unexpected}"),
+                },
+            },
+            other => Self::Load(other),
+        }
+    }
+}
+
+/// The variables that are settings: `IVPAY_<SECTION>__<KEY>`, the prefix and a double
+/// underscore. There is no list of sections to keep up to date: an unknown section is
+/// refused by name, and variables without `__` (`IVPAY_CONFIG`, `IVPAY_FAULT_POINTS`, the
+/// test suites' `IVPAY_TEST_DATABASE_URL`) are not settings.
+fn is_setting(variable: &str) -> bool {
+    variable
+        .strip_prefix("IVPAY_")
+        .is_some_and(|rest| rest.contains("__"))
+}
 
 impl Settings {
-    /// Loads defaults < `file` (optional unless `required`) < `IVPAY_*` environment.
+    /// Loads defaults < `file` (optional unless `required`) < `IVPAY_*` environment, and
+    /// checks every range ([`validate`](Self::validate)).
     ///
     /// # Errors
     ///
-    /// [`SettingsError`] naming the key that is missing, unknown or of the wrong type.
+    /// [`SettingsError`] naming the key that is unknown, of the wrong type or out of range.
     pub fn load(file: &Path, required: bool) -> Result<Self, SettingsError> {
-        // Only variables that name a section are settings: IVPAY_TEST_DATABASE_URL and
-        // friends belong to the test suites and must not trip the unknown-key check.
-        let env: config::Map<String, String> = std::env::vars()
-            .filter(|(k, _)| {
-                SECTIONS.iter().any(|s| {
-                    k.strip_prefix("IVPAY_")
-                        .and_then(|rest| rest.strip_prefix(s))
-                        .is_some_and(|rest| rest.starts_with("__"))
-                })
-            })
-            .collect();
+        Self::load_with_env(file, required, std::env::vars_os())
+    }
+
+    /// [`load`](Self::load) with the environment given as `(name, value)` pairs instead of
+    /// read from the process, so tests need not change the process environment.
+    ///
+    /// # Errors
+    ///
+    /// As [`load`](Self::load); also [`SettingsError::NotUnicode`] for a settings variable
+    /// whose value is not Unicode (other variables are not looked at).
+    pub fn load_with_env<I, K, V>(
+        file: &Path,
+        required: bool,
+        env: I,
+    ) -> Result<Self, SettingsError>
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<OsString>,
+        V: Into<OsString>,
+    {
+        let mut settings_env = config::Map::new();
+        for (name, value) in env {
+            let Ok(name) = name.into().into_string() else {
+                continue;
+            };
+            if !is_setting(&name) {
+                continue;
+            }
+            let value = value
+                .into()
+                .into_string()
+                .map_err(|_| SettingsError::NotUnicode {
+                    variable: name.clone(),
+                })?;
+            settings_env.insert(name, value);
+        }
         let built = config::Config::builder()
-            .add_source(config::File::from(file).required(required))
+            .add_source(
+                config::File::from(file)
+                    .format(config::FileFormat::Toml)
+                    .required(required),
+            )
+            // Values stay text until their field's type reads them: config's own guessing
+            // would turn a client key `0123` into the number 123.
             .add_source(
                 config::Environment::with_prefix("IVPAY")
                     .prefix_separator("_")
                     .separator("__")
-                    .try_parsing(true)
-                    .source(Some(env)),
+                    .source(Some(settings_env)),
             )
             .build()?;
-        Ok(built.try_deserialize()?)
+        check_client_names(&built)?;
+        let settings: Self = built.try_deserialize()?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Checks the ranges a type alone does not hold: minimum durations, settings that
+    /// must stay below others, secrets that are set but empty. [`load`](Self::load) calls
+    /// it; settings built in code are checked when the service is built from them.
+    ///
+    /// # Errors
+    ///
+    /// The first [`SettingsError`] found, naming its key.
+    pub fn validate(&self) -> Result<(), SettingsError> {
+        let minimums = [
+            (
+                "server.request_timeout_secs",
+                self.server.request_timeout,
+                1,
+            ),
+            ("ivpay.connect_timeout_secs", self.ivpay.connect_timeout, 1),
+            ("ivpay.request_timeout_secs", self.ivpay.request_timeout, 1),
+            ("idempotency.retention_secs", self.idempotency.retention, 60),
+            ("reconciler.interval_secs", self.reconciler.interval, 1),
+            (
+                "reconciler.first_check_secs",
+                self.reconciler.first_check,
+                1,
+            ),
+            ("reconciler.max_delay_secs", self.reconciler.max_delay, 1),
+            (
+                "reconciler.stale_intent_secs",
+                self.reconciler.stale_intent,
+                1,
+            ),
+            (
+                "reconciler.inbox_lease_secs",
+                self.reconciler.inbox_lease,
+                1,
+            ),
+        ];
+        for (key, value, min) in minimums {
+            if value < Duration::from_secs(min) {
+                return Err(SettingsError::TooSmall { key, min });
+            }
+        }
+        if self.idempotency.wait >= self.server.request_timeout {
+            return Err(SettingsError::NotBelow {
+                key: "idempotency.wait_secs",
+                limit_key: "server.request_timeout_secs",
+                limit: self.server.request_timeout.as_secs(),
+            });
+        }
+        if self.reconciler.first_check > self.reconciler.max_delay {
+            return Err(SettingsError::Exceeds {
+                key: "reconciler.first_check_secs",
+                limit_key: "reconciler.max_delay_secs",
+                limit: self.reconciler.max_delay.as_secs(),
+            });
+        }
+        let base_url = &self.ivpay.base_url;
+        if base_url.scheme() == "http" && !self.ivpay.allow_http {
+            return Err(SettingsError::BaseUrl {
+                reason: "plain http needs ivpay.allow_http = true",
+            });
+        }
+        // The key travels in a header; a password here would also show in `Debug`.
+        if !base_url.username().is_empty() || base_url.password().is_some() {
+            return Err(SettingsError::BaseUrl {
+                reason: "credentials are not allowed in the URL",
+            });
+        }
+        let secrets = self
+            .ivpay
+            .api_key
+            .iter()
+            .map(|key| (String::from("ivpay.api_key"), key))
+            .chain(
+                self.clients
+                    .iter()
+                    .map(|(name, key)| (format!("clients.{name}"), key)),
+            );
+        for (key, secret) in secrets {
+            if secret.expose_secret().is_empty() {
+                return Err(SettingsError::Empty { key });
+            }
+        }
+        Ok(())
     }
 
     /// Whether no IVPAY key is configured, so an embedded sandbox stands in.
@@ -237,63 +593,487 @@ impl Settings {
     }
 }
 
+/// Client names are map keys, and config names only the map (`clients`) when a key does
+/// not parse; checking them first names the client.
+fn check_client_names(config: &config::Config) -> Result<(), SettingsError> {
+    let Ok(clients) = config.get_table("clients") else {
+        // Absent, or not a table: deserializing says which.
+        return Ok(());
+    };
+    for name in clients.keys() {
+        name.parse::<ClientId>()
+            .map_err(|e| SettingsError::Invalid {
+                key: format!("clients.{name}"),
+                reason: e.to_string(),
+            })?;
+    }
+    Ok(())
+}
+
+/// A whole number, strictly: `30`, or `"30"` as environment variables are text. Not
+/// `1.5`, `-1` or `yes`, which config's own conversion would round or read as 1.
+fn whole<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
+    struct Whole;
+    impl Visitor<'_> for Whole {
+        type Value = u64;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a whole number")
+        }
+        fn visit_u64<E: de::Error>(self, n: u64) -> Result<u64, E> {
+            Ok(n)
+        }
+        fn visit_i64<E: de::Error>(self, n: i64) -> Result<u64, E> {
+            u64::try_from(n).map_err(|_| E::invalid_value(Unexpected::Signed(n), &self))
+        }
+        fn visit_str<E: de::Error>(self, s: &str) -> Result<u64, E> {
+            s.parse()
+                .map_err(|_| E::invalid_value(Unexpected::Str(s), &self))
+        }
+    }
+    deserializer.deserialize_any(Whole)
+}
+
+/// Whole seconds.
+fn secs<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+    whole(deserializer).map(Duration::from_secs)
+}
+
+/// A count of at least 1.
+fn at_least_one<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: TryFrom<NonZeroU64>,
+{
+    let n = NonZeroU64::new(whole(deserializer)?)
+        .ok_or_else(|| de::Error::custom("must be at least 1"))?;
+    T::try_from(n).map_err(|_| de::Error::custom("is too large"))
+}
+
+/// A rate where 0 means no limit.
+fn zero_is_off<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<NonZeroU32>, D::Error> {
+    let n = u32::try_from(whole(deserializer)?).map_err(|_| de::Error::custom("is too large"))?;
+    Ok(NonZeroU32::new(n))
+}
+
+/// Text read through the type's `FromStr`.
+fn parsed<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: FromStr,
+    T::Err: fmt::Display,
+{
+    String::deserialize(deserializer)?
+        .parse()
+        .map_err(de::Error::custom)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// Loads with no file and exactly these environment variables.
+    fn from_env(vars: &[(&str, &str)]) -> Result<Settings, SettingsError> {
+        Settings::load_with_env(
+            Path::new("/nonexistent/ivpay.toml"),
+            false,
+            vars.iter().copied(),
+        )
+    }
+
+    fn refusal(vars: &[(&str, &str)]) -> String {
+        from_env(vars).expect_err("refused").to_string()
+    }
+
+    fn from_file(toml: &str) -> Result<Settings, SettingsError> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("ivpay.toml");
+        std::fs::write(&path, toml).expect("write");
+        Settings::load_with_env(&path, true, std::iter::empty::<(String, String)>())
+    }
+
+    fn file_refusal(toml: &str) -> String {
+        from_file(toml).expect_err("refused").to_string()
+    }
+
+    // One variable of every section, read from the environment and typed.
+
     #[test]
-    fn file_values_override_defaults_and_secrets_stay_hidden() {
+    fn server_settings_are_read_from_the_environment() {
+        let s = from_env(&[
+            ("IVPAY_SERVER__REQUEST_TIMEOUT_SECS", "45"),
+            ("IVPAY_SERVER__BIND", "0.0.0.0:9000"),
+        ])
+        .expect("loads");
+        assert_eq!(s.server.request_timeout, Duration::from_secs(45));
+        assert_eq!(s.server.bind, SocketAddr::from(([0, 0, 0, 0], 9000)));
+    }
+
+    #[test]
+    fn database_settings_are_read_from_the_environment() {
+        let url = "postgres://ivpay:hunter2@db.internal:5432/ivpay";
+        let s = from_env(&[("IVPAY_DATABASE__URL", url)]).expect("loads");
+        assert_eq!(s.database.url.expose_secret(), url);
+    }
+
+    #[test]
+    fn ivpay_settings_are_read_from_the_environment() {
+        let s = from_env(&[
+            ("IVPAY_IVPAY__BASE_URL", "http://127.0.0.1:8090/api/v4"),
+            ("IVPAY_IVPAY__ALLOW_HTTP", "true"),
+        ])
+        .expect("loads");
+        assert_eq!(s.ivpay.base_url.port(), Some(8090));
+        assert!(s.ivpay.allow_http);
+    }
+
+    #[test]
+    fn clients_are_read_from_the_environment_with_lower_cased_names() {
+        let s = from_env(&[("IVPAY_CLIENTS__SHOP", "0123")]).expect("loads");
+        let shop: ClientId = "shop".parse().expect("name");
+        let key = s.clients.get(&shop).expect("the client");
+        // Text stays text: a key of digits is not read as the number 123.
+        assert_eq!(key.expose_secret(), "0123");
+    }
+
+    #[test]
+    fn idempotency_settings_are_read_from_the_environment() {
+        // The section the old hand-kept list of sections left out.
+        let s = from_env(&[("IVPAY_IDEMPOTENCY__RETENTION_SECS", "3600")]).expect("loads");
+        assert_eq!(s.idempotency.retention, Duration::from_secs(3600));
+    }
+
+    #[test]
+    fn reconciler_settings_are_read_from_the_environment() {
+        let s = from_env(&[
+            ("IVPAY_RECONCILER__INTERVAL_SECS", "2"),
+            ("IVPAY_RECONCILER__ENABLED", "false"),
+        ])
+        .expect("loads");
+        assert!(!s.reconciler.enabled);
+        assert_eq!(s.reconciler.interval, Duration::from_secs(2));
+    }
+
+    #[test]
+    fn log_settings_are_read_from_the_environment() {
+        let s = from_env(&[("IVPAY_LOG__FILTER", "warn,ivpay_service=debug")]).expect("loads");
+        assert_eq!(s.log.filter.as_str(), "warn,ivpay_service=debug");
+    }
+
+    // Which variables are settings.
+
+    #[test]
+    fn an_unknown_section_in_the_environment_is_refused_by_name() {
+        let err = refusal(&[("IVPAY_RECONCILR__INTERVAL_SECS", "2")]);
+        assert!(err.contains("reconcilr"), "{err}");
+    }
+
+    #[test]
+    fn an_unknown_key_in_the_environment_is_refused_with_its_section() {
+        let err = refusal(&[("IVPAY_SERVER__BND", "127.0.0.1:1")]);
+        assert!(err.starts_with("server: ") && err.contains("bnd"), "{err}");
+    }
+
+    #[test]
+    fn variables_without_a_double_underscore_are_not_settings() {
+        let s = from_env(&[
+            ("IVPAY_TEST_DATABASE_URL", "postgres://x"),
+            ("IVPAY_FAULT_POINTS", "create.after_intent_commit=crash"),
+            ("IVPAY_CONFIG", "other.toml"),
+            ("SERVER__BIND", "nonsense"),
+        ])
+        .expect("loads");
+        assert_eq!(s.server.bind.port(), 8080);
+    }
+
+    #[test]
+    fn the_environment_overrides_the_file() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("ivpay.toml");
         std::fs::write(
             &path,
-            "[server]\nbind = \"127.0.0.1:0\"\n[ivpay]\napi_key = \"live-secret\"\n[clients]\nshop = \"client-secret\"\n",
+            "[reconciler]\ninterval_secs = 7\nmax_delay_secs = 60\n",
         )
         .expect("write");
-        let s = Settings::load(&path, true).expect("loads");
-        assert_eq!(s.server.bind.port(), 0);
-        assert_eq!(s.database.url, "sqlite://ivpay.db?mode=rwc");
-        assert!(!s.uses_embedded_sandbox());
+        let s = Settings::load_with_env(&path, true, [("IVPAY_RECONCILER__INTERVAL_SECS", "3")])
+            .expect("loads");
+        assert_eq!(s.reconciler.interval, Duration::from_secs(3));
+        assert_eq!(
+            s.reconciler.max_delay,
+            Duration::from_secs(60),
+            "the file's"
+        );
+    }
+
+    // Out of range or of the wrong type: refused, with the key first.
+
+    #[test]
+    fn a_zero_interval_is_refused_with_its_key() {
+        assert_eq!(
+            refusal(&[("IVPAY_RECONCILER__INTERVAL_SECS", "0")]),
+            "reconciler.interval_secs: must be at least 1"
+        );
+    }
+
+    #[test]
+    fn every_duration_below_its_minimum_is_refused_with_its_key() {
+        let minimums = [
+            ("server.request_timeout_secs", 1),
+            ("ivpay.connect_timeout_secs", 1),
+            ("ivpay.request_timeout_secs", 1),
+            ("idempotency.retention_secs", 60),
+            ("reconciler.interval_secs", 1),
+            ("reconciler.first_check_secs", 1),
+            ("reconciler.max_delay_secs", 1),
+            ("reconciler.stale_intent_secs", 1),
+            ("reconciler.inbox_lease_secs", 1),
+        ];
+        for (key, min) in minimums {
+            let var = format!("IVPAY_{}", key.to_uppercase().replace('.', "__"));
+            // first_check may not exceed max_delay, and wait must stay below the request
+            // timeout: keep both out of the way.
+            let base = [
+                ("IVPAY_RECONCILER__FIRST_CHECK_SECS", "1"),
+                ("IVPAY_IDEMPOTENCY__WAIT_SECS", "0"),
+            ];
+            let below = (min - 1).to_string();
+            let vars = base.iter().copied().chain([(var.as_str(), below.as_str())]);
+            let err = Settings::load_with_env(Path::new("/nonexistent/ivpay.toml"), false, vars)
+                .expect_err(key)
+                .to_string();
+            assert_eq!(err, format!("{key}: must be at least {min}"));
+            let at = min.to_string();
+            let vars = base.iter().copied().chain([(var.as_str(), at.as_str())]);
+            Settings::load_with_env(Path::new("/nonexistent/ivpay.toml"), false, vars).expect(key);
+        }
+    }
+
+    #[test]
+    fn zero_counts_are_refused_with_their_key() {
+        for (var, key) in [
+            ("IVPAY_SERVER__BODY_LIMIT", "server.body_limit"),
+            ("IVPAY_SERVER__RATE_LIMIT_BURST", "server.rate_limit_burst"),
+            (
+                "IVPAY_DATABASE__MAX_CONNECTIONS",
+                "database.max_connections",
+            ),
+        ] {
+            assert_eq!(refusal(&[(var, "0")]), format!("{key}: must be at least 1"));
+        }
+    }
+
+    #[test]
+    fn a_rate_limit_of_zero_turns_the_limit_off() {
+        let s = from_env(&[("IVPAY_SERVER__RATE_LIMIT_PER_SECOND", "0")]).expect("loads");
+        assert_eq!(s.server.rate_limit_per_second, None);
+        let s = from_env(&[("IVPAY_SERVER__RATE_LIMIT_PER_SECOND", "7")]).expect("loads");
+        assert_eq!(s.server.rate_limit_per_second, NonZeroU32::new(7));
+    }
+
+    #[test]
+    fn numbers_are_whole_and_not_negative() {
+        for bad in ["1.5", "-1", "yes", "", "ten"] {
+            let err = refusal(&[("IVPAY_RECONCILER__INTERVAL_SECS", bad)]);
+            assert!(
+                err.starts_with("reconciler.interval_secs: "),
+                "{bad}: {err}"
+            );
+        }
+        let err = file_refusal("[reconciler]\ninterval_secs = 1.5\n");
+        assert!(err.starts_with("reconciler.interval_secs: "), "{err}");
+    }
+
+    #[test]
+    fn a_number_too_large_for_its_type_is_refused() {
+        let err = refusal(&[("IVPAY_SERVER__RATE_LIMIT_BURST", "4294967296")]);
+        assert_eq!(err, "server.rate_limit_burst: is too large");
+        let err = refusal(&[("IVPAY_SERVER__RATE_LIMIT_PER_SECOND", "4294967296")]);
+        assert_eq!(err, "server.rate_limit_per_second: is too large");
+    }
+
+    #[test]
+    fn values_that_do_not_parse_are_refused_with_their_key() {
+        for (var, value, key) in [
+            ("IVPAY_SERVER__BIND", "localhost", "server.bind: "),
+            ("IVPAY_DATABASE__URL", "mysql://db/ivpay", "database.url: "),
+            (
+                "IVPAY_DATABASE__URL",
+                "postgres://[oops/x",
+                "database.url: ",
+            ),
+            ("IVPAY_IVPAY__BASE_URL", "not a url", "ivpay.base_url: "),
+            ("IVPAY_IVPAY__ALLOW_HTTP", "sometimes", "ivpay.allow_http: "),
+            ("IVPAY_LOG__FILTER", "info,ivpay=loud", "log.filter: "),
+            ("IVPAY_LOG__JSON", "sometimes", "log.json: "),
+        ] {
+            let err = refusal(&[(var, value)]);
+            assert!(err.starts_with(key), "{var}={value}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_bad_client_name_is_refused_with_the_name() {
+        let err = file_refusal("[clients]\n\"Bad Name\" = \"a-secret\"\n");
+        assert!(err.starts_with("clients.Bad Name: "), "{err}");
+    }
+
+    #[test]
+    fn client_names_from_the_file_keep_their_case() {
+        let s = from_file("[clients]\nShop-Frontend = \"a-secret\"\n").expect("loads");
+        let name: ClientId = "Shop-Frontend".parse().expect("name");
+        assert!(s.clients.contains_key(&name), "{:?}", s.clients.keys());
+    }
+
+    #[test]
+    fn empty_secrets_are_refused() {
+        assert_eq!(
+            refusal(&[("IVPAY_CLIENTS__SHOP", "")]),
+            "clients.shop: must not be empty"
+        );
+        assert_eq!(
+            refusal(&[("IVPAY_IVPAY__API_KEY", "")]),
+            "ivpay.api_key: must not be empty"
+        );
+    }
+
+    #[test]
+    fn the_idempotency_wait_must_end_before_the_request_timeout() {
+        assert_eq!(
+            refusal(&[("IVPAY_IDEMPOTENCY__WAIT_SECS", "30")]),
+            "idempotency.wait_secs: must be below server.request_timeout_secs (30)"
+        );
+        from_env(&[("IVPAY_IDEMPOTENCY__WAIT_SECS", "29")]).expect("just below");
+    }
+
+    #[test]
+    fn the_first_check_may_not_come_after_the_longest_delay() {
+        assert_eq!(
+            refusal(&[("IVPAY_RECONCILER__MAX_DELAY_SECS", "10")]),
+            "reconciler.first_check_secs: must not exceed reconciler.max_delay_secs (10)"
+        );
+        from_env(&[
+            ("IVPAY_RECONCILER__MAX_DELAY_SECS", "10"),
+            ("IVPAY_RECONCILER__FIRST_CHECK_SECS", "10"),
+        ])
+        .expect("equal is fine");
+    }
+
+    #[test]
+    fn a_plain_http_base_url_needs_allow_http() {
+        assert_eq!(
+            refusal(&[("IVPAY_IVPAY__BASE_URL", "http://127.0.0.1:8090")]),
+            "ivpay.base_url: plain http needs ivpay.allow_http = true"
+        );
+        from_env(&[
+            ("IVPAY_IVPAY__BASE_URL", "http://127.0.0.1:8090"),
+            ("IVPAY_IVPAY__ALLOW_HTTP", "true"),
+        ])
+        .expect("allowed");
+    }
+
+    #[test]
+    fn a_base_url_with_credentials_is_refused() {
+        assert_eq!(
+            refusal(&[("IVPAY_IVPAY__BASE_URL", "https://u:p@api.ivpay.io/api/v4")]),
+            "ivpay.base_url: credentials are not allowed in the URL"
+        );
+    }
+
+    #[test]
+    fn settings_built_in_code_are_checked_too() {
+        let mut s = Settings::default();
+        s.reconciler.inbox_lease = Duration::from_millis(500);
+        assert_eq!(
+            s.validate().expect_err("refused").to_string(),
+            "reconciler.inbox_lease_secs: must be at least 1"
+        );
+    }
+
+    // Secrets.
+
+    #[test]
+    fn debug_shows_no_secret() {
+        let s = from_env(&[
+            ("IVPAY_IVPAY__API_KEY", "live-secret"),
+            ("IVPAY_CLIENTS__SHOP", "client-secret"),
+            (
+                "IVPAY_DATABASE__URL",
+                "postgres://ivpay:db-secret@db.internal:5432/ivpay",
+            ),
+        ])
+        .expect("loads");
         let shown = format!("{s:?}");
+        for secret in ["live-secret", "client-secret", "db-secret"] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
         assert!(
-            !shown.contains("live-secret") && !shown.contains("client-secret"),
+            shown.contains("postgres://ivpay:REDACTED@db.internal:5432/ivpay"),
             "{shown}"
         );
     }
 
     #[test]
-    fn an_unknown_key_is_named() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("ivpay.toml");
-        std::fs::write(&path, "[server]\nbnd = \"x\"\n").expect("write");
-        let err = Settings::load(&path, true)
-            .expect_err("refused")
-            .to_string();
-        assert!(err.contains("bnd"), "{err}");
+    fn a_database_url_shows_everything_but_its_password() {
+        let show = |text: &str| text.parse::<DatabaseUrl>().expect("a URL").to_string();
+        assert_eq!(
+            show("postgres://u:p%40ss@db:5432/x?sslmode=disable"),
+            "postgres://u:REDACTED@db:5432/x?sslmode=disable"
+        );
+        assert_eq!(
+            show("postgres://u@db/x?sslmode=disable&password=p4ss"),
+            "postgres://u@db/x?sslmode=disable&password=REDACTED"
+        );
+        assert_eq!(show("postgresql://u@db/x"), "postgresql://u@db/x");
+        assert_eq!(
+            show("sqlite://ivpay.db?mode=rwc"),
+            "sqlite://ivpay.db?mode=rwc"
+        );
+        assert_eq!(show("sqlite::memory:"), "sqlite::memory:");
     }
+
+    // The file and the defaults.
 
     #[test]
     fn every_section_is_read_from_the_file() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("ivpay.toml");
-        std::fs::write(
-            &path,
-            "[idempotency]\nretention_secs = 3600\nwait_secs = 5\n[reconciler]\nstale_intent_secs = 60\n[log]\njson = true\n",
+        let s = from_file(
+            "[server]\nbind = \"127.0.0.1:0\"\n[database]\nmax_connections = 2\n\
+             [ivpay]\napi_key = \"k\"\n[clients]\nshop = \"c\"\n\
+             [idempotency]\nretention_secs = 3600\nwait_secs = 5\n\
+             [reconciler]\nstale_intent_secs = 60\n[log]\njson = true\n",
         )
-        .expect("write");
-        let s = Settings::load(&path, true).expect("loads");
-        assert_eq!(
-            (s.idempotency.retention_secs, s.idempotency.wait_secs),
-            (3600, 5)
-        );
-        assert_eq!(s.reconciler.stale_intent_secs, 60);
+        .expect("loads");
+        assert_eq!(s.server.bind.port(), 0);
+        assert_eq!(s.database.max_connections.get(), 2);
+        assert!(!s.uses_embedded_sandbox());
+        assert_eq!(s.clients.len(), 1);
+        assert_eq!(s.idempotency.retention, Duration::from_secs(3600));
+        assert_eq!(s.idempotency.wait, Duration::from_secs(5));
+        assert_eq!(s.reconciler.stale_intent, Duration::from_secs(60));
         assert!(s.log.json);
     }
 
     #[test]
+    fn an_unknown_key_in_the_file_is_named() {
+        let err = file_refusal("[server]\nbnd = \"x\"\n");
+        assert!(err.starts_with("server: ") && err.contains("bnd"), "{err}");
+    }
+
+    #[test]
     fn a_missing_optional_file_gives_the_defaults() {
-        let s = Settings::load(Path::new("/nonexistent/ivpay.toml"), false).expect("defaults");
+        let s = from_env(&[]).expect("defaults");
         assert!(s.uses_embedded_sandbox());
         assert_eq!(s.server.bind.port(), 8080);
+        assert_eq!(format!("{s:?}"), format!("{:?}", Settings::default()));
+    }
+
+    #[test]
+    fn a_missing_required_file_is_refused() {
+        let err = Settings::load_with_env(
+            Path::new("/nonexistent/ivpay.toml"),
+            true,
+            std::iter::empty::<(String, String)>(),
+        )
+        .expect_err("refused")
+        .to_string();
+        assert!(err.contains("/nonexistent/ivpay.toml"), "{err}");
     }
 }

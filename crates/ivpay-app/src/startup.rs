@@ -17,7 +17,7 @@ use secrecy::SecretString;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::settings::Settings;
+use crate::settings::{Settings, SettingsError};
 
 /// The client key offered in development mode (embedded sandbox, no clients configured).
 pub const DEV_CLIENT_KEY: &str = "dev-client-key";
@@ -47,6 +47,9 @@ pub enum StartupError {
     /// The embedded sandbox could not start.
     #[error("embedded sandbox: {0}")]
     Sandbox(#[from] ivpay_sandbox::SandboxError),
+    /// A setting is out of range (settings built in code; loading checks the same).
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
     /// A configuration value is invalid.
     #[error("{0}")]
     Config(String),
@@ -93,11 +96,13 @@ impl App {
     ///
     /// [`StartupError`], naming the setting at fault.
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        settings.validate()?;
         let options = DatabaseOptions {
-            max_connections: settings.database.max_connections,
+            max_connections: settings.database.max_connections.get(),
             ..DatabaseOptions::default()
         };
-        let db = ivpay_persistence::connect(&settings.database.url, &options).await?;
+        let db =
+            ivpay_persistence::connect(settings.database.url.expose_secret(), &options).await?;
         ivpay_persistence::migrate_up(&db).await?;
 
         let addr = settings.server.bind;
@@ -110,18 +115,15 @@ impl App {
         let service_url = format!("http://{local}");
 
         let mut clients = ClientKeys::new();
-        for (name, key) in &settings.clients {
-            let id = name
-                .parse()
-                .map_err(|e| StartupError::Config(format!("clients.{name}: {e}")))?;
-            clients = clients.with(id, key);
+        for (id, key) in &settings.clients {
+            clients = clients.with(id.clone(), key);
         }
 
         let (sandbox, api_key, base_url, allow_http) = match &settings.ivpay.api_key {
             Some(key) => (
                 None,
                 key.clone(),
-                settings.ivpay.base_url.clone(),
+                settings.ivpay.base_url.to_string(),
                 settings.ivpay.allow_http,
             ),
             None => {
@@ -161,17 +163,17 @@ impl App {
         let gateway = IvpayClient::builder(api_key.clone())
             .base_url(base_url)
             .allow_http(allow_http)
-            .connect_timeout(Duration::from_secs(settings.ivpay.connect_timeout_secs))
-            .request_timeout(Duration::from_secs(settings.ivpay.request_timeout_secs))
+            .connect_timeout(settings.ivpay.connect_timeout)
+            .request_timeout(settings.ivpay.request_timeout)
             .build()?;
         let faults = fault_points()?;
         let service_config = ServiceConfig {
-            reconcile_base: Duration::from_secs(settings.reconciler.first_check_secs.max(1)),
-            reconcile_max: Duration::from_secs(settings.reconciler.max_delay_secs.max(1)),
-            stale_intent_after: Duration::from_secs(settings.reconciler.stale_intent_secs.max(1)),
-            inbox_lease: Duration::from_secs(settings.reconciler.inbox_lease_secs.max(1)),
-            idempotency_ttl: Duration::from_secs(settings.idempotency.retention_secs.max(60)),
-            in_flight_wait: Duration::from_secs(settings.idempotency.wait_secs),
+            reconcile_base: settings.reconciler.first_check,
+            reconcile_max: settings.reconciler.max_delay,
+            stale_intent_after: settings.reconciler.stale_intent,
+            inbox_lease: settings.reconciler.inbox_lease,
+            idempotency_ttl: settings.idempotency.retention,
+            in_flight_wait: settings.idempotency.wait,
             faults,
             ..ServiceConfig::default()
         };
@@ -185,20 +187,18 @@ impl App {
 
         let mut api = ApiConfig::new(clients);
         api.webhook_key = Some(WebhookKey::new(&api_key));
-        api.body_limit = settings.server.body_limit;
+        api.body_limit = settings.server.body_limit.get();
         api.metrics = metrics_handle();
         api.storage = Some(storage_report(&db).await);
         api.rate_limit =
-            std::num::NonZeroU32::new(settings.server.rate_limit_per_second).map(|per_second| {
-                ivpay_api::RateLimit {
+            settings
+                .server
+                .rate_limit_per_second
+                .map(|per_second| ivpay_api::RateLimit {
                     per_second,
-                    burst: std::num::NonZeroU32::new(settings.server.rate_limit_burst)
-                        .unwrap_or(per_second),
-                }
-            });
-        api.request_timeout = Some(Duration::from_secs(
-            settings.server.request_timeout_secs.max(1),
-        ));
+                    burst: settings.server.rate_limit_burst,
+                });
+        api.request_timeout = Some(settings.server.request_timeout);
         let router = ivpay_api::router(use_cases.clone(), api);
 
         Ok(Self {
@@ -211,12 +211,12 @@ impl App {
             },
             sandbox,
             use_cases,
-            shutdown_grace: Duration::from_secs(settings.server.shutdown_grace_secs),
+            shutdown_grace: settings.server.shutdown_grace,
             reconcile_batch,
             reconciler: settings
                 .reconciler
                 .enabled
-                .then(|| Duration::from_secs(settings.reconciler.interval_secs.max(1))),
+                .then_some(settings.reconciler.interval),
         })
     }
 

@@ -11,11 +11,13 @@ async fn a_stuck_client_cannot_hold_shutdown_past_the_grace_period() {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut settings = Settings::default();
     settings.server.bind = "127.0.0.1:0".parse().expect("address");
-    settings.server.shutdown_grace_secs = 1;
+    settings.server.shutdown_grace = Duration::from_secs(1);
     settings.database.url = format!(
         "sqlite://{}?mode=rwc",
         dir.path().join("ivpay.db").display()
-    );
+    )
+    .parse()
+    .expect("a database URL");
     let app = App::build(settings).await.expect("starts");
     let port = app.port();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
