@@ -373,8 +373,11 @@ async fn reconcile_loop(
 
 /// Resolves on Ctrl-C or SIGTERM.
 pub async fn shutdown_signal() {
+    // A handler that cannot be installed must not read as a signal (stopping at once).
     let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
     };
     #[cfg(unix)]
     let term = async {
