@@ -9,7 +9,7 @@
 //! one webhook parser.
 //!
 //! **May depend on:** `ivpay-domain`, `ivpay-ports`, `reqwest` (rustls with the `ring`
-//! provider), `serde`/`serde_json` (and `serde_json_lenient` for IVPAY's trailing commas),
+//! provider), `serde`/`serde_json` (and `ivpay-json` for IVPAY's trailing commas),
 //! `secrecy`, `tokio` (timers), `tracing` and small
 //! helpers. Never on storage or server crates (`sea-orm`, `sqlx`, `axum`), nor on
 //! `ivpay-service`.
@@ -44,7 +44,6 @@
 mod client;
 mod error;
 mod gateway;
-mod json;
 mod retry;
 pub mod wire;
 

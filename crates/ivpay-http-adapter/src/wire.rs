@@ -110,7 +110,7 @@ impl Envelope {
 ///
 /// When the body is not a JSON object (garbage, truncated, HTML, empty).
 pub fn parse_envelope(body: &[u8]) -> Result<Envelope, serde_json::Error> {
-    crate::json::from_slice(body)
+    ivpay_json::from_slice(body)
 }
 
 /// `data` of a successful create.
