@@ -119,6 +119,27 @@ pub(crate) struct AppState {
     storage: Option<serde_json::Value>,
 }
 
+/// Closes the connection after an error answer to a request that has a body. An error
+/// may be answered before the body is read (401 and 415 come first, 413 stops reading);
+/// the server then cannot reuse the connection and drops it, and a client that was not
+/// told would send its next request into a closed socket.
+async fn close_after_refused_body(request: Request, next: Next) -> Response {
+    use axum::http::{HeaderValue, header};
+    let headers = request.headers();
+    let has_body = headers.contains_key(header::TRANSFER_ENCODING)
+        || headers
+            .get(header::CONTENT_LENGTH)
+            .is_some_and(|v| v.as_bytes() != b"0");
+    let mut response = next.run(request).await;
+    let status = response.status();
+    if has_body && (status.is_client_error() || status.is_server_error()) {
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
+}
+
 async fn count_requests(request: Request, next: Next) -> Response {
     let route = request
         .extensions()
@@ -189,6 +210,7 @@ pub fn router(use_cases: Arc<dyn PaymentUseCases>, config: ApiConfig) -> Router 
     };
     routes
         .layer(middleware::from_fn(count_requests))
+        .layer(middleware::from_fn(close_after_refused_body))
         .with_state(state)
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {

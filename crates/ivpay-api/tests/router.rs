@@ -852,6 +852,36 @@ mod contract {
     }
 
     #[tokio::test]
+    async fn an_error_before_the_body_is_read_closes_the_connection() {
+        let app = mocked(MockPaymentUseCases::new());
+        let big = "x".repeat(100_000);
+        let (status, headers, _) = send(
+            &app,
+            Request::post("/webhooks/ivpay")
+                .header("x-api-key", KEY)
+                .header("content-length", big.len())
+                .body(Body::from(big))
+                .expect("req"),
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            headers.get("connection").map(|v| v.as_bytes()),
+            Some(&b"close"[..])
+        );
+        let (status, headers, _) = send(
+            &app,
+            Request::get("/payments").body(Body::empty()).expect("req"),
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert!(
+            headers.get("connection").is_none(),
+            "a request without a body keeps its connection"
+        );
+    }
+
+    #[tokio::test]
     async fn unknown_routes_and_methods_answer_in_the_envelope() {
         let app = mocked(MockPaymentUseCases::new());
         let (status, _, out) = send(
