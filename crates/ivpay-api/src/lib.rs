@@ -10,7 +10,8 @@
 //! types the handlers read and answer (`/openapi.json`, browsable at `/docs`).
 //!
 //! **May depend on:** `ivpay-domain`, `ivpay-ports` (it holds an
-//! `Arc<dyn PaymentUseCases>`), axum and tower-http. Never on storage or the IVPAY client.
+//! `Arc<dyn PaymentUseCases>`), `ivpay-json` (IVPAY's JSON dialect), axum, tower-http and
+//! utoipa. Never on storage or the IVPAY client.
 //!
 //! ```
 //! use std::sync::Arc;

@@ -116,10 +116,21 @@ fn payment_id_of(v: Option<&Value>) -> Result<PaymentId, ApiError> {
 ///
 /// # Errors
 ///
-/// [`ApiError::MalformedBody`] for a body that is not a JSON object even tolerantly;
-/// [`ApiError::Invalid`] naming `payment_id` when it is missing or unusable.
+/// [`ApiError::MalformedBody`] for a body that is not JSON even tolerantly;
+/// [`ApiError::Invalid`] naming `payment_id` when it is missing or unusable (a JSON body
+/// that is not an object has none).
 pub(crate) fn hint_of(raw: &[u8]) -> Result<WebhookHint, ApiError> {
-    crate::json::from_slice::<WebhookBody>(raw)?.hint(raw)
+    let value: Value = crate::json::from_slice(raw)?;
+    if !value.is_object() {
+        return Err(ApiError::invalid(
+            Field::PaymentId.as_str(),
+            "required (the body is JSON but not an object)",
+        ));
+    }
+    // Cannot fail: every field takes any JSON value, and an object has no duplicate keys.
+    let body =
+        WebhookBody::deserialize(value).map_err(|e| ApiError::MalformedBody(e.to_string()))?;
+    body.hint(raw)
 }
 
 /// The name of a receipt, as the 200 body's `outcome` and the metric label.
@@ -248,19 +259,31 @@ mod tests {
     }
 
     #[test]
-    fn refuses_what_is_not_a_json_object() {
-        for body in [
-            "{",
-            "not json",
-            "[1]",
-            "\"x\"",
-            "{\"payment_id\":\"a\"} // c",
-        ] {
+    fn refuses_what_is_not_json_and_json_without_an_id() {
+        for body in ["{", "not json", "", "{\"payment_id\":\"a\"} // c"] {
             assert!(
                 matches!(hint(body), Err(ApiError::MalformedBody(_))),
                 "{body}"
             );
         }
+        for body in ["[1]", "\"x\"", "7"] {
+            assert!(
+                matches!(
+                    hint(body),
+                    Err(ApiError::Invalid {
+                        field: "payment_id",
+                        ..
+                    })
+                ),
+                "{body}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_repeated_key_counts_once() {
+        let h = hint(r#"{"payment_id":"a","payment_id":"b"}"#).expect("tolerated");
+        assert_eq!(h.payment_id.as_str(), "b");
     }
 
     #[test]
