@@ -203,7 +203,11 @@ impl IntoResponses for CreateErrors {
     params(IdempotencyKeyHeader),
     responses(
         (status = 200, description = "created (or replayed: header `Idempotent-Replayed: true`)", body = Envelope<CreatedView>,
-            headers(("Idempotent-Replayed" = String, description = "`true` when answered from storage for a repeated `Idempotency-Key`"))),
+            headers(("Idempotent-Replayed" = String, description = "`true` when answered from storage for a repeated `Idempotency-Key`")),
+            links(
+                ("GetPayment" = (operation_id = "get", parameters(("payment_id" = "$response.body#/data/id")), description = "the payment just created, by our id")),
+                ("PaymentEvents" = (operation_id = "events", parameters(("payment_id" = "$response.body#/data/id")), description = "its history")),
+            )),
         CreateErrors,
     ),
     security(("api_key" = []))

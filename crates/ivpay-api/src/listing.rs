@@ -20,8 +20,10 @@ const DEFAULT_LIMIT: u32 = 50;
 /// Largest page size.
 const MAX_LIMIT: u32 = 200;
 
-/// Filters and paging; every value is read as text so an error can name it.
+/// Filters and paging; every value is read as text so an error can name it. Any other
+/// parameter is refused: a misspelt filter must not quietly widen the list.
 #[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub(crate) struct ListQuery {
     /// Only payments with this status.

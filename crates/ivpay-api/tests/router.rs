@@ -852,6 +852,25 @@ mod contract {
     }
 
     #[tokio::test]
+    async fn a_misspelt_listing_filter_is_refused_not_ignored() {
+        let mut uc = MockPaymentUseCases::new();
+        uc.expect_list().never();
+        let app = mocked(uc);
+        for query in ["statuss=PAID", "=false"] {
+            let (status, _, out) = send(
+                &app,
+                Request::get(format!("/payments?{query}"))
+                    .header("x-api-key", KEY)
+                    .body(Body::empty())
+                    .expect("req"),
+            )
+            .await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{query}");
+            assert_eq!(json(&out)["field"], "query", "{query}");
+        }
+    }
+
+    #[tokio::test]
     async fn an_error_before_the_body_is_read_closes_the_connection() {
         let app = mocked(MockPaymentUseCases::new());
         let big = "x".repeat(100_000);
