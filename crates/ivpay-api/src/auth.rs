@@ -1,13 +1,19 @@
 //! API keys: our clients' keys, and IVPAY's key echoed on webhooks. Only SHA-256 digests
-//! are kept, and compared in constant time.
+//! are kept, and compared in constant time. The extractors [`AuthenticatedClient`] and
+//! [`IvpayNotifier`] put the checks in front of the handlers that need them.
 
 use std::fmt;
+use std::time::Duration;
 
+use axum::extract::FromRequestParts;
 use axum::http::HeaderMap;
+use axum::http::request::Parts;
 use ivpay_domain::ClientId;
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
+
+use crate::{ApiError, AppState};
 
 /// The header IVPAY and our clients put the key in.
 pub const API_KEY_HEADER: &str = "x-api-key";
@@ -101,6 +107,63 @@ impl WebhookKey {
         headers
             .get(API_KEY_HEADER)
             .is_some_and(|v| bool::from(self.0.ct_eq(&digest(v.as_bytes()))))
+    }
+}
+
+/// A client whose `X-API-KEY` is known, within its rate limit.
+pub(crate) struct AuthenticatedClient(pub(crate) ClientId);
+
+impl FromRequestParts<AppState> for AuthenticatedClient {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let client = state
+            .clients
+            .authenticate(&parts.headers)
+            .ok_or(ApiError::Unauthorized)?;
+        if let Some(limiter) = &state.limiter {
+            if let Err(not_until) = limiter.check_key(&client) {
+                use governor::clock::Clock;
+                let now = governor::clock::DefaultClock::default().now();
+                metrics::counter!("ivpay_rate_limited_total").increment(1);
+                return Err(ApiError::RateLimited {
+                    retry_after: not_until.wait_time_from(now),
+                });
+            }
+        }
+        Ok(Self(client))
+    }
+}
+
+impl AuthenticatedClient {
+    /// The errors this check answers, for the document.
+    pub(crate) fn errors() -> Vec<ApiError> {
+        vec![
+            ApiError::Unauthorized,
+            ApiError::RateLimited {
+                retry_after: Duration::from_secs(1),
+            },
+        ]
+    }
+}
+
+/// A request that carries IVPAY's key: a webhook from IVPAY (or from whoever has the key).
+pub(crate) struct IvpayNotifier;
+
+impl FromRequestParts<AppState> for IvpayNotifier {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let authentic = state
+            .webhook_key
+            .as_ref()
+            .is_some_and(|k| k.verify(&parts.headers));
+        if authentic {
+            Ok(Self)
+        } else {
+            metrics::counter!("ivpay_webhooks_total", "outcome" => "unauthorized").increment(1);
+            Err(ApiError::Unauthorized)
+        }
     }
 }
 

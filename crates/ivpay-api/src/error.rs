@@ -1,31 +1,42 @@
-//! Every error the API can answer, rendered once, in IVPAY's envelope.
+//! Every error the API can answer, mapped to a status and a code once, rendered once as
+//! an [`ErrorBody`], and documented from the same mapping.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use ivpay_domain::{FieldError, InternalId};
-use ivpay_ports::{CreateError, QueryError, RepositoryError, UpdateError};
+use ivpay_ports::{CreateError, GatewayError, QueryError, RepositoryError, UpdateError};
+use utoipa::openapi::schema::Ref;
+use utoipa::openapi::{ContentBuilder, RefOr, ResponseBuilder};
+
+use crate::envelope::ErrorBody;
 
 /// An error answer. `status()` decides the HTTP code; the body is always
 /// `{"success": false, "error": "...", "code": "...", ...}`.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
-    /// A request field is invalid; the message names it.
-    #[error("{0}")]
-    Invalid(String),
-    /// A domain validation error, which names its field.
-    #[error(transparent)]
-    Field(#[from] FieldError),
-    /// The body is not JSON, or not an object.
+    /// A request field, header or query parameter is invalid. The body names it in `field`.
+    #[error("{field}: {reason}")]
+    Invalid {
+        /// Its wire name (`amount_fiat`, `limit`, `Idempotency-Key`, ...).
+        field: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The body is not JSON (trailing commas tolerated), or not a JSON object.
     #[error("body: {0}")]
     MalformedBody(String),
     /// Missing or wrong `X-API-KEY`. The text is IVPAY's.
     #[error("Wrong auth parameters")]
     Unauthorized,
-    /// No such payment.
-    #[error("payment {0} not found")]
-    NotFound(String),
+    /// Nothing here (no such route, metrics not enabled).
+    #[error("{0}")]
+    NotFound(&'static str),
+    /// The route does not answer this method.
+    #[error("method not allowed")]
+    MethodNotAllowed,
     /// The body is larger than allowed.
     #[error("body: larger than {limit} bytes")]
     TooLarge {
@@ -47,28 +58,52 @@ pub enum ApiError {
     /// The body is not `application/json`.
     #[error("Content-Type: expected application/json")]
     UnsupportedMediaType,
+    /// Storage does not answer the readiness probe.
+    #[error("database unavailable")]
+    NotReady(#[source] QueryError),
     /// The use case refused or failed to create.
     #[error(transparent)]
     Create(#[from] CreateError),
     /// A read failed.
     #[error(transparent)]
     Query(#[from] QueryError),
-    /// A webhook could not be processed now; IVPAY should retry.
+    /// A webhook could not be kept now; IVPAY should retry.
     #[error(transparent)]
     Update(#[from] UpdateError),
 }
 
+impl From<FieldError> for ApiError {
+    fn from(e: FieldError) -> Self {
+        Self::Invalid {
+            field: e.field().as_str(),
+            reason: e.reason(),
+        }
+    }
+}
+
 impl ApiError {
+    /// Every [`ApiError::code`], as the document lists them.
+    pub const CODES: [&'static str; 17] = crate::envelope::CODES;
+
+    /// A field error.
+    pub(crate) fn invalid(field: &'static str, reason: impl Into<String>) -> Self {
+        Self::Invalid {
+            field,
+            reason: reason.into(),
+        }
+    }
+
     /// The HTTP status for this error.
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::Invalid(_) | Self::Field(_) | Self::MalformedBody(_) => StatusCode::BAD_REQUEST,
+            Self::Invalid { .. } | Self::MalformedBody(_) => StatusCode::BAD_REQUEST,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::NotFound(_) | Self::Query(QueryError::NotFound(_)) => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::Timeout { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Timeout { .. } | Self::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Create(e) => match e {
                 CreateError::IdempotencyMismatch => StatusCode::UNPROCESSABLE_ENTITY,
                 CreateError::InFlight { .. } => StatusCode::CONFLICT,
@@ -85,31 +120,71 @@ impl ApiError {
         }
     }
 
-    /// A stable machine-readable code.
+    /// A stable machine-readable code, one of [`ApiError::CODES`].
     pub fn code(&self) -> &'static str {
         match self {
-            Self::Invalid(_) | Self::Field(_) => "invalid_request",
+            Self::Invalid { .. } => "invalid_request",
             Self::MalformedBody(_) => "malformed_body",
             Self::Unauthorized => "unauthorized",
             Self::NotFound(_) | Self::Query(QueryError::NotFound(_)) => "not_found",
+            Self::MethodNotAllowed => "method_not_allowed",
             Self::TooLarge { .. } => "body_too_large",
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::RateLimited { .. } => "rate_limited",
             Self::Timeout { .. } => "timeout",
-            Self::Create(e) => match e {
-                CreateError::IdempotencyMismatch => "idempotency_key_reused",
-                CreateError::InFlight { .. } => "idempotency_key_in_flight",
-                CreateError::Rejected { .. } => "rejected_by_ivpay",
-                CreateError::UpstreamUnauthorized => "upstream_unauthorized",
-                CreateError::UpstreamUnavailable { .. } => "upstream_unavailable",
-                CreateError::OutcomeUnknown { .. } => "outcome_unknown",
-                CreateError::Storage(_) => "storage_error",
-            },
+            Self::NotReady(_) => "not_ready",
+            Self::Create(e) => create_code(e),
             Self::Query(QueryError::Upstream(_)) | Self::Update(UpdateError::Upstream(_)) => {
                 "upstream_unavailable"
             }
             Self::Query(QueryError::Storage(_)) | Self::Update(UpdateError::Storage(_)) => {
                 "storage_error"
+            }
+        }
+    }
+
+    /// What the code means, for the OpenAPI document.
+    fn meaning(&self) -> &'static str {
+        match self {
+            Self::Invalid { .. } => {
+                "a field, header or query parameter is invalid; `field` names it"
+            }
+            Self::MalformedBody(_) => "the body is not a JSON object (trailing commas are fine)",
+            Self::Unauthorized => "`X-API-KEY` missing or wrong (`Wrong auth parameters`)",
+            Self::NotFound(_) | Self::Query(QueryError::NotFound(_)) => {
+                "no such payment or resource"
+            }
+            Self::MethodNotAllowed => "the route does not answer this method",
+            Self::TooLarge { .. } => "the body is larger than the configured limit",
+            Self::UnsupportedMediaType => "`Content-Type` is not `application/json`",
+            Self::RateLimited { .. } => {
+                "over the client's rate limit; `Retry-After` says when to come back"
+            }
+            Self::Timeout { .. } => "the request ran longer than the server allows",
+            Self::NotReady(_) => "the database does not answer",
+            Self::Create(e) => match e {
+                CreateError::IdempotencyMismatch => {
+                    "the `Idempotency-Key` was used with another request"
+                }
+                CreateError::InFlight { .. } => {
+                    "a request with this `Idempotency-Key` is still running; `Retry-After`"
+                }
+                CreateError::Rejected { .. } => {
+                    "IVPAY rejected the payment (its message; `id` is ours)"
+                }
+                CreateError::UpstreamUnauthorized => "IVPAY refused the service's own key",
+                CreateError::UpstreamUnavailable { .. } => {
+                    "IVPAY unreachable, nothing was sent; `Retry-After`"
+                }
+                CreateError::OutcomeUnknown { .. } => {
+                    "IVPAY may or may not have created it; `id` is ours, the payment is kept"
+                }
+                CreateError::Storage(_) => "storage failed",
+            },
+            Self::Query(QueryError::Upstream(_)) => "asking IVPAY (refresh) failed",
+            Self::Update(UpdateError::Upstream(_)) => "IVPAY could not confirm the notice",
+            Self::Query(QueryError::Storage(_)) | Self::Update(UpdateError::Storage(_)) => {
+                "storage failed; nothing was kept"
             }
         }
     }
@@ -131,6 +206,7 @@ impl ApiError {
         match self {
             // Server-side, but the client can act on them: the text says what to do.
             Self::Timeout { .. }
+            | Self::NotReady(_)
             | Self::Create(
                 CreateError::OutcomeUnknown { .. }
                 | CreateError::UpstreamUnavailable { .. }
@@ -152,6 +228,34 @@ impl ApiError {
             _ => None,
         }
     }
+
+    fn field(&self) -> Option<&'static str> {
+        match self {
+            Self::Invalid { field, .. } => Some(field),
+            _ => None,
+        }
+    }
+
+    /// The body this error answers with.
+    fn body(&self) -> ErrorBody {
+        let mut body = ErrorBody::new(self.public_message(), self.code());
+        body.field = self.field();
+        body.id = self.payment_id().map(|id| id.to_string());
+        body
+    }
+}
+
+/// The code of a create failure.
+fn create_code(e: &CreateError) -> &'static str {
+    match e {
+        CreateError::IdempotencyMismatch => "idempotency_key_reused",
+        CreateError::InFlight { .. } => "idempotency_key_in_flight",
+        CreateError::Rejected { .. } => "rejected_by_ivpay",
+        CreateError::UpstreamUnauthorized => "upstream_unauthorized",
+        CreateError::UpstreamUnavailable { .. } => "upstream_unavailable",
+        CreateError::OutcomeUnknown { .. } => "outcome_unknown",
+        CreateError::Storage(_) => "storage_error",
+    }
 }
 
 fn storage_status(e: &RepositoryError) -> StatusCode {
@@ -169,18 +273,7 @@ impl IntoResponse for ApiError {
         } else {
             tracing::debug!(error = %self, code = self.code(), "request refused");
         }
-        let mut body = serde_json::json!({
-            "success": false,
-            "error": self.public_message(),
-            "code": self.code(),
-        });
-        if let Self::Field(f) = &self {
-            body["field"] = f.field().as_str().into();
-        }
-        if let Some(id) = self.payment_id() {
-            body["id"] = id.to_string().into();
-        }
-        let mut response = (status, axum::Json(body)).into_response();
+        let mut response = (status, axum::Json(self.body())).into_response();
         if let Some(wait) = self.retry_after() {
             let secs = wait.as_secs().max(1).to_string();
             if let Ok(v) = HeaderValue::from_str(&secs) {
@@ -188,5 +281,179 @@ impl IntoResponse for ApiError {
             }
         }
         response
+    }
+}
+
+/// Examples of the errors a part of a route can answer, for its OpenAPI `responses`.
+pub(crate) mod samples {
+    use super::*;
+
+    /// Any route: the server's time limit.
+    pub(crate) fn any_route() -> Vec<ApiError> {
+        vec![ApiError::Timeout {
+            limit: Duration::from_secs(30),
+        }]
+    }
+
+    /// Storage failures: a corrupt record (500) or a database that does not answer (503).
+    pub(crate) fn storage() -> [RepositoryError; 2] {
+        [
+            RepositoryError::Corrupt("sample".into()),
+            RepositoryError::Unavailable(Box::new(std::io::Error::other("sample"))),
+        ]
+    }
+
+    fn id() -> InternalId {
+        InternalId::from_uuid(Default::default())
+    }
+
+    /// Every way a create can fail in the use case.
+    pub(crate) fn create() -> Vec<ApiError> {
+        let mut errors: Vec<ApiError> = vec![
+            CreateError::IdempotencyMismatch.into(),
+            CreateError::InFlight {
+                retry_after: Duration::from_secs(1),
+            }
+            .into(),
+            CreateError::Rejected {
+                message: "sample".into(),
+                id: id(),
+            }
+            .into(),
+            CreateError::UpstreamUnauthorized.into(),
+            CreateError::UpstreamUnavailable {
+                reason: "sample".into(),
+                retry_after: None,
+            }
+            .into(),
+            CreateError::OutcomeUnknown {
+                id: id(),
+                reason: "sample".into(),
+            }
+            .into(),
+        ];
+        errors.extend(storage().map(|s| CreateError::Storage(s).into()));
+        errors
+    }
+
+    /// Every way a read can fail; `refresh` adds IVPAY's failure.
+    pub(crate) fn query(refresh: bool) -> Vec<ApiError> {
+        let mut errors: Vec<ApiError> =
+            vec![QueryError::NotFound(ivpay_ports::PaymentRef::Internal(id())).into()];
+        if refresh {
+            errors.push(QueryError::Upstream(GatewayError::Unauthorized).into());
+        }
+        errors.extend(storage().map(|s| QueryError::Storage(s).into()));
+        errors
+    }
+
+    /// Every error of the whole API, one per code.
+    #[cfg(test)]
+    pub(crate) fn all() -> Vec<ApiError> {
+        let mut errors = vec![
+            ApiError::invalid("limit", "sample"),
+            ApiError::MalformedBody("sample".into()),
+            ApiError::Unauthorized,
+            ApiError::NotFound("sample"),
+            ApiError::MethodNotAllowed,
+            ApiError::TooLarge { limit: 1 },
+            ApiError::RateLimited {
+                retry_after: Duration::from_secs(1),
+            },
+            ApiError::UnsupportedMediaType,
+            ApiError::NotReady(QueryError::Storage(RepositoryError::Corrupt(
+                "sample".into(),
+            ))),
+            ApiError::Update(UpdateError::Upstream(GatewayError::Unauthorized)),
+        ];
+        errors.extend(any_route());
+        errors.extend(create());
+        errors.extend(query(true));
+        errors
+    }
+}
+
+/// The OpenAPI responses for `errors`: one per status, its description listing each code
+/// with its meaning, the [`ErrorBody`] schema, and `Retry-After` where one of them sets it.
+pub(crate) fn responses(errors: &[ApiError]) -> BTreeMap<String, RefOr<utoipa::openapi::Response>> {
+    let mut by_status: BTreeMap<u16, Vec<&ApiError>> = BTreeMap::new();
+    for e in errors {
+        by_status.entry(e.status().as_u16()).or_default().push(e);
+    }
+    by_status
+        .into_iter()
+        .map(|(status, errors)| {
+            let mut lines: Vec<String> = errors
+                .iter()
+                .map(|e| format!("`{}`: {}", e.code(), e.meaning()))
+                .collect();
+            lines.dedup();
+            let mut response = ResponseBuilder::new()
+                .description(lines.join("; "))
+                .content(
+                    "application/json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("ErrorBody")))
+                        .build(),
+                );
+            if errors.iter().any(|e| e.retry_after().is_some()) {
+                response = response.header(
+                    "Retry-After",
+                    utoipa::openapi::header::HeaderBuilder::new()
+                        .schema(Some(utoipa::openapi::schema::Object::with_type(
+                            utoipa::openapi::schema::Type::Integer,
+                        )))
+                        .description(Some("seconds to wait before trying again"))
+                        .build(),
+                );
+            }
+            (status.to_string(), response.build().into())
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_is_listed_once_and_produced_by_some_error() {
+        let produced: std::collections::BTreeSet<_> =
+            samples::all().iter().map(ApiError::code).collect();
+        let listed: std::collections::BTreeSet<_> = ApiError::CODES.into_iter().collect();
+        assert_eq!(listed.len(), ApiError::CODES.len(), "no code listed twice");
+        assert_eq!(produced, listed);
+    }
+
+    #[test]
+    fn a_field_error_keeps_its_field_in_the_body() {
+        let e: ApiError = ivpay_domain::Money::parse("1.123", "USD")
+            .expect_err("too many decimals")
+            .into();
+        let body = e.body();
+        assert_eq!(body.field, Some("amount_fiat"));
+        assert_eq!(body.error, "amount_fiat: 3 decimals, USD allows 2");
+        assert_eq!(body.code, "invalid_request");
+    }
+
+    #[test]
+    fn server_failures_hide_their_details() {
+        let e: ApiError = QueryError::Storage(RepositoryError::Corrupt("row 7".into())).into();
+        assert_eq!(e.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(!e.body().error.contains("row 7"));
+    }
+
+    #[test]
+    fn documented_responses_group_codes_by_status_and_announce_retry_after() {
+        let docs = responses(&samples::create());
+        let RefOr::T(conflict) = &docs["409"] else {
+            panic!("inline response")
+        };
+        assert!(conflict.description.contains("idempotency_key_in_flight"));
+        assert!(conflict.headers.contains_key("Retry-After"));
+        let RefOr::T(server) = &docs["500"] else {
+            panic!("inline response")
+        };
+        assert!(!server.headers.contains_key("Retry-After"));
     }
 }

@@ -4,11 +4,14 @@
 //! (`POST /payment/create`, `GET /payment/{payment_id}`, the `{success, data | error}`
 //! envelope, `X-API-KEY`), adds listing, history, the IVPAY webhook receiver, health,
 //! readiness and Prometheus metrics, and maps every error in one place ([`ApiError`]).
-//! The OpenAPI document is generated from the handlers (`/openapi.json`, browsable at
-//! `/docs`).
+//! Every answer is one of two types, the success envelope or the error body; bodies are
+//! read by one extractor that tolerates IVPAY's trailing commas; clients are recognised
+//! (and rate-limited) by one extractor. The OpenAPI document is generated from the same
+//! types the handlers read and answer (`/openapi.json`, browsable at `/docs`).
 //!
 //! **May depend on:** `ivpay-domain`, `ivpay-ports` (it holds an
-//! `Arc<dyn PaymentUseCases>`), axum and tower-http. Never on storage or the IVPAY client.
+//! `Arc<dyn PaymentUseCases>`), `ivpay-json` (IVPAY's JSON dialect), axum, tower-http and
+//! utoipa. Never on storage or the IVPAY client.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -23,11 +26,16 @@
 //! ```
 
 mod auth;
-mod body;
+mod create;
+mod envelope;
 mod error;
+mod events;
 mod health;
+mod json;
+mod listing;
 mod openapi;
 mod payment;
+mod schema;
 mod webhook;
 
 use std::num::NonZeroU32;
@@ -38,15 +46,15 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
-use ivpay_ports::{CreateError, PaymentUseCases};
+use ivpay_ports::PaymentUseCases;
 use metrics_exporter_prometheus::PrometheusHandle;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
 pub use auth::{API_KEY_HEADER, ClientKeys, WebhookKey};
+pub use create::{IDEMPOTENCY_KEY_HEADER, REPLAYED_HEADER};
 pub use error::ApiError;
 pub use openapi::document as openapi_document;
-pub use payment::{IDEMPOTENCY_KEY_HEADER, REPLAYED_HEADER};
 
 /// Settings of the router.
 #[derive(Clone, Debug)]
@@ -62,8 +70,12 @@ pub struct ApiConfig {
     /// Requests per second allowed to each client, with a burst; `None` for no limit.
     pub rate_limit: Option<RateLimit>,
     /// Longest a request may run before it is answered 503 (`timeout`) in the envelope;
-    /// `None` for no limit. The work it cut short is safe to cut: an interrupted create
-    /// leaves an intent the reconciler settles.
+    /// `None` for no limit. A create cut short after its intent was stored leaves the
+    /// intent *initiated*, even if IVPAY did create the payment. The reconciler settles it
+    /// as *unknown* only later (`stale_intent_secs`), and cannot tell whether IVPAY created
+    /// it. Meanwhile a retry with the same `Idempotency-Key` is answered 409, afterwards
+    /// 504 `outcome_unknown`: the key stays tied to that unknown outcome, and the client
+    /// needs a new key to try again.
     pub request_timeout: Option<std::time::Duration>,
     /// The storage's effective settings, shown by `/readyz` (e.g. SQLite's journal mode
     /// and `synchronous`), so a misconfigured deployment is visible.
@@ -108,41 +120,25 @@ pub(crate) struct AppState {
     storage: Option<serde_json::Value>,
 }
 
-impl AppState {
-    /// The client whose key is in the headers, within its rate.
-    pub(crate) fn authenticate(
-        &self,
-        headers: &axum::http::HeaderMap,
-    ) -> Result<ivpay_domain::ClientId, ApiError> {
-        let client = self
-            .clients
-            .authenticate(headers)
-            .ok_or(ApiError::Unauthorized)?;
-        if let Some(limiter) = &self.limiter {
-            if let Err(not_until) = limiter.check_key(&client) {
-                use governor::clock::Clock;
-                let now = governor::clock::DefaultClock::default().now();
-                metrics::counter!("ivpay_rate_limited_total").increment(1);
-                return Err(ApiError::RateLimited {
-                    retry_after: not_until.wait_time_from(now),
-                });
-            }
-        }
-        Ok(client)
+/// Closes the connection after an error answer to a request that has a body. An error
+/// may be answered before the body is read (401 and 415 come first, 413 stops reading);
+/// the server then cannot reuse the connection and drops it, and a client that was not
+/// told would send its next request into a closed socket.
+async fn close_after_refused_body(request: Request, next: Next) -> Response {
+    use axum::http::{HeaderValue, header};
+    let headers = request.headers();
+    let has_body = headers.contains_key(header::TRANSFER_ENCODING)
+        || headers
+            .get(header::CONTENT_LENGTH)
+            .is_some_and(|v| v.as_bytes() != b"0");
+    let mut response = next.run(request).await;
+    let status = response.status();
+    if has_body && (status.is_client_error() || status.is_server_error()) {
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
-}
-
-/// The metric label of a create failure.
-pub(crate) fn error_code(e: &CreateError) -> &'static str {
-    match e {
-        CreateError::IdempotencyMismatch => "idempotency_mismatch",
-        CreateError::InFlight { .. } => "in_flight",
-        CreateError::Rejected { .. } => "rejected",
-        CreateError::UpstreamUnauthorized => "upstream_unauthorized",
-        CreateError::UpstreamUnavailable { .. } => "upstream_unavailable",
-        CreateError::OutcomeUnknown { .. } => "unknown",
-        CreateError::Storage(_) => "storage_error",
-    }
+    response
 }
 
 async fn count_requests(request: Request, next: Next) -> Response {
@@ -173,6 +169,14 @@ async fn limit_time(
     }
 }
 
+async fn no_route() -> ApiError {
+    ApiError::NotFound("no such route")
+}
+
+async fn no_method() -> ApiError {
+    ApiError::MethodNotAllowed
+}
+
 /// The API's routes, with request ids, tracing, body limits and metrics.
 pub fn router(use_cases: Arc<dyn PaymentUseCases>, config: ApiConfig) -> Router {
     let state = AppState {
@@ -189,15 +193,17 @@ pub fn router(use_cases: Arc<dyn PaymentUseCases>, config: ApiConfig) -> Router 
         }),
     };
     let routes = Router::new()
-        .route("/payment/create", post(payment::create))
+        .route("/payment/create", post(create::create))
         .route("/payment/{payment_id}", get(payment::get))
-        .route("/payment/{payment_id}/events", get(payment::events))
-        .route("/payments", get(payment::list))
+        .route("/payment/{payment_id}/events", get(events::events))
+        .route("/payments", get(listing::list))
         .route("/webhooks/ivpay", post(webhook::receive))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
         .merge(utoipa_swagger_ui::SwaggerUi::new("/docs").url("/openapi.json", openapi::document()))
+        .fallback(no_route)
+        .method_not_allowed_fallback(no_method)
         .layer(DefaultBodyLimit::max(config.body_limit));
     let routes = match config.request_timeout {
         Some(limit) => routes.layer(middleware::from_fn_with_state(limit, limit_time)),
@@ -205,6 +211,7 @@ pub fn router(use_cases: Arc<dyn PaymentUseCases>, config: ApiConfig) -> Router 
     };
     routes
         .layer(middleware::from_fn(count_requests))
+        .layer(middleware::from_fn(close_after_refused_body))
         .with_state(state)
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {

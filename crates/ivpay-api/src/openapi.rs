@@ -1,35 +1,30 @@
-//! The OpenAPI document, generated from the handlers' annotations and the response types,
+//! The OpenAPI document, generated from the handlers' annotations and from the types they
+//! read and answer (`CreateBody`, `ListQuery`, `PaymentPath`, `Envelope`, `ErrorBody`, ...),
 //! served at `/openapi.json` with an interactive page at `/docs`.
 
-use serde::Serialize;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
-use utoipa::{Modify, OpenApi, ToSchema};
+use utoipa::{Modify, OpenApi};
 
-/// Every error: IVPAY's `{success: false, error}` plus our fields.
-#[derive(Debug, Serialize, ToSchema)]
-pub(crate) struct ErrorBody {
-    /// Always `false`.
-    success: bool,
-    /// What went wrong, naming the field where one is at fault.
-    #[schema(example = "amount_fiat: 3 decimals, USD allows 2")]
-    error: String,
-    /// A stable machine-readable code.
-    #[schema(example = "invalid_request")]
-    code: String,
-    /// The field at fault, when one is.
-    field: Option<String>,
-    /// Our id of the payment, when the error concerns one (504 outcome unknown).
-    id: Option<String>,
-}
+use crate::envelope::ErrorBody;
 
-struct ApiKeyHeader;
+struct ApiKeyHeaders;
 
-impl Modify for ApiKeyHeader {
+impl Modify for ApiKeyHeaders {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "api_key",
-            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-API-KEY"))),
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "X-API-KEY",
+                "a client's key (one per client, configured in `clients`)",
+            ))),
+        );
+        components.add_security_scheme(
+            "ivpay_key",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "X-API-KEY",
+                "IVPAY's merchant key, which IVPAY echoes on webhooks (not a client's key)",
+            ))),
         );
     }
 }
@@ -37,28 +32,28 @@ impl Modify for ApiKeyHeader {
 /// The document.
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "ivpay", description = "Payments through IVPAY, in IVPAY's own API shape, with idempotency, history and webhooks confirmed before use."),
+    info(title = "ivpay", description = "Payments through IVPAY, in IVPAY's own API shape, with idempotency, history and webhooks confirmed before use. Every answer is IVPAY's envelope: `{\"success\": true, \"data\": ...}` or `{\"success\": false, \"error\": ..., \"code\": ...}`."),
     paths(
-        crate::payment::create,
+        crate::create::create,
         crate::payment::get,
-        crate::payment::events,
-        crate::payment::list,
+        crate::events::events,
+        crate::listing::list,
         crate::webhook::receive,
         crate::health::healthz,
         crate::health::readyz,
         crate::health::metrics,
     ),
     components(schemas(ErrorBody)),
-    modifiers(&ApiKeyHeader),
+    modifiers(&ApiKeyHeaders),
     tags(
         (name = "payments", description = "IVPAY-compatible payments, listing and history"),
         (name = "webhooks", description = "IVPAY's notices"),
         (name = "operations", description = "health, readiness, metrics"),
     )
 )]
-pub(crate) struct ApiDoc;
+struct ApiDoc;
 
-/// The OpenAPI document as JSON.
+/// The OpenAPI document.
 pub fn document() -> utoipa::openapi::OpenApi {
     ApiDoc::openapi()
 }

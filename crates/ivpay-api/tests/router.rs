@@ -135,11 +135,6 @@ async fn bad_input_gets_a_400_naming_the_field() {
             r#"{"amount_fiat":"1","currency_fiat":"USD","url_success":"ftp://x"}"#,
             "url_success: scheme \"ftp\" is not allowed, use http or https",
         ),
-        (
-            r#"{"amount_fiat":"1","currency_fiat":"USD","callback":"x"}"#,
-            "callback: unknown field",
-        ),
-        (r#"[1]"#, "body: expected a JSON object"),
     ];
     for (body, message) in cases {
         let (status, _, out) = send(
@@ -148,7 +143,23 @@ async fn bad_input_gets_a_400_naming_the_field() {
         )
         .await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
-        assert_eq!(json(&out)["error"], message, "{body}");
+        let v = json(&out);
+        assert_eq!(v["error"], message, "{body}");
+        assert_eq!(v["code"], "invalid_request", "{body}");
+        assert_eq!(
+            Some(v["field"].as_str().expect("field named")),
+            message.split(':').next(),
+            "{body}"
+        );
+    }
+    for body in [r#"[1]"#, r#"{"amount_fiat":"1",,}"#, "{"] {
+        let (status, _, out) = send(
+            &app,
+            post("/payment/create").body(Body::from(body)).expect("req"),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert_eq!(json(&out)["code"], "malformed_body", "{body}");
     }
     let (status, _, out) = send(
         &app,
@@ -423,10 +434,14 @@ async fn the_openapi_document_lists_every_route_and_the_docs_page_serves() {
             "{p} missing from the OpenAPI document"
         );
     }
-    let created = &doc["components"]["schemas"]["CreatedView"]["properties"];
+    // The create answer is IVPAY's fields and ours, with the request's terms (`allOf`).
+    let parts = doc["components"]["schemas"]["CreatedView"]["allOf"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     for field in ["payment_id", "payment_url", "created_at", "foreign_id"] {
         assert!(
-            created.get(field).is_some(),
+            parts.iter().any(|p| p["properties"].get(field).is_some()),
             "create response documents IVPAY's {field}"
         );
     }
@@ -533,4 +548,476 @@ async fn a_request_over_the_time_limit_gets_503_in_the_envelope() {
         (v["success"].clone(), v["code"].clone()),
         (Value::Bool(false), Value::from("timeout"))
     );
+}
+
+// --- The contract with IVPAY and its clients, against a mocked use case (issue #10) ---
+
+mod contract {
+    use super::*;
+    use ivpay_domain::{
+        EventOutcome, InternalId, NewPayment, Payment, PaymentEvent, PaymentStatus, UpdateSource,
+        WebhookHint,
+    };
+    use ivpay_ports::{CreateReply, MockPaymentUseCases, WebhookReceipt};
+
+    const OUR_ID: &str = "0192e4f5-7c3a-7b1e-9d2a-5f6e7a8b9c0d";
+    const IVPAY_ID: &str = "6b577835afbefe60335b6e5cd04410a9";
+
+    fn mocked(use_cases: MockPaymentUseCases) -> Router {
+        let clients = ClientKeys::new().with("shop".parse().expect("id"), &SecretString::from(KEY));
+        let mut config = ApiConfig::new(clients);
+        config.webhook_key = Some(WebhookKey::new(&SecretString::from(IVPAY_KEY)));
+        router(Arc::new(use_cases), config)
+    }
+
+    fn webhook(body: impl Into<Body>) -> Request<Body> {
+        Request::post("/webhooks/ivpay")
+            .header("content-type", "application/json")
+            .header("x-api-key", IVPAY_KEY)
+            .body(body.into())
+            .expect("req")
+    }
+
+    /// A use case that expects exactly one webhook, naming `id` and claiming `status`,
+    /// with `raw` as its body.
+    fn expecting_webhook(id: &str, status: Option<&str>, raw: &[u8]) -> MockPaymentUseCases {
+        let (id, status, raw) = (
+            id.to_owned(),
+            status.map(ReportedStatus::from),
+            String::from_utf8(raw.to_vec()).expect("utf-8"),
+        );
+        let mut uc = MockPaymentUseCases::new();
+        uc.expect_receive_webhook()
+            .times(1)
+            .withf(move |h: &WebhookHint| {
+                h.payment_id.as_str() == id && h.status == status && h.raw == raw
+            })
+            .returning(|_| Ok(WebhookReceipt::Queued));
+        uc
+    }
+
+    #[tokio::test]
+    async fn a_webhook_with_a_trailing_comma_is_accepted() {
+        let body = br#"{"payment_id":"6b577835afbefe60335b6e5cd04410a9","status":"PAID",}"#;
+        let app = mocked(expecting_webhook(IVPAY_ID, Some("PAID"), body));
+        let (status, _, out) = send(&app, webhook(&body[..])).await;
+        assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&out));
+        let v = json(&out);
+        assert_eq!(
+            (v["success"].clone(), v["data"]["outcome"].clone()),
+            (Value::Bool(true), Value::from("queued"))
+        );
+    }
+
+    #[tokio::test]
+    async fn a_numeric_payment_id_reaches_the_use_case_as_its_digits() {
+        let body = br#"{"payment_id": 12345, "foreign_id": 678, "status": "PENDING"}"#;
+        let app = mocked(expecting_webhook("12345", Some("PENDING"), body));
+        let (status, _, out) = send(&app, webhook(&body[..])).await;
+        assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&out));
+    }
+
+    #[tokio::test]
+    async fn every_documented_webhook_body_is_accepted_through_the_router() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/webhooks");
+        let cases = [
+            ("flat_trailing_comma.json", IVPAY_ID, Some("PAID")),
+            ("event_created.json", IVPAY_ID, Some("CREATED")),
+            ("event_pending.json", IVPAY_ID, Some("PENDING")),
+            ("event_paid.json", IVPAY_ID, Some("PAID")),
+            ("event_timeout.json", IVPAY_ID, Some("TIMEOUT")),
+            ("paid_with_network_and_tx_url.json", IVPAY_ID, Some("PAID")),
+            ("enveloped.json", IVPAY_ID, Some("PAID")),
+            ("enveloped_trailing_comma.json", IVPAY_ID, Some("PAID")),
+            ("numeric_ids.json", "12345", Some("PAID")),
+            ("id_only.json", IVPAY_ID, None),
+            ("sandbox.json", IVPAY_ID, Some("PENDING")),
+        ];
+        let listed: std::collections::BTreeSet<_> = cases.iter().map(|c| c.0.to_owned()).collect();
+        let on_disk: std::collections::BTreeSet<_> = std::fs::read_dir(&dir)
+            .expect("fixtures")
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter(|n| n.ends_with(".json"))
+            .collect();
+        assert_eq!(listed, on_disk, "every fixture is tested");
+        for (file, id, claimed) in cases {
+            let body = std::fs::read(dir.join(file)).expect("fixture");
+            let app = mocked(expecting_webhook(id, claimed, &body));
+            let (status, _, out) = send(&app, webhook(body)).await;
+            assert_eq!(
+                status,
+                StatusCode::OK,
+                "{file}: {}",
+                String::from_utf8_lossy(&out)
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_webhook_without_a_usable_payment_id_gets_400_naming_it_and_nothing_is_kept() {
+        for body in [
+            r#"{"status":"PAID",}"#,
+            r#"{"payment_id":"../x"}"#,
+            r#"{"payment_id":1.5}"#,
+        ] {
+            // No expectation: the use case must not be called.
+            let app = mocked(MockPaymentUseCases::new());
+            let (status, _, out) = send(&app, webhook(body)).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+            let v = json(&out);
+            assert_eq!(
+                (v["code"].clone(), v["field"].clone()),
+                (Value::from("invalid_request"), Value::from("payment_id")),
+                "{body}"
+            );
+        }
+        let app = mocked(MockPaymentUseCases::new());
+        let (status, _, out) = send(&app, webhook("{\"payment_id\":")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(json(&out)["code"], "malformed_body");
+    }
+
+    #[tokio::test]
+    async fn a_webhook_with_a_clients_key_is_refused_before_its_body_is_read() {
+        let app = mocked(MockPaymentUseCases::new());
+        let req = Request::post("/webhooks/ivpay")
+            .header("x-api-key", KEY)
+            .body(Body::from("not json"))
+            .expect("req");
+        let (status, _, out) = send(&app, req).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert_eq!(json(&out)["error"], "Wrong auth parameters");
+    }
+
+    fn created(request: NewPayment) -> Payment {
+        let now = Timestamp::from_unix_seconds(1_726_248_770);
+        let mut p = Payment::initiate(OUR_ID.parse().expect("uuid"), request, now);
+        p.mark_created(upstream(IVPAY_ID), now).expect("initiated");
+        p
+    }
+
+    fn creating_once() -> MockPaymentUseCases {
+        let mut uc = MockPaymentUseCases::new();
+        uc.expect_create()
+            .times(1)
+            .withf(|_, _, r: &NewPayment| r.money().to_string() == "10.50 USD")
+            .returning(|_, _, request| {
+                Ok(CreateReply {
+                    payment: created(request),
+                    replayed: false,
+                })
+            });
+        uc
+    }
+
+    /// Runs `body` on this thread with a Prometheus recorder of its own, and returns what
+    /// it recorded (the counters of one test, whatever other tests do meanwhile).
+    fn recorded<F: std::future::Future<Output = ()>>(body: impl FnOnce() -> F) -> String {
+        let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        metrics::with_local_recorder(&recorder, || runtime.block_on(body()));
+        handle.render()
+    }
+
+    #[test]
+    fn unknown_create_fields_are_accepted_ignored_and_counted_without_their_names() {
+        let text = recorded(|| async {
+            let app = mocked(creating_once());
+            let body = r#"{"amount_fiat":"10.5","currency_fiat":"USD","callback":"https://x","note":{"a":[1,]},}"#;
+            let (status, _, out) = send(
+                &app,
+                post("/payment/create").body(Body::from(body)).expect("req"),
+            )
+            .await;
+            assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&out));
+            assert_eq!(json(&out)["data"]["payment_id"], IVPAY_ID);
+        });
+        assert!(
+            text.contains(r#"ivpay_unknown_fields_total{source="create"} 2"#),
+            "{text}"
+        );
+        assert!(!text.contains("callback"), "field names are not labels");
+    }
+
+    #[test]
+    fn a_create_without_unknown_fields_counts_none() {
+        let text = recorded(|| async {
+            let app = mocked(creating_once());
+            let body = r#"{"amount_fiat":"10.50","currency_fiat":"USD",}"#;
+            let (status, _, _) = send(
+                &app,
+                post("/payment/create").body(Body::from(body)).expect("req"),
+            )
+            .await;
+            assert_eq!(status, StatusCode::OK, "a trailing comma is fine");
+        });
+        assert!(!text.contains("ivpay_unknown_fields_total"), "{text}");
+    }
+
+    #[tokio::test]
+    async fn a_bad_limit_and_a_bad_amount_get_the_same_body_shape() {
+        let mut uc = MockPaymentUseCases::new();
+        uc.expect_create().never();
+        uc.expect_list().never();
+        let app = mocked(uc);
+        let (s1, _, limit) = send(
+            &app,
+            Request::get("/payments?limit=500")
+                .header("x-api-key", KEY)
+                .body(Body::empty())
+                .expect("req"),
+        )
+        .await;
+        let (s2, _, amount) = send(
+            &app,
+            post("/payment/create")
+                .body(Body::from(r#"{"amount_fiat":10.5,"currency_fiat":"USD"}"#))
+                .expect("req"),
+        )
+        .await;
+        assert_eq!((s1, s2), (StatusCode::BAD_REQUEST, StatusCode::BAD_REQUEST));
+        let (limit, amount) = (json(&limit), json(&amount));
+        assert_eq!(limit["field"], "limit");
+        assert_eq!(amount["field"], "amount_fiat");
+        let keys = |v: &Value| v.as_object().map(|o| o.keys().cloned().collect::<Vec<_>>());
+        assert_eq!(keys(&limit), keys(&amount));
+    }
+
+    fn event(source: UpdateSource, evidence: &str) -> PaymentEvent {
+        PaymentEvent {
+            payment: Some(OUR_ID.parse::<InternalId>().expect("uuid")),
+            payment_id: IVPAY_ID.parse().expect("id"),
+            source,
+            from: Some(PaymentStatus::Created),
+            to: ReportedStatus::from("PAID"),
+            outcome: EventOutcome::Applied,
+            evidence: Some(evidence.to_owned()),
+            received_at: Timestamp::from_unix_seconds(1_726_248_790),
+        }
+    }
+
+    #[tokio::test]
+    async fn evidence_is_rendered_as_json_objects() {
+        let confirmed = serde_json::json!({
+            "webhook": r#"{"payment_id":"6b577835afbefe60335b6e5cd04410a9","status":"PAID",}"#,
+            "confirmation": r#"{"success":true,"data":{"status":"PAID","processed_at":1726248785}}"#,
+        })
+        .to_string();
+        let unknown = serde_json::json!({
+            "webhook": r#"{"payment_id":"6b577835afbefe60335b6e5cd04410a9"}"#,
+            "confirmation": "not found at IVPAY",
+        })
+        .to_string();
+        let poll = r#"{"success": true, "data": {"status": "PAID", "fee": 0.10}}"#;
+        let events = vec![
+            event(UpdateSource::Webhook, &confirmed),
+            event(UpdateSource::Webhook, &unknown),
+            event(UpdateSource::Poll, poll),
+        ];
+        let mut uc = MockPaymentUseCases::new();
+        uc.expect_events().times(1).return_once(move |_| Ok(events));
+        let app = mocked(uc);
+        let (status, _, out) = send(
+            &app,
+            Request::get(format!("/payment/{IVPAY_ID}/events"))
+                .header("x-api-key", KEY)
+                .body(Body::empty())
+                .expect("req"),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        let text = String::from_utf8(out).expect("utf-8");
+        let v: Value = serde_json::from_str(&text).expect("json");
+        let e = &v["data"];
+        assert_eq!(e[0]["evidence"]["webhook"]["status"], "PAID");
+        assert_eq!(
+            e[0]["evidence"]["confirmation"]["data"]["processed_at"],
+            1_726_248_785
+        );
+        assert_eq!(e[1]["evidence"]["webhook"]["payment_id"], IVPAY_ID);
+        assert_eq!(e[1]["evidence"]["confirmation"], "not found at IVPAY");
+        assert!(
+            e[2]["evidence"].get("webhook").is_none(),
+            "absent parts are left out"
+        );
+        assert_eq!(e[2]["evidence"]["confirmation"]["data"]["status"], "PAID");
+        assert!(
+            text.contains(r#""fee": 0.10"#),
+            "numbers keep their spelling: {text}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_misspelt_listing_filter_is_refused_not_ignored() {
+        let mut uc = MockPaymentUseCases::new();
+        uc.expect_list().never();
+        let app = mocked(uc);
+        for query in ["statuss=PAID", "=false"] {
+            let (status, _, out) = send(
+                &app,
+                Request::get(format!("/payments?{query}"))
+                    .header("x-api-key", KEY)
+                    .body(Body::empty())
+                    .expect("req"),
+            )
+            .await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{query}");
+            assert_eq!(json(&out)["field"], "query", "{query}");
+        }
+    }
+
+    #[tokio::test]
+    async fn an_error_before_the_body_is_read_closes_the_connection() {
+        let app = mocked(MockPaymentUseCases::new());
+        let big = "x".repeat(100_000);
+        let (status, headers, _) = send(
+            &app,
+            Request::post("/webhooks/ivpay")
+                .header("x-api-key", KEY)
+                .header("content-length", big.len())
+                .body(Body::from(big))
+                .expect("req"),
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            headers.get("connection").map(|v| v.as_bytes()),
+            Some(&b"close"[..])
+        );
+        let (status, headers, _) = send(
+            &app,
+            Request::get("/payments").body(Body::empty()).expect("req"),
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert!(
+            headers.get("connection").is_none(),
+            "a request without a body keeps its connection"
+        );
+    }
+
+    #[tokio::test]
+    async fn unknown_routes_and_methods_answer_in_the_envelope() {
+        let app = mocked(MockPaymentUseCases::new());
+        let (status, _, out) = send(
+            &app,
+            Request::get("/nope").body(Body::empty()).expect("req"),
+        )
+        .await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert_eq!(json(&out)["code"], "not_found");
+        let (status, _, out) = send(
+            &app,
+            Request::delete("/payments")
+                .body(Body::empty())
+                .expect("req"),
+        )
+        .await;
+        assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(json(&out)["code"], "method_not_allowed");
+    }
+
+    #[test]
+    fn the_openapi_document_states_the_rules_the_handlers_enforce() {
+        let doc = serde_json::to_value(ivpay_api::openapi_document()).expect("document");
+        let schemas = &doc["components"]["schemas"];
+        let body = &schemas["CreateBody"];
+        assert!(body["properties"]["amount_fiat"]["pattern"].is_string());
+        assert_eq!(body["properties"]["foreign_id"]["maxLength"], 255);
+        assert_eq!(body["properties"]["url_success"]["maxLength"], 2048);
+        let required: Vec<_> = body["required"].as_array().cloned().unwrap_or_default();
+        assert!(
+            required.contains(&Value::from("amount_fiat"))
+                && required.contains(&Value::from("currency_fiat"))
+        );
+        assert!(!required.contains(&Value::from("foreign_id")));
+
+        let param = |path: &str, name: &str| -> Value {
+            doc["paths"][path]["get"]["parameters"]
+                .as_array()
+                .and_then(|ps| ps.iter().find(|p| p["name"] == name).cloned())
+                .unwrap_or_else(|| panic!("{path} documents {name}"))
+        };
+        let limit = param("/payments", "limit");
+        assert_eq!(
+            (
+                limit["schema"]["minimum"].clone(),
+                limit["schema"]["maximum"].clone()
+            ),
+            (Value::from(1), Value::from(200))
+        );
+        assert_eq!(
+            param("/payments", "status")["schema"]["enum"],
+            serde_json::json!(["CREATED", "PENDING", "PAID", "TIMEOUT"])
+        );
+        let id = param("/payment/{payment_id}", "payment_id");
+        assert_eq!(id["schema"]["maxLength"], 64);
+        assert!(id["schema"]["pattern"].is_string());
+        assert!(
+            param("/payment/{payment_id}/events", "payment_id")["schema"]["pattern"].is_string()
+        );
+
+        for (path, method) in [
+            ("/payment/create", "post"),
+            ("/payment/{payment_id}", "get"),
+            ("/payment/{payment_id}/events", "get"),
+            ("/payments", "get"),
+            ("/webhooks/ivpay", "post"),
+        ] {
+            let responses = &doc["paths"][path][method]["responses"];
+            for status in ["200", "400", "401", "503"] {
+                assert!(
+                    responses.get(status).is_some(),
+                    "{method} {path} documents {status}"
+                );
+            }
+            assert_eq!(
+                responses["401"]["content"]["application/json"]["schema"]["$ref"],
+                "#/components/schemas/ErrorBody",
+                "{path}"
+            );
+        }
+        for path in ["/payment/create", "/payment/{payment_id}", "/payments"] {
+            let method = if path == "/payment/create" {
+                "post"
+            } else {
+                "get"
+            };
+            assert!(
+                doc["paths"][path][method]["responses"]["429"]["headers"]["Retry-After"]
+                    .is_object(),
+                "{path}"
+            );
+        }
+        for status in ["413", "415", "409", "422", "502", "504"] {
+            assert!(
+                doc["paths"]["/payment/create"]["post"]["responses"]
+                    .get(status)
+                    .is_some(),
+                "create documents {status}"
+            );
+        }
+        assert!(
+            doc["paths"]["/payment/{payment_id}"]["get"]["responses"]
+                .get("502")
+                .is_some()
+        );
+        assert_eq!(
+            doc["paths"]["/webhooks/ivpay"]["post"]["security"],
+            serde_json::json!([{"ivpay_key": []}])
+        );
+        assert_eq!(
+            doc["components"]["securitySchemes"]["api_key"]["name"],
+            "X-API-KEY"
+        );
+        assert!(
+            schemas["ErrorBody"]["properties"]["code"]["enum"]
+                .as_array()
+                .is_some_and(|c| c.len() == ivpay_api::ApiError::CODES.len())
+        );
+    }
 }

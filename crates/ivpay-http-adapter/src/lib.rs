@@ -4,12 +4,13 @@
 //! **Role.** The driven adapter between ivpay's hexagon and IVPAY's HTTP API. It owns
 //! everything IVPAY-shaped: URLs, headers, the JSON bodies ([`wire`]), status codes and
 //! their meaning ([`IvpayError`]), and when a call may be repeated ([`RetryPolicy`]).
-//! Nothing wire-shaped leaves it: [`IvpayClient`] implements the port in domain types, and
-//! [`parse_webhook`] turns a webhook body into a [`WebhookNotice`] for the service's
-//! receiver.
+//! Nothing wire-shaped leaves it: [`IvpayClient`] implements the port in domain types.
+//! Webhooks are not read here but by the service's receiver (`ivpay-api`), which owns the
+//! one webhook parser.
 //!
 //! **May depend on:** `ivpay-domain`, `ivpay-ports`, `reqwest` (rustls with the `ring`
-//! provider), `serde`/`serde_json`, `secrecy`, `tokio` (timers), `tracing` and small
+//! provider), `serde`/`serde_json` (and `ivpay-json` for IVPAY's trailing commas),
+//! `secrecy`, `tokio` (timers), `tracing` and small
 //! helpers. Never on storage or server crates (`sea-orm`, `sqlx`, `axum`), nor on
 //! `ivpay-service`.
 //!
@@ -43,12 +44,9 @@
 mod client;
 mod error;
 mod gateway;
-mod lenient;
 mod retry;
-mod webhook;
 pub mod wire;
 
 pub use client::{DEFAULT_BASE_URL, IvpayClient, IvpayClientBuilder, MAX_BODY_BYTES, Reply};
 pub use error::{BuildError, IvpayError, Unavailability};
 pub use retry::{Operation, RetryDecision, RetryPolicy};
-pub use webhook::{WebhookError, WebhookNotice, parse_webhook};

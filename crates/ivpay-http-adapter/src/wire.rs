@@ -11,13 +11,13 @@
 //!   through a float;
 //! - an unknown status is a [`ReportedStatus::Unknown`], not an error;
 //! - `created_at`/`processed_at` may be a number or a string of digits; ids may be a
-//!   string or a bare number (kept as written);
-//! - a webhook may be a flat object or the same fields inside a `data` envelope.
+//!   string or a bare number (kept as written).
 //!
 //! **Strict** where it matters: money is only ever a string, and every field we rely on
 //! must be present with a usable type.
 //!
-//! The `Deserialize` impls work with `serde_json` only (they keep raw JSON text).
+//! The `Deserialize` impls work with `serde_json` only (they keep raw JSON text). Webhooks
+//! are not read here: the service's receiver (`ivpay-api`) owns that parser.
 //!
 //! ```
 //! use ivpay_http_adapter::wire::{self, PaymentDetails};
@@ -103,13 +103,14 @@ impl Envelope {
     }
 }
 
-/// Parses a response body into the envelope, tolerating trailing commas.
+/// Parses a response body into the envelope, tolerating trailing commas (and nothing else
+/// non-standard).
 ///
 /// # Errors
 ///
 /// When the body is not a JSON object (garbage, truncated, HTML, empty).
 pub fn parse_envelope(body: &[u8]) -> Result<Envelope, serde_json::Error> {
-    crate::lenient::from_slice(body)
+    ivpay_json::from_slice(body)
 }
 
 /// `data` of a successful create.
@@ -140,68 +141,6 @@ pub struct PaymentDetails {
     pub status: ReportedStatus,
     /// Other fields.
     pub extra: Extra,
-}
-
-/// The fields of a webhook IVPAY posts when a payment's status changes.
-///
-/// IVPAY does not publish the payloads; these are the fields public code reads. Use
-/// [`WebhookPayload::from_body`] to accept both the flat form and the `data` envelope.
-#[derive(Clone, Debug)]
-pub struct WebhookPayload {
-    /// IVPAY's id for the payment.
-    pub payment_id: String,
-    /// The status the event reports.
-    pub status: ReportedStatus,
-    /// Unix seconds at which IVPAY processed that status.
-    pub processed_at: Option<i64>,
-    /// The merchant's reference.
-    pub foreign_id: Option<String>,
-    /// The blockchain network, sometimes sent.
-    pub network: Option<String>,
-    /// A link to the transaction, sometimes sent.
-    pub tx_url: Option<String>,
-    /// Other fields (from the envelope too, when the body had one).
-    pub extra: Extra,
-}
-
-impl WebhookPayload {
-    /// Parses a webhook body: a flat object, or one whose fields sit inside `data`.
-    ///
-    /// # Errors
-    ///
-    /// When the body is not a JSON object, or `payment_id`/`status` is missing or not text.
-    pub fn from_body(body: &[u8]) -> Result<Self, serde_json::Error> {
-        let mut outer: Fields = crate::lenient::from_slice(body)?;
-        let nested = !outer.0.contains_key("payment_id")
-            && outer
-                .0
-                .get("data")
-                .is_some_and(|d| d.get().trim_start().starts_with('{'));
-        if !nested {
-            return Self::from_fields(outer);
-        }
-        let data = outer
-            .0
-            .remove("data")
-            .ok_or_else(|| serde_json::Error::custom("missing field `data`"))?;
-        let mut payload: Self = serde_json::from_str(data.get())?;
-        for (key, value) in outer.0 {
-            payload.extra.entry(key).or_insert(value);
-        }
-        Ok(payload)
-    }
-
-    fn from_fields(mut f: Fields) -> Result<Self, serde_json::Error> {
-        Ok(Self {
-            payment_id: f.require("payment_id", text)?,
-            status: f.require("status", status)?,
-            processed_at: f.optional("processed_at", seconds)?,
-            foreign_id: f.optional("foreign_id", text)?,
-            network: f.optional("network", text)?,
-            tx_url: f.optional("tx_url", text)?,
-            extra: f.0,
-        })
-    }
 }
 
 /// A JSON object's members, each kept as raw text until a field asks for it.
@@ -324,12 +263,6 @@ impl<'de> Deserialize<'de> for PaymentDetails {
     }
 }
 
-impl<'de> Deserialize<'de> for WebhookPayload {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Self::from_fields(Fields::deserialize(d)?).map_err(D::Error::custom)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -403,23 +336,5 @@ mod tests {
         assert!(e.data_as::<PaymentDetails>().is_err());
         let odd = parse_envelope(br#"{"success": false, "error": {"code": 3}}"#).expect("parses");
         assert_eq!(odd.error.as_deref(), Some(r#"{"code": 3}"#));
-    }
-
-    #[test]
-    fn webhook_is_read_flat_or_inside_data() {
-        let flat = WebhookPayload::from_body(
-            br#"{"payment_id":"p1","status":"PAID","processed_at":5,"network":"TRON","tx_url":"https://t/x"}"#,
-        )
-        .expect("flat");
-        assert_eq!(flat.network.as_deref(), Some("TRON"));
-        assert_eq!(flat.processed_at, Some(5));
-        let nested = WebhookPayload::from_body(
-            br#"{"success":true,"data":{"payment_id":"p1","status":"TIMEOUT","foreign_id":"o-1",},"event":"x"}"#,
-        )
-        .expect("nested");
-        assert_eq!(nested.payment_id, "p1");
-        assert_eq!(nested.foreign_id.as_deref(), Some("o-1"));
-        assert_eq!(nested.extra["event"].get(), r#""x""#);
-        assert_eq!(nested.extra["success"].get(), "true");
     }
 }

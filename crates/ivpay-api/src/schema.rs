@@ -1,0 +1,377 @@
+//! The domain's rules as JSON Schema, for the OpenAPI document: each function describes one
+//! value exactly as the domain's constructor checks it (lengths come from the same
+//! constants), and the tests below hold each pattern against the constructor.
+
+use ivpay_domain::{
+    FiatCurrency, ForeignId, IdempotencyKey, PaymentId, PaymentStatus, RedirectUrl,
+};
+use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
+use utoipa::openapi::schema::{
+    KnownFormat, Object, ObjectBuilder, OneOfBuilder, SchemaFormat, Type,
+};
+use utoipa::openapi::{RefOr, Required, Schema};
+
+/// IVPAY's id (and ours: a hyphenated UUID is 36 of these characters).
+pub(crate) const PAYMENT_ID: &str = "^[A-Za-z0-9_-]+$";
+
+/// A positive decimal with at most 3 decimals (the most any ISO 4217 fiat currency has;
+/// the currency's own minor units are checked too), at most one trillion. No lookaround:
+/// schema-driven generators (hypothesis) cannot use it.
+pub(crate) const AMOUNT: &str = r"^(0*[1-9][0-9]{0,11}(\.[0-9]{1,3})?|0*1000000000000(\.0{1,3})?|0+\.([1-9][0-9]{0,2}|0[1-9][0-9]?|00[1-9]))$";
+
+/// The longest amount text `FiatAmount::parse` reads (held by a test below).
+const AMOUNT_MAX_CHARS: usize = 40;
+
+/// No control character (Unicode `Cc`), no white space at either end.
+pub(crate) const FOREIGN_ID: &str = concat!(
+    r"^[^\u0000-\u0020\u007F-\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]",
+    r"([^\u0000-\u001F\u007F-\u009F]*",
+    r"[^\u0000-\u0020\u007F-\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000])?$",
+);
+
+/// An absolute http or https URL (the host is checked by the code).
+pub(crate) const REDIRECT_URL: &str = r"^[Hh][Tt][Tt][Pp][Ss]?://[^\s/?#]+([/?#]\S*)?$";
+
+/// Visible ASCII.
+pub(crate) const IDEMPOTENCY_KEY: &str = "^[!-~]+$";
+
+/// `next_cursor` of a previous page: Unix seconds and our id.
+pub(crate) const CURSOR: &str = "^[+-]?[0-9]{1,19}_[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$";
+
+/// Documents an extractor that reads one parameter: `documents_parameter!(Type, "name",
+/// Path | Query | Header, required: bool, schema_fn)`.
+macro_rules! documents_parameter {
+    ($extractor:ty, $name:literal, $place:ident, $required:literal, $schema:path) => {
+        impl utoipa::IntoParams for $extractor {
+            fn into_params(
+                _: impl Fn() -> Option<utoipa::openapi::path::ParameterIn>,
+            ) -> Vec<utoipa::openapi::path::Parameter> {
+                $crate::schema::parameter(
+                    $name,
+                    utoipa::openapi::path::ParameterIn::$place,
+                    $required,
+                    $schema(),
+                )
+            }
+        }
+    };
+}
+pub(crate) use documents_parameter;
+
+/// The one parameter `name` of `place`, with `schema`.
+pub(crate) fn parameter(
+    name: &str,
+    place: ParameterIn,
+    required: bool,
+    schema: Object,
+) -> Vec<Parameter> {
+    let parameter = ParameterBuilder::new()
+        .name(name)
+        .parameter_in(place)
+        .required(if required {
+            Required::True
+        } else {
+            Required::False
+        })
+        .schema(Some(schema))
+        .build();
+    vec![parameter]
+}
+
+fn text(pattern: &str, min: usize, max: usize) -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .pattern(Some(pattern))
+        .min_length(Some(min))
+        .max_length(Some(max))
+}
+
+/// A payment named by IVPAY's id or ours.
+pub(crate) fn payment_ref() -> Object {
+    text(PAYMENT_ID, 1, PaymentId::MAX_LEN)
+        .description(Some("IVPAY's id, or our id (a hyphenated UUID)"))
+        .examples(["6b577835afbefe60335b6e5cd04410a9"])
+        .build()
+}
+
+/// IVPAY's id in a webhook: text, or a bare integer taken as its digits.
+pub(crate) fn webhook_payment_id() -> RefOr<Schema> {
+    OneOfBuilder::new()
+        .item(text(PAYMENT_ID, 1, PaymentId::MAX_LEN))
+        .item(ObjectBuilder::new().schema_type(Type::Integer))
+        .description(Some("IVPAY's id; a bare integer is read as its digits"))
+        .into()
+}
+
+/// An amount as decimal text.
+pub(crate) fn amount() -> Object {
+    text(AMOUNT, 1, AMOUNT_MAX_CHARS)
+        .description(Some(
+            "a JSON string of plain decimal digits, positive, at most one trillion, with at most \
+             the currency's ISO 4217 minor units (USD 2, JPY 0, BHD 3); never a JSON number",
+        ))
+        .examples(["10.50"])
+        .build()
+}
+
+/// An ISO 4217 code: every code the domain accepts, found by asking it about each of the
+/// 17 576 three-letter codes, so the list is the domain's and cannot drift.
+pub(crate) fn currency() -> Object {
+    let letters = || b'A'..=b'Z';
+    let codes: Vec<String> = letters()
+        .flat_map(|a| letters().flat_map(move |b| letters().map(move |c| [a, b, c])))
+        .filter_map(|code| String::from_utf8(code.to_vec()).ok())
+        .filter(|code| code.parse::<FiatCurrency>().is_ok())
+        .collect();
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(codes))
+        .description(Some(
+            "an ISO 4217 fiat currency code (any case is accepted); metals, funds and test \
+             codes are refused",
+        ))
+        .examples(["USD"])
+        .build()
+}
+
+/// The client's reference.
+pub(crate) fn foreign_id() -> Object {
+    text(FOREIGN_ID, 1, ForeignId::MAX_LEN)
+        .description(Some(
+            "your reference: no control characters, no white space at either end",
+        ))
+        .examples(["123456"])
+        .build()
+}
+
+/// The client's reference, where `null` counts as absent.
+pub(crate) fn optional_foreign_id() -> Object {
+    nullable(foreign_id())
+}
+
+/// A customer redirect.
+pub(crate) fn redirect_url() -> Object {
+    nullable(
+        text(REDIRECT_URL, 1, RedirectUrl::MAX_LEN)
+            .description(Some(
+                "an absolute http or https URL with a host, at most 2048 bytes",
+            ))
+            .examples(["https://shop.example/thanks"])
+            .build(),
+    )
+}
+
+fn nullable(mut schema: Object) -> Object {
+    schema.schema_type = [Type::String, Type::Null].into_iter().collect();
+    schema
+}
+
+/// The `Idempotency-Key` header.
+pub(crate) fn idempotency_key() -> Object {
+    text(IDEMPOTENCY_KEY, 1, IdempotencyKey::MAX_LEN)
+        .description(Some("makes the create safe to repeat: visible ASCII"))
+        .build()
+}
+
+/// One of IVPAY's four statuses.
+pub(crate) fn status() -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(PaymentStatus::ALL.map(PaymentStatus::as_str)))
+        .build()
+}
+
+/// One of IVPAY's four statuses, or `null`.
+pub(crate) fn optional_status() -> Object {
+    let mut schema = status();
+    schema.schema_type = [Type::String, Type::Null].into_iter().collect();
+    if let Some(values) = schema.enum_values.as_mut() {
+        values.push(serde_json::Value::Null);
+    }
+    schema
+}
+
+/// Unix seconds.
+pub(crate) fn unix_seconds() -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::Integer)
+        .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
+        .build()
+}
+
+/// A cursor from a previous page.
+pub(crate) fn cursor() -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .pattern(Some(CURSOR))
+        .description(Some("`next_cursor` of the previous page"))
+        .build()
+}
+
+/// Any JSON value.
+pub(crate) fn any() -> Object {
+    ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::SchemaType::AnyValue)
+        .build()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ivpay_domain::Money;
+    use regex::Regex;
+
+    fn re(pattern: &str) -> Regex {
+        Regex::new(pattern).expect("the pattern compiles")
+    }
+
+    /// The pattern and the constructor agree on every sample.
+    fn agree(pattern: &str, max_chars: usize, samples: &[&str], accepts: impl Fn(&str) -> bool) {
+        let re = re(pattern);
+        for s in samples {
+            let schema = re.is_match(s) && s.chars().count() <= max_chars;
+            assert_eq!(schema, accepts(s), "{s:?}: schema says {schema}");
+        }
+    }
+
+    #[test]
+    fn amount_pattern_is_the_amount_rule_for_three_decimal_currencies() {
+        let bhd: FiatCurrency = "BHD".parse().expect("BHD");
+        let long_zeros = format!("{}1", "0".repeat(39));
+        let too_long = format!("{}1", "0".repeat(40));
+        agree(
+            AMOUNT,
+            AMOUNT_MAX_CHARS,
+            &[
+                "1",
+                "10.5",
+                "10.500",
+                "0.001",
+                "0.100",
+                "00.5",
+                "007",
+                "999999999999.999",
+                "1000000000000",
+                "1000000000000.000",
+                "1000000000000.001",
+                "1000000000001",
+                "0",
+                "0.000",
+                "10.5001",
+                ".5",
+                "5.",
+                "1e3",
+                "-1",
+                "+1",
+                " 1",
+                "1,5",
+                "",
+                "١",
+                "0x10",
+                &long_zeros,
+                &too_long,
+                "10000000000000",
+            ],
+            |s| ivpay_domain::FiatAmount::parse(s, bhd).is_ok(),
+        );
+    }
+
+    #[test]
+    fn amount_decimals_above_the_currency_minor_units_are_refused_by_the_code() {
+        assert!(re(AMOUNT).is_match("1.123"));
+        assert!(Money::parse("1.123", "USD").is_err());
+    }
+
+    #[test]
+    fn foreign_id_pattern_is_the_foreign_id_rule() {
+        let max = "é".repeat(ForeignId::MAX_LEN);
+        let over = "é".repeat(ForeignId::MAX_LEN + 1);
+        agree(
+            FOREIGN_ID,
+            ForeignId::MAX_LEN,
+            &[
+                "123456",
+                "a",
+                "заказ №7",
+                "a b",
+                "a\u{a0}b",
+                " a",
+                "a ",
+                "\u{a0}a",
+                "a\u{3000}",
+                "a\tb",
+                "a\nb",
+                "\u{85}",
+                "a\u{7f}",
+                "a\u{9f}b",
+                "",
+                "🙂",
+                &max,
+                &over,
+            ],
+            |s| s.parse::<ForeignId>().is_ok(),
+        );
+    }
+
+    #[test]
+    fn id_key_and_url_patterns_are_their_rules() {
+        let id_max = "a".repeat(PaymentId::MAX_LEN);
+        let id_over = "a".repeat(PaymentId::MAX_LEN + 1);
+        agree(
+            PAYMENT_ID,
+            PaymentId::MAX_LEN,
+            &[
+                "6b57",
+                "a-b_c",
+                "0192e4f5-7c3a-7b1e-9d2a-5f6e7a8b9c0d",
+                "a/b",
+                "a b",
+                ":",
+                "",
+                &id_max,
+                &id_over,
+            ],
+            |s| s.parse::<ivpay_ports::PaymentRef>().is_ok(),
+        );
+        agree(
+            IDEMPOTENCY_KEY,
+            IdempotencyKey::MAX_LEN,
+            &["order-1", "!~", "a b", "ключ", "", "a\tb"],
+            |s| s.parse::<IdempotencyKey>().is_ok(),
+        );
+        agree(
+            REDIRECT_URL,
+            RedirectUrl::MAX_LEN,
+            &[
+                "https://shop.example/thanks?x=1#y",
+                "HTTP://h",
+                "http://localhost:8080/ok",
+                "ftp://h/x",
+                "/relative",
+                "https://",
+                "javascript:alert(1)",
+                "https:// h",
+            ],
+            |s| s.parse::<RedirectUrl>().is_ok(),
+        );
+    }
+
+    #[test]
+    fn currencies_are_the_domains() {
+        let codes = currency().enum_values.unwrap_or_default();
+        for code in ["USD", "EUR", "JPY", "BHD"] {
+            assert!(codes.contains(&code.into()), "{code}");
+        }
+        for code in ["XAU", "XTS", "BOV", "ABC"] {
+            assert!(!codes.contains(&code.into()), "{code}");
+        }
+    }
+
+    #[test]
+    fn statuses_are_the_domains() {
+        assert_eq!(
+            status().enum_values.map(|v| v.len()),
+            Some(PaymentStatus::ALL.len())
+        );
+    }
+}
