@@ -1,5 +1,6 @@
-//! [`PaymentRepository`] on sea-orm: compare-and-set status changes with their events,
-//! idempotency claims decided by the primary key, and leased reconciliation claims.
+//! The storage ports ([`PaymentStore`], [`WebhookInbox`], [`ReconcileQueue`]) on sea-orm:
+//! compare-and-set status changes with their events, idempotency claims decided by the
+//! primary key, and leased inbox and reconciliation claims.
 
 use std::time::Duration;
 
@@ -9,7 +10,7 @@ use ivpay_domain::{
 };
 use ivpay_ports::{
     ClaimedPayment, Cursor, IdempotencyClaim, IdempotencyRecord, InboxWebhook, IntentInsert, Page,
-    PageRequest, PaymentFilter, PaymentRepository, RepositoryError,
+    PageRequest, PaymentFilter, PaymentStore, ReconcileQueue, RepositoryError, WebhookInbox,
 };
 use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType, Order, Query, SelectStatement};
@@ -43,13 +44,14 @@ const KEY_RACE_RETRIES: usize = 3;
 #[error("idempotency key kept changing hands, try again")]
 struct KeyContention;
 
-/// [`PaymentRepository`] on SQLite or PostgreSQL through sea-orm.
+/// [`PaymentStore`], [`WebhookInbox`] and [`ReconcileQueue`] on SQLite or PostgreSQL through
+/// sea-orm.
 ///
 /// Cheap to clone; clones share the pool of the [`Database`] it was made from.
 ///
 /// ```no_run
 /// use ivpay_persistence::{connect, migrate_up, DatabaseOptions, SeaOrmRepository};
-/// use ivpay_ports::PaymentRepository;
+/// use ivpay_ports::PaymentStore;
 ///
 /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 /// let db = connect("sqlite://ivpay.db?mode=rwc", &DatabaseOptions::default()).await?;
@@ -140,7 +142,7 @@ fn lease_rows<E: EntityTrait>(
 }
 
 #[async_trait::async_trait]
-impl PaymentRepository for SeaOrmRepository {
+impl PaymentStore for SeaOrmRepository {
     /// The idempotency claim is decided by the `(client, key)` primary key with
     /// `ON CONFLICT DO NOTHING`, so concurrent requests on one key, on any number of
     /// instances, get exactly one [`IntentInsert::Inserted`]. A record whose `expires_at`
@@ -256,139 +258,6 @@ impl PaymentRepository for SeaOrmRepository {
             .map_err(unavailable)?
             .map(Payment::try_from)
             .transpose()
-    }
-
-    async fn store_webhook(
-        &self,
-        webhook: &InboxWebhook,
-        next_attempt_at: Timestamp,
-    ) -> Result<(), RepositoryError> {
-        let _turn = self.db.write_turn().await;
-        inbox::Entity::insert(inbox_row(webhook, next_attempt_at))
-            .exec_without_returning(self.conn())
-            .await
-            .map_err(unavailable)?;
-        Ok(())
-    }
-
-    async fn claim_webhooks(
-        &self,
-        now: Timestamp,
-        lease: Duration,
-        limit: u32,
-    ) -> Result<Vec<InboxWebhook>, RepositoryError> {
-        let _turn = self.db.write_turn().await;
-        if limit == 0 {
-            return Ok(Vec::new());
-        }
-        let backend = self.conn().get_database_backend();
-        let mut due = Query::select();
-        due.column(inbox::Column::Id)
-            .from(inbox::Entity)
-            .and_where(inbox::Column::NextAttemptAt.lte(now.unix_seconds()))
-            .order_by(inbox::Column::ReceivedAt, Order::Asc)
-            .order_by(inbox::Column::Id, Order::Asc)
-            .limit(u64::from(limit));
-        let claim = lease_rows(
-            backend,
-            inbox::Entity,
-            inbox::Column::Id,
-            inbox::Column::NextAttemptAt,
-            now + lease,
-            due,
-        );
-        let models = inbox::Entity::find()
-            .from_raw_sql(claim)
-            .all(self.conn())
-            .await
-            .map_err(unavailable)?;
-        let mut claimed = models
-            .into_iter()
-            .map(InboxWebhook::try_from)
-            .collect::<Result<Vec<_>, _>>()?;
-        claimed.sort_by_key(|w| (w.received_at, w.id));
-        Ok(claimed)
-    }
-
-    async fn finish_webhook(&self, id: InternalId) -> Result<(), RepositoryError> {
-        let _turn = self.db.write_turn().await;
-        inbox::Entity::delete_many()
-            .filter(inbox::Column::Id.eq(id.to_string()))
-            .exec(self.conn())
-            .await
-            .map_err(unavailable)?;
-        Ok(())
-    }
-
-    async fn retry_webhook(
-        &self,
-        id: InternalId,
-        next_attempt_at: Timestamp,
-        attempts: u32,
-    ) -> Result<(), RepositoryError> {
-        let _turn = self.db.write_turn().await;
-        inbox::Entity::update_many()
-            .col_expr(
-                inbox::Column::NextAttemptAt,
-                Expr::value(next_attempt_at.unix_seconds()),
-            )
-            .col_expr(inbox::Column::Attempts, Expr::value(i64::from(attempts)))
-            .filter(inbox::Column::Id.eq(id.to_string()))
-            .exec(self.conn())
-            .await
-            .map_err(unavailable)?;
-        Ok(())
-    }
-
-    async fn purge_expired_keys(&self, now: Timestamp, limit: u32) -> Result<u64, RepositoryError> {
-        let _turn = self.db.write_turn().await;
-        // Bounded per call, so one pass never holds SQLite's write lock for long.
-        let mut expired = Query::select();
-        expired
-            .columns([
-                idempotency::Column::ClientId,
-                idempotency::Column::IdempotencyKey,
-            ])
-            .from(idempotency::Entity)
-            .and_where(idempotency::Column::ExpiresAt.lte(now.unix_seconds()))
-            .limit(u64::from(limit));
-        let done = idempotency::Entity::delete_many()
-            .filter(
-                Expr::tuple([
-                    Expr::col(idempotency::Column::ClientId),
-                    Expr::col(idempotency::Column::IdempotencyKey),
-                ])
-                .in_subquery(expired),
-            )
-            .exec(self.conn())
-            .await
-            .map_err(unavailable)?;
-        Ok(done.rows_affected)
-    }
-
-    async fn count_unknown(&self) -> Result<u64, RepositoryError> {
-        payment::Entity::find()
-            .filter(payment::Column::CreateOutcome.eq("unknown"))
-            .count(self.conn())
-            .await
-            .map_err(unavailable)
-    }
-
-    async fn stale_intents(
-        &self,
-        created_before: Timestamp,
-        limit: u32,
-    ) -> Result<Vec<Payment>, RepositoryError> {
-        let models = payment::Entity::find()
-            .filter(payment::Column::CreateOutcome.eq(CreateOutcome::Initiated.as_str()))
-            .filter(payment::Column::CreatedAt.lt(created_before.unix_seconds()))
-            .order_by_asc(payment::Column::CreatedAt)
-            .order_by_asc(payment::Column::Id)
-            .limit(u64::from(limit))
-            .all(self.conn())
-            .await
-            .map_err(unavailable)?;
-        rows(models)
     }
 
     async fn find_by_foreign_id(&self, id: &ForeignId) -> Result<Vec<Payment>, RepositoryError> {
@@ -517,6 +386,145 @@ impl PaymentRepository for SeaOrmRepository {
             .filter(event::Column::InternalPaymentId.eq(payment.to_string()))
             .order_by_asc(event::Column::ReceivedAt)
             .order_by_asc(event::Column::Id)
+            .all(self.conn())
+            .await
+            .map_err(unavailable)?;
+        rows(models)
+    }
+
+    async fn purge_expired_keys(&self, now: Timestamp, limit: u32) -> Result<u64, RepositoryError> {
+        let _turn = self.db.write_turn().await;
+        // Bounded per call, so one pass never holds SQLite's write lock for long.
+        let mut expired = Query::select();
+        expired
+            .columns([
+                idempotency::Column::ClientId,
+                idempotency::Column::IdempotencyKey,
+            ])
+            .from(idempotency::Entity)
+            .and_where(idempotency::Column::ExpiresAt.lte(now.unix_seconds()))
+            .limit(u64::from(limit));
+        let done = idempotency::Entity::delete_many()
+            .filter(
+                Expr::tuple([
+                    Expr::col(idempotency::Column::ClientId),
+                    Expr::col(idempotency::Column::IdempotencyKey),
+                ])
+                .in_subquery(expired),
+            )
+            .exec(self.conn())
+            .await
+            .map_err(unavailable)?;
+        Ok(done.rows_affected)
+    }
+
+    async fn count_unknown(&self) -> Result<u64, RepositoryError> {
+        payment::Entity::find()
+            .filter(payment::Column::CreateOutcome.eq("unknown"))
+            .count(self.conn())
+            .await
+            .map_err(unavailable)
+    }
+}
+
+#[async_trait::async_trait]
+impl WebhookInbox for SeaOrmRepository {
+    async fn store_webhook(
+        &self,
+        webhook: &InboxWebhook,
+        next_attempt_at: Timestamp,
+    ) -> Result<(), RepositoryError> {
+        let _turn = self.db.write_turn().await;
+        inbox::Entity::insert(inbox_row(webhook, next_attempt_at))
+            .exec_without_returning(self.conn())
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn claim_webhooks(
+        &self,
+        now: Timestamp,
+        lease: Duration,
+        limit: u32,
+    ) -> Result<Vec<InboxWebhook>, RepositoryError> {
+        let _turn = self.db.write_turn().await;
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let backend = self.conn().get_database_backend();
+        let mut due = Query::select();
+        due.column(inbox::Column::Id)
+            .from(inbox::Entity)
+            .and_where(inbox::Column::NextAttemptAt.lte(now.unix_seconds()))
+            .order_by(inbox::Column::ReceivedAt, Order::Asc)
+            .order_by(inbox::Column::Id, Order::Asc)
+            .limit(u64::from(limit));
+        let claim = lease_rows(
+            backend,
+            inbox::Entity,
+            inbox::Column::Id,
+            inbox::Column::NextAttemptAt,
+            now + lease,
+            due,
+        );
+        let models = inbox::Entity::find()
+            .from_raw_sql(claim)
+            .all(self.conn())
+            .await
+            .map_err(unavailable)?;
+        let mut claimed = models
+            .into_iter()
+            .map(InboxWebhook::try_from)
+            .collect::<Result<Vec<_>, _>>()?;
+        claimed.sort_by_key(|w| (w.received_at, w.id));
+        Ok(claimed)
+    }
+
+    async fn finish_webhook(&self, id: InternalId) -> Result<(), RepositoryError> {
+        let _turn = self.db.write_turn().await;
+        inbox::Entity::delete_many()
+            .filter(inbox::Column::Id.eq(id.to_string()))
+            .exec(self.conn())
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn retry_webhook(
+        &self,
+        id: InternalId,
+        next_attempt_at: Timestamp,
+        attempts: u32,
+    ) -> Result<(), RepositoryError> {
+        let _turn = self.db.write_turn().await;
+        inbox::Entity::update_many()
+            .col_expr(
+                inbox::Column::NextAttemptAt,
+                Expr::value(next_attempt_at.unix_seconds()),
+            )
+            .col_expr(inbox::Column::Attempts, Expr::value(i64::from(attempts)))
+            .filter(inbox::Column::Id.eq(id.to_string()))
+            .exec(self.conn())
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl ReconcileQueue for SeaOrmRepository {
+    async fn stale_intents(
+        &self,
+        created_before: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<Payment>, RepositoryError> {
+        let models = payment::Entity::find()
+            .filter(payment::Column::CreateOutcome.eq(CreateOutcome::Initiated.as_str()))
+            .filter(payment::Column::CreatedAt.lt(created_before.unix_seconds()))
+            .order_by_asc(payment::Column::CreatedAt)
+            .order_by_asc(payment::Column::Id)
+            .limit(u64::from(limit))
             .all(self.conn())
             .await
             .map_err(unavailable)?;

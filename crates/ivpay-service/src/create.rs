@@ -5,7 +5,7 @@ use ivpay_domain::{
 };
 use ivpay_ports::{
     Clock, CreateError, CreateReply, CreateRequest, Delivery, GatewayError, IdempotencyClaim,
-    IdempotencyRecord, IntentInsert, PaymentGateway, PaymentRepository, RepositoryError,
+    IdempotencyRecord, IntentInsert, PaymentGateway, PaymentStore, RepositoryError,
 };
 use sha2::{Digest, Sha256};
 
@@ -23,7 +23,7 @@ fn settled(result: Result<(), OutcomeError>) -> Result<(), CreateError> {
 
 impl<R, G, C> PaymentService<R, G, C>
 where
-    R: PaymentRepository,
+    R: PaymentStore,
     G: PaymentGateway,
     C: Clock,
 {

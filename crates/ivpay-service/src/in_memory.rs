@@ -1,11 +1,11 @@
-//! An in-memory [`PaymentRepository`]: the reference for the port's semantics in a page of
-//! code, and the stateful fake for tests of the use cases and the HTTP layer.
+//! An in-memory [`PaymentStore`], [`WebhookInbox`] and [`ReconcileQueue`]: the reference for
+//! the ports' semantics in a few pages of code, and the stateful fake for tests of the use cases and the HTTP layer.
 //!
 //! Everything sits behind one mutex, so every method is atomic, as the port asks of a
 //! transaction. Not for production: nothing survives the process.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use ivpay_domain::{
@@ -14,7 +14,7 @@ use ivpay_domain::{
 };
 use ivpay_ports::{
     ClaimedPayment, Cursor, IdempotencyClaim, IdempotencyRecord, InboxWebhook, IntentInsert, Page,
-    PageRequest, PaymentFilter, PaymentRepository, RepositoryError,
+    PageRequest, PaymentFilter, PaymentStore, ReconcileQueue, RepositoryError, WebhookInbox,
 };
 
 #[derive(Debug)]
@@ -32,10 +32,11 @@ struct State {
     inbox: HashMap<InternalId, (InboxWebhook, Timestamp)>,
 }
 
-/// A repository kept in process memory.
-#[derive(Debug, Default)]
+/// A repository kept in process memory. A cheap handle: clones share the same storage, so a
+/// test keeps one to look inside while the service holds another.
+#[derive(Clone, Debug, Default)]
 pub struct InMemoryRepository {
-    state: Mutex<State>,
+    state: Arc<Mutex<State>>,
 }
 
 impl InMemoryRepository {
@@ -101,7 +102,7 @@ fn row_at_version<'s>(
 }
 
 #[async_trait::async_trait]
-impl PaymentRepository for InMemoryRepository {
+impl PaymentStore for InMemoryRepository {
     async fn insert_intent(
         &self,
         payment: &Payment,
@@ -264,6 +265,33 @@ impl PaymentRepository for InMemoryRepository {
             .collect())
     }
 
+    async fn purge_expired_keys(&self, now: Timestamp, limit: u32) -> Result<u64, RepositoryError> {
+        let mut st = self.lock();
+        let expired: Vec<_> = st
+            .keys
+            .iter()
+            .filter(|(_, r)| r.expires_at <= now)
+            .map(|(k, _)| k.clone())
+            .take(limit as usize)
+            .collect();
+        for k in &expired {
+            st.keys.remove(k);
+        }
+        Ok(expired.len() as u64)
+    }
+
+    async fn count_unknown(&self) -> Result<u64, RepositoryError> {
+        Ok(self
+            .lock()
+            .payments
+            .values()
+            .filter(|r| matches!(r.payment.outcome(), CreateOutcome::Unknown { .. }))
+            .count() as u64)
+    }
+}
+
+#[async_trait::async_trait]
+impl WebhookInbox for InMemoryRepository {
     async fn store_webhook(
         &self,
         webhook: &InboxWebhook,
@@ -312,31 +340,10 @@ impl PaymentRepository for InMemoryRepository {
         }
         Ok(())
     }
+}
 
-    async fn purge_expired_keys(&self, now: Timestamp, limit: u32) -> Result<u64, RepositoryError> {
-        let mut st = self.lock();
-        let expired: Vec<_> = st
-            .keys
-            .iter()
-            .filter(|(_, r)| r.expires_at <= now)
-            .map(|(k, _)| k.clone())
-            .take(limit as usize)
-            .collect();
-        for k in &expired {
-            st.keys.remove(k);
-        }
-        Ok(expired.len() as u64)
-    }
-
-    async fn count_unknown(&self) -> Result<u64, RepositoryError> {
-        Ok(self
-            .lock()
-            .payments
-            .values()
-            .filter(|r| matches!(r.payment.outcome(), CreateOutcome::Unknown { .. }))
-            .count() as u64)
-    }
-
+#[async_trait::async_trait]
+impl ReconcileQueue for InMemoryRepository {
     async fn stale_intents(
         &self,
         created_before: Timestamp,

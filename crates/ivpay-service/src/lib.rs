@@ -2,7 +2,7 @@
 //! apply status updates through the state machine, and reconcile what webhooks missed.
 //!
 //! **Role.** The inside of the hexagon. [`PaymentService`] is generic over the driven ports
-//! (`PaymentRepository`, `PaymentGateway`, `Clock`) and implements the driving port
+//! (storage `R`, `PaymentGateway`, `Clock`) and implements the driving port
 //! `PaymentUseCases`, which the HTTP layer and the background workers call as
 //! `Arc<dyn PaymentUseCases>`.
 //!
@@ -45,6 +45,7 @@ mod in_memory;
 mod query;
 mod reconcile;
 mod update;
+mod webhook;
 
 pub use clock::{ManualClock, SystemClock};
 pub use config::ServiceConfig;
@@ -57,11 +58,15 @@ use ivpay_domain::{
 };
 use ivpay_ports::{
     Clock, CreateError, CreateReply, Health, Page, PageRequest, PaymentFilter, PaymentGateway,
-    PaymentRef, PaymentRepository, PaymentUseCases, QueryError, ReconcileReport, UpdateError,
-    WebhookReceipt,
+    PaymentRef, PaymentStore, PaymentUseCases, QueryError, ReconcileQueue, ReconcileReport,
+    UpdateError, WebhookInbox, WebhookReceipt,
 };
 
-/// The use cases, over a repository `R`, an IVPAY gateway `G` and a clock `C`.
+/// The use cases, over storage `R`, an IVPAY gateway `G` and a clock `C`.
+///
+/// Each use case asks of `R` only the storage ports it uses: create and the reads need a
+/// [`PaymentStore`], webhooks also a [`WebhookInbox`], reconciliation a [`ReconcileQueue`]
+/// as well. [`PaymentUseCases`] (all of them) needs all three, usually one database.
 #[derive(Debug)]
 pub struct PaymentService<R, G, C> {
     repo: R,
@@ -70,12 +75,7 @@ pub struct PaymentService<R, G, C> {
     config: ServiceConfig,
 }
 
-impl<R, G, C> PaymentService<R, G, C>
-where
-    R: PaymentRepository,
-    G: PaymentGateway,
-    C: Clock,
-{
+impl<R, G, C> PaymentService<R, G, C> {
     /// Assembles the service from its ports.
     pub fn new(repo: R, gateway: G, clock: C, config: ServiceConfig) -> Self {
         Self {
@@ -95,7 +95,7 @@ where
 #[async_trait::async_trait]
 impl<R, G, C> PaymentUseCases for PaymentService<R, G, C>
 where
-    R: PaymentRepository,
+    R: PaymentStore + WebhookInbox + ReconcileQueue,
     G: PaymentGateway,
     C: Clock,
 {
@@ -144,7 +144,7 @@ mod send_checks {
     use std::sync::Arc;
 
     use super::*;
-    use ivpay_ports::{MockClock, MockPaymentGateway, MockPaymentRepository};
+    use ivpay_ports::{MockClock, MockPaymentGateway};
 
     fn assert_send<T: Send>(_: &T) {}
     fn assert_send_sync<T: Send + Sync + ?Sized>() {}
@@ -153,7 +153,7 @@ mod send_checks {
     fn use_cases_are_shareable_and_their_futures_send() {
         assert_send_sync::<dyn PaymentUseCases>();
         let service: Arc<dyn PaymentUseCases> = Arc::new(PaymentService::new(
-            MockPaymentRepository::new(),
+            InMemoryRepository::new(),
             MockPaymentGateway::new(),
             MockClock::new(),
             ServiceConfig::default(),

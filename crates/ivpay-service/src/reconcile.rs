@@ -2,15 +2,15 @@
 
 use ivpay_domain::{EventOutcome, StatusUpdate, UpdateSource};
 use ivpay_ports::{
-    Clock, PaymentGateway, PaymentRepository, ReconcileReport, RepositoryError, UpdateError,
-    WebhookReceipt,
+    Clock, PaymentGateway, PaymentStore, ReconcileQueue, ReconcileReport, RepositoryError,
+    UpdateError, WebhookInbox, WebhookReceipt,
 };
 
 use crate::PaymentService;
 
 impl<R, G, C> PaymentService<R, G, C>
 where
-    R: PaymentRepository,
+    R: PaymentStore + WebhookInbox + ReconcileQueue,
     G: PaymentGateway,
     C: Clock,
 {

@@ -9,9 +9,8 @@ use ivpay_domain::{
     RefusalReason, ReportedStatus, StatusUpdate, Timestamp, UpdateSource, UpstreamPayment,
 };
 use ivpay_ports::{
-    CreateError, CreateRequest, Delivery, GatewayError, MockPaymentGateway, MockPaymentRepository,
-    PaymentGateway, PaymentRef, PaymentRepository, PaymentUseCases, RemotePayment, RepositoryError,
-    WebhookReceipt,
+    CreateError, CreateRequest, Delivery, GatewayError, MockPaymentGateway, PaymentGateway,
+    PaymentRef, PaymentStore, PaymentUseCases, RemotePayment, RepositoryError, WebhookReceipt,
 };
 use ivpay_service::{InMemoryRepository, ManualClock, PaymentService, ServiceConfig};
 
@@ -61,10 +60,10 @@ fn timeout() -> GatewayError {
     }
 }
 
-type Service<G> = PaymentService<Arc<InMemoryRepository>, G, Arc<ManualClock>>;
+type Service<G> = PaymentService<InMemoryRepository, G, Arc<ManualClock>>;
 
-fn service<G: PaymentGateway>(gateway: G) -> (Service<G>, Arc<InMemoryRepository>) {
-    let repo = Arc::new(InMemoryRepository::new());
+fn service<G: PaymentGateway>(gateway: G) -> (Service<G>, InMemoryRepository) {
+    let repo = InMemoryRepository::new();
     let svc = PaymentService::new(repo.clone(), gateway, clock(), ServiceConfig::default());
     (svc, repo)
 }
@@ -100,7 +99,7 @@ async fn create_stores_the_payment_and_schedules_its_first_check() {
 
 #[tokio::test]
 async fn the_intent_is_committed_before_the_upstream_call() {
-    let repo = Arc::new(InMemoryRepository::new());
+    let repo = InMemoryRepository::new();
     let seen = repo.clone();
     let mut g = MockPaymentGateway::new();
     g.expect_create()
@@ -335,7 +334,7 @@ async fn concurrent_requests_with_one_key_make_one_upstream_call() {
     let gateway = Arc::new(SlowGateway {
         creates: AtomicUsize::new(0),
     });
-    let repo = Arc::new(InMemoryRepository::new());
+    let repo = InMemoryRepository::new();
     let config = ServiceConfig {
         in_flight_poll: Duration::from_millis(5),
         ..ServiceConfig::default()
@@ -367,7 +366,7 @@ async fn concurrent_requests_with_one_key_make_one_upstream_call() {
 
 #[tokio::test]
 async fn a_request_waiting_too_long_for_the_first_gets_in_flight() {
-    let repo = Arc::new(InMemoryRepository::new());
+    let repo = InMemoryRepository::new();
     // A first request that recorded its intent and then died before settling.
     let payment = ivpay_domain::Payment::initiate(
         ivpay_domain::InternalId::from_uuid(uuid_v4_like()),
@@ -520,52 +519,6 @@ async fn an_unrecognized_status_is_recorded_and_changes_nothing() {
 }
 
 #[tokio::test]
-async fn a_lost_compare_and_set_is_decided_again() {
-    let payment = {
-        let mut p = ivpay_domain::Payment::initiate(
-            ivpay_domain::InternalId::from_uuid(uuid_v4_like()),
-            request("10"),
-            Timestamp::from_unix_seconds(T0),
-        );
-        p.mark_created(upstream("p10"), Timestamp::from_unix_seconds(T0))
-            .expect("created");
-        p
-    };
-    let mut repo = MockPaymentRepository::new();
-    let stored = payment.clone();
-    repo.expect_get_by_payment_id()
-        .times(2)
-        .returning(move |_| Ok(Some(stored.clone())));
-    let mut first = true;
-    repo.expect_update_status()
-        .times(2)
-        .returning(move |p, expected, event| {
-            assert_eq!(expected, 2);
-            assert_eq!(p.version(), 3);
-            assert_eq!(event.outcome, EventOutcome::Applied);
-            if std::mem::take(&mut first) {
-                Err(RepositoryError::VersionConflict {
-                    id: p.id(),
-                    expected,
-                })
-            } else {
-                Ok(())
-            }
-        });
-    let svc = PaymentService::new(
-        repo,
-        MockPaymentGateway::new(),
-        clock(),
-        ServiceConfig::default(),
-    );
-    let got = svc
-        .apply_update(update("p10", "PENDING", UpdateSource::Poll))
-        .await
-        .expect("applied");
-    assert_eq!(got, EventOutcome::Applied);
-}
-
-#[tokio::test]
 async fn a_webhook_is_a_hint_and_get_decides() {
     let mut g = gateway_creating("p11", 1);
     // The webhook claims PAID; IVPAY's GET says PENDING. PENDING is what gets applied.
@@ -633,7 +586,7 @@ async fn a_hint_claiming_the_current_status_is_a_duplicate_without_a_get() {
 
 #[tokio::test]
 async fn a_webhook_ivpay_cannot_confirm_is_kept_and_applied_later() {
-    let repo = Arc::new(InMemoryRepository::new());
+    let repo = InMemoryRepository::new();
     let clk = clock();
     let mut g = gateway_creating("p12", 1);
     let ivpay_up = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -734,7 +687,7 @@ async fn get_with_refresh_applies_what_ivpay_says() {
 
 #[tokio::test]
 async fn reconcile_polls_due_payments_and_backs_off_the_rest() {
-    let repo = Arc::new(InMemoryRepository::new());
+    let repo = InMemoryRepository::new();
     let clk = clock();
     let mut g = MockPaymentGateway::new();
     let n = Arc::new(AtomicUsize::new(0));
@@ -802,7 +755,7 @@ fn clk_now(c: &ManualClock) -> Timestamp {
 
 #[tokio::test]
 async fn an_intent_left_initiated_by_a_dead_request_is_settled_as_unknown() {
-    let repo = Arc::new(InMemoryRepository::new());
+    let repo = InMemoryRepository::new();
     let clk = clock();
     let svc = PaymentService::new(
         repo.clone(),
@@ -853,7 +806,7 @@ async fn an_intent_left_initiated_by_a_dead_request_is_settled_as_unknown() {
 
 #[tokio::test]
 async fn the_reconciler_purges_idempotency_keys_past_their_retention() {
-    let repo = Arc::new(InMemoryRepository::new());
+    let repo = InMemoryRepository::new();
     let clk = clock();
     let mut g = gateway_creating("p20", 1);
     // The payment itself comes due for a poll after a day; IVPAY says it is still CREATED.

@@ -4,7 +4,7 @@ use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
 
 use ivpay_domain::{EventOutcome, PaymentStatus, ReportedStatus, Transition};
-use ivpay_ports::{IdempotencyClaim, IntentInsert, PaymentRepository, RepositoryError};
+use ivpay_ports::{IdempotencyClaim, IntentInsert, PaymentStore, ReconcileQueue, RepositoryError};
 use tokio::sync::Barrier;
 
 use crate::support::{LEASE, TestDb, applied_event, at, created_upstream, id, intent};

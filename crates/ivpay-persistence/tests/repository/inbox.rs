@@ -1,7 +1,7 @@
 //! The webhook inbox: kept verbatim, claimed once, retried later, removed when done.
 
 use ivpay_domain::{ReportedStatus, WebhookHint};
-use ivpay_ports::{InboxWebhook, PaymentRepository};
+use ivpay_ports::{InboxWebhook, WebhookInbox};
 
 use crate::support::{LEASE, TestDb, at, id};
 

@@ -5,7 +5,7 @@ use ivpay_domain::{
     ReportedStatus, UpdateSource,
 };
 use ivpay_ports::{
-    Cursor, IdempotencyClaim, IntentInsert, PageRequest, PaymentFilter, PaymentRepository,
+    Cursor, IdempotencyClaim, IntentInsert, PageRequest, PaymentFilter, PaymentStore,
     RepositoryError,
 };
 

@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 
 use ivpay_domain::{InternalId, PaymentStatus};
-use ivpay_ports::{PaymentRepository, RepositoryError};
+use ivpay_ports::{PaymentStore, ReconcileQueue, RepositoryError};
 
 use crate::support::{LEASE, TestDb, at, created_upstream, id, intent, move_to};
 

@@ -10,7 +10,7 @@ use ivpay_domain::{
     Timestamp, UpdateSource, UpstreamPayment,
 };
 use ivpay_persistence::{Database, DatabaseOptions, SeaOrmRepository, connect, migrate_up};
-use ivpay_ports::PaymentRepository;
+use ivpay_ports::PaymentStore;
 use sea_orm::ConnectionTrait;
 
 /// The PostgreSQL server to test against, e.g. `postgres://postgres@127.0.0.1:5432/ivpay_test`.

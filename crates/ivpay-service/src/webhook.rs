@@ -1,0 +1,117 @@
+//! Webhooks: kept in the inbox first, then confirmed with IVPAY's `GET` before anything is
+//! applied.
+
+use ivpay_domain::{
+    EventOutcome, InternalId, ReportedStatus, StatusUpdate, UpdateSource, WebhookHint,
+};
+use ivpay_ports::{
+    Clock, GatewayError, InboxWebhook, PaymentGateway, PaymentStore, UpdateError, WebhookInbox,
+    WebhookReceipt,
+};
+
+use crate::PaymentService;
+
+impl<R, G, C> PaymentService<R, G, C>
+where
+    R: PaymentStore + WebhookInbox,
+    G: PaymentGateway,
+    C: Clock,
+{
+    pub(crate) async fn receive(&self, hint: WebhookHint) -> Result<WebhookReceipt, UpdateError> {
+        // A hint that claims what we already have changes nothing, whatever IVPAY says now:
+        // record it (the event row is what makes it durable) without spending a GET. IVPAY
+        // sends one for CREATED on every create.
+        if let Some(ReportedStatus::Known(claimed)) = &hint.status {
+            if let Some(payment) = self.repo.get_by_payment_id(&hint.payment_id).await? {
+                if payment.status() == *claimed {
+                    let update = StatusUpdate {
+                        payment_id: hint.payment_id.clone(),
+                        status: ReportedStatus::Known(*claimed),
+                        processed_at: None,
+                        source: UpdateSource::Webhook,
+                        evidence: Some(serde_json::json!({ "webhook": hint.raw }).to_string()),
+                    };
+                    let outcome = self
+                        .record_unchanged(&update, Some(&payment), EventOutcome::Duplicate)
+                        .await?;
+                    return Ok(WebhookReceipt::Processed(outcome));
+                }
+            }
+        }
+        // Kept before anything else can fail: from here on, the webhook is not lost.
+        let now = self.clock.now();
+        let entry = InboxWebhook {
+            id: InternalId::from_uuid(uuid::Uuid::now_v7()),
+            hint,
+            received_at: now,
+            attempts: 0,
+        };
+        // Out of the reconciler's reach while it is processed here.
+        self.repo
+            .store_webhook(&entry, now + self.config.inbox_lease)
+            .await?;
+        self.config
+            .faults
+            .pass(crate::FaultPoint::WebhookAfterInboxCommit)
+            .await;
+        self.process_inbox_entry(entry).await
+    }
+
+    /// Confirms one inbox webhook with IVPAY and applies the answer, then removes it from
+    /// the inbox; if IVPAY cannot answer, schedules another attempt with back-off.
+    pub(crate) async fn process_inbox_entry(
+        &self,
+        entry: InboxWebhook,
+    ) -> Result<WebhookReceipt, UpdateError> {
+        match self.confirm_by_get(&entry.hint).await {
+            Ok(outcome) => {
+                self.repo.finish_webhook(entry.id).await?;
+                Ok(WebhookReceipt::Processed(outcome))
+            }
+            Err(UpdateError::Upstream(error)) => {
+                let attempts = entry.attempts.saturating_add(1);
+                let delay = self
+                    .config
+                    .reconcile_delay(attempts, entry.id.as_uuid().as_u128());
+                self.repo
+                    .retry_webhook(entry.id, self.clock.now() + delay, attempts)
+                    .await?;
+                tracing::warn!(payment_id = %entry.hint.payment_id, %error, attempts,
+                    "webhook kept in the inbox: IVPAY could not confirm it");
+                Ok(WebhookReceipt::Queued)
+            }
+            Err(storage) => Err(storage),
+        }
+    }
+
+    /// The webhook's only credential is our own key echoed back: it is a hint. What is
+    /// applied is what IVPAY's GET says; both bodies are kept as evidence.
+    async fn confirm_by_get(&self, hint: &WebhookHint) -> Result<EventOutcome, UpdateError> {
+        let remote = match self.gateway.get(&hint.payment_id).await {
+            Ok(remote) => remote,
+            // IVPAY does not know it: nothing to confirm. Kept on record, not retried.
+            Err(GatewayError::NotFound(_)) => {
+                let update = StatusUpdate {
+                    payment_id: hint.payment_id.clone(),
+                    status: hint.status.clone().unwrap_or(ReportedStatus::Unknown(String::new())),
+                    processed_at: None,
+                    source: UpdateSource::Webhook,
+                    evidence: Some(serde_json::json!({ "webhook": hint.raw, "confirmation": "not found at IVPAY" }).to_string()),
+                };
+                return self
+                    .record_unchanged(&update, None, EventOutcome::UnknownPayment)
+                    .await;
+            }
+            Err(other) => return Err(UpdateError::Upstream(other)),
+        };
+        let evidence = serde_json::json!({ "webhook": hint.raw, "confirmation": remote.raw });
+        self.apply_status_update(StatusUpdate {
+            payment_id: hint.payment_id.clone(),
+            status: remote.status,
+            processed_at: remote.processed_at,
+            source: UpdateSource::Webhook,
+            evidence: Some(evidence.to_string()),
+        })
+        .await
+    }
+}
