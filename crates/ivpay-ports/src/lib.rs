@@ -28,6 +28,8 @@
 //! ```
 
 mod clock;
+#[cfg(feature = "fakes")]
+pub mod fakes;
 mod gateway;
 mod payment_store;
 mod reconcile_queue;
@@ -61,34 +63,3 @@ pub use reconcile_queue::MockReconcileQueue;
 pub use use_cases::MockPaymentUseCases;
 #[cfg(any(test, feature = "mocks"))]
 pub use webhook_inbox::MockWebhookInbox;
-
-/// Shared ports: an `Arc` of a port is the port, so one adapter can serve the service, the
-/// workers and the tests at once.
-mod shared {
-    use std::sync::Arc;
-    use std::time::Duration;
-
-    use ivpay_domain::{PaymentId, Timestamp, UpstreamPayment};
-
-    use crate::{Clock, CreateRequest, GatewayError, PaymentGateway, RemotePayment};
-
-    #[async_trait::async_trait]
-    impl<T: Clock + ?Sized> Clock for Arc<T> {
-        fn now(&self) -> Timestamp {
-            (**self).now()
-        }
-        async fn sleep(&self, duration: Duration) {
-            (**self).sleep(duration).await;
-        }
-    }
-
-    #[async_trait::async_trait]
-    impl<T: PaymentGateway + ?Sized> PaymentGateway for Arc<T> {
-        async fn create(&self, request: &CreateRequest) -> Result<UpstreamPayment, GatewayError> {
-            (**self).create(request).await
-        }
-        async fn get(&self, payment_id: &PaymentId) -> Result<RemotePayment, GatewayError> {
-            (**self).get(payment_id).await
-        }
-    }
-}

@@ -12,8 +12,9 @@
 //!
 //! ```
 //! use ivpay_domain::{NewPayment, Timestamp};
+//! use ivpay_ports::fakes::InMemoryRepository;
 //! use ivpay_ports::{MockPaymentGateway, PaymentUseCases};
-//! use ivpay_service::{InMemoryRepository, ManualClock, PaymentService, ServiceConfig};
+//! use ivpay_service::{ManualClock, PaymentService, ServiceConfig};
 //!
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(async {
 //! let mut gateway = MockPaymentGateway::new();
@@ -41,7 +42,6 @@ mod clock;
 mod config;
 mod create;
 mod fault;
-mod in_memory;
 mod query;
 mod reconcile;
 mod update;
@@ -50,7 +50,6 @@ mod webhook;
 pub use clock::{ManualClock, SystemClock};
 pub use config::ServiceConfig;
 pub use fault::{FaultAction, FaultPoint, FaultPoints, FaultSpecError};
-pub use in_memory::InMemoryRepository;
 
 use ivpay_domain::{
     ClientId, EventOutcome, IdempotencyKey, NewPayment, Payment, PaymentEvent, StatusUpdate,
@@ -144,6 +143,7 @@ mod send_checks {
     use std::sync::Arc;
 
     use super::*;
+    use ivpay_ports::fakes::InMemoryRepository;
     use ivpay_ports::{MockClock, MockPaymentGateway};
 
     fn assert_send<T: Send>(_: &T) {}

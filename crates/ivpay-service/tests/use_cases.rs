@@ -8,16 +8,17 @@ use ivpay_domain::{
     ClientId, CreateOutcome, EventOutcome, IdempotencyKey, NewPayment, PaymentId, PaymentStatus,
     RefusalReason, ReportedStatus, StatusUpdate, Timestamp, UpdateSource, UpstreamPayment,
 };
+use ivpay_ports::fakes::InMemoryRepository;
 use ivpay_ports::{
     CreateError, CreateRequest, Delivery, GatewayError, MockPaymentGateway, PaymentGateway,
     PaymentRef, PaymentStore, PaymentUseCases, RemotePayment, RepositoryError, WebhookReceipt,
 };
-use ivpay_service::{InMemoryRepository, ManualClock, PaymentService, ServiceConfig};
+use ivpay_service::{ManualClock, PaymentService, ServiceConfig};
 
 const T0: i64 = 1_726_248_770;
 
-fn clock() -> Arc<ManualClock> {
-    Arc::new(ManualClock::new(Timestamp::from_unix_seconds(T0)))
+fn clock() -> ManualClock {
+    ManualClock::new(Timestamp::from_unix_seconds(T0))
 }
 
 fn client() -> ClientId {
@@ -60,7 +61,7 @@ fn timeout() -> GatewayError {
     }
 }
 
-type Service<G> = PaymentService<InMemoryRepository, G, Arc<ManualClock>>;
+type Service<G> = PaymentService<InMemoryRepository, G, ManualClock>;
 
 fn service<G: PaymentGateway>(gateway: G) -> (Service<G>, InMemoryRepository) {
     let repo = InMemoryRepository::new();
@@ -313,8 +314,9 @@ async fn keys_are_scoped_per_client() {
 }
 
 /// A gateway that takes a while and counts its creates.
+#[derive(Clone, Default)]
 struct SlowGateway {
-    creates: AtomicUsize,
+    creates: Arc<AtomicUsize>,
 }
 
 #[async_trait::async_trait]
@@ -331,9 +333,7 @@ impl PaymentGateway for SlowGateway {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_requests_with_one_key_make_one_upstream_call() {
-    let gateway = Arc::new(SlowGateway {
-        creates: AtomicUsize::new(0),
-    });
+    let gateway = SlowGateway::default();
     let repo = InMemoryRepository::new();
     let config = ServiceConfig {
         in_flight_poll: Duration::from_millis(5),
@@ -342,7 +342,7 @@ async fn concurrent_requests_with_one_key_make_one_upstream_call() {
     let svc = Arc::new(PaymentService::new(
         repo.clone(),
         gateway.clone(),
-        Arc::new(ivpay_service::SystemClock),
+        ivpay_service::SystemClock,
         config,
     ));
     let tasks: Vec<_> = (0..16)

@@ -1,20 +1,43 @@
-//! An in-memory [`PaymentStore`], [`WebhookInbox`] and [`ReconcileQueue`]: the reference for
-//! the ports' semantics in a few pages of code, and the stateful fake for tests of the use cases and the HTTP layer.
+//! Stateful fakes of the storage ports, for tests (feature `fakes`).
 //!
-//! Everything sits behind one mutex, so every method is atomic, as the port asks of a
+//! [`InMemoryRepository`] implements [`PaymentStore`], [`WebhookInbox`] and
+//! [`ReconcileQueue`] in process memory: the ports' semantics in a few pages of code, held
+//! to the same repository suite as the SQL adapter (`crates/ivpay-persistence/tests/
+//! repository/` runs every behaviour on it too), and the fake behind tests of the use
+//! cases and of the HTTP layer.
+//!
+//! Everything sits behind one mutex, so every method is atomic, as the ports ask of a
 //! transaction. Not for production: nothing survives the process.
+//!
+//! ```
+//! use ivpay_domain::{NewPayment, Payment, Timestamp};
+//! use ivpay_ports::fakes::InMemoryRepository;
+//! use ivpay_ports::{IntentInsert, PaymentStore};
+//!
+//! # tokio::runtime::Builder::new_current_thread().build()?.block_on(async {
+//! let repo = InMemoryRepository::new();
+//! let seen = repo.clone(); // a handle on the same storage
+//! let request = NewPayment::from_fields("10.00", "USD", None, None, None)?;
+//! let at = Timestamp::from_unix_seconds(1_726_248_776);
+//! let payment = Payment::initiate("0192e4f5-7c3a-7b1e-9d2a-5f6e7a8b9c0d".parse()?, request, at);
+//! assert_eq!(repo.insert_intent(&payment, None).await?, IntentInsert::Inserted);
+//! assert_eq!(seen.get(payment.id()).await?, Some(payment));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # })?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
+use crate::{
+    ClaimedPayment, Cursor, IdempotencyClaim, IdempotencyRecord, InboxWebhook, IntentInsert, Page,
+    PageRequest, PaymentFilter, PaymentStore, ReconcileQueue, RepositoryError, WebhookInbox,
+};
 use ivpay_domain::{
     ClientId, CreateOutcome, ForeignId, IdempotencyKey, InternalId, Payment, PaymentEvent,
     PaymentId, Timestamp,
-};
-use ivpay_ports::{
-    ClaimedPayment, Cursor, IdempotencyClaim, IdempotencyRecord, InboxWebhook, IntentInsert, Page,
-    PageRequest, PaymentFilter, PaymentStore, ReconcileQueue, RepositoryError, WebhookInbox,
 };
 
 #[derive(Debug)]
