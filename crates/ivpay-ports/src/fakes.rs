@@ -132,6 +132,9 @@ impl PaymentStore for InMemoryRepository {
         claim: Option<IdempotencyClaim>,
     ) -> Result<IntentInsert, RepositoryError> {
         let mut st = self.lock();
+        if st.payments.contains_key(&payment.id()) {
+            return Err(RepositoryError::Duplicate { what: "id" });
+        }
         if let Some(claim) = claim {
             let slot = (claim.client.clone(), claim.key.clone());
             if let Some(existing) = st.keys.get(&slot) {
@@ -265,6 +268,13 @@ impl PaymentStore for InMemoryRepository {
     ) -> Result<(), RepositoryError> {
         let mut st = self.lock();
         let row = row_at_version(&mut st.payments, payment, expected_version)?;
+        // A final status is never replaced by another, whatever the caller decided.
+        if row.payment.is_final() && row.payment.status() != payment.status() {
+            return Err(RepositoryError::VersionConflict {
+                id: payment.id(),
+                expected: expected_version,
+            });
+        }
         row.payment = payment.clone();
         if payment.is_final() {
             row.next_check_at = None;
@@ -274,18 +284,27 @@ impl PaymentStore for InMemoryRepository {
     }
 
     async fn record_event(&self, event: &PaymentEvent) -> Result<(), RepositoryError> {
-        self.lock().events.push(event.clone());
+        let mut st = self.lock();
+        if let Some(id) = event.payment {
+            if !st.payments.contains_key(&id) {
+                return Err(RepositoryError::NotFound(id));
+            }
+        }
+        st.events.push(event.clone());
         Ok(())
     }
 
     async fn events(&self, payment: InternalId) -> Result<Vec<PaymentEvent>, RepositoryError> {
-        Ok(self
+        let mut found: Vec<PaymentEvent> = self
             .lock()
             .events
             .iter()
             .filter(|e| e.payment == Some(payment))
             .cloned()
-            .collect())
+            .collect();
+        // Stable: events received in the same second keep the order they were recorded in.
+        found.sort_by_key(|e| e.received_at);
+        Ok(found)
     }
 
     async fn purge_expired_keys(&self, now: Timestamp, limit: u32) -> Result<u64, RepositoryError> {

@@ -101,7 +101,8 @@ pub trait PaymentStore: Send + Sync {
     ///
     /// # Errors
     ///
-    /// [`RepositoryError::Unavailable`]; a taken key is not an error but
+    /// [`RepositoryError::Duplicate`] when a payment with the same id exists (nothing is
+    /// written); [`RepositoryError::Unavailable`]. A taken key is not an error but
     /// [`IntentInsert::KeyTaken`], decided by a unique index so it holds across instances.
     async fn insert_intent(
         &self,
@@ -170,12 +171,14 @@ pub trait PaymentStore: Send + Sync {
 
     /// Writes a status change as compare-and-set on the version, with its event row, in one
     /// transaction. A payment that became final leaves the reconciliation schedule. The
-    /// event is linked to `payment` (its `payment` field must name the same payment).
+    /// event is linked to `payment` (its `payment` field must name the same payment). A
+    /// stored final status is never replaced by another one, whatever the caller decided.
     ///
     /// # Errors
     ///
-    /// [`RepositoryError::VersionConflict`] when another writer got there first (nothing
-    /// is written, not even the event); [`RepositoryError::NotFound`] when the payment is
+    /// [`RepositoryError::VersionConflict`] when another writer got there first, or the
+    /// stored status is final and `payment`'s is another (nothing is written, not even the
+    /// event); [`RepositoryError::NotFound`] when the payment is
     /// gone; [`RepositoryError::Unavailable`].
     async fn update_status(
         &self,
@@ -192,7 +195,8 @@ pub trait PaymentStore: Send + Sync {
     /// exist; [`RepositoryError::Unavailable`].
     async fn record_event(&self, event: &PaymentEvent) -> Result<(), RepositoryError>;
 
-    /// A payment's events, oldest first.
+    /// A payment's events, oldest first (by `received_at`; events of the same second in the
+    /// order they were recorded).
     ///
     /// # Errors
     ///

@@ -1,4 +1,5 @@
-//! Databases for the suite, and small builders for payments and events.
+//! The backends for the suite (databases, and the in-memory fake), and small builders for
+//! payments and events.
 
 use std::future::Future;
 use std::io::Write;
@@ -10,8 +11,20 @@ use ivpay_domain::{
     Timestamp, UpdateSource, UpstreamPayment,
 };
 use ivpay_persistence::{Database, DatabaseOptions, SeaOrmRepository, connect, migrate_up};
-use ivpay_ports::PaymentStore;
+use ivpay_ports::{PaymentStore, ReconcileQueue, WebhookInbox};
 use sea_orm::ConnectionTrait;
+
+/// What a behaviour needs of a backend: every storage port, on a handle that tasks share.
+/// `SeaOrmRepository` (SQLite, PostgreSQL) and the in-memory fake both qualify.
+pub(crate) trait Storage:
+    PaymentStore + WebhookInbox + ReconcileQueue + Clone + Send + Sync + 'static
+{
+}
+
+impl<T> Storage for T where
+    T: PaymentStore + WebhookInbox + ReconcileQueue + Clone + Send + Sync + 'static
+{
+}
 
 /// The PostgreSQL server to test against, e.g. `postgres://postgres@127.0.0.1:5432/ivpay_test`.
 pub(crate) const DATABASE_URL_VAR: &str = "IVPAY_TEST_DATABASE_URL";
@@ -179,7 +192,7 @@ pub(crate) fn upstream(n: u128, created: i64) -> UpstreamPayment {
 
 /// Stores payment `n` as created upstream, with its first check at `next_check`.
 pub(crate) async fn created_upstream(
-    repo: &SeaOrmRepository,
+    repo: &impl PaymentStore,
     n: u128,
     created: i64,
     next_check: Option<i64>,
@@ -213,7 +226,12 @@ pub(crate) fn applied_event(p: &Payment, to: PaymentStatus, evidence: String) ->
 }
 
 /// Applies `to` and stores it; panics unless the transition applies and the write wins.
-pub(crate) async fn move_to(repo: &SeaOrmRepository, p: &mut Payment, to: PaymentStatus, now: i64) {
+pub(crate) async fn move_to(
+    repo: &impl PaymentStore,
+    p: &mut Payment,
+    to: PaymentStatus,
+    now: i64,
+) {
     let event = applied_event(p, to, format!("move to {to}"));
     let read = p.version();
     assert_eq!(
