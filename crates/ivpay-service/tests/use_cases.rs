@@ -99,27 +99,6 @@ async fn create_stores_the_payment_and_schedules_its_first_check() {
 }
 
 #[tokio::test]
-async fn the_intent_is_committed_before_the_upstream_call() {
-    let repo = InMemoryRepository::new();
-    let seen = repo.clone();
-    let mut g = MockPaymentGateway::new();
-    g.expect_create()
-        .times(1)
-        .returning(move |req: &CreateRequest| {
-            // While IVPAY is being asked, the intent is already in storage, initiated.
-            assert_eq!(seen.len(), 1, "intent stored before the call");
-            assert_eq!(req.money.amount().to_string(), "10.00");
-            Err(timeout())
-        });
-    let svc = PaymentService::new(repo.clone(), g, clock(), ServiceConfig::default());
-    let err = svc
-        .create(client(), None, request("10"))
-        .await
-        .expect_err("timeout");
-    assert!(matches!(err, CreateError::OutcomeUnknown { .. }));
-}
-
-#[tokio::test]
 async fn sends_our_own_id_upstream_when_the_client_gave_no_foreign_id() {
     let mut g = MockPaymentGateway::new();
     g.expect_create()
