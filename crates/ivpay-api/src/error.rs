@@ -77,7 +77,10 @@ impl ApiError {
                 CreateError::UpstreamUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
                 CreateError::OutcomeUnknown { .. } => StatusCode::GATEWAY_TIMEOUT,
                 CreateError::Storage(s) => storage_status(s),
+                CreateError::Invariant(_) => StatusCode::INTERNAL_SERVER_ERROR,
             },
+            Self::Query(QueryError::Contended { .. })
+            | Self::Update(UpdateError::Contended { .. }) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Query(QueryError::Upstream(_)) => StatusCode::BAD_GATEWAY,
             Self::Query(QueryError::Storage(s)) => storage_status(s),
             Self::Update(UpdateError::Upstream(_)) => StatusCode::SERVICE_UNAVAILABLE,
@@ -104,7 +107,10 @@ impl ApiError {
                 CreateError::UpstreamUnavailable { .. } => "upstream_unavailable",
                 CreateError::OutcomeUnknown { .. } => "outcome_unknown",
                 CreateError::Storage(_) => "storage_error",
+                CreateError::Invariant(_) => "internal_error",
             },
+            Self::Query(QueryError::Contended { .. })
+            | Self::Update(UpdateError::Contended { .. }) => "contended",
             Self::Query(QueryError::Upstream(_)) | Self::Update(UpdateError::Upstream(_)) => {
                 "upstream_unavailable"
             }
@@ -121,6 +127,8 @@ impl ApiError {
             Self::Create(CreateError::UpstreamUnavailable { retry_after, .. }) => {
                 Some(retry_after.unwrap_or(Duration::from_secs(1)))
             }
+            Self::Query(QueryError::Contended { .. })
+            | Self::Update(UpdateError::Contended { .. }) => Some(Duration::from_secs(1)),
             _ => None,
         }
     }

@@ -142,6 +142,7 @@ pub(crate) fn error_code(e: &CreateError) -> &'static str {
         CreateError::UpstreamUnavailable { .. } => "upstream_unavailable",
         CreateError::OutcomeUnknown { .. } => "unknown",
         CreateError::Storage(_) => "storage_error",
+        CreateError::Invariant(_) => "invariant",
     }
 }
 

@@ -5,8 +5,8 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use ivpay_domain::{
-    ClientId, EventOutcome, IdError, IdempotencyKey, InternalId, NewPayment, Payment, PaymentEvent,
-    PaymentId, StatusUpdate, WebhookHint,
+    ClientId, EventOutcome, IdError, IdempotencyKey, InternalId, NewPayment, OutcomeError, Payment,
+    PaymentEvent, PaymentId, StatusUpdate, WebhookHint,
 };
 
 use crate::{GatewayError, Page, PageRequest, PaymentFilter, RepositoryError};
@@ -96,6 +96,24 @@ pub enum CreateError {
     /// in the log; the intent is already committed).
     #[error(transparent)]
     Storage(#[from] RepositoryError),
+    /// A rule the service relies on did not hold: a bug, or storage edited by hand. Not
+    /// the client's doing, and repeating the request does not help.
+    #[error(transparent)]
+    Invariant(#[from] BrokenInvariant),
+}
+
+/// A rule the service relies on did not hold. Never the client's doing: a bug in the
+/// service, or storage changed behind its back. An operator should look.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BrokenInvariant {
+    /// The domain refused to settle a create outcome that only the request holding the
+    /// intent settles.
+    #[error("broken invariant: {0}")]
+    Outcome(#[from] OutcomeError),
+    /// An idempotency record names a payment that is not stored (the two are written in
+    /// one transaction, and payments are never deleted).
+    #[error("broken invariant: idempotency record points at missing payment {0}")]
+    MissingPayment(InternalId),
 }
 
 impl CreateError {
@@ -109,7 +127,8 @@ impl CreateError {
             Self::IdempotencyMismatch
             | Self::Rejected { .. }
             | Self::UpstreamUnauthorized
-            | Self::Storage(_) => false,
+            | Self::Storage(_)
+            | Self::Invariant(_) => false,
         }
     }
 }
@@ -123,6 +142,15 @@ pub enum QueryError {
     /// A refresh was asked for and IVPAY failed; the stored payment is still valid.
     #[error("refresh from IVPAY failed")]
     Upstream(#[source] GatewayError),
+    /// A refresh lost every compare-and-set it tried: the payment kept changing under
+    /// other writers. Nothing was written; asking again shortly should succeed.
+    #[error("payment {id} changed concurrently {attempts} times in a row")]
+    Contended {
+        /// The payment.
+        id: InternalId,
+        /// Compare-and-set attempts made, all lost.
+        attempts: u32,
+    },
     /// Storage failed.
     #[error(transparent)]
     Storage(#[from] RepositoryError),
@@ -135,6 +163,15 @@ pub enum UpdateError {
     /// Confirming with IVPAY failed.
     #[error("confirming with IVPAY failed")]
     Upstream(#[source] GatewayError),
+    /// The update lost every compare-and-set it tried: the payment kept changing under
+    /// other writers. Nothing was recorded; the same update may be applied later.
+    #[error("payment {id} changed concurrently {attempts} times in a row")]
+    Contended {
+        /// The payment.
+        id: InternalId,
+        /// Compare-and-set attempts made, all lost.
+        attempts: u32,
+    },
     /// Storage failed; nothing was recorded.
     #[error(transparent)]
     Storage(#[from] RepositoryError),
@@ -198,8 +235,8 @@ pub trait PaymentUseCases: Send + Sync {
     ///
     /// # Errors
     ///
-    /// [`QueryError::NotFound`], [`QueryError::Upstream`] (refresh only),
-    /// [`QueryError::Storage`].
+    /// [`QueryError::NotFound`], [`QueryError::Upstream`] and [`QueryError::Contended`]
+    /// (refresh only), [`QueryError::Storage`].
     async fn get(&self, reference: PaymentRef, refresh: bool) -> Result<Payment, QueryError>;
 
     /// A page of payments.
@@ -228,7 +265,8 @@ pub trait PaymentUseCases: Send + Sync {
     ///
     /// # Errors
     ///
-    /// [`UpdateError::Storage`]; nothing is half-written.
+    /// [`UpdateError::Contended`] when every compare-and-set was lost,
+    /// [`UpdateError::Storage`]; either way nothing is half-written.
     async fn apply_update(&self, update: StatusUpdate) -> Result<EventOutcome, UpdateError>;
 
     /// Takes a webhook as a hint. A hint that claims the status the payment already has
@@ -282,5 +320,11 @@ mod tests {
         );
         assert!(!CreateError::IdempotencyMismatch.is_retryable());
         assert!(!CreateError::Storage(RepositoryError::Corrupt("x".into())).is_retryable());
+        let missing = BrokenInvariant::MissingPayment(
+            "0192e4f5-7c3a-7b1e-9d2a-5f6e7a8b9c0d"
+                .parse()
+                .expect("uuid"),
+        );
+        assert!(!CreateError::Invariant(missing).is_retryable());
     }
 }

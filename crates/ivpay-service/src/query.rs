@@ -78,6 +78,7 @@ where
         .map_err(|e| match e {
             UpdateError::Storage(s) => QueryError::Storage(s),
             UpdateError::Upstream(g) => QueryError::Upstream(g),
+            UpdateError::Contended { id, attempts } => QueryError::Contended { id, attempts },
         })?;
         self.lookup(&PaymentRef::Internal(payment.id())).await
     }

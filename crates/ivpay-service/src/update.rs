@@ -18,10 +18,12 @@ where
         update: StatusUpdate,
     ) -> Result<EventOutcome, UpdateError> {
         let now = self.clock.now();
-        let mut last_conflict = None;
+        let attempts = self.config.max_conflict_retries.saturating_add(1);
+        let mut attempt = 0;
         // Compare-and-set: on a lost race, read again and decide again. Each round is
         // a fresh decision by the state machine, so a racing final status is never undone.
-        for _ in 0..=self.config.max_conflict_retries {
+        loop {
+            attempt += 1;
             let Some(mut payment) = self.repo.get_by_payment_id(&update.payment_id).await? else {
                 tracing::warn!(payment_id = %update.payment_id, source = update.source.as_str(),
                     "status update for an unknown payment recorded");
@@ -58,15 +60,14 @@ where
                     tracing::info!(id = %payment.id(), %from, %to, source = update.source.as_str(), "status applied");
                     return Ok(outcome);
                 }
-                Err(conflict @ RepositoryError::VersionConflict { .. }) => {
-                    last_conflict = Some(conflict);
+                Err(RepositoryError::VersionConflict { id, .. }) if attempt >= attempts => {
+                    tracing::warn!(%id, attempts, "status update lost every compare-and-set");
+                    return Err(UpdateError::Contended { id, attempts });
                 }
+                Err(RepositoryError::VersionConflict { .. }) => {}
                 Err(other) => return Err(other.into()),
             }
         }
-        Err(UpdateError::Storage(last_conflict.unwrap_or(
-            RepositoryError::Corrupt("no attempt made".into()),
-        )))
     }
 
     /// Records an update that changes nothing (`outcome` is not `Applied`), against
