@@ -191,8 +191,9 @@ pub(crate) struct EventView {
     outcome: &'static str,
     /// When we received it (Unix seconds).
     received_at: i64,
-    /// The raw evidence: webhook body and IVPAY's confirming answer.
-    evidence: Option<String>,
+    /// The raw evidence: `webhook` (the body), `confirmation` (IVPAY's answer), `note`.
+    #[schema(value_type = Option<Object>)]
+    evidence: Option<serde_json::Value>,
 }
 
 impl EventView {
@@ -204,7 +205,13 @@ impl EventView {
             to: e.to.to_string(),
             outcome: e.outcome.as_str(),
             received_at: e.received_at.unix_seconds(),
-            evidence: e.evidence.clone(),
+            evidence: e.evidence.as_ref().map(|ev| {
+                serde_json::json!({
+                    "webhook": ev.webhook(),
+                    "confirmation": ev.confirmation(),
+                    "note": ev.note(),
+                })
+            }),
         }
     }
 }

@@ -1,6 +1,6 @@
 //! Reads: one payment (optionally refreshed from IVPAY), a page of payments, a history.
 
-use ivpay_domain::{Payment, PaymentEvent, StatusUpdate, UpdateSource};
+use ivpay_domain::{Evidence, Payment, PaymentEvent, StatusUpdate, UpdateSource};
 use ivpay_ports::{
     Clock, Page, PageRequest, PaymentFilter, PaymentGateway, PaymentRef, PaymentStore, QueryError,
     UpdateError,
@@ -72,7 +72,7 @@ where
             status: remote.status,
             processed_at: remote.processed_at,
             source: UpdateSource::Api,
-            evidence: Some(remote.raw),
+            evidence: Some(Evidence::from_confirmation(remote.raw)),
         })
         .await
         .map_err(|e| match e {

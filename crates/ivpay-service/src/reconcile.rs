@@ -1,6 +1,6 @@
 //! The reconciler's pass: ask IVPAY about payments webhooks may have missed.
 
-use ivpay_domain::{EventOutcome, StatusUpdate, UpdateSource};
+use ivpay_domain::{EventOutcome, Evidence, StatusUpdate, UpdateSource};
 use ivpay_ports::{
     Clock, PaymentGateway, PaymentStore, ReconcileQueue, ReconcileReport, RepositoryError,
     UpdateError, WebhookInbox, WebhookReceipt,
@@ -110,7 +110,7 @@ where
                             status: remote.status,
                             processed_at: remote.processed_at,
                             source: UpdateSource::Poll,
-                            evidence: Some(remote.raw),
+                            evidence: Some(Evidence::from_confirmation(remote.raw)),
                         })
                         .await?;
                     if outcome == EventOutcome::Applied {

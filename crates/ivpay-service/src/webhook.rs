@@ -2,7 +2,7 @@
 //! applied.
 
 use ivpay_domain::{
-    EventOutcome, InternalId, ReportedStatus, StatusUpdate, UpdateSource, WebhookHint,
+    EventOutcome, Evidence, InternalId, ReportedStatus, StatusUpdate, UpdateSource, WebhookHint,
 };
 use ivpay_ports::{
     Clock, GatewayError, InboxWebhook, PaymentGateway, PaymentStore, UpdateError, WebhookInbox,
@@ -10,6 +10,9 @@ use ivpay_ports::{
 };
 
 use crate::PaymentService;
+
+/// The note kept when IVPAY does not know a webhook's payment.
+const NOT_FOUND: &str = "not found at IVPAY";
 
 impl<R, G, C> PaymentService<R, G, C>
 where
@@ -29,7 +32,7 @@ where
                         status: ReportedStatus::Known(*claimed),
                         processed_at: None,
                         source: UpdateSource::Webhook,
-                        evidence: Some(serde_json::json!({ "webhook": hint.raw }).to_string()),
+                        evidence: Some(Evidence::from_webhook(hint.raw.clone())),
                     };
                     let outcome = self
                         .record_unchanged(&update, Some(&payment), EventOutcome::Duplicate)
@@ -93,10 +96,13 @@ where
             Err(GatewayError::NotFound(_)) => {
                 let update = StatusUpdate {
                     payment_id: hint.payment_id.clone(),
-                    status: hint.status.clone().unwrap_or(ReportedStatus::Unknown(String::new())),
+                    status: hint
+                        .status
+                        .clone()
+                        .unwrap_or(ReportedStatus::Unknown(String::new())),
                     processed_at: None,
                     source: UpdateSource::Webhook,
-                    evidence: Some(serde_json::json!({ "webhook": hint.raw, "confirmation": "not found at IVPAY" }).to_string()),
+                    evidence: Some(Evidence::from_webhook(hint.raw.clone()).with_note(NOT_FOUND)),
                 };
                 return self
                     .record_unchanged(&update, None, EventOutcome::UnknownPayment)
@@ -104,13 +110,12 @@ where
             }
             Err(other) => return Err(UpdateError::Upstream(other)),
         };
-        let evidence = serde_json::json!({ "webhook": hint.raw, "confirmation": remote.raw });
         self.apply_status_update(StatusUpdate {
             payment_id: hint.payment_id.clone(),
             status: remote.status,
             processed_at: remote.processed_at,
             source: UpdateSource::Webhook,
-            evidence: Some(evidence.to_string()),
+            evidence: Some(Evidence::from_webhook(hint.raw.clone()).with_confirmation(remote.raw)),
         })
         .await
     }

@@ -5,8 +5,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use ivpay_domain::{
-    ClientId, CreateOutcome, EventOutcome, IdempotencyKey, NewPayment, PaymentId, PaymentStatus,
-    RefusalReason, ReportedStatus, StatusUpdate, Timestamp, UpdateSource, UpstreamPayment,
+    ClientId, CreateOutcome, EventOutcome, Evidence, IdempotencyKey, NewPayment, PaymentId,
+    PaymentStatus, RefusalReason, ReportedStatus, StatusUpdate, Timestamp, UpdateSource,
+    UpstreamPayment,
 };
 use ivpay_ports::fakes::InMemoryRepository;
 use ivpay_ports::{
@@ -411,7 +412,9 @@ fn update(id: &str, status: &str, source: UpdateSource) -> StatusUpdate {
         status: ReportedStatus::from(status),
         processed_at: Some(Timestamp::from_unix_seconds(T0 + 5)),
         source,
-        evidence: Some(format!("{{\"status\":\"{status}\"}}")),
+        evidence: Some(Evidence::from_confirmation(format!(
+            "{{\"status\":\"{status}\"}}"
+        ))),
     }
 }
 
@@ -523,10 +526,16 @@ async fn a_webhook_is_a_hint_and_get_decides() {
     assert_eq!(after.status(), PaymentStatus::Pending);
     let event = &repo.all_events()[0];
     assert_eq!(event.source, UpdateSource::Webhook);
-    let evidence = event.evidence.as_deref().expect("kept");
-    assert!(
-        evidence.contains("\\\"PAID\\\"") && evidence.contains("PENDING"),
-        "{evidence}"
+    let evidence = event.evidence.as_ref().expect("kept");
+    assert_eq!(
+        evidence.webhook(),
+        Some(r#"{"payment_id":"p11","status":"PAID"}"#),
+        "the webhook's body, verbatim"
+    );
+    assert_eq!(
+        evidence.confirmation(),
+        Some(remote("p11", "PENDING").raw.as_str()),
+        "IVPAY's answer, verbatim"
     );
 }
 
@@ -555,12 +564,12 @@ async fn a_hint_claiming_the_current_status_is_a_duplicate_without_a_get() {
     let events = repo.all_events();
     assert_eq!(events.len(), 1, "the duplicate is on record");
     assert_eq!(events[0].payment, Some(p.id()));
-    assert!(
-        events[0]
-            .evidence
-            .as_deref()
-            .is_some_and(|e| e.contains("p14"))
+    let evidence = events[0].evidence.as_ref().expect("kept");
+    assert_eq!(
+        evidence.webhook(),
+        Some(r#"{"payment_id":"p14","status":"CREATED"}"#)
     );
+    assert_eq!(evidence.confirmation(), None, "IVPAY was not asked");
 }
 
 #[tokio::test]
@@ -630,7 +639,14 @@ async fn a_webhook_for_a_payment_ivpay_does_not_know_is_recorded_and_dropped() {
         WebhookReceipt::Processed(EventOutcome::UnknownPayment)
     );
     assert!(repo.inbox().is_empty());
-    assert_eq!(repo.all_events().len(), 1);
+    let events = repo.all_events();
+    assert_eq!(events.len(), 1);
+    let evidence = events[0].evidence.as_ref().expect("kept");
+    assert_eq!(evidence.webhook(), Some(r#"{"payment_id":"forged"}"#));
+    assert_eq!(
+        (evidence.confirmation(), evidence.note()),
+        (None, Some("not found at IVPAY"))
+    );
 }
 
 #[tokio::test]

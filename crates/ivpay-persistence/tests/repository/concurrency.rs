@@ -3,7 +3,7 @@
 use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
 
-use ivpay_domain::{EventOutcome, PaymentStatus, ReportedStatus, Transition};
+use ivpay_domain::{EventOutcome, Evidence, PaymentStatus, ReportedStatus, Transition};
 use ivpay_ports::{IdempotencyClaim, IntentInsert, RepositoryError};
 use tokio::sync::Barrier;
 
@@ -107,7 +107,10 @@ pub(crate) async fn racing_status_updates_lose_no_event_and_never_leave_a_final_
     );
     let recorded: HashSet<_> = events.iter().filter_map(|e| e.evidence.clone()).collect();
     for win in &wins {
-        assert!(recorded.contains(&win.evidence), "{win:?} has its event");
+        assert!(
+            recorded.contains(&Evidence::from_confirmation(win.evidence.as_str())),
+            "{win:?} has its event"
+        );
     }
     assert!(events.iter().all(|e| e.outcome == EventOutcome::Applied));
     let last = events.last().expect("at least one event");

@@ -89,6 +89,7 @@ suite! {
     ],
     databases_only: [
         payments::corrupt_rows_are_reported_not_returned,
+        payments::evidence_written_before_its_type_reads_as_its_parts,
         migrations::migrations_go_up_down_and_up_again,
         migrations::health_reports_the_backend_and_its_settings,
         migrations::instances_migrating_at_once_all_succeed,

@@ -1,8 +1,8 @@
 //! Storing and reading payments, events and idempotency keys.
 
 use ivpay_domain::{
-    EventOutcome, ForeignId, NewPayment, Payment, PaymentEvent, PaymentStatus, RefusalReason,
-    ReportedStatus, UpdateSource,
+    EventOutcome, Evidence, ForeignId, NewPayment, Payment, PaymentEvent, PaymentStatus,
+    RefusalReason, ReportedStatus, UpdateSource,
 };
 use ivpay_ports::{
     Cursor, IdempotencyClaim, IntentInsert, PageRequest, PaymentFilter, PaymentStore,
@@ -317,7 +317,7 @@ pub(crate) async fn events_are_kept_in_order_including_unknown_payments(repo: im
         from: Some(PaymentStatus::Pending),
         to: ReportedStatus::Known(PaymentStatus::Pending),
         outcome: EventOutcome::Duplicate,
-        evidence: Some(r#"{"status":"PENDING"}"#.to_owned()),
+        evidence: Some(Evidence::from_webhook(r#"{"status":"PENDING"}"#)),
         received_at: at(2_000),
     };
     repo.record_event(&duplicate).await.expect("recorded");
@@ -365,7 +365,10 @@ pub(crate) async fn events_are_kept_in_order_including_unknown_payments(repo: im
     assert_eq!(paid.payment, Some(p.id()));
     assert_eq!(paid.from, Some(PaymentStatus::Pending));
     assert_eq!(paid.to, ReportedStatus::Known(PaymentStatus::Paid));
-    assert_eq!(paid.evidence.as_deref(), Some("move to PAID"));
+    assert_eq!(
+        paid.evidence.as_ref().and_then(Evidence::confirmation),
+        Some("move to PAID")
+    );
 
     let ghost = PaymentEvent {
         payment: Some(id(404)),
@@ -381,6 +384,56 @@ pub(crate) async fn events_are_kept_in_order_including_unknown_payments(repo: im
     );
 }
 
+pub(crate) async fn evidence_written_before_its_type_reads_as_its_parts(t: TestDb) {
+    let p = created_upstream(&t.repo, 1, 100, None).await;
+    let poll = r#"{"success":true,"data":{"payment_id":"ivpay1","status":"CREATED"}}"#;
+    // What the service wrote before evidence had a type: a confirmed webhook, a webhook IVPAY
+    // did not know, a duplicate recorded without a GET, a poll's bare answer.
+    for (n, evidence) in [
+        (
+            1,
+            r#"{"webhook":"{\"status\":\"PAID\"}","confirmation":"{\"success\":true}"}"#,
+        ),
+        (2, r#"{"webhook":"{}","confirmation":"not found at IVPAY"}"#),
+        (3, r#"{"webhook":"{\"status\":\"CREATED\"}"}"#),
+        (4, poll),
+    ] {
+        t.execute_raw(&format!(
+            "INSERT INTO payment_events (internal_payment_id, ivpay_payment_id, source, \
+             from_status, to_status, outcome, evidence, received_at) VALUES \
+             ('{}', 'ivpay1', 'poll', 'CREATED', 'CREATED', 'duplicate', '{}', {n})",
+            p.id(),
+            evidence.replace('\'', "''")
+        ))
+        .await;
+    }
+    let read: Vec<_> = t
+        .repo
+        .events(p.id())
+        .await
+        .expect("events")
+        .into_iter()
+        .map(|e| e.evidence.expect("kept"))
+        .collect();
+    let parts: Vec<_> = read
+        .iter()
+        .map(|e| (e.webhook(), e.confirmation(), e.note()))
+        .collect();
+    assert_eq!(
+        parts,
+        vec![
+            (
+                Some(r#"{"status":"PAID"}"#),
+                Some(r#"{"success":true}"#),
+                None
+            ),
+            (Some("{}"), None, Some("not found at IVPAY")),
+            (Some(r#"{"status":"CREATED"}"#), None, None),
+            (None, Some(poll), None),
+        ]
+    );
+}
+
 pub(crate) async fn events_come_back_oldest_first_ties_in_insertion_order(repo: impl Storage) {
     let p = created_upstream(&repo, 1, 100, None).await;
     for (n, received) in [(1, 300), (2, 100), (3, 200), (4, 100)] {
@@ -391,7 +444,7 @@ pub(crate) async fn events_come_back_oldest_first_ties_in_insertion_order(repo: 
             from: Some(PaymentStatus::Created),
             to: ReportedStatus::Known(PaymentStatus::Created),
             outcome: EventOutcome::Duplicate,
-            evidence: Some(format!("event {n}")),
+            evidence: Some(Evidence::from_confirmation(format!("event {n}"))),
             received_at: at(received),
         };
         repo.record_event(&event).await.expect("recorded");
@@ -401,7 +454,10 @@ pub(crate) async fn events_come_back_oldest_first_ties_in_insertion_order(repo: 
         .await
         .expect("events")
         .into_iter()
-        .filter_map(|e| e.evidence)
+        .filter_map(|e| {
+            e.evidence
+                .and_then(|ev| ev.confirmation().map(str::to_owned))
+        })
         .collect();
     assert_eq!(order, ["event 2", "event 4", "event 3", "event 1"]);
 }

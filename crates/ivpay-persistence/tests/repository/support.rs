@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use ivpay_domain::{
-    EventOutcome, InternalId, NewPayment, Payment, PaymentEvent, PaymentStatus, ReportedStatus,
-    Timestamp, UpdateSource, UpstreamPayment,
+    EventOutcome, Evidence, InternalId, NewPayment, Payment, PaymentEvent, PaymentStatus,
+    ReportedStatus, Timestamp, UpdateSource, UpstreamPayment,
 };
 use ivpay_persistence::{Database, DatabaseOptions, SeaOrmRepository, connect, migrate_up};
 use ivpay_ports::{PaymentStore, ReconcileQueue, WebhookInbox};
@@ -220,7 +220,7 @@ pub(crate) fn applied_event(p: &Payment, to: PaymentStatus, evidence: String) ->
         from: Some(p.status()),
         to: ReportedStatus::Known(to),
         outcome: EventOutcome::Applied,
-        evidence: Some(evidence),
+        evidence: Some(Evidence::from_confirmation(evidence)),
         received_at: at(2_000),
     }
 }
