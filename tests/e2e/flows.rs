@@ -6,7 +6,7 @@ use std::time::Duration;
 use ivpay_domain::PaymentStatus;
 use ivpay_sandbox::{Chance, FaultPlan, RouteFaults, WebhookFault};
 
-use crate::support::{Backend, fresh_db, json, spawn_app};
+use crate::support::{Backend, fresh_db, json, spawn_app, spawn_app_with};
 
 /// Runs one flow as two tests: `sqlite` and `postgres`.
 macro_rules! on_both_backends {
@@ -27,6 +27,7 @@ macro_rules! on_both_backends {
 
 on_both_backends!(
     pay_on_checkout_then_webhook_makes_it_paid,
+    the_inbox_worker_confirms_a_webhook_without_the_reconciler,
     a_dropped_webhook_is_caught_by_the_reconciler,
     duplicated_and_reordered_webhooks_never_reverse_a_final_state,
     concurrent_creates_with_one_key_make_one_upstream_payment,
@@ -78,6 +79,41 @@ async fn pay_on_checkout_then_webhook_makes_it_paid(backend: Backend) {
         .map(|e| e["to"].as_str().unwrap_or_default().to_owned())
         .collect();
     assert_eq!(applied.last().map(String::as_str), Some("PAID"), "{events}");
+    app.stop().await;
+}
+
+async fn the_inbox_worker_confirms_a_webhook_without_the_reconciler(backend: Backend) {
+    let Some(db) = fresh_db(backend).await else {
+        return;
+    };
+    // No reconciler, and an idle inbox worker sleeps an hour: only the wake-up a queued
+    // webhook gives the worker can make the payment PAID within the test's patience.
+    let app = spawn_app_with(&db.url, |s| {
+        s.reconciler.enabled = false;
+        s.reconciler.interval_secs = 3600;
+    })
+    .await;
+    let (status, body) = app.create(ORDER, None).await;
+    assert_eq!(status, 200, "{body}");
+    let (payment_id, payment_url) = ids(&json(&body));
+    assert_eq!(app.checkout(&payment_url, "pay", &[]).await, 303);
+
+    let v = app
+        .wait_for_status(&payment_id, "PAID", Duration::from_secs(10))
+        .await;
+    assert_eq!(v["data"]["status"], "PAID", "{v}");
+    let events = app.get(&format!("/payment/{payment_id}/events")).await;
+    let applied: Vec<_> = events["data"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter(|e| e["outcome"] == "applied")
+        .collect();
+    assert!(!applied.is_empty(), "{events}");
+    assert!(
+        applied.iter().all(|e| e["source"] == "webhook"),
+        "confirmed from the inbox: {events}"
+    );
     app.stop().await;
 }
 

@@ -79,12 +79,18 @@ pub(crate) struct TestApp {
 
 /// Starts the service on `db_url` with quick reconciliation (first check after 1 s).
 pub(crate) async fn spawn_app(db_url: &str) -> TestApp {
+    spawn_app_with(db_url, |_| {}).await
+}
+
+/// As [`spawn_app`], with `adjust` applied to the settings last.
+pub(crate) async fn spawn_app_with(db_url: &str, adjust: impl FnOnce(&mut Settings)) -> TestApp {
     let mut settings = Settings::default();
     settings.server.bind = "127.0.0.1:0".parse().expect("address");
     settings.database.url = db_url.to_owned();
     settings.reconciler.first_check_secs = 1;
     settings.reconciler.interval_secs = 1;
     settings.reconciler.max_delay_secs = 2;
+    adjust(&mut settings);
     let app = App::build(settings).await.expect("service starts");
     let base = app.info().service_url.clone();
     let sandbox = app.sandbox().expect("embedded sandbox").sandbox().clone();

@@ -28,6 +28,11 @@ fn upstream(id: &str) -> UpstreamPayment {
 }
 
 fn app(gateway: MockPaymentGateway) -> Router {
+    app_and_use_cases(gateway).0
+}
+
+/// The router and the use cases behind it, for tests that also play the inbox worker.
+fn app_and_use_cases(gateway: MockPaymentGateway) -> (Router, Arc<dyn PaymentUseCases>) {
     let service = PaymentService::new(
         InMemoryRepository::new(),
         gateway,
@@ -39,7 +44,7 @@ fn app(gateway: MockPaymentGateway) -> Router {
     let mut config = ApiConfig::new(clients);
     config.webhook_key = Some(WebhookKey::new(&SecretString::from(IVPAY_KEY)));
     config.body_limit = 1024;
-    router(use_cases, config)
+    (router(use_cases.clone(), config), use_cases)
 }
 
 fn creating(id: &'static str) -> MockPaymentGateway {
@@ -343,7 +348,7 @@ async fn webhooks_need_ivpays_key_and_are_confirmed_by_get() {
             raw: "{}".into(),
         })
     });
-    let app = app(g);
+    let (app, use_cases) = app_and_use_cases(g);
     send(
         &app,
         post("/payment/create").body(Body::from(BODY)).expect("req"),
@@ -365,7 +370,14 @@ async fn webhooks_need_ivpays_key_and_are_confirmed_by_get() {
     );
     let (status, _, out) = send(&app, with_key(IVPAY_KEY)).await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(json(&out)["data"]["outcome"], "applied");
+    assert_eq!(
+        json(&out)["data"]["outcome"],
+        "queued",
+        "kept, not yet confirmed"
+    );
+    // The inbox worker's pass: the one GET (times(1) above) happens here.
+    let report = use_cases.confirm_webhooks().await.expect("pass");
+    assert_eq!(report.processed, 1);
     let get = Request::get("/payment/p3")
         .header("x-api-key", KEY)
         .body(Body::empty())

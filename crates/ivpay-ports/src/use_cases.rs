@@ -184,13 +184,29 @@ pub struct Health {
     pub unknown_payments: u64,
 }
 
-/// What became of a received webhook.
+/// What became of a received webhook. Either way it is durable: acknowledge it.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum WebhookReceipt {
-    /// Confirmed and applied (or recorded as a duplicate, refusal or unknown payment).
+    /// Recorded at once, without asking IVPAY (a hint that claims the status the payment
+    /// already has is a duplicate whatever IVPAY says now).
     Processed(EventOutcome),
-    /// Kept in the inbox: IVPAY could not confirm it now; the reconciler will retry.
+    /// Kept in the inbox. The inbox worker confirms it with IVPAY's `GET` and applies what
+    /// IVPAY says, shortly after; if IVPAY cannot answer, it is retried with back-off.
     Queued,
+}
+
+/// What one pass over the webhook inbox did.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub struct InboxReport {
+    /// Webhooks claimed (due, and not leased by another worker).
+    pub claimed: u32,
+    /// Of those, confirmed by IVPAY and recorded (applied, duplicate, refused, unknown
+    /// payment); they left the inbox.
+    pub processed: u32,
+    /// IVPAY could not confirm them now; rescheduled with back-off.
+    pub deferred: u32,
+    /// Storage failed while processing them; they are tried again when the lease ends.
+    pub failed: u32,
 }
 
 /// What one reconciliation pass did.
@@ -269,20 +285,37 @@ pub trait PaymentUseCases: Send + Sync {
     /// [`UpdateError::Storage`]; either way nothing is half-written.
     async fn apply_update(&self, update: StatusUpdate) -> Result<EventOutcome, UpdateError>;
 
-    /// Takes a webhook as a hint. A hint that claims the status the payment already has
-    /// changes nothing whatever IVPAY says now, so it is recorded as a duplicate at once.
-    /// Any other is first kept in the inbox, then confirmed with IVPAY's `GET`, and what
-    /// IVPAY says is applied (source `webhook`, the webhook body and the GET answer as
-    /// evidence). If IVPAY cannot answer, the webhook stays in the inbox for the
-    /// reconciler: either way, once this returns `Ok`, the webhook is durable.
+    /// Takes a webhook as a hint, and returns as soon as it is durable, without asking
+    /// IVPAY. A hint that claims the status the payment already has changes nothing whatever
+    /// IVPAY says now, so it is recorded as a duplicate at once. Any other is kept in the
+    /// inbox ([`WebhookReceipt::Queued`]) and the inbox worker is woken
+    /// ([`PaymentUseCases::webhook_queued`]) to confirm it with IVPAY's `GET`.
     ///
     /// # Errors
     ///
     /// [`UpdateError::Storage`]: nothing was kept; the sender should retry.
     async fn receive_webhook(&self, hint: WebhookHint) -> Result<WebhookReceipt, UpdateError>;
 
+    /// One pass of the inbox worker: claims the webhooks due now, confirms each with
+    /// IVPAY's `GET` and applies what IVPAY says (source `webhook`, the webhook body and
+    /// IVPAY's answer as evidence), then removes it from the inbox. Several payments are
+    /// confirmed at once, one payment's webhooks one after the other. A webhook IVPAY
+    /// cannot confirm now stays in the inbox, retried with back-off.
+    ///
+    /// # Errors
+    ///
+    /// [`UpdateError::Storage`] when claiming fails; per-webhook failures are counted in
+    /// the report instead.
+    async fn confirm_webhooks(&self) -> Result<InboxReport, UpdateError>;
+
+    /// Resolves once a webhook has been queued since it last resolved (at once if one was
+    /// queued meanwhile, so a worker busy with a pass misses none). The inbox worker waits
+    /// on it between passes.
+    async fn webhook_queued(&self);
+
     /// One reconciliation pass: settles intents whose request died before IVPAY's answer
-    /// was stored as *unknown*, retries inbox webhooks that could not be confirmed, then
+    /// was stored as *unknown*, confirms inbox webhooks left over (IVPAY could not confirm
+    /// them before, or their worker died), then
     /// claims due non-final payments, asks IVPAY, applies, and schedules the next check
     /// with back-off.
     ///

@@ -1,5 +1,6 @@
 //! ivpay's use cases: create a payment without ever losing it, read and list payments,
-//! apply status updates through the state machine, and reconcile what webhooks missed.
+//! apply status updates through the state machine, confirm webhooks from the inbox, and
+//! reconcile what webhooks missed.
 //!
 //! **Role.** The inside of the hexagon. [`PaymentService`] is generic over the driven ports
 //! (storage `R`, `PaymentGateway`, `Clock`) and implements the driving port
@@ -42,6 +43,7 @@ mod clock;
 mod config;
 mod create;
 mod fault;
+mod payment_lock;
 mod query;
 mod reconcile;
 mod update;
@@ -56,9 +58,9 @@ use ivpay_domain::{
     WebhookHint,
 };
 use ivpay_ports::{
-    Clock, CreateError, CreateReply, Health, Page, PageRequest, PaymentFilter, PaymentGateway,
-    PaymentRef, PaymentStore, PaymentUseCases, QueryError, ReconcileQueue, ReconcileReport,
-    UpdateError, WebhookInbox, WebhookReceipt,
+    Clock, CreateError, CreateReply, Health, InboxReport, Page, PageRequest, PaymentFilter,
+    PaymentGateway, PaymentRef, PaymentStore, PaymentUseCases, QueryError, ReconcileQueue,
+    ReconcileReport, UpdateError, WebhookInbox, WebhookReceipt,
 };
 
 /// The use cases, over storage `R`, an IVPAY gateway `G` and a clock `C`.
@@ -72,6 +74,10 @@ pub struct PaymentService<R, G, C> {
     gateway: G,
     clock: C,
     config: ServiceConfig,
+    /// Wakes the inbox worker when a webhook is queued.
+    webhook_queued: tokio::sync::Notify,
+    /// One webhook confirmation in flight per payment.
+    confirming: payment_lock::PaymentLocks,
 }
 
 impl<R, G, C> PaymentService<R, G, C> {
@@ -82,6 +88,8 @@ impl<R, G, C> PaymentService<R, G, C> {
             gateway,
             clock,
             config,
+            webhook_queued: tokio::sync::Notify::new(),
+            confirming: payment_lock::PaymentLocks::default(),
         }
     }
 
@@ -131,6 +139,14 @@ where
 
     async fn receive_webhook(&self, hint: WebhookHint) -> Result<WebhookReceipt, UpdateError> {
         self.receive(hint).await
+    }
+
+    async fn confirm_webhooks(&self) -> Result<InboxReport, UpdateError> {
+        self.confirm_due_webhooks().await
+    }
+
+    async fn webhook_queued(&self) {
+        self.webhook_queued.notified().await;
     }
 
     async fn reconcile_once(&self) -> Result<ReconcileReport, UpdateError> {

@@ -3,7 +3,7 @@
 use ivpay_domain::{EventOutcome, Evidence, StatusUpdate, UpdateSource};
 use ivpay_ports::{
     Clock, PaymentGateway, PaymentStore, ReconcileQueue, ReconcileReport, RepositoryError,
-    UpdateError, WebhookInbox, WebhookReceipt,
+    UpdateError, WebhookInbox,
 };
 
 use crate::PaymentService;
@@ -43,30 +43,10 @@ where
         Ok(recovered)
     }
 
-    /// Retries inbox webhooks whose confirmation failed before.
-    async fn drain_inbox(&self) -> Result<(u32, u32), UpdateError> {
-        let now = self.clock.now();
-        let due = self
-            .repo
-            .claim_webhooks(
-                now,
-                self.config.reconcile_lease,
-                self.config.reconcile_batch,
-            )
-            .await?;
-        let (mut processed, mut deferred) = (0, 0);
-        for entry in due {
-            match self.process_inbox_entry(entry).await? {
-                WebhookReceipt::Processed(_) => processed += 1,
-                WebhookReceipt::Queued => deferred += 1,
-            }
-        }
-        Ok((processed, deferred))
-    }
-
     pub(crate) async fn reconcile_pass(&self) -> Result<ReconcileReport, UpdateError> {
         let recovered = self.recover_stale_intents().await?;
-        let (webhooks_processed, webhooks_deferred) = self.drain_inbox().await?;
+        // Leftovers: webhooks whose confirmation failed before, or whose worker died.
+        let inbox = self.confirm_due_webhooks().await?;
         let keys_purged = self
             .repo
             .purge_expired_keys(
@@ -85,8 +65,8 @@ where
             .await?;
         let mut report = ReconcileReport {
             recovered,
-            webhooks_processed,
-            webhooks_deferred,
+            webhooks_processed: inbox.processed,
+            webhooks_deferred: inbox.deferred,
             keys_purged,
             claimed: u32::try_from(claimed.len()).unwrap_or(u32::MAX),
             ..ReconcileReport::default()

@@ -1,15 +1,24 @@
-//! Webhooks: kept in the inbox first, then confirmed with IVPAY's `GET` before anything is
-//! applied.
+//! Webhooks: kept in the inbox and answered at once; confirmed afterwards, by the inbox
+//! worker (or the reconciler), with IVPAY's `GET` before anything is applied.
 
+use futures_util::StreamExt;
 use ivpay_domain::{
     EventOutcome, Evidence, InternalId, ReportedStatus, StatusUpdate, UpdateSource, WebhookHint,
 };
 use ivpay_ports::{
-    Clock, GatewayError, InboxWebhook, PaymentGateway, PaymentStore, UpdateError, WebhookInbox,
-    WebhookReceipt,
+    Clock, GatewayError, InboxReport, InboxWebhook, PaymentGateway, PaymentStore, UpdateError,
+    WebhookInbox, WebhookReceipt,
 };
 
 use crate::PaymentService;
+
+/// What became of one inbox webhook.
+enum Confirmation {
+    /// IVPAY answered and the answer is recorded (applied or not); it left the inbox.
+    Settled,
+    /// IVPAY could not answer; it stays in the inbox for a later attempt.
+    Deferred,
+}
 
 /// The note kept when IVPAY does not know a webhook's payment.
 const NOT_FOUND: &str = "not found at IVPAY";
@@ -41,7 +50,9 @@ where
                 }
             }
         }
-        // Kept before anything else can fail: from here on, the webhook is not lost.
+        // Kept before anything else can fail: from here on, the webhook is not lost. Due at
+        // once: the inbox worker, woken below, confirms it; if this process dies first, the
+        // next one's worker (or any reconciler) finds it due.
         let now = self.clock.now();
         let entry = InboxWebhook {
             id: InternalId::from_uuid(uuid::Uuid::now_v7()),
@@ -49,27 +60,57 @@ where
             received_at: now,
             attempts: 0,
         };
-        // Out of the reconciler's reach while it is processed here.
-        self.repo
-            .store_webhook(&entry, now + self.config.inbox_lease)
-            .await?;
+        self.repo.store_webhook(&entry, now).await?;
         self.config
             .faults
             .pass(crate::FaultPoint::WebhookAfterInboxCommit)
             .await;
-        self.process_inbox_entry(entry).await
+        self.webhook_queued.notify_one();
+        Ok(WebhookReceipt::Queued)
+    }
+
+    /// Claims the inbox webhooks due now and confirms them: up to
+    /// [`ServiceConfig::inbox_concurrency`](crate::ServiceConfig::inbox_concurrency) at once,
+    /// never two of one payment at once (see [`crate::payment_lock`]).
+    pub(crate) async fn confirm_due_webhooks(&self) -> Result<InboxReport, UpdateError> {
+        let due = self
+            .repo
+            .claim_webhooks(
+                self.clock.now(),
+                self.config.inbox_lease,
+                self.config.reconcile_batch,
+            )
+            .await?;
+        let mut report = InboxReport {
+            claimed: u32::try_from(due.len()).unwrap_or(u32::MAX),
+            ..InboxReport::default()
+        };
+        let mut confirmations = futures_util::stream::iter(due)
+            .map(|entry| self.process_inbox_entry(entry))
+            .buffer_unordered(self.config.inbox_concurrency.max(1));
+        while let Some(done) = confirmations.next().await {
+            match done {
+                Ok(Confirmation::Settled) => report.processed += 1,
+                Ok(Confirmation::Deferred) => report.deferred += 1,
+                // Left leased in the inbox: tried again when the lease ends.
+                Err(error) => {
+                    report.failed += 1;
+                    tracing::warn!(%error, "inbox webhook could not be processed");
+                }
+            }
+        }
+        Ok(report)
     }
 
     /// Confirms one inbox webhook with IVPAY and applies the answer, then removes it from
-    /// the inbox; if IVPAY cannot answer, schedules another attempt with back-off.
-    pub(crate) async fn process_inbox_entry(
-        &self,
-        entry: InboxWebhook,
-    ) -> Result<WebhookReceipt, UpdateError> {
+    /// the inbox; if IVPAY cannot answer, schedules another attempt with back-off. Holds
+    /// the payment's lock throughout: one confirmation in flight per payment.
+    async fn process_inbox_entry(&self, entry: InboxWebhook) -> Result<Confirmation, UpdateError> {
+        let _turn = self.confirming.lock(&entry.hint.payment_id).await;
         match self.confirm_by_get(&entry.hint).await {
-            Ok(outcome) => {
+            Ok(_) => {
                 self.repo.finish_webhook(entry.id).await?;
-                Ok(WebhookReceipt::Processed(outcome))
+                Ok(Confirmation::Settled)
             }
             Err(UpdateError::Upstream(error)) => {
                 let attempts = entry.attempts.saturating_add(1);
@@ -81,9 +122,9 @@ where
                     .await?;
                 tracing::warn!(payment_id = %entry.hint.payment_id, %error, attempts,
                     "webhook kept in the inbox: IVPAY could not confirm it");
-                Ok(WebhookReceipt::Queued)
+                Ok(Confirmation::Deferred)
             }
-            Err(storage) => Err(storage),
+            Err(other) => Err(other),
         }
     }
 
