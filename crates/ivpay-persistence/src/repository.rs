@@ -9,14 +9,14 @@ use ivpay_domain::{
     PaymentId, PaymentStatus, Timestamp,
 };
 use ivpay_ports::{
-    ClaimedPayment, Cursor, IdempotencyClaim, IdempotencyRecord, InboxWebhook, IntentInsert, Page,
+    ClaimedPayment, IdempotencyClaim, IdempotencyRecord, InboxWebhook, IntentInsert, Page,
     PageRequest, PaymentFilter, PaymentStore, ReconcileQueue, RepositoryError, WebhookInbox,
 };
 use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType, Order, Query, SelectStatement};
 use sea_orm::{
     ColumnTrait, Condition, DatabaseConnection, DbBackend, DbErr, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, Statement, TryInsertResult,
+    QueryFilter, QueryOrder, QuerySelect, TryInsertResult,
 };
 
 use crate::Database;
@@ -76,6 +76,42 @@ impl SeaOrmRepository {
         self.db.connection()
     }
 
+    /// Leases to this claimer up to `limit` rows of `entity` that `due` selects (their
+    /// `id`s, in claim order), by moving their `lease` column to `until`, and returns them.
+    /// One statement: `UPDATE .. SET lease = until WHERE id IN (due LIMIT n) RETURNING *`.
+    /// On PostgreSQL the `due` rows are locked `FOR UPDATE SKIP LOCKED`, so concurrent
+    /// claimers skip each other's rows instead of queueing on them; on SQLite the statement
+    /// holds the single write lock. Either way each row goes to one claimer.
+    async fn lease<E: EntityTrait>(
+        &self,
+        entity: E,
+        (id, lease): (E::Column, E::Column),
+        until: Timestamp,
+        mut due: SelectStatement,
+        limit: u32,
+    ) -> Result<Vec<E::Model>, RepositoryError> {
+        let _turn = self.db.write_turn().await;
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let backend = self.conn().get_database_backend();
+        due.limit(u64::from(limit));
+        if backend == DbBackend::Postgres {
+            due.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
+        }
+        let mut claim = Query::update();
+        claim
+            .table(entity)
+            .value(lease, until.unix_seconds())
+            .and_where(id.in_subquery(due))
+            .returning_all();
+        E::find()
+            .from_raw_sql(backend.build(&claim))
+            .all(self.conn())
+            .await
+            .map_err(unavailable)
+    }
+
     /// After a compare-and-set matched no row: was it the version, or is the row gone?
     async fn conflict_or_missing(
         &self,
@@ -115,30 +151,6 @@ where
     T: TryFrom<M, Error = RepositoryError>,
 {
     models.into_iter().map(T::try_from).collect()
-}
-
-/// The one statement that leases rows to a claimer: `UPDATE .. SET lease = until WHERE
-/// id IN (due) RETURNING *`. On PostgreSQL the `due` rows are locked `FOR UPDATE SKIP
-/// LOCKED`, so concurrent claimers skip each other's rows; on SQLite the statement holds
-/// the single write lock. Either way each row goes to one claimer.
-fn lease_rows<E: EntityTrait>(
-    backend: DbBackend,
-    entity: E,
-    id: E::Column,
-    lease: E::Column,
-    until: Timestamp,
-    mut due: SelectStatement,
-) -> Statement {
-    if backend == DbBackend::Postgres {
-        due.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
-    }
-    let mut claim = Query::update();
-    claim
-        .table(entity)
-        .value(lease, until.unix_seconds())
-        .and_where(id.in_subquery(due))
-        .returning_all();
-    backend.build(&claim)
 }
 
 #[async_trait::async_trait]
@@ -315,18 +327,7 @@ impl PaymentStore for SeaOrmRepository {
             .all(self.conn())
             .await
             .map_err(unavailable)?;
-        let mut items: Vec<Payment> = rows(models)?;
-        let more = items.len() > page.limit as usize;
-        items.truncate(page.limit as usize);
-        let next = if more {
-            items.last().map(|p| Cursor {
-                created_at: p.created_at(),
-                id: p.id(),
-            })
-        } else {
-            None
-        };
-        Ok(Page { items, next })
+        Ok(Page::from_rows(rows(models)?, page.limit))
     }
 
     /// The event is stored linked to `payment`. Besides the version, the update refuses
@@ -448,35 +449,17 @@ impl WebhookInbox for SeaOrmRepository {
         lease: Duration,
         limit: u32,
     ) -> Result<Vec<InboxWebhook>, RepositoryError> {
-        let _turn = self.db.write_turn().await;
-        if limit == 0 {
-            return Ok(Vec::new());
-        }
-        let backend = self.conn().get_database_backend();
         let mut due = Query::select();
         due.column(inbox::Column::Id)
             .from(inbox::Entity)
             .and_where(inbox::Column::NextAttemptAt.lte(now.unix_seconds()))
             .order_by(inbox::Column::ReceivedAt, Order::Asc)
-            .order_by(inbox::Column::Id, Order::Asc)
-            .limit(u64::from(limit));
-        let claim = lease_rows(
-            backend,
-            inbox::Entity,
-            inbox::Column::Id,
-            inbox::Column::NextAttemptAt,
-            now + lease,
-            due,
-        );
-        let models = inbox::Entity::find()
-            .from_raw_sql(claim)
-            .all(self.conn())
-            .await
-            .map_err(unavailable)?;
-        let mut claimed = models
-            .into_iter()
-            .map(InboxWebhook::try_from)
-            .collect::<Result<Vec<_>, _>>()?;
+            .order_by(inbox::Column::Id, Order::Asc);
+        let columns = (inbox::Column::Id, inbox::Column::NextAttemptAt);
+        let leased = self
+            .lease(inbox::Entity, columns, now + lease, due, limit)
+            .await?;
+        let mut claimed: Vec<InboxWebhook> = rows(leased)?;
         claimed.sort_by_key(|w| (w.received_at, w.id));
         Ok(claimed)
     }
@@ -531,22 +514,15 @@ impl ReconcileQueue for SeaOrmRepository {
         rows(models)
     }
 
-    /// One statement: `UPDATE payments SET next_check_at = now + lease WHERE id IN (the
-    /// due rows) RETURNING *`. On PostgreSQL the inner select takes
-    /// `FOR UPDATE SKIP LOCKED`, so concurrent claimers split the due rows instead of
-    /// queueing on them; on SQLite the statement holds the single write lock, so a row
-    /// claimed by one is no longer due for the next. Due rows go oldest schedule first.
+    /// One leasing statement (see `SeaOrmRepository::lease`) on `payments.next_check_at`:
+    /// a row claimed by one claimer is no longer due for the next. Due rows go oldest
+    /// schedule first.
     async fn claim_due(
         &self,
         now: Timestamp,
         lease: Duration,
         limit: u32,
     ) -> Result<Vec<ClaimedPayment>, RepositoryError> {
-        let _turn = self.db.write_turn().await;
-        if limit == 0 {
-            return Ok(Vec::new());
-        }
-        let backend = self.conn().get_database_backend();
         let mut due = Query::select();
         due.column(payment::Column::Id)
             .from(payment::Entity)
@@ -554,21 +530,11 @@ impl ReconcileQueue for SeaOrmRepository {
             .and_where(payment::Column::CreateOutcome.eq("created"))
             .and_where(payment::Column::NextCheckAt.lte(now.unix_seconds()))
             .order_by(payment::Column::NextCheckAt, Order::Asc)
-            .order_by(payment::Column::Id, Order::Asc)
-            .limit(u64::from(limit));
-        let claim = lease_rows(
-            backend,
-            payment::Entity,
-            payment::Column::Id,
-            payment::Column::NextCheckAt,
-            now + lease,
-            due,
-        );
-        let models = payment::Entity::find()
-            .from_raw_sql(claim)
-            .all(self.conn())
-            .await
-            .map_err(unavailable)?;
+            .order_by(payment::Column::Id, Order::Asc);
+        let columns = (payment::Column::Id, payment::Column::NextCheckAt);
+        let models = self
+            .lease(payment::Entity, columns, now + lease, due, limit)
+            .await?;
         let mut claimed = Vec::with_capacity(models.len());
         for m in models {
             let attempts = u32::try_from(m.check_attempts).map_err(|_| {

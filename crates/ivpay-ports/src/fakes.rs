@@ -32,7 +32,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use crate::{
-    ClaimedPayment, Cursor, IdempotencyClaim, IdempotencyRecord, InboxWebhook, IntentInsert, Page,
+    ClaimedPayment, IdempotencyClaim, IdempotencyRecord, InboxWebhook, IntentInsert, Page,
     PageRequest, PaymentFilter, PaymentStore, ReconcileQueue, RepositoryError, WebhookInbox,
 };
 use ivpay_domain::{
@@ -246,18 +246,11 @@ impl PaymentStore for InMemoryRepository {
             })
             .collect();
         rows.sort_by_key(|p| std::cmp::Reverse((p.created_at(), p.id())));
-        let limit = page.limit as usize;
-        let more = rows.len() > limit;
-        let items: Vec<Payment> = rows.into_iter().take(limit).cloned().collect();
-        let next = if more {
-            items.last().map(|p| Cursor {
-                created_at: p.created_at(),
-                id: p.id(),
-            })
-        } else {
-            None
-        };
-        Ok(Page { items, next })
+        let read = usize::try_from(page.limit)
+            .unwrap_or(usize::MAX)
+            .saturating_add(1);
+        let rows = rows.into_iter().take(read).cloned().collect();
+        Ok(Page::from_rows(rows, page.limit))
     }
 
     async fn update_status(

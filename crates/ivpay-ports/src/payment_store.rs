@@ -88,6 +88,22 @@ pub struct Page {
     pub next: Option<Cursor>,
 }
 
+impl Page {
+    /// The page of `rows`, read newest first with up to one row more than `limit`: that
+    /// extra row only says that another page follows, and the cursor points at the last
+    /// row kept. Every [`PaymentStore::list`] builds its answer here.
+    pub fn from_rows(mut rows: Vec<Payment>, limit: u32) -> Self {
+        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+        let more = rows.len() > limit;
+        rows.truncate(limit);
+        let next = rows.last().filter(|_| more).map(|p| Cursor {
+            created_at: p.created_at(),
+            id: p.id(),
+        });
+        Self { items: rows, next }
+    }
+}
+
 /// Durable storage of payments and everything recorded about them.
 ///
 /// Writes that belong together happen in one transaction: an intent with its idempotency
