@@ -53,7 +53,7 @@ async fn pay_on_checkout_then_webhook_makes_it_paid(backend: Backend) {
     let Some(db) = fresh_db(backend).await else {
         return;
     };
-    let app = spawn_app(&db.url).await;
+    let app = spawn_app(db.url()).await;
     let (status, body) = app.create(ORDER, None).await;
     assert_eq!(status, 200, "{body}");
     let (payment_id, payment_url) = ids(&json(&body));
@@ -88,7 +88,7 @@ async fn the_inbox_worker_confirms_a_webhook_without_the_reconciler(backend: Bac
     };
     // No reconciler, and an idle inbox worker sleeps an hour: only the wake-up a queued
     // webhook gives the worker can make the payment PAID within the test's patience.
-    let app = spawn_app_with(&db.url, |s| {
+    let app = spawn_app_with(db.url(), |s| {
         s.reconciler.enabled = false;
         s.reconciler.interval_secs = 3600;
     })
@@ -121,7 +121,7 @@ async fn a_dropped_webhook_is_caught_by_the_reconciler(backend: Backend) {
     let Some(db) = fresh_db(backend).await else {
         return;
     };
-    let app = spawn_app(&db.url).await;
+    let app = spawn_app(db.url()).await;
     app.sandbox
         .set_faults(FaultPlan {
             webhook: RouteFaults {
@@ -166,7 +166,7 @@ async fn duplicated_and_reordered_webhooks_never_reverse_a_final_state(backend: 
     let Some(db) = fresh_db(backend).await else {
         return;
     };
-    let app = spawn_app(&db.url).await;
+    let app = spawn_app(db.url()).await;
     app.sandbox
         .set_faults(FaultPlan {
             seed: 7,
@@ -225,7 +225,7 @@ async fn concurrent_creates_with_one_key_make_one_upstream_payment(backend: Back
     let Some(db) = fresh_db(backend).await else {
         return;
     };
-    let app = std::sync::Arc::new(spawn_app(&db.url).await);
+    let app = std::sync::Arc::new(spawn_app(db.url()).await);
     let tasks: Vec<_> = (0..32)
         .map(|_| {
             let app = app.clone();
@@ -250,7 +250,7 @@ async fn a_restart_loses_nothing(backend: Backend) {
     let Some(db) = fresh_db(backend).await else {
         return;
     };
-    let app = spawn_app(&db.url).await;
+    let app = spawn_app(db.url()).await;
     let mut created = Vec::new();
     for i in 1..=5 {
         let (status, body) = app
@@ -269,7 +269,7 @@ async fn a_restart_loses_nothing(backend: Backend) {
         .await;
     app.stop().await;
 
-    let again = spawn_app(&db.url).await;
+    let again = spawn_app(db.url()).await;
     for (i, body) in created.iter().enumerate() {
         let (payment_id, _) = ids(&json(body));
         let v = again.get(&format!("/payment/{payment_id}")).await;

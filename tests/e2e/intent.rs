@@ -56,10 +56,10 @@ async fn the_intent_is_committed_before_the_upstream_call(backend: Backend) {
         return;
     };
     let options = DatabaseOptions::default();
-    let service_db = connect(&db.url, &options).await.expect("opens");
+    let service_db = connect(db.url(), &options).await.expect("opens");
     migrate_up(&service_db).await.expect("migrates");
     // Another pool: it sees only what the service's transactions have committed.
-    let observer_db = connect(&db.url, &options).await.expect("opens");
+    let observer_db = connect(db.url(), &options).await.expect("opens");
     let observer = SeaOrmRepository::new(&observer_db);
 
     let (called_tx, mut called) = mpsc::channel(1);

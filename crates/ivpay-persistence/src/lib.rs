@@ -44,6 +44,8 @@ mod entity;
 mod error;
 mod migration;
 mod repository;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use database::{Backend, Database, DatabaseOptions, Durability, SqliteSettings, connect};
 pub use error::{ConnectError, MigrateError};
