@@ -70,15 +70,13 @@ async fn pay_on_checkout_then_webhook_makes_it_paid(backend: Backend) {
         .await;
     assert_eq!(v["data"]["status"], "PAID", "{v}");
     assert_eq!(v["data"]["amount_fiat"], "10.50");
-    let events = app.get(&format!("/payment/{payment_id}/events")).await;
-    let applied: Vec<_> = events["data"]
-        .as_array()
-        .expect("events")
+    let events = app.events(&payment_id).await;
+    let applied: Vec<_> = events
         .iter()
         .filter(|e| e["outcome"] == "applied")
         .map(|e| e["to"].as_str().unwrap_or_default().to_owned())
         .collect();
-    assert_eq!(applied.last().map(String::as_str), Some("PAID"), "{events}");
+    assert_eq!(applied.last().map(String::as_str), Some("PAID"), "{events:?}");
     app.stop().await;
 }
 
@@ -102,17 +100,15 @@ async fn the_inbox_worker_confirms_a_webhook_without_the_reconciler(backend: Bac
         .wait_for_status(&payment_id, "PAID", Duration::from_secs(10))
         .await;
     assert_eq!(v["data"]["status"], "PAID", "{v}");
-    let events = app.get(&format!("/payment/{payment_id}/events")).await;
-    let applied: Vec<_> = events["data"]
-        .as_array()
-        .expect("events")
+    let events = app.events(&payment_id).await;
+    let applied: Vec<_> = events
         .iter()
         .filter(|e| e["outcome"] == "applied")
         .collect();
-    assert!(!applied.is_empty(), "{events}");
+    assert!(!applied.is_empty(), "{events:?}");
     assert!(
         applied.iter().all(|e| e["source"] == "webhook"),
-        "confirmed from the inbox: {events}"
+        "confirmed from the inbox: {events:?}"
     );
     app.stop().await;
 }
@@ -148,13 +144,8 @@ async fn a_dropped_webhook_is_caught_by_the_reconciler(backend: Backend) {
         .wait_for_status(&payment_id, "PAID", Duration::from_secs(20))
         .await;
     assert_eq!(v["data"]["status"], "PAID", "{v}");
-    let events = app.get(&format!("/payment/{payment_id}/events")).await;
-    let sources: Vec<_> = events["data"]
-        .as_array()
-        .expect("events")
-        .iter()
-        .map(|e| e["source"].clone())
-        .collect();
+    let events = app.events(&payment_id).await;
+    let sources: Vec<_> = events.iter().map(|e| e["source"].clone()).collect();
     assert!(
         sources.iter().all(|s| s == "poll"),
         "no webhook got through: {sources:?}"
@@ -209,14 +200,12 @@ async fn duplicated_and_reordered_webhooks_never_reverse_a_final_state(backend: 
     for payment_id in &paid {
         let v = app.get(&format!("/payment/{payment_id}")).await;
         assert_eq!(v["data"]["status"], "PAID", "{v}");
-        let events = app.get(&format!("/payment/{payment_id}/events")).await;
-        let to_paid = events["data"]
-            .as_array()
-            .expect("events")
+        let events = app.events(payment_id).await;
+        let to_paid = events
             .iter()
             .filter(|e| e["outcome"] == "applied" && e["to"] == "PAID")
             .count();
-        assert_eq!(to_paid, 1, "PAID applied exactly once: {events}");
+        assert_eq!(to_paid, 1, "PAID applied exactly once: {events:?}");
     }
     app.stop().await;
 }

@@ -112,6 +112,15 @@ impl TestApp {
             .expect("JSON")
     }
 
+    /// A payment's history, oldest first.
+    pub(crate) async fn events(&self, payment_id: &str) -> Vec<Value> {
+        let events = self.get(&format!("/payment/{payment_id}/events")).await;
+        events["data"]
+            .as_array()
+            .unwrap_or_else(|| panic!("events of {payment_id}: {events}"))
+            .clone()
+    }
+
     /// Presses a button on the sandbox's checkout page, as a browser's form post would.
     pub(crate) async fn checkout(
         &self,
