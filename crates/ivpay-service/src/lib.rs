@@ -8,8 +8,9 @@
 //! `Arc<dyn PaymentUseCases>`.
 //!
 //! **May depend on:** `ivpay-domain`, `ivpay-ports`, and small runtime helpers (`tokio`'s
-//! timer for [`SystemClock`], `tracing`, `sha2`, `uuid`). Never on an adapter crate:
-//! no `reqwest`, `sea-orm` or `axum`.
+//! timer for [`SystemClock`] and its `Notify` and `Mutex` for the inbox worker,
+//! `futures-util` to confirm webhooks side by side, `tracing`, `sha2`, `uuid`). Never on an
+//! adapter crate: no `reqwest`, `sea-orm` or `axum`.
 //!
 //! ```
 //! use ivpay_domain::{NewPayment, Timestamp};
