@@ -76,7 +76,11 @@ async fn pay_on_checkout_then_webhook_makes_it_paid(backend: Backend) {
         .filter(|e| e["outcome"] == "applied")
         .map(|e| e["to"].as_str().unwrap_or_default().to_owned())
         .collect();
-    assert_eq!(applied.last().map(String::as_str), Some("PAID"), "{events:?}");
+    assert_eq!(
+        applied.last().map(String::as_str),
+        Some("PAID"),
+        "{events:?}"
+    );
     app.stop().await;
 }
 
