@@ -258,7 +258,6 @@ impl App {
         let mut workers = vec![tokio::spawn(inbox_loop(
             self.use_cases.clone(),
             self.inbox_idle,
-            self.reconcile_batch,
             stop_rx.clone(),
         ))];
         workers.extend(self.reconciler.map(|interval| {
@@ -340,12 +339,12 @@ fn fault_points() -> Result<ivpay_service::FaultPoints, StartupError> {
 }
 
 /// Confirms inbox webhooks until stopped: a pass at start (webhooks left by a previous
-/// process), then one whenever a webhook is queued, a full batch at once followed by
-/// another, and an idle pass every `idle` for webhooks rescheduled after IVPAY failed.
+/// process), then one whenever a webhook is queued, another at once after any pass that
+/// found work (more may be due), and an idle pass every `idle` for webhooks rescheduled
+/// after IVPAY failed.
 async fn inbox_loop(
     use_cases: Arc<dyn PaymentUseCases>,
     idle: Duration,
-    batch: u32,
     mut stop: watch::Receiver<bool>,
 ) {
     loop {
@@ -359,7 +358,9 @@ async fn inbox_loop(
                     metrics::counter!("ivpay_inbox_webhooks_total", "outcome" => outcome)
                         .increment(u64::from(n));
                 }
-                report.claimed >= batch
+                // What a pass takes is settled, rescheduled or leased: never due again at
+                // once, so this ends when the due webhooks do.
+                report.claimed > 0
             }
             Err(e) => {
                 metrics::counter!("ivpay_inbox_errors_total").increment(1);

@@ -32,8 +32,8 @@ pub struct ServiceConfig {
     /// How long a webhook being confirmed is kept from other workers. A webhook whose
     /// process died mid-confirmation is picked up by the reconciler after this long.
     pub inbox_lease: Duration,
-    /// How many inbox webhooks are confirmed with IVPAY at once (each of a different
-    /// payment: one payment's webhooks are confirmed one after the other).
+    /// How many inbox webhooks a pass claims and confirms with IVPAY at once (one
+    /// payment's webhooks are still confirmed one after the other).
     pub inbox_concurrency: usize,
     /// Fault points armed for crash and stall tests; none by default.
     pub faults: crate::FaultPoints,

@@ -69,16 +69,18 @@ where
         Ok(WebhookReceipt::Queued)
     }
 
-    /// Claims the inbox webhooks due now and confirms them: up to
-    /// [`ServiceConfig::inbox_concurrency`](crate::ServiceConfig::inbox_concurrency) at once,
-    /// never two of one payment at once (see [`crate::payment_lock`]).
+    /// Claims up to [`ServiceConfig::inbox_concurrency`](crate::ServiceConfig::inbox_concurrency)
+    /// inbox webhooks due now and confirms them side by side, never two of one payment at
+    /// once (see [`crate::payment_lock`]). Claiming no more than can start at once keeps
+    /// each webhook's wait for its turn well inside its lease.
     pub(crate) async fn confirm_due_webhooks(&self) -> Result<InboxReport, UpdateError> {
+        let at_once = self.config.inbox_concurrency.max(1);
         let due = self
             .repo
             .claim_webhooks(
                 self.clock.now(),
                 self.config.inbox_lease,
-                self.config.reconcile_batch,
+                u32::try_from(at_once).unwrap_or(u32::MAX),
             )
             .await?;
         let mut report = InboxReport {
@@ -87,7 +89,7 @@ where
         };
         let mut confirmations = futures_util::stream::iter(due)
             .map(|entry| self.process_inbox_entry(entry))
-            .buffer_unordered(self.config.inbox_concurrency.max(1));
+            .buffer_unordered(at_once);
         while let Some(done) = confirmations.next().await {
             match done {
                 Ok(Confirmation::Settled) => report.processed += 1,

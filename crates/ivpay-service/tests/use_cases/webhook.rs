@@ -278,3 +278,29 @@ async fn one_confirmation_per_payment_in_flight_and_payments_side_by_side() {
         "never two GETs of one payment at once"
     );
 }
+
+#[tokio::test]
+async fn a_pass_takes_no_more_webhooks_than_it_confirms_at_once() {
+    let gateway = PairedGets::new();
+    let config = ServiceConfig {
+        inbox_concurrency: 2,
+        ..ServiceConfig::default()
+    };
+    let svc = PaymentService::new(InMemoryRepository::new(), gateway.clone(), clock(), config);
+    for id in ["pa", "pb", "pc", "pd"] {
+        let body = format!(r#"{{"payment_id":"{id}","status":"PAID"}}"#);
+        svc.receive_webhook(hint(id, Some("PAID"), &body))
+            .await
+            .expect("kept");
+    }
+    let mut claimed = Vec::new();
+    for _ in 0..3 {
+        let report = tokio::time::timeout(Duration::from_secs(10), svc.confirm_webhooks())
+            .await
+            .expect("two at once meet at the barrier")
+            .expect("pass");
+        claimed.push(report.claimed);
+    }
+    assert_eq!(claimed, [2, 2, 0], "two per pass, then none left");
+    assert_eq!(gateway.calls.load(Ordering::SeqCst), 4);
+}
