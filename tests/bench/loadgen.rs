@@ -293,7 +293,7 @@ async fn main() {
         .filter(|u| !u.is_empty());
     match pg {
         Some(admin) => {
-            let url = ivpay_tests::fresh_postgres_database(&admin, "ivpay_bench")
+            let url = ivpay_persistence::testing::create_postgres_database(&admin, "ivpay_bench")
                 .await
                 .expect("a fresh PostgreSQL database for the benchmark");
             let (outcomes, rss) = bench_backend("postgres", &bin, &url, concurrency, secs).await;

@@ -6,7 +6,7 @@ use std::time::Duration;
 use ivpay_domain::PaymentStatus;
 use ivpay_sandbox::{Chance, FaultPlan, RouteFaults, WebhookFault};
 
-use crate::support::{Backend, fresh_db, json, spawn_app};
+use crate::support::{Backend, fresh_db, json, spawn_app, spawn_app_with};
 
 /// Runs one flow as two tests: `sqlite` and `postgres`.
 macro_rules! on_both_backends {
@@ -27,6 +27,7 @@ macro_rules! on_both_backends {
 
 on_both_backends!(
     pay_on_checkout_then_webhook_makes_it_paid,
+    the_inbox_worker_confirms_a_webhook_without_the_reconciler,
     a_dropped_webhook_is_caught_by_the_reconciler,
     duplicated_and_reordered_webhooks_never_reverse_a_final_state,
     concurrent_creates_with_one_key_make_one_upstream_payment,
@@ -52,7 +53,7 @@ async fn pay_on_checkout_then_webhook_makes_it_paid(backend: Backend) {
     let Some(db) = fresh_db(backend).await else {
         return;
     };
-    let app = spawn_app(&db.url).await;
+    let app = spawn_app(db.url()).await;
     let (status, body) = app.create(ORDER, None).await;
     assert_eq!(status, 200, "{body}");
     let (payment_id, payment_url) = ids(&json(&body));
@@ -69,15 +70,50 @@ async fn pay_on_checkout_then_webhook_makes_it_paid(backend: Backend) {
         .await;
     assert_eq!(v["data"]["status"], "PAID", "{v}");
     assert_eq!(v["data"]["amount_fiat"], "10.50");
-    let events = app.get(&format!("/payment/{payment_id}/events")).await;
-    let applied: Vec<_> = events["data"]
-        .as_array()
-        .expect("events")
+    let events = app.events(&payment_id).await;
+    let applied: Vec<_> = events
         .iter()
         .filter(|e| e["outcome"] == "applied")
         .map(|e| e["to"].as_str().unwrap_or_default().to_owned())
         .collect();
-    assert_eq!(applied.last().map(String::as_str), Some("PAID"), "{events}");
+    assert_eq!(
+        applied.last().map(String::as_str),
+        Some("PAID"),
+        "{events:?}"
+    );
+    app.stop().await;
+}
+
+async fn the_inbox_worker_confirms_a_webhook_without_the_reconciler(backend: Backend) {
+    let Some(db) = fresh_db(backend).await else {
+        return;
+    };
+    // No reconciler, and an idle inbox worker sleeps an hour: only the wake-up a queued
+    // webhook gives the worker can make the payment PAID within the test's patience.
+    let app = spawn_app_with(db.url(), |s| {
+        s.reconciler.enabled = false;
+        s.reconciler.interval = Duration::from_secs(3600);
+    })
+    .await;
+    let (status, body) = app.create(ORDER, None).await;
+    assert_eq!(status, 200, "{body}");
+    let (payment_id, payment_url) = ids(&json(&body));
+    assert_eq!(app.checkout(&payment_url, "pay", &[]).await, 303);
+
+    let v = app
+        .wait_for_status(&payment_id, "PAID", Duration::from_secs(10))
+        .await;
+    assert_eq!(v["data"]["status"], "PAID", "{v}");
+    let events = app.events(&payment_id).await;
+    let applied: Vec<_> = events
+        .iter()
+        .filter(|e| e["outcome"] == "applied")
+        .collect();
+    assert!(!applied.is_empty(), "{events:?}");
+    assert!(
+        applied.iter().all(|e| e["source"] == "webhook"),
+        "confirmed from the inbox: {events:?}"
+    );
     app.stop().await;
 }
 
@@ -85,7 +121,7 @@ async fn a_dropped_webhook_is_caught_by_the_reconciler(backend: Backend) {
     let Some(db) = fresh_db(backend).await else {
         return;
     };
-    let app = spawn_app(&db.url).await;
+    let app = spawn_app(db.url()).await;
     app.sandbox
         .set_faults(FaultPlan {
             webhook: RouteFaults {
@@ -112,13 +148,8 @@ async fn a_dropped_webhook_is_caught_by_the_reconciler(backend: Backend) {
         .wait_for_status(&payment_id, "PAID", Duration::from_secs(20))
         .await;
     assert_eq!(v["data"]["status"], "PAID", "{v}");
-    let events = app.get(&format!("/payment/{payment_id}/events")).await;
-    let sources: Vec<_> = events["data"]
-        .as_array()
-        .expect("events")
-        .iter()
-        .map(|e| e["source"].clone())
-        .collect();
+    let events = app.events(&payment_id).await;
+    let sources: Vec<_> = events.iter().map(|e| e["source"].clone()).collect();
     assert!(
         sources.iter().all(|s| s == "poll"),
         "no webhook got through: {sources:?}"
@@ -130,7 +161,7 @@ async fn duplicated_and_reordered_webhooks_never_reverse_a_final_state(backend: 
     let Some(db) = fresh_db(backend).await else {
         return;
     };
-    let app = spawn_app(&db.url).await;
+    let app = spawn_app(db.url()).await;
     app.sandbox
         .set_faults(FaultPlan {
             seed: 7,
@@ -173,14 +204,12 @@ async fn duplicated_and_reordered_webhooks_never_reverse_a_final_state(backend: 
     for payment_id in &paid {
         let v = app.get(&format!("/payment/{payment_id}")).await;
         assert_eq!(v["data"]["status"], "PAID", "{v}");
-        let events = app.get(&format!("/payment/{payment_id}/events")).await;
-        let to_paid = events["data"]
-            .as_array()
-            .expect("events")
+        let events = app.events(payment_id).await;
+        let to_paid = events
             .iter()
             .filter(|e| e["outcome"] == "applied" && e["to"] == "PAID")
             .count();
-        assert_eq!(to_paid, 1, "PAID applied exactly once: {events}");
+        assert_eq!(to_paid, 1, "PAID applied exactly once: {events:?}");
     }
     app.stop().await;
 }
@@ -189,7 +218,7 @@ async fn concurrent_creates_with_one_key_make_one_upstream_payment(backend: Back
     let Some(db) = fresh_db(backend).await else {
         return;
     };
-    let app = std::sync::Arc::new(spawn_app(&db.url).await);
+    let app = std::sync::Arc::new(spawn_app(db.url()).await);
     let tasks: Vec<_> = (0..32)
         .map(|_| {
             let app = app.clone();
@@ -214,7 +243,7 @@ async fn a_restart_loses_nothing(backend: Backend) {
     let Some(db) = fresh_db(backend).await else {
         return;
     };
-    let app = spawn_app(&db.url).await;
+    let app = spawn_app(db.url()).await;
     let mut created = Vec::new();
     for i in 1..=5 {
         let (status, body) = app
@@ -233,7 +262,7 @@ async fn a_restart_loses_nothing(backend: Backend) {
         .await;
     app.stop().await;
 
-    let again = spawn_app(&db.url).await;
+    let again = spawn_app(db.url()).await;
     for (i, body) in created.iter().enumerate() {
         let (payment_id, _) = ids(&json(body));
         let v = again.get(&format!("/payment/{payment_id}")).await;

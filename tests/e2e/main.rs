@@ -2,4 +2,5 @@
 
 mod architecture;
 mod flows;
+mod intent;
 mod support;

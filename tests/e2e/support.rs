@@ -2,10 +2,10 @@
 //! as IVPAY. SQLite in a temporary file by default; PostgreSQL (a fresh database on the
 //! server at `IVPAY_TEST_DATABASE_URL`) for the `_on_postgres` variants.
 
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use ivpay_app::{App, Settings};
+use ivpay_persistence::testing::TestDatabase;
 use ivpay_sandbox::Sandbox;
 use serde_json::Value;
 use tokio::sync::oneshot;
@@ -20,51 +20,12 @@ pub(crate) enum Backend {
     Postgres,
 }
 
-/// A fresh, empty database; dropped (PostgreSQL) or deleted (SQLite) with the value.
-pub(crate) struct TestDb {
-    pub(crate) url: String,
-    _dir: Option<tempfile::TempDir>,
-}
-
-/// A fresh database for `backend`, or `None` (with a note) when PostgreSQL is not
+/// A fresh database for `backend`, or `None` (saying so) when PostgreSQL is not
 /// configured. With `IVPAY_REQUIRE_POSTGRES=1` a missing server fails the test instead.
-pub(crate) async fn fresh_db(backend: Backend) -> Option<TestDb> {
+pub(crate) async fn fresh_db(backend: Backend) -> Option<TestDatabase> {
     match backend {
-        Backend::Sqlite => {
-            let dir = tempfile::tempdir().expect("temporary directory");
-            let url = format!(
-                "sqlite://{}?mode=rwc",
-                dir.path().join("ivpay.db").display()
-            );
-            Some(TestDb {
-                url,
-                _dir: Some(dir),
-            })
-        }
-        Backend::Postgres => {
-            let Some(admin) = std::env::var("IVPAY_TEST_DATABASE_URL")
-                .ok()
-                .filter(|u| !u.is_empty())
-            else {
-                assert!(
-                    std::env::var("IVPAY_REQUIRE_POSTGRES").as_deref() != Ok("1"),
-                    "IVPAY_REQUIRE_POSTGRES=1 but IVPAY_TEST_DATABASE_URL is not set"
-                );
-                eprintln!("skipped: IVPAY_TEST_DATABASE_URL is not set");
-                return None;
-            };
-            static NEXT: AtomicU32 = AtomicU32::new(0);
-            let name = format!(
-                "ivpay_e2e_{}_{}",
-                std::process::id(),
-                NEXT.fetch_add(1, Ordering::Relaxed)
-            );
-            ivpay_tests::drop_stale_databases(&admin, "ivpay_e2e_").await;
-            let url = ivpay_tests::fresh_postgres_database(&admin, &name)
-                .await
-                .expect("a fresh PostgreSQL database");
-            Some(TestDb { url, _dir: None })
-        }
+        Backend::Sqlite => Some(TestDatabase::sqlite()),
+        Backend::Postgres => TestDatabase::postgres("ivpay_e2e_", "an e2e flow").await,
     }
 }
 
@@ -79,12 +40,18 @@ pub(crate) struct TestApp {
 
 /// Starts the service on `db_url` with quick reconciliation (first check after 1 s).
 pub(crate) async fn spawn_app(db_url: &str) -> TestApp {
+    spawn_app_with(db_url, |_| {}).await
+}
+
+/// As [`spawn_app`], with `adjust` applied to the settings last.
+pub(crate) async fn spawn_app_with(db_url: &str, adjust: impl FnOnce(&mut Settings)) -> TestApp {
     let mut settings = Settings::default();
     settings.server.bind = "127.0.0.1:0".parse().expect("address");
     settings.database.url = db_url.parse().expect("a database URL");
     settings.reconciler.first_check = Duration::from_secs(1);
     settings.reconciler.interval = Duration::from_secs(1);
     settings.reconciler.max_delay = Duration::from_secs(2);
+    adjust(&mut settings);
     let app = App::build(settings).await.expect("service starts");
     let base = app.info().service_url.clone();
     let sandbox = app.sandbox().expect("embedded sandbox").sandbox().clone();
@@ -143,6 +110,15 @@ impl TestApp {
             .json()
             .await
             .expect("JSON")
+    }
+
+    /// A payment's history, oldest first.
+    pub(crate) async fn events(&self, payment_id: &str) -> Vec<Value> {
+        let events = self.get(&format!("/payment/{payment_id}/events")).await;
+        events["data"]
+            .as_array()
+            .unwrap_or_else(|| panic!("events of {payment_id}: {events}"))
+            .clone()
     }
 
     /// Presses a button on the sandbox's checkout page, as a browser's form post would.

@@ -67,7 +67,7 @@ pub(crate) struct ErrorBody {
 
 /// Every `code` an error body can carry (what [`ApiError::code`](crate::ApiError::code)
 /// answers; a test holds the two together).
-pub(crate) const CODES: [&str; 17] = [
+pub(crate) const CODES: [&str; 19] = [
     "invalid_request",
     "malformed_body",
     "unauthorized",
@@ -85,6 +85,8 @@ pub(crate) const CODES: [&str; 17] = [
     "upstream_unavailable",
     "outcome_unknown",
     "storage_error",
+    "internal_error",
+    "contended",
 ];
 
 fn code_schema() -> utoipa::openapi::schema::Object {

@@ -83,7 +83,7 @@ impl From<FieldError> for ApiError {
 
 impl ApiError {
     /// Every [`ApiError::code`], as the document lists them.
-    pub const CODES: [&'static str; 17] = crate::envelope::CODES;
+    pub const CODES: [&'static str; 19] = crate::envelope::CODES;
 
     /// A field error.
     pub(crate) fn invalid(field: &'static str, reason: impl Into<String>) -> Self {
@@ -112,7 +112,10 @@ impl ApiError {
                 CreateError::UpstreamUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
                 CreateError::OutcomeUnknown { .. } => StatusCode::GATEWAY_TIMEOUT,
                 CreateError::Storage(s) => storage_status(s),
+                CreateError::Invariant(_) => StatusCode::INTERNAL_SERVER_ERROR,
             },
+            Self::Query(QueryError::Contended { .. })
+            | Self::Update(UpdateError::Contended { .. }) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Query(QueryError::Upstream(_)) => StatusCode::BAD_GATEWAY,
             Self::Query(QueryError::Storage(s)) => storage_status(s),
             Self::Update(UpdateError::Upstream(_)) => StatusCode::SERVICE_UNAVAILABLE,
@@ -134,6 +137,8 @@ impl ApiError {
             Self::Timeout { .. } => "timeout",
             Self::NotReady(_) => "not_ready",
             Self::Create(e) => create_code(e),
+            Self::Query(QueryError::Contended { .. })
+            | Self::Update(UpdateError::Contended { .. }) => "contended",
             Self::Query(QueryError::Upstream(_)) | Self::Update(UpdateError::Upstream(_)) => {
                 "upstream_unavailable"
             }
@@ -180,7 +185,14 @@ impl ApiError {
                     "IVPAY may or may not have created it; `id` is ours, the payment is kept"
                 }
                 CreateError::Storage(_) => "storage failed",
+                CreateError::Invariant(_) => {
+                    "a rule the service keeps did not hold (a bug, logged); `id` is ours if one was recorded"
+                }
             },
+            Self::Query(QueryError::Contended { .. })
+            | Self::Update(UpdateError::Contended { .. }) => {
+                "the payment is being changed by many writers at once; `Retry-After`"
+            }
             Self::Query(QueryError::Upstream(_)) => "asking IVPAY (refresh) failed",
             Self::Update(UpdateError::Upstream(_)) => "IVPAY could not confirm the notice",
             Self::Query(QueryError::Storage(_)) | Self::Update(UpdateError::Storage(_)) => {
@@ -196,6 +208,8 @@ impl ApiError {
             Self::Create(CreateError::UpstreamUnavailable { retry_after, .. }) => {
                 Some(retry_after.unwrap_or(Duration::from_secs(1)))
             }
+            Self::Query(QueryError::Contended { .. })
+            | Self::Update(UpdateError::Contended { .. }) => Some(Duration::from_secs(1)),
             _ => None,
         }
     }
@@ -214,6 +228,7 @@ impl ApiError {
             ) => self.to_string(),
             _ if self.status().is_server_error() => match self.code() {
                 "upstream_unavailable" => "IVPAY is unavailable, try again later".to_owned(),
+                "contended" => "the payment is busy, try again".to_owned(),
                 _ => "internal error, try again later".to_owned(),
             },
             _ => self.to_string(),
@@ -255,6 +270,7 @@ fn create_code(e: &CreateError) -> &'static str {
         CreateError::UpstreamUnavailable { .. } => "upstream_unavailable",
         CreateError::OutcomeUnknown { .. } => "outcome_unknown",
         CreateError::Storage(_) => "storage_error",
+        CreateError::Invariant(_) => "internal_error",
     }
 }
 
@@ -333,6 +349,9 @@ pub(crate) mod samples {
             .into(),
         ];
         errors.extend(storage().map(|s| CreateError::Storage(s).into()));
+        errors.push(
+            CreateError::Invariant(ivpay_ports::BrokenInvariant::MissingPayment(id())).into(),
+        );
         errors
     }
 
@@ -342,6 +361,13 @@ pub(crate) mod samples {
             vec![QueryError::NotFound(ivpay_ports::PaymentRef::Internal(id())).into()];
         if refresh {
             errors.push(QueryError::Upstream(GatewayError::Unauthorized).into());
+            errors.push(
+                QueryError::Contended {
+                    id: id(),
+                    attempts: 1,
+                }
+                .into(),
+            );
         }
         errors.extend(storage().map(|s| QueryError::Storage(s).into()));
         errors
@@ -365,6 +391,10 @@ pub(crate) mod samples {
                 "sample".into(),
             ))),
             ApiError::Update(UpdateError::Upstream(GatewayError::Unauthorized)),
+            ApiError::Update(UpdateError::Contended {
+                id: id(),
+                attempts: 1,
+            }),
         ];
         errors.extend(any_route());
         errors.extend(create());

@@ -55,29 +55,6 @@ fn json_or_text(raw: &str) -> Box<RawValue> {
         .unwrap_or_else(|| serde_json::value::to_raw_value(raw).unwrap_or_default())
 }
 
-/// The parts of the evidence as stored today: `{"webhook": "<raw>", "confirmation":
-/// <raw or text>}` for webhooks, IVPAY's bare answer for polls and refreshes.
-// When `ivpay_domain::Evidence` lands, its `webhook()`, `confirmation()` and `note()` feed
-// [`evidence`] directly and this goes.
-fn stored_parts(stored: &str) -> (Option<String>, Option<String>) {
-    #[derive(serde::Deserialize)]
-    #[serde(deny_unknown_fields)]
-    struct Stored {
-        webhook: String,
-        confirmation: Option<serde_json::Value>,
-    }
-    match serde_json::from_str::<Stored>(stored) {
-        Ok(s) => {
-            let confirmation = s.confirmation.map(|c| match c {
-                serde_json::Value::String(text) => text,
-                other => other.to_string(),
-            });
-            (Some(s.webhook), confirmation)
-        }
-        Err(_) => (None, Some(stored.to_owned())),
-    }
-}
-
 /// One status report and what became of it.
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct EventView {
@@ -103,7 +80,6 @@ pub(crate) struct EventView {
 
 impl EventView {
     fn of(e: &PaymentEvent) -> Self {
-        let (webhook, confirmation) = e.evidence.as_deref().map_or((None, None), stored_parts);
         Self {
             payment_id: e.payment_id.to_string(),
             source: e.source.as_str(),
@@ -111,7 +87,10 @@ impl EventView {
             to: e.to.to_string(),
             outcome: e.outcome.as_str(),
             received_at: e.received_at.unix_seconds(),
-            evidence: evidence(webhook.as_deref(), confirmation.as_deref(), None),
+            evidence: e
+                .evidence
+                .as_ref()
+                .and_then(|ev| evidence(ev.webhook(), ev.confirmation(), ev.note())),
         }
     }
 }
@@ -177,25 +156,5 @@ mod tests {
         let v = serde_json::to_string(&evidence(Some(r#"{"amount": 10.50}"#), None, None))
             .expect("serialises");
         assert_eq!(v, r#"{"webhook":{"amount": 10.50}}"#);
-    }
-
-    #[test]
-    fn todays_stored_evidence_is_split_into_its_parts() {
-        let webhook = serde_json::json!({
-            "webhook": "{\"payment_id\":\"p1\"}",
-            "confirmation": "{\"success\":true,\"data\":{}}"
-        })
-        .to_string();
-        assert_eq!(
-            stored_parts(&webhook),
-            (
-                Some(r#"{"payment_id":"p1"}"#.to_owned()),
-                Some(r#"{"success":true,"data":{}}"#.to_owned())
-            )
-        );
-        let duplicate = serde_json::json!({ "webhook": "x" }).to_string();
-        assert_eq!(stored_parts(&duplicate), (Some("x".to_owned()), None));
-        let poll = r#"{"success":true,"data":{"status":"PAID"}}"#;
-        assert_eq!(stored_parts(poll), (None, Some(poll.to_owned())));
     }
 }

@@ -9,8 +9,9 @@ use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use ivpay_api::{ApiConfig, ClientKeys, WebhookKey, router};
 use ivpay_domain::{ReportedStatus, Timestamp, UpstreamPayment};
+use ivpay_ports::fakes::InMemoryRepository;
 use ivpay_ports::{Delivery, GatewayError, MockPaymentGateway, PaymentUseCases, RemotePayment};
-use ivpay_service::{InMemoryRepository, ManualClock, PaymentService, ServiceConfig};
+use ivpay_service::{ManualClock, PaymentService, ServiceConfig};
 use secrecy::SecretString;
 use serde_json::Value;
 use tower::ServiceExt;
@@ -27,6 +28,11 @@ fn upstream(id: &str) -> UpstreamPayment {
 }
 
 fn app(gateway: MockPaymentGateway) -> Router {
+    app_and_use_cases(gateway).0
+}
+
+/// The router and the use cases behind it, for tests that also play the inbox worker.
+fn app_and_use_cases(gateway: MockPaymentGateway) -> (Router, Arc<dyn PaymentUseCases>) {
     let service = PaymentService::new(
         InMemoryRepository::new(),
         gateway,
@@ -38,7 +44,7 @@ fn app(gateway: MockPaymentGateway) -> Router {
     let mut config = ApiConfig::new(clients);
     config.webhook_key = Some(WebhookKey::new(&SecretString::from(IVPAY_KEY)));
     config.body_limit = 1024;
-    router(use_cases, config)
+    (router(use_cases.clone(), config), use_cases)
 }
 
 fn creating(id: &'static str) -> MockPaymentGateway {
@@ -353,7 +359,7 @@ async fn webhooks_need_ivpays_key_and_are_confirmed_by_get() {
             raw: "{}".into(),
         })
     });
-    let app = app(g);
+    let (app, use_cases) = app_and_use_cases(g);
     send(
         &app,
         post("/payment/create").body(Body::from(BODY)).expect("req"),
@@ -375,7 +381,14 @@ async fn webhooks_need_ivpays_key_and_are_confirmed_by_get() {
     );
     let (status, _, out) = send(&app, with_key(IVPAY_KEY)).await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(json(&out)["data"]["outcome"], "applied");
+    assert_eq!(
+        json(&out)["data"]["outcome"],
+        "queued",
+        "kept, not yet confirmed"
+    );
+    // The inbox worker's pass: the one GET (times(1) above) happens here.
+    let report = use_cases.confirm_webhooks().await.expect("pass");
+    assert_eq!(report.processed, 1);
     let get = Request::get("/payment/p3")
         .header("x-api-key", KEY)
         .body(Body::empty())
@@ -555,8 +568,8 @@ async fn a_request_over_the_time_limit_gets_503_in_the_envelope() {
 mod contract {
     use super::*;
     use ivpay_domain::{
-        EventOutcome, InternalId, NewPayment, Payment, PaymentEvent, PaymentStatus, UpdateSource,
-        WebhookHint,
+        EventOutcome, Evidence, InternalId, NewPayment, Payment, PaymentEvent, PaymentStatus,
+        UpdateSource, WebhookHint,
     };
     use ivpay_ports::{CreateReply, MockPaymentUseCases, WebhookReceipt};
 
@@ -787,7 +800,7 @@ mod contract {
         assert_eq!(keys(&limit), keys(&amount));
     }
 
-    fn event(source: UpdateSource, evidence: &str) -> PaymentEvent {
+    fn event(source: UpdateSource, evidence: Evidence) -> PaymentEvent {
         PaymentEvent {
             payment: Some(OUR_ID.parse::<InternalId>().expect("uuid")),
             payment_id: IVPAY_ID.parse().expect("id"),
@@ -795,27 +808,28 @@ mod contract {
             from: Some(PaymentStatus::Created),
             to: ReportedStatus::from("PAID"),
             outcome: EventOutcome::Applied,
-            evidence: Some(evidence.to_owned()),
+            evidence: Some(evidence),
             received_at: Timestamp::from_unix_seconds(1_726_248_790),
         }
     }
 
     #[tokio::test]
     async fn evidence_is_rendered_as_json_objects() {
-        let confirmed = serde_json::json!({
-            "webhook": r#"{"payment_id":"6b577835afbefe60335b6e5cd04410a9","status":"PAID",}"#,
-            "confirmation": r#"{"success":true,"data":{"status":"PAID","processed_at":1726248785}}"#,
-        })
-        .to_string();
-        let unknown = serde_json::json!({
-            "webhook": r#"{"payment_id":"6b577835afbefe60335b6e5cd04410a9"}"#,
-            "confirmation": "not found at IVPAY",
-        })
-        .to_string();
-        let poll = r#"{"success": true, "data": {"status": "PAID", "fee": 0.10}}"#;
+        let confirmed = Evidence::from_webhook(
+            r#"{"payment_id":"6b577835afbefe60335b6e5cd04410a9","status":"PAID",}"#,
+        )
+        .with_confirmation(
+            r#"{"success":true,"data":{"status":"PAID","processed_at":1726248785}}"#,
+        );
+        let unknown =
+            Evidence::from_webhook(r#"{"payment_id":"6b577835afbefe60335b6e5cd04410a9"}"#)
+                .with_note("not found at IVPAY");
+        let poll = Evidence::from_confirmation(
+            r#"{"success": true, "data": {"status": "PAID", "fee": 0.10}}"#,
+        );
         let events = vec![
-            event(UpdateSource::Webhook, &confirmed),
-            event(UpdateSource::Webhook, &unknown),
+            event(UpdateSource::Webhook, confirmed),
+            event(UpdateSource::Webhook, unknown),
             event(UpdateSource::Poll, poll),
         ];
         let mut uc = MockPaymentUseCases::new();
@@ -839,7 +853,8 @@ mod contract {
             1_726_248_785
         );
         assert_eq!(e[1]["evidence"]["webhook"]["payment_id"], IVPAY_ID);
-        assert_eq!(e[1]["evidence"]["confirmation"], "not found at IVPAY");
+        assert_eq!(e[1]["evidence"]["note"], "not found at IVPAY");
+        assert!(e[1]["evidence"].get("confirmation").is_none());
         assert!(
             e[2]["evidence"].get("webhook").is_none(),
             "absent parts are left out"

@@ -1,5 +1,6 @@
 //! Building the service from settings: storage, the IVPAY client (or an embedded sandbox),
-//! the use cases, the HTTP API and the reconciler, then running until told to stop.
+//! the use cases, the HTTP API and the workers (the inbox worker, the reconciler), then
+//! running until told to stop.
 
 use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
@@ -76,6 +77,8 @@ pub struct App {
     sandbox: Option<SandboxServer>,
     use_cases: Arc<dyn PaymentUseCases>,
     reconciler: Option<Duration>,
+    /// How long the inbox worker sleeps when no webhook wakes it.
+    inbox_idle: Duration,
     shutdown_grace: Duration,
     reconcile_batch: u32,
     info: StartupInfo,
@@ -217,6 +220,7 @@ impl App {
                 .reconciler
                 .enabled
                 .then_some(settings.reconciler.interval),
+            inbox_idle: settings.reconciler.interval,
         })
     }
 
@@ -241,7 +245,7 @@ impl App {
     }
 
     /// Serves until `shutdown` resolves: then stops accepting, lets in-flight requests
-    /// finish, stops the reconciler and the embedded sandbox.
+    /// finish, stops the workers (inbox, reconciler) and the embedded sandbox.
     ///
     /// # Errors
     ///
@@ -251,14 +255,19 @@ impl App {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), StartupError> {
         let (stop_tx, stop_rx) = watch::channel(false);
-        let worker = self.reconciler.map(|interval| {
+        let mut workers = vec![tokio::spawn(inbox_loop(
+            self.use_cases.clone(),
+            self.inbox_idle,
+            stop_rx.clone(),
+        ))];
+        workers.extend(self.reconciler.map(|interval| {
             tokio::spawn(reconcile_loop(
                 self.use_cases.clone(),
                 interval,
                 self.reconcile_batch,
                 stop_rx,
             ))
-        });
+        }));
         let grace = self.shutdown_grace;
         let (asked_tx, mut asked_rx) = watch::channel(false);
         let signal = async move {
@@ -282,10 +291,9 @@ impl App {
             }
         };
         let _ = stop_tx.send(true);
-        if let Some(worker) = worker {
-            // A pass in progress ends within the IVPAY request timeout; do not wait longer.
-            let _ = tokio::time::timeout(grace, worker).await;
-        }
+        // A pass in progress ends within the IVPAY request timeout; do not wait longer than
+        // the grace period. What a stopped pass leaves is still in the inbox or the queue.
+        let _ = tokio::time::timeout(grace, futures_util::future::join_all(workers)).await;
         if let Some(sandbox) = self.sandbox {
             let _ = tokio::time::timeout(grace, sandbox.shutdown()).await;
         }
@@ -328,6 +336,50 @@ fn fault_points() -> Result<ivpay_service::FaultPoints, StartupError> {
         );
     }
     Ok(faults)
+}
+
+/// Confirms inbox webhooks until stopped: a pass at start (webhooks left by a previous
+/// process), then one whenever a webhook is queued, another at once after any pass that
+/// found work (more may be due), and an idle pass every `idle` for webhooks rescheduled
+/// after IVPAY failed.
+async fn inbox_loop(
+    use_cases: Arc<dyn PaymentUseCases>,
+    idle: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        let more = match use_cases.confirm_webhooks().await {
+            Ok(report) => {
+                for (outcome, n) in [
+                    ("processed", report.processed),
+                    ("deferred", report.deferred),
+                    ("failed", report.failed),
+                ] {
+                    metrics::counter!("ivpay_inbox_webhooks_total", "outcome" => outcome)
+                        .increment(u64::from(n));
+                }
+                // What a pass takes is settled, rescheduled or leased: never due again at
+                // once, so this ends when the due webhooks do.
+                report.claimed > 0
+            }
+            Err(e) => {
+                metrics::counter!("ivpay_inbox_errors_total").increment(1);
+                tracing::warn!(error = %e, "inbox pass failed");
+                false
+            }
+        };
+        if *stop.borrow() {
+            break;
+        }
+        if more {
+            continue;
+        }
+        tokio::select! {
+            _ = stop.wait_for(|s| *s) => break,
+            () = use_cases.webhook_queued() => {}
+            () = tokio::time::sleep(idle) => {}
+        }
+    }
 }
 
 /// Polls IVPAY for due payments until stopped; a full batch is followed at once by

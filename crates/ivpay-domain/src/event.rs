@@ -38,8 +38,96 @@ pub struct StatusUpdate {
     pub processed_at: Option<Timestamp>,
     /// Who reported it.
     pub source: UpdateSource,
-    /// The raw evidence (webhook body, GET response), kept verbatim.
-    pub evidence: Option<String>,
+    /// What it rests on: the webhook body, IVPAY's answer, kept verbatim.
+    pub evidence: Option<Evidence>,
+}
+
+/// What an update rests on, kept verbatim: the webhook's body as received, IVPAY's
+/// confirming answer (`GET /payment/{id}`) as received, and a note where there is no answer
+/// to keep (IVPAY did not know the payment). Always holds at least one of the three.
+///
+/// ```
+/// use ivpay_domain::Evidence;
+///
+/// let webhook = r#"{"payment_id":"p1","status":"PAID"}"#;
+/// let answer = r#"{"success":true,"data":{"payment_id":"p1","status":"PENDING"}}"#;
+/// let e = Evidence::from_webhook(webhook).with_confirmation(answer);
+/// assert_eq!(e.webhook(), Some(webhook));
+/// assert_eq!(e.confirmation(), Some(answer));
+/// assert_eq!(e.note(), None);
+/// assert!(Evidence::from_parts(None, None, None).is_none());
+/// ```
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+pub struct Evidence {
+    webhook: Option<String>,
+    confirmation: Option<String>,
+    note: Option<String>,
+}
+
+impl Evidence {
+    /// A webhook's body, verbatim.
+    pub fn from_webhook(body: impl Into<String>) -> Self {
+        Self {
+            webhook: Some(body.into()),
+            confirmation: None,
+            note: None,
+        }
+    }
+
+    /// IVPAY's answer alone, verbatim: a poll or a refresh.
+    pub fn from_confirmation(answer: impl Into<String>) -> Self {
+        Self {
+            webhook: None,
+            confirmation: Some(answer.into()),
+            note: None,
+        }
+    }
+
+    /// The same, with IVPAY's answer that confirmed (or contradicted) it.
+    #[must_use]
+    pub fn with_confirmation(self, answer: impl Into<String>) -> Self {
+        Self {
+            confirmation: Some(answer.into()),
+            ..self
+        }
+    }
+
+    /// The same, with a note saying what stands in for a missing answer.
+    #[must_use]
+    pub fn with_note(self, note: impl Into<String>) -> Self {
+        Self {
+            note: Some(note.into()),
+            ..self
+        }
+    }
+
+    /// Evidence from its parts, as storage keeps them; `None` when all three are missing.
+    pub fn from_parts(
+        webhook: Option<String>,
+        confirmation: Option<String>,
+        note: Option<String>,
+    ) -> Option<Self> {
+        (webhook.is_some() || confirmation.is_some() || note.is_some()).then_some(Self {
+            webhook,
+            confirmation,
+            note,
+        })
+    }
+
+    /// The webhook's body, verbatim, when a webhook brought the update.
+    pub fn webhook(&self) -> Option<&str> {
+        self.webhook.as_deref()
+    }
+
+    /// IVPAY's answer, verbatim, when IVPAY was asked.
+    pub fn confirmation(&self) -> Option<&str> {
+        self.confirmation.as_deref()
+    }
+
+    /// What stands in for a missing answer, such as "not found at IVPAY".
+    pub fn note(&self) -> Option<&str> {
+        self.note.as_deref()
+    }
 }
 
 /// A webhook, as a hint: IVPAY's notice that a payment changed, not yet confirmed.
@@ -114,8 +202,8 @@ pub struct PaymentEvent {
     pub to: ReportedStatus,
     /// What became of it.
     pub outcome: EventOutcome,
-    /// The raw evidence.
-    pub evidence: Option<String>,
+    /// What it rests on.
+    pub evidence: Option<Evidence>,
     /// When we received it.
     pub received_at: Timestamp,
 }

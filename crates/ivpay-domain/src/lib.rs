@@ -29,7 +29,7 @@ mod redirect;
 mod status;
 mod time;
 
-pub use event::{EventOutcome, PaymentEvent, StatusUpdate, UpdateSource, WebhookHint};
+pub use event::{EventOutcome, Evidence, PaymentEvent, StatusUpdate, UpdateSource, WebhookHint};
 pub use field::{Field, FieldError};
 pub use id::{
     ClientId, ForeignId, IdError, IdempotencyKey, InternalId, InternalIdError, PaymentId,

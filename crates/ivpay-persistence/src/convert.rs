@@ -5,9 +5,9 @@
 use std::str::FromStr;
 
 use ivpay_domain::{
-    ClientId, CreateOutcome, EventOutcome, ForeignId, IdempotencyKey, InternalId, Money, Payment,
-    PaymentEvent, PaymentId, PaymentRecord, PaymentStatus, RedirectUrl, ReportedStatus, Timestamp,
-    UpdateSource, UpstreamPayment, WebhookHint,
+    ClientId, CreateOutcome, EventOutcome, Evidence, ForeignId, IdempotencyKey, InternalId, Money,
+    Payment, PaymentEvent, PaymentId, PaymentRecord, PaymentStatus, RedirectUrl, ReportedStatus,
+    Timestamp, UpdateSource, UpstreamPayment, WebhookHint,
 };
 use ivpay_ports::{IdempotencyClaim, IdempotencyRecord, InboxWebhook, RepositoryError};
 use sea_orm::ActiveValue::{NotSet, Set};
@@ -127,9 +127,64 @@ pub(crate) fn event_row(e: &PaymentEvent, payment: Option<InternalId>) -> event:
         from_status: Set(e.from.map(|s| s.as_str().to_owned())),
         to_status: Set(e.to.to_string()),
         outcome: Set(e.outcome.as_str().to_owned()),
-        evidence: Set(e.evidence.clone()),
+        evidence: Set(e.evidence.as_ref().map(evidence_text)),
         received_at: Set(e.received_at.unix_seconds()),
     }
+}
+
+/// Evidence as stored in `payment_events.evidence`: one JSON object whose members are the
+/// raw texts as JSON strings, so every byte comes back as it was received:
+/// `{"webhook":"<body>","confirmation":"<IVPAY's answer>","note":"..."}`, absent parts left
+/// out. Written only by [`evidence_text`], read by [`evidence_of`].
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StoredEvidence {
+    #[serde(default)]
+    webhook: Option<serde_json::Value>,
+    #[serde(default)]
+    confirmation: Option<serde_json::Value>,
+    #[serde(default)]
+    note: Option<serde_json::Value>,
+}
+
+/// What rows written before [`StoredEvidence`] had a note for put in `confirmation`.
+const LEGACY_NOT_FOUND: &str = "not found at IVPAY";
+
+fn evidence_text(e: &Evidence) -> String {
+    let mut members = serde_json::Map::new();
+    for (name, part) in [
+        ("webhook", e.webhook()),
+        ("confirmation", e.confirmation()),
+        ("note", e.note()),
+    ] {
+        if let Some(text) = part {
+            members.insert(name.to_owned(), text.into());
+        }
+    }
+    serde_json::Value::Object(members).to_string()
+}
+
+/// Reads [`evidence_text`]'s format, and the two that came before it: the same object with
+/// the note `not found at IVPAY` in `confirmation` (and a member's raw JSON inlined rather
+/// than quoted), and a poll's bare IVPAY answer. Text in none of these shapes is kept whole,
+/// as IVPAY's answer: evidence is never refused.
+fn evidence_of(text: &str) -> Evidence {
+    let stored = serde_json::from_str::<StoredEvidence>(text)
+        .ok()
+        .and_then(|s| {
+            let raw = |v: Option<serde_json::Value>| {
+                v.map(|v| match v {
+                    serde_json::Value::String(s) => s,
+                    other => other.to_string(),
+                })
+            };
+            let (mut confirmation, mut note) = (raw(s.confirmation), raw(s.note));
+            if note.is_none() && confirmation.as_deref() == Some(LEGACY_NOT_FOUND) {
+                note = confirmation.take();
+            }
+            Evidence::from_parts(raw(s.webhook), confirmation, note)
+        });
+    stored.unwrap_or_else(|| Evidence::from_confirmation(text))
 }
 
 fn source_from_name(name: &str) -> Option<UpdateSource> {
@@ -161,7 +216,7 @@ impl TryFrom<event::Model> for PaymentEvent {
             to: ReportedStatus::from(m.to_status),
             outcome: EventOutcome::from_name(&m.outcome)
                 .ok_or_else(|| corrupt("outcome", k, format!("{:?}", m.outcome)))?,
-            evidence: m.evidence,
+            evidence: m.evidence.map(|text| evidence_of(&text)),
             received_at: Timestamp::from_unix_seconds(m.received_at),
         })
     }
@@ -226,5 +281,59 @@ impl TryFrom<inbox::Model> for InboxWebhook {
             attempts: u32::try_from(m.attempts)
                 .map_err(|_| corrupt("attempts", k, m.attempts.to_string()))?,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn evidence_round_trips_byte_for_byte() {
+        let webhook = "{\"payment_id\":\"p1\",\"status\":\"PAID\",}\n\u{a0}\"quoted\"";
+        let answer = r#"{"success":true,"data":{"status":"PENDING"}}"#;
+        for e in [
+            Evidence::from_webhook(webhook),
+            Evidence::from_confirmation(answer),
+            Evidence::from_webhook(webhook).with_confirmation(answer),
+            Evidence::from_webhook(webhook).with_note("not found at IVPAY"),
+            Evidence::from_confirmation("not JSON at all"),
+        ] {
+            let text = evidence_text(&e);
+            assert_eq!(evidence_of(&text), e, "{text}");
+        }
+    }
+
+    #[test]
+    fn evidence_in_the_old_formats_reads_as_its_parts() {
+        // A confirmed webhook: both raw texts as JSON strings.
+        let both = r#"{"webhook":"{\"status\":\"PAID\"}","confirmation":"{\"success\":true}"}"#;
+        let e = evidence_of(both);
+        assert_eq!(e.webhook(), Some(r#"{"status":"PAID"}"#));
+        assert_eq!(e.confirmation(), Some(r#"{"success":true}"#));
+        assert_eq!(e.note(), None);
+        // IVPAY did not know the payment: the note stood where the answer goes.
+        let e = evidence_of(r#"{"webhook":"{}","confirmation":"not found at IVPAY"}"#);
+        assert_eq!(
+            (e.webhook(), e.confirmation(), e.note()),
+            (Some("{}"), None, Some("not found at IVPAY"))
+        );
+        // A duplicate recorded without a GET: the webhook alone.
+        let e = evidence_of(r#"{"webhook":"{\"status\":\"CREATED\"}"}"#);
+        assert_eq!(
+            (e.webhook(), e.confirmation()),
+            (Some(r#"{"status":"CREATED"}"#), None)
+        );
+        // A confirmation inlined as JSON rather than quoted.
+        let e = evidence_of(r#"{"webhook":"x","confirmation":{"success":true}}"#);
+        assert_eq!(e.confirmation(), Some(r#"{"success":true}"#));
+        // A poll: IVPAY's answer bare, kept whole.
+        let poll = r#"{"success":true,"data":{"payment_id":"p1","status":"PAID"}}"#;
+        let e = evidence_of(poll);
+        assert_eq!(
+            (e.webhook(), e.confirmation(), e.note()),
+            (None, Some(poll), None)
+        );
+        assert_eq!(evidence_of("{}").confirmation(), Some("{}"));
     }
 }

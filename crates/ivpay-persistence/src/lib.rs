@@ -1,6 +1,7 @@
 //! Storage for ivpay on SQLite or PostgreSQL, through sea-orm: the schema and its
-//! migrations, and [`SeaOrmRepository`], the adapter behind
-//! [`ivpay_ports::PaymentRepository`].
+//! migrations, and [`SeaOrmRepository`], the adapter behind the storage ports
+//! ([`ivpay_ports::PaymentStore`], [`ivpay_ports::WebhookInbox`],
+//! [`ivpay_ports::ReconcileQueue`]).
 //!
 //! **Role.** A driven adapter of the hexagon. It stores payments, every status update
 //! (applied or not, with its evidence), idempotency keys and the reconciliation schedule,
@@ -21,7 +22,7 @@
 //! ```no_run
 //! use ivpay_domain::{InternalId, NewPayment, Payment, Timestamp};
 //! use ivpay_persistence::{connect, migrate_up, DatabaseOptions, SeaOrmRepository};
-//! use ivpay_ports::{IntentInsert, PaymentRepository};
+//! use ivpay_ports::{IntentInsert, PaymentStore};
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let db = connect("sqlite://ivpay.db?mode=rwc", &DatabaseOptions::default()).await?;
@@ -43,6 +44,8 @@ mod entity;
 mod error;
 mod migration;
 mod repository;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use database::{Backend, Database, DatabaseOptions, Durability, SqliteSettings, connect};
 pub use error::{ConnectError, MigrateError};

@@ -1,5 +1,6 @@
-//! [`PaymentRepository`] on sea-orm: compare-and-set status changes with their events,
-//! idempotency claims decided by the primary key, and leased reconciliation claims.
+//! The storage ports ([`PaymentStore`], [`WebhookInbox`], [`ReconcileQueue`]) on sea-orm:
+//! compare-and-set status changes with their events, idempotency claims decided by the
+//! primary key, and leased inbox and reconciliation claims.
 
 use std::time::Duration;
 
@@ -8,14 +9,14 @@ use ivpay_domain::{
     PaymentId, PaymentStatus, Timestamp,
 };
 use ivpay_ports::{
-    ClaimedPayment, Cursor, IdempotencyClaim, IdempotencyRecord, InboxWebhook, IntentInsert, Page,
-    PageRequest, PaymentFilter, PaymentRepository, RepositoryError,
+    ClaimedPayment, IdempotencyClaim, IdempotencyRecord, InboxWebhook, IntentInsert, Page,
+    PageRequest, PaymentFilter, PaymentStore, ReconcileQueue, RepositoryError, WebhookInbox,
 };
 use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType, Order, Query, SelectStatement};
 use sea_orm::{
     ColumnTrait, Condition, DatabaseConnection, DbBackend, DbErr, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, Statement, TryInsertResult,
+    QueryFilter, QueryOrder, QuerySelect, TryInsertResult,
 };
 
 use crate::Database;
@@ -43,13 +44,14 @@ const KEY_RACE_RETRIES: usize = 3;
 #[error("idempotency key kept changing hands, try again")]
 struct KeyContention;
 
-/// [`PaymentRepository`] on SQLite or PostgreSQL through sea-orm.
+/// [`PaymentStore`], [`WebhookInbox`] and [`ReconcileQueue`] on SQLite or PostgreSQL through
+/// sea-orm.
 ///
 /// Cheap to clone; clones share the pool of the [`Database`] it was made from.
 ///
 /// ```no_run
 /// use ivpay_persistence::{connect, migrate_up, DatabaseOptions, SeaOrmRepository};
-/// use ivpay_ports::PaymentRepository;
+/// use ivpay_ports::PaymentStore;
 ///
 /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 /// let db = connect("sqlite://ivpay.db?mode=rwc", &DatabaseOptions::default()).await?;
@@ -72,6 +74,42 @@ impl SeaOrmRepository {
 
     fn conn(&self) -> &DatabaseConnection {
         self.db.connection()
+    }
+
+    /// Leases to this claimer up to `limit` rows of `entity` that `due` selects (their
+    /// `id`s, in claim order), by moving their `lease` column to `until`, and returns them.
+    /// One statement: `UPDATE .. SET lease = until WHERE id IN (due LIMIT n) RETURNING *`.
+    /// On PostgreSQL the `due` rows are locked `FOR UPDATE SKIP LOCKED`, so concurrent
+    /// claimers skip each other's rows instead of queueing on them; on SQLite the statement
+    /// holds the single write lock. Either way each row goes to one claimer.
+    async fn lease<E: EntityTrait>(
+        &self,
+        entity: E,
+        (id, lease): (E::Column, E::Column),
+        until: Timestamp,
+        mut due: SelectStatement,
+        limit: u32,
+    ) -> Result<Vec<E::Model>, RepositoryError> {
+        let _turn = self.db.write_turn().await;
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let backend = self.conn().get_database_backend();
+        due.limit(u64::from(limit));
+        if backend == DbBackend::Postgres {
+            due.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
+        }
+        let mut claim = Query::update();
+        claim
+            .table(entity)
+            .value(lease, until.unix_seconds())
+            .and_where(id.in_subquery(due))
+            .returning_all();
+        E::find()
+            .from_raw_sql(backend.build(&claim))
+            .all(self.conn())
+            .await
+            .map_err(unavailable)
     }
 
     /// After a compare-and-set matched no row: was it the version, or is the row gone?
@@ -115,32 +153,8 @@ where
     models.into_iter().map(T::try_from).collect()
 }
 
-/// The one statement that leases rows to a claimer: `UPDATE .. SET lease = until WHERE
-/// id IN (due) RETURNING *`. On PostgreSQL the `due` rows are locked `FOR UPDATE SKIP
-/// LOCKED`, so concurrent claimers skip each other's rows; on SQLite the statement holds
-/// the single write lock. Either way each row goes to one claimer.
-fn lease_rows<E: EntityTrait>(
-    backend: DbBackend,
-    entity: E,
-    id: E::Column,
-    lease: E::Column,
-    until: Timestamp,
-    mut due: SelectStatement,
-) -> Statement {
-    if backend == DbBackend::Postgres {
-        due.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
-    }
-    let mut claim = Query::update();
-    claim
-        .table(entity)
-        .value(lease, until.unix_seconds())
-        .and_where(id.in_subquery(due))
-        .returning_all();
-    backend.build(&claim)
-}
-
 #[async_trait::async_trait]
-impl PaymentRepository for SeaOrmRepository {
+impl PaymentStore for SeaOrmRepository {
     /// The idempotency claim is decided by the `(client, key)` primary key with
     /// `ON CONFLICT DO NOTHING`, so concurrent requests on one key, on any number of
     /// instances, get exactly one [`IntentInsert::Inserted`]. A record whose `expires_at`
@@ -258,139 +272,6 @@ impl PaymentRepository for SeaOrmRepository {
             .transpose()
     }
 
-    async fn store_webhook(
-        &self,
-        webhook: &InboxWebhook,
-        next_attempt_at: Timestamp,
-    ) -> Result<(), RepositoryError> {
-        let _turn = self.db.write_turn().await;
-        inbox::Entity::insert(inbox_row(webhook, next_attempt_at))
-            .exec_without_returning(self.conn())
-            .await
-            .map_err(unavailable)?;
-        Ok(())
-    }
-
-    async fn claim_webhooks(
-        &self,
-        now: Timestamp,
-        lease: Duration,
-        limit: u32,
-    ) -> Result<Vec<InboxWebhook>, RepositoryError> {
-        let _turn = self.db.write_turn().await;
-        if limit == 0 {
-            return Ok(Vec::new());
-        }
-        let backend = self.conn().get_database_backend();
-        let mut due = Query::select();
-        due.column(inbox::Column::Id)
-            .from(inbox::Entity)
-            .and_where(inbox::Column::NextAttemptAt.lte(now.unix_seconds()))
-            .order_by(inbox::Column::ReceivedAt, Order::Asc)
-            .order_by(inbox::Column::Id, Order::Asc)
-            .limit(u64::from(limit));
-        let claim = lease_rows(
-            backend,
-            inbox::Entity,
-            inbox::Column::Id,
-            inbox::Column::NextAttemptAt,
-            now + lease,
-            due,
-        );
-        let models = inbox::Entity::find()
-            .from_raw_sql(claim)
-            .all(self.conn())
-            .await
-            .map_err(unavailable)?;
-        let mut claimed = models
-            .into_iter()
-            .map(InboxWebhook::try_from)
-            .collect::<Result<Vec<_>, _>>()?;
-        claimed.sort_by_key(|w| (w.received_at, w.id));
-        Ok(claimed)
-    }
-
-    async fn finish_webhook(&self, id: InternalId) -> Result<(), RepositoryError> {
-        let _turn = self.db.write_turn().await;
-        inbox::Entity::delete_many()
-            .filter(inbox::Column::Id.eq(id.to_string()))
-            .exec(self.conn())
-            .await
-            .map_err(unavailable)?;
-        Ok(())
-    }
-
-    async fn retry_webhook(
-        &self,
-        id: InternalId,
-        next_attempt_at: Timestamp,
-        attempts: u32,
-    ) -> Result<(), RepositoryError> {
-        let _turn = self.db.write_turn().await;
-        inbox::Entity::update_many()
-            .col_expr(
-                inbox::Column::NextAttemptAt,
-                Expr::value(next_attempt_at.unix_seconds()),
-            )
-            .col_expr(inbox::Column::Attempts, Expr::value(i64::from(attempts)))
-            .filter(inbox::Column::Id.eq(id.to_string()))
-            .exec(self.conn())
-            .await
-            .map_err(unavailable)?;
-        Ok(())
-    }
-
-    async fn purge_expired_keys(&self, now: Timestamp, limit: u32) -> Result<u64, RepositoryError> {
-        let _turn = self.db.write_turn().await;
-        // Bounded per call, so one pass never holds SQLite's write lock for long.
-        let mut expired = Query::select();
-        expired
-            .columns([
-                idempotency::Column::ClientId,
-                idempotency::Column::IdempotencyKey,
-            ])
-            .from(idempotency::Entity)
-            .and_where(idempotency::Column::ExpiresAt.lte(now.unix_seconds()))
-            .limit(u64::from(limit));
-        let done = idempotency::Entity::delete_many()
-            .filter(
-                Expr::tuple([
-                    Expr::col(idempotency::Column::ClientId),
-                    Expr::col(idempotency::Column::IdempotencyKey),
-                ])
-                .in_subquery(expired),
-            )
-            .exec(self.conn())
-            .await
-            .map_err(unavailable)?;
-        Ok(done.rows_affected)
-    }
-
-    async fn count_unknown(&self) -> Result<u64, RepositoryError> {
-        payment::Entity::find()
-            .filter(payment::Column::CreateOutcome.eq("unknown"))
-            .count(self.conn())
-            .await
-            .map_err(unavailable)
-    }
-
-    async fn stale_intents(
-        &self,
-        created_before: Timestamp,
-        limit: u32,
-    ) -> Result<Vec<Payment>, RepositoryError> {
-        let models = payment::Entity::find()
-            .filter(payment::Column::CreateOutcome.eq(CreateOutcome::Initiated.as_str()))
-            .filter(payment::Column::CreatedAt.lt(created_before.unix_seconds()))
-            .order_by_asc(payment::Column::CreatedAt)
-            .order_by_asc(payment::Column::Id)
-            .limit(u64::from(limit))
-            .all(self.conn())
-            .await
-            .map_err(unavailable)?;
-        rows(models)
-    }
-
     async fn find_by_foreign_id(&self, id: &ForeignId) -> Result<Vec<Payment>, RepositoryError> {
         let models = payment::Entity::find()
             .filter(payment::Column::ForeignId.eq(id.as_str()))
@@ -446,18 +327,7 @@ impl PaymentRepository for SeaOrmRepository {
             .all(self.conn())
             .await
             .map_err(unavailable)?;
-        let mut items: Vec<Payment> = rows(models)?;
-        let more = items.len() > page.limit as usize;
-        items.truncate(page.limit as usize);
-        let next = if more {
-            items.last().map(|p| Cursor {
-                created_at: p.created_at(),
-                id: p.id(),
-            })
-        } else {
-            None
-        };
-        Ok(Page { items, next })
+        Ok(Page::from_rows(rows(models)?, page.limit))
     }
 
     /// The event is stored linked to `payment`. Besides the version, the update refuses
@@ -523,22 +393,136 @@ impl PaymentRepository for SeaOrmRepository {
         rows(models)
     }
 
-    /// One statement: `UPDATE payments SET next_check_at = now + lease WHERE id IN (the
-    /// due rows) RETURNING *`. On PostgreSQL the inner select takes
-    /// `FOR UPDATE SKIP LOCKED`, so concurrent claimers split the due rows instead of
-    /// queueing on them; on SQLite the statement holds the single write lock, so a row
-    /// claimed by one is no longer due for the next. Due rows go oldest schedule first.
+    async fn purge_expired_keys(&self, now: Timestamp, limit: u32) -> Result<u64, RepositoryError> {
+        let _turn = self.db.write_turn().await;
+        // Bounded per call, so one pass never holds SQLite's write lock for long.
+        let mut expired = Query::select();
+        expired
+            .columns([
+                idempotency::Column::ClientId,
+                idempotency::Column::IdempotencyKey,
+            ])
+            .from(idempotency::Entity)
+            .and_where(idempotency::Column::ExpiresAt.lte(now.unix_seconds()))
+            .limit(u64::from(limit));
+        let done = idempotency::Entity::delete_many()
+            .filter(
+                Expr::tuple([
+                    Expr::col(idempotency::Column::ClientId),
+                    Expr::col(idempotency::Column::IdempotencyKey),
+                ])
+                .in_subquery(expired),
+            )
+            .exec(self.conn())
+            .await
+            .map_err(unavailable)?;
+        Ok(done.rows_affected)
+    }
+
+    async fn count_unknown(&self) -> Result<u64, RepositoryError> {
+        payment::Entity::find()
+            .filter(payment::Column::CreateOutcome.eq("unknown"))
+            .count(self.conn())
+            .await
+            .map_err(unavailable)
+    }
+}
+
+#[async_trait::async_trait]
+impl WebhookInbox for SeaOrmRepository {
+    async fn store_webhook(
+        &self,
+        webhook: &InboxWebhook,
+        next_attempt_at: Timestamp,
+    ) -> Result<(), RepositoryError> {
+        let _turn = self.db.write_turn().await;
+        inbox::Entity::insert(inbox_row(webhook, next_attempt_at))
+            .exec_without_returning(self.conn())
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn claim_webhooks(
+        &self,
+        now: Timestamp,
+        lease: Duration,
+        limit: u32,
+    ) -> Result<Vec<InboxWebhook>, RepositoryError> {
+        let mut due = Query::select();
+        due.column(inbox::Column::Id)
+            .from(inbox::Entity)
+            .and_where(inbox::Column::NextAttemptAt.lte(now.unix_seconds()))
+            .order_by(inbox::Column::ReceivedAt, Order::Asc)
+            .order_by(inbox::Column::Id, Order::Asc);
+        let columns = (inbox::Column::Id, inbox::Column::NextAttemptAt);
+        let leased = self
+            .lease(inbox::Entity, columns, now + lease, due, limit)
+            .await?;
+        let mut claimed: Vec<InboxWebhook> = rows(leased)?;
+        claimed.sort_by_key(|w| (w.received_at, w.id));
+        Ok(claimed)
+    }
+
+    async fn finish_webhook(&self, id: InternalId) -> Result<(), RepositoryError> {
+        let _turn = self.db.write_turn().await;
+        inbox::Entity::delete_many()
+            .filter(inbox::Column::Id.eq(id.to_string()))
+            .exec(self.conn())
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn retry_webhook(
+        &self,
+        id: InternalId,
+        next_attempt_at: Timestamp,
+        attempts: u32,
+    ) -> Result<(), RepositoryError> {
+        let _turn = self.db.write_turn().await;
+        inbox::Entity::update_many()
+            .col_expr(
+                inbox::Column::NextAttemptAt,
+                Expr::value(next_attempt_at.unix_seconds()),
+            )
+            .col_expr(inbox::Column::Attempts, Expr::value(i64::from(attempts)))
+            .filter(inbox::Column::Id.eq(id.to_string()))
+            .exec(self.conn())
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl ReconcileQueue for SeaOrmRepository {
+    async fn stale_intents(
+        &self,
+        created_before: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<Payment>, RepositoryError> {
+        let models = payment::Entity::find()
+            .filter(payment::Column::CreateOutcome.eq(CreateOutcome::Initiated.as_str()))
+            .filter(payment::Column::CreatedAt.lt(created_before.unix_seconds()))
+            .order_by_asc(payment::Column::CreatedAt)
+            .order_by_asc(payment::Column::Id)
+            .limit(u64::from(limit))
+            .all(self.conn())
+            .await
+            .map_err(unavailable)?;
+        rows(models)
+    }
+
+    /// One leasing statement (see `SeaOrmRepository::lease`) on `payments.next_check_at`:
+    /// a row claimed by one claimer is no longer due for the next. Due rows go oldest
+    /// schedule first.
     async fn claim_due(
         &self,
         now: Timestamp,
         lease: Duration,
         limit: u32,
     ) -> Result<Vec<ClaimedPayment>, RepositoryError> {
-        let _turn = self.db.write_turn().await;
-        if limit == 0 {
-            return Ok(Vec::new());
-        }
-        let backend = self.conn().get_database_backend();
         let mut due = Query::select();
         due.column(payment::Column::Id)
             .from(payment::Entity)
@@ -546,21 +530,11 @@ impl PaymentRepository for SeaOrmRepository {
             .and_where(payment::Column::CreateOutcome.eq("created"))
             .and_where(payment::Column::NextCheckAt.lte(now.unix_seconds()))
             .order_by(payment::Column::NextCheckAt, Order::Asc)
-            .order_by(payment::Column::Id, Order::Asc)
-            .limit(u64::from(limit));
-        let claim = lease_rows(
-            backend,
-            payment::Entity,
-            payment::Column::Id,
-            payment::Column::NextCheckAt,
-            now + lease,
-            due,
-        );
-        let models = payment::Entity::find()
-            .from_raw_sql(claim)
-            .all(self.conn())
-            .await
-            .map_err(unavailable)?;
+            .order_by(payment::Column::Id, Order::Asc);
+        let columns = (payment::Column::Id, payment::Column::NextCheckAt);
+        let models = self
+            .lease(payment::Entity, columns, now + lease, due, limit)
+            .await?;
         let mut claimed = Vec::with_capacity(models.len());
         for m in models {
             let attempts = u32::try_from(m.check_attempts).map_err(|_| {

@@ -5,8 +5,8 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use ivpay_domain::{
-    ClientId, EventOutcome, IdError, IdempotencyKey, InternalId, NewPayment, Payment, PaymentEvent,
-    PaymentId, StatusUpdate, WebhookHint,
+    ClientId, EventOutcome, IdError, IdempotencyKey, InternalId, NewPayment, OutcomeError, Payment,
+    PaymentEvent, PaymentId, StatusUpdate, WebhookHint,
 };
 
 use crate::{GatewayError, Page, PageRequest, PaymentFilter, RepositoryError};
@@ -96,6 +96,24 @@ pub enum CreateError {
     /// in the log; the intent is already committed).
     #[error(transparent)]
     Storage(#[from] RepositoryError),
+    /// A rule the service relies on did not hold: a bug, or storage edited by hand. Not
+    /// the client's doing, and repeating the request does not help.
+    #[error(transparent)]
+    Invariant(#[from] BrokenInvariant),
+}
+
+/// A rule the service relies on did not hold. Never the client's doing: a bug in the
+/// service, or storage changed behind its back. An operator should look.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BrokenInvariant {
+    /// The domain refused to settle a create outcome that only the request holding the
+    /// intent settles.
+    #[error("broken invariant: {0}")]
+    Outcome(#[from] OutcomeError),
+    /// An idempotency record names a payment that is not stored (the two are written in
+    /// one transaction, and payments are never deleted).
+    #[error("broken invariant: idempotency record points at missing payment {0}")]
+    MissingPayment(InternalId),
 }
 
 impl CreateError {
@@ -109,7 +127,8 @@ impl CreateError {
             Self::IdempotencyMismatch
             | Self::Rejected { .. }
             | Self::UpstreamUnauthorized
-            | Self::Storage(_) => false,
+            | Self::Storage(_)
+            | Self::Invariant(_) => false,
         }
     }
 }
@@ -123,6 +142,15 @@ pub enum QueryError {
     /// A refresh was asked for and IVPAY failed; the stored payment is still valid.
     #[error("refresh from IVPAY failed")]
     Upstream(#[source] GatewayError),
+    /// A refresh lost every compare-and-set it tried: the payment kept changing under
+    /// other writers. Nothing was written; asking again shortly should succeed.
+    #[error("payment {id} changed concurrently {attempts} times in a row")]
+    Contended {
+        /// The payment.
+        id: InternalId,
+        /// Compare-and-set attempts made, all lost.
+        attempts: u32,
+    },
     /// Storage failed.
     #[error(transparent)]
     Storage(#[from] RepositoryError),
@@ -135,6 +163,15 @@ pub enum UpdateError {
     /// Confirming with IVPAY failed.
     #[error("confirming with IVPAY failed")]
     Upstream(#[source] GatewayError),
+    /// The update lost every compare-and-set it tried: the payment kept changing under
+    /// other writers. Nothing was recorded; the same update may be applied later.
+    #[error("payment {id} changed concurrently {attempts} times in a row")]
+    Contended {
+        /// The payment.
+        id: InternalId,
+        /// Compare-and-set attempts made, all lost.
+        attempts: u32,
+    },
     /// Storage failed; nothing was recorded.
     #[error(transparent)]
     Storage(#[from] RepositoryError),
@@ -147,13 +184,29 @@ pub struct Health {
     pub unknown_payments: u64,
 }
 
-/// What became of a received webhook.
+/// What became of a received webhook. Either way it is durable: acknowledge it.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum WebhookReceipt {
-    /// Confirmed and applied (or recorded as a duplicate, refusal or unknown payment).
+    /// Recorded at once, without asking IVPAY (a hint that claims the status the payment
+    /// already has is a duplicate whatever IVPAY says now).
     Processed(EventOutcome),
-    /// Kept in the inbox: IVPAY could not confirm it now; the reconciler will retry.
+    /// Kept in the inbox. The inbox worker confirms it with IVPAY's `GET` and applies what
+    /// IVPAY says, shortly after; if IVPAY cannot answer, it is retried with back-off.
     Queued,
+}
+
+/// What one pass over the webhook inbox did.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub struct InboxReport {
+    /// Webhooks claimed (due, and not leased by another worker).
+    pub claimed: u32,
+    /// Of those, confirmed by IVPAY and recorded (applied, duplicate, refused, unknown
+    /// payment); they left the inbox.
+    pub processed: u32,
+    /// IVPAY could not confirm them now; rescheduled with back-off.
+    pub deferred: u32,
+    /// Storage failed while processing them; they are tried again when the lease ends.
+    pub failed: u32,
 }
 
 /// What one reconciliation pass did.
@@ -198,8 +251,8 @@ pub trait PaymentUseCases: Send + Sync {
     ///
     /// # Errors
     ///
-    /// [`QueryError::NotFound`], [`QueryError::Upstream`] (refresh only),
-    /// [`QueryError::Storage`].
+    /// [`QueryError::NotFound`], [`QueryError::Upstream`] and [`QueryError::Contended`]
+    /// (refresh only), [`QueryError::Storage`].
     async fn get(&self, reference: PaymentRef, refresh: bool) -> Result<Payment, QueryError>;
 
     /// A page of payments.
@@ -228,23 +281,41 @@ pub trait PaymentUseCases: Send + Sync {
     ///
     /// # Errors
     ///
-    /// [`UpdateError::Storage`]; nothing is half-written.
+    /// [`UpdateError::Contended`] when every compare-and-set was lost,
+    /// [`UpdateError::Storage`]; either way nothing is half-written.
     async fn apply_update(&self, update: StatusUpdate) -> Result<EventOutcome, UpdateError>;
 
-    /// Takes a webhook as a hint. A hint that claims the status the payment already has
-    /// changes nothing whatever IVPAY says now, so it is recorded as a duplicate at once.
-    /// Any other is first kept in the inbox, then confirmed with IVPAY's `GET`, and what
-    /// IVPAY says is applied (source `webhook`, the webhook body and the GET answer as
-    /// evidence). If IVPAY cannot answer, the webhook stays in the inbox for the
-    /// reconciler: either way, once this returns `Ok`, the webhook is durable.
+    /// Takes a webhook as a hint, and returns as soon as it is durable, without asking
+    /// IVPAY. A hint that claims the status the payment already has changes nothing whatever
+    /// IVPAY says now, so it is recorded as a duplicate at once. Any other is kept in the
+    /// inbox ([`WebhookReceipt::Queued`]) and the inbox worker is woken
+    /// ([`PaymentUseCases::webhook_queued`]) to confirm it with IVPAY's `GET`.
     ///
     /// # Errors
     ///
     /// [`UpdateError::Storage`]: nothing was kept; the sender should retry.
     async fn receive_webhook(&self, hint: WebhookHint) -> Result<WebhookReceipt, UpdateError>;
 
+    /// One pass of the inbox worker: claims the webhooks due now, confirms each with
+    /// IVPAY's `GET` and applies what IVPAY says (source `webhook`, the webhook body and
+    /// IVPAY's answer as evidence), then removes it from the inbox. Several payments are
+    /// confirmed at once, one payment's webhooks one after the other. A webhook IVPAY
+    /// cannot confirm now stays in the inbox, retried with back-off.
+    ///
+    /// # Errors
+    ///
+    /// [`UpdateError::Storage`] when claiming fails; per-webhook failures are counted in
+    /// the report instead.
+    async fn confirm_webhooks(&self) -> Result<InboxReport, UpdateError>;
+
+    /// Resolves once a webhook has been queued since it last resolved (at once if one was
+    /// queued meanwhile, so a worker busy with a pass misses none). The inbox worker waits
+    /// on it between passes.
+    async fn webhook_queued(&self);
+
     /// One reconciliation pass: settles intents whose request died before IVPAY's answer
-    /// was stored as *unknown*, retries inbox webhooks that could not be confirmed, then
+    /// was stored as *unknown*, confirms inbox webhooks left over (IVPAY could not confirm
+    /// them before, or their worker died), then
     /// claims due non-final payments, asks IVPAY, applies, and schedules the next check
     /// with back-off.
     ///
@@ -282,5 +353,11 @@ mod tests {
         );
         assert!(!CreateError::IdempotencyMismatch.is_retryable());
         assert!(!CreateError::Storage(RepositoryError::Corrupt("x".into())).is_retryable());
+        let missing = BrokenInvariant::MissingPayment(
+            "0192e4f5-7c3a-7b1e-9d2a-5f6e7a8b9c0d"
+                .parse()
+                .expect("uuid"),
+        );
+        assert!(!CreateError::Invariant(missing).is_retryable());
     }
 }

@@ -1,7 +1,7 @@
 //! Clocks: the system's, and one that tests move by hand.
 
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use ivpay_domain::Timestamp;
@@ -26,19 +26,20 @@ impl Clock for SystemClock {
 }
 
 /// A clock for tests: time stands still until the test advances it, and `sleep` advances
-/// it by the requested duration at once (after yielding, so other tasks run).
-#[derive(Debug)]
+/// it by the requested duration at once (after yielding, so other tasks run). A cheap
+/// handle: clones show the same time, so a test keeps one to move the service's clock.
+#[derive(Clone, Debug)]
 pub struct ManualClock {
-    millis: AtomicI64,
-    sleeps: Mutex<u64>,
+    millis: Arc<AtomicI64>,
+    sleeps: Arc<AtomicU64>,
 }
 
 impl ManualClock {
     /// A clock showing `start`.
     pub fn new(start: Timestamp) -> Self {
         Self {
-            millis: AtomicI64::new(start.unix_seconds().saturating_mul(1000)),
-            sleeps: Mutex::new(0),
+            millis: Arc::new(AtomicI64::new(start.unix_seconds().saturating_mul(1000))),
+            sleeps: Arc::new(AtomicU64::new(0)),
         }
     }
 
@@ -50,10 +51,7 @@ impl ManualClock {
 
     /// How many times `sleep` was called.
     pub fn sleeps(&self) -> u64 {
-        *self
-            .sleeps
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.sleeps.load(Ordering::SeqCst)
     }
 }
 
@@ -64,10 +62,7 @@ impl Clock for ManualClock {
     }
 
     async fn sleep(&self, duration: Duration) {
-        *self
-            .sleeps
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) += 1;
+        self.sleeps.fetch_add(1, Ordering::SeqCst);
         self.advance(duration);
         tokio::task::yield_now().await;
     }

@@ -32,6 +32,9 @@ pub struct ServiceConfig {
     /// How long a webhook being confirmed is kept from other workers. A webhook whose
     /// process died mid-confirmation is picked up by the reconciler after this long.
     pub inbox_lease: Duration,
+    /// How many inbox webhooks a pass claims and confirms with IVPAY at once (one
+    /// payment's webhooks are still confirmed one after the other).
+    pub inbox_concurrency: usize,
     /// Fault points armed for crash and stall tests; none by default.
     pub faults: crate::FaultPoints,
 }
@@ -50,6 +53,7 @@ impl Default for ServiceConfig {
             max_conflict_retries: 16,
             stale_intent_after: Duration::from_secs(300),
             inbox_lease: Duration::from_secs(60),
+            inbox_concurrency: 8,
             faults: crate::FaultPoints::default(),
         }
     }

@@ -4,8 +4,8 @@ use ivpay_domain::{
     ClientId, CreateOutcome, IdempotencyKey, InternalId, NewPayment, OutcomeError, Payment,
 };
 use ivpay_ports::{
-    Clock, CreateError, CreateReply, CreateRequest, Delivery, GatewayError, IdempotencyClaim,
-    IdempotencyRecord, IntentInsert, PaymentGateway, PaymentRepository, RepositoryError,
+    BrokenInvariant, Clock, CreateError, CreateReply, CreateRequest, Delivery, GatewayError,
+    IdempotencyClaim, IdempotencyRecord, IntentInsert, PaymentGateway, PaymentStore,
 };
 use sha2::{Digest, Sha256};
 
@@ -18,12 +18,12 @@ pub(crate) fn fingerprint(request: &NewPayment) -> String {
 
 /// A settled outcome can only follow an initiated one; anything else is a bug here.
 fn settled(result: Result<(), OutcomeError>) -> Result<(), CreateError> {
-    result.map_err(|e| CreateError::Storage(RepositoryError::Corrupt(e.to_string())))
+    result.map_err(|e| BrokenInvariant::Outcome(e).into())
 }
 
 impl<R, G, C> PaymentService<R, G, C>
 where
-    R: PaymentRepository,
+    R: PaymentStore,
     G: PaymentGateway,
     C: Clock,
 {
@@ -181,12 +181,11 @@ where
             .max(std::time::Duration::from_millis(1));
         let polls = (self.config.in_flight_wait.as_millis() / poll.as_millis()).max(1);
         for _ in 0..polls {
-            let payment = self.repo.get(record.payment).await?.ok_or_else(|| {
-                RepositoryError::Corrupt(format!(
-                    "idempotency record points at missing payment {}",
-                    record.payment
-                ))
-            })?;
+            let payment = self
+                .repo
+                .get(record.payment)
+                .await?
+                .ok_or(BrokenInvariant::MissingPayment(record.payment))?;
             match payment.outcome().clone() {
                 CreateOutcome::Created => {
                     return Ok(CreateReply {
@@ -219,5 +218,54 @@ where
         Err(CreateError::InFlight {
             retry_after: self.config.in_flight_retry_after,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ivpay_domain::Timestamp;
+    use ivpay_ports::{MockPaymentGateway, MockPaymentStore};
+
+    use super::*;
+    use crate::{ManualClock, ServiceConfig};
+
+    #[tokio::test]
+    async fn a_key_whose_payment_is_gone_is_a_broken_invariant_not_corruption() {
+        let request = NewPayment::from_fields("10", "USD", None, None, None).expect("valid");
+        let vanished = InternalId::from_uuid(uuid::Uuid::from_u128(9));
+        let record = IdempotencyRecord {
+            client: "shop".parse().expect("client"),
+            key: "k".parse().expect("key"),
+            fingerprint: fingerprint(&request),
+            payment: vanished,
+            created_at: Timestamp::from_unix_seconds(1),
+            expires_at: Timestamp::from_unix_seconds(i64::MAX / 2),
+        };
+        let mut store = MockPaymentStore::new();
+        store
+            .expect_insert_intent()
+            .times(1)
+            .returning(move |_, _| Ok(IntentInsert::KeyTaken(record.clone())));
+        store.expect_get().times(1).returning(|_| Ok(None));
+        // No expectation on the gateway: nothing may be sent.
+        let svc = PaymentService::new(
+            store,
+            MockPaymentGateway::new(),
+            ManualClock::new(Timestamp::from_unix_seconds(1_726_248_770)),
+            ServiceConfig::default(),
+        );
+        let err = svc
+            .create_payment(
+                "shop".parse().expect("client"),
+                Some("k".parse().expect("key")),
+                request,
+            )
+            .await
+            .expect_err("no payment to replay");
+        assert!(
+            matches!(err, CreateError::Invariant(BrokenInvariant::MissingPayment(id)) if id == vanished),
+            "{err:?}"
+        );
+        assert!(!err.is_retryable());
     }
 }

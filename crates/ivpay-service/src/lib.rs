@@ -1,19 +1,22 @@
 //! ivpay's use cases: create a payment without ever losing it, read and list payments,
-//! apply status updates through the state machine, and reconcile what webhooks missed.
+//! apply status updates through the state machine, confirm webhooks from the inbox, and
+//! reconcile what webhooks missed.
 //!
 //! **Role.** The inside of the hexagon. [`PaymentService`] is generic over the driven ports
-//! (`PaymentRepository`, `PaymentGateway`, `Clock`) and implements the driving port
+//! (storage `R`, `PaymentGateway`, `Clock`) and implements the driving port
 //! `PaymentUseCases`, which the HTTP layer and the background workers call as
 //! `Arc<dyn PaymentUseCases>`.
 //!
 //! **May depend on:** `ivpay-domain`, `ivpay-ports`, and small runtime helpers (`tokio`'s
-//! timer for [`SystemClock`], `tracing`, `sha2`, `uuid`). Never on an adapter crate:
-//! no `reqwest`, `sea-orm` or `axum`.
+//! timer for [`SystemClock`] and its `Notify` and `Mutex` for the inbox worker,
+//! `futures-util` to confirm webhooks side by side, `tracing`, `sha2`, `uuid`). Never on an
+//! adapter crate: no `reqwest`, `sea-orm` or `axum`.
 //!
 //! ```
 //! use ivpay_domain::{NewPayment, Timestamp};
+//! use ivpay_ports::fakes::InMemoryRepository;
 //! use ivpay_ports::{MockPaymentGateway, PaymentUseCases};
-//! use ivpay_service::{InMemoryRepository, ManualClock, PaymentService, ServiceConfig};
+//! use ivpay_service::{ManualClock, PaymentService, ServiceConfig};
 //!
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(async {
 //! let mut gateway = MockPaymentGateway::new();
@@ -41,41 +44,44 @@ mod clock;
 mod config;
 mod create;
 mod fault;
-mod in_memory;
+mod payment_lock;
 mod query;
 mod reconcile;
 mod update;
+mod webhook;
 
 pub use clock::{ManualClock, SystemClock};
 pub use config::ServiceConfig;
 pub use fault::{FaultAction, FaultPoint, FaultPoints, FaultSpecError};
-pub use in_memory::InMemoryRepository;
 
 use ivpay_domain::{
     ClientId, EventOutcome, IdempotencyKey, NewPayment, Payment, PaymentEvent, StatusUpdate,
     WebhookHint,
 };
 use ivpay_ports::{
-    Clock, CreateError, CreateReply, Health, Page, PageRequest, PaymentFilter, PaymentGateway,
-    PaymentRef, PaymentRepository, PaymentUseCases, QueryError, ReconcileReport, UpdateError,
-    WebhookReceipt,
+    Clock, CreateError, CreateReply, Health, InboxReport, Page, PageRequest, PaymentFilter,
+    PaymentGateway, PaymentRef, PaymentStore, PaymentUseCases, QueryError, ReconcileQueue,
+    ReconcileReport, UpdateError, WebhookInbox, WebhookReceipt,
 };
 
-/// The use cases, over a repository `R`, an IVPAY gateway `G` and a clock `C`.
+/// The use cases, over storage `R`, an IVPAY gateway `G` and a clock `C`.
+///
+/// Each use case asks of `R` only the storage ports it uses: create and the reads need a
+/// [`PaymentStore`], webhooks also a [`WebhookInbox`], reconciliation a [`ReconcileQueue`]
+/// as well. [`PaymentUseCases`] (all of them) needs all three, usually one database.
 #[derive(Debug)]
 pub struct PaymentService<R, G, C> {
     repo: R,
     gateway: G,
     clock: C,
     config: ServiceConfig,
+    /// Wakes the inbox worker when a webhook is queued.
+    webhook_queued: tokio::sync::Notify,
+    /// One webhook confirmation in flight per payment.
+    confirming: payment_lock::PaymentLocks,
 }
 
-impl<R, G, C> PaymentService<R, G, C>
-where
-    R: PaymentRepository,
-    G: PaymentGateway,
-    C: Clock,
-{
+impl<R, G, C> PaymentService<R, G, C> {
     /// Assembles the service from its ports.
     pub fn new(repo: R, gateway: G, clock: C, config: ServiceConfig) -> Self {
         Self {
@@ -83,6 +89,8 @@ where
             gateway,
             clock,
             config,
+            webhook_queued: tokio::sync::Notify::new(),
+            confirming: payment_lock::PaymentLocks::default(),
         }
     }
 
@@ -95,7 +103,7 @@ where
 #[async_trait::async_trait]
 impl<R, G, C> PaymentUseCases for PaymentService<R, G, C>
 where
-    R: PaymentRepository,
+    R: PaymentStore + WebhookInbox + ReconcileQueue,
     G: PaymentGateway,
     C: Clock,
 {
@@ -134,6 +142,14 @@ where
         self.receive(hint).await
     }
 
+    async fn confirm_webhooks(&self) -> Result<InboxReport, UpdateError> {
+        self.confirm_due_webhooks().await
+    }
+
+    async fn webhook_queued(&self) {
+        self.webhook_queued.notified().await;
+    }
+
     async fn reconcile_once(&self) -> Result<ReconcileReport, UpdateError> {
         self.reconcile_pass().await
     }
@@ -144,7 +160,8 @@ mod send_checks {
     use std::sync::Arc;
 
     use super::*;
-    use ivpay_ports::{MockClock, MockPaymentGateway, MockPaymentRepository};
+    use ivpay_ports::fakes::InMemoryRepository;
+    use ivpay_ports::{MockClock, MockPaymentGateway};
 
     fn assert_send<T: Send>(_: &T) {}
     fn assert_send_sync<T: Send + Sync + ?Sized>() {}
@@ -153,7 +170,7 @@ mod send_checks {
     fn use_cases_are_shareable_and_their_futures_send() {
         assert_send_sync::<dyn PaymentUseCases>();
         let service: Arc<dyn PaymentUseCases> = Arc::new(PaymentService::new(
-            MockPaymentRepository::new(),
+            InMemoryRepository::new(),
             MockPaymentGateway::new(),
             MockClock::new(),
             ServiceConfig::default(),

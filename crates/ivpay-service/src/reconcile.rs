@@ -1,16 +1,16 @@
 //! The reconciler's pass: ask IVPAY about payments webhooks may have missed.
 
-use ivpay_domain::{EventOutcome, StatusUpdate, UpdateSource};
+use ivpay_domain::{EventOutcome, Evidence, StatusUpdate, UpdateSource};
 use ivpay_ports::{
-    Clock, PaymentGateway, PaymentRepository, ReconcileReport, RepositoryError, UpdateError,
-    WebhookReceipt,
+    Clock, PaymentGateway, PaymentStore, ReconcileQueue, ReconcileReport, RepositoryError,
+    UpdateError, WebhookInbox,
 };
 
 use crate::PaymentService;
 
 impl<R, G, C> PaymentService<R, G, C>
 where
-    R: PaymentRepository,
+    R: PaymentStore + WebhookInbox + ReconcileQueue,
     G: PaymentGateway,
     C: Clock,
 {
@@ -43,30 +43,10 @@ where
         Ok(recovered)
     }
 
-    /// Retries inbox webhooks whose confirmation failed before.
-    async fn drain_inbox(&self) -> Result<(u32, u32), UpdateError> {
-        let now = self.clock.now();
-        let due = self
-            .repo
-            .claim_webhooks(
-                now,
-                self.config.reconcile_lease,
-                self.config.reconcile_batch,
-            )
-            .await?;
-        let (mut processed, mut deferred) = (0, 0);
-        for entry in due {
-            match self.process_inbox_entry(entry).await? {
-                WebhookReceipt::Processed(_) => processed += 1,
-                WebhookReceipt::Queued => deferred += 1,
-            }
-        }
-        Ok((processed, deferred))
-    }
-
     pub(crate) async fn reconcile_pass(&self) -> Result<ReconcileReport, UpdateError> {
         let recovered = self.recover_stale_intents().await?;
-        let (webhooks_processed, webhooks_deferred) = self.drain_inbox().await?;
+        // Leftovers: webhooks whose confirmation failed before, or whose worker died.
+        let inbox = self.confirm_due_webhooks().await?;
         let keys_purged = self
             .repo
             .purge_expired_keys(
@@ -85,8 +65,8 @@ where
             .await?;
         let mut report = ReconcileReport {
             recovered,
-            webhooks_processed,
-            webhooks_deferred,
+            webhooks_processed: inbox.processed,
+            webhooks_deferred: inbox.deferred,
             keys_purged,
             claimed: u32::try_from(claimed.len()).unwrap_or(u32::MAX),
             ..ReconcileReport::default()
@@ -110,7 +90,7 @@ where
                             status: remote.status,
                             processed_at: remote.processed_at,
                             source: UpdateSource::Poll,
-                            evidence: Some(remote.raw),
+                            evidence: Some(Evidence::from_confirmation(remote.raw)),
                         })
                         .await?;
                     if outcome == EventOutcome::Applied {

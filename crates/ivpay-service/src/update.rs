@@ -1,22 +1,16 @@
 //! Status updates: every report goes through the state machine and is recorded with its
 //! evidence, applied or not.
 
-use ivpay_domain::InternalId;
 use ivpay_domain::{
     EventOutcome, PaymentEvent, RefusalReason, ReportedStatus, StatusUpdate, Transition,
-    UpdateSource, WebhookHint,
 };
-use ivpay_ports::{
-    Clock, GatewayError, InboxWebhook, PaymentGateway, PaymentRepository, RepositoryError,
-    UpdateError, WebhookReceipt,
-};
+use ivpay_ports::{Clock, PaymentStore, RepositoryError, UpdateError};
 
 use crate::PaymentService;
 
 impl<R, G, C> PaymentService<R, G, C>
 where
-    R: PaymentRepository,
-    G: PaymentGateway,
+    R: PaymentStore,
     C: Clock,
 {
     pub(crate) async fn apply_status_update(
@@ -24,10 +18,12 @@ where
         update: StatusUpdate,
     ) -> Result<EventOutcome, UpdateError> {
         let now = self.clock.now();
-        let mut last_conflict = None;
+        let attempts = self.config.max_conflict_retries.saturating_add(1);
+        let mut attempt = 0;
         // Compare-and-set: on a lost race, read again and decide again. Each round is
         // a fresh decision by the state machine, so a racing final status is never undone.
-        for _ in 0..=self.config.max_conflict_retries {
+        loop {
+            attempt += 1;
             let Some(mut payment) = self.repo.get_by_payment_id(&update.payment_id).await? else {
                 tracing::warn!(payment_id = %update.payment_id, source = update.source.as_str(),
                     "status update for an unknown payment recorded");
@@ -64,20 +60,19 @@ where
                     tracing::info!(id = %payment.id(), %from, %to, source = update.source.as_str(), "status applied");
                     return Ok(outcome);
                 }
-                Err(conflict @ RepositoryError::VersionConflict { .. }) => {
-                    last_conflict = Some(conflict);
+                Err(RepositoryError::VersionConflict { id, .. }) if attempt >= attempts => {
+                    tracing::warn!(%id, attempts, "status update lost every compare-and-set");
+                    return Err(UpdateError::Contended { id, attempts });
                 }
+                Err(RepositoryError::VersionConflict { .. }) => {}
                 Err(other) => return Err(other.into()),
             }
         }
-        Err(UpdateError::Storage(last_conflict.unwrap_or(
-            RepositoryError::Corrupt("no attempt made".into()),
-        )))
     }
 
     /// Records an update that changes nothing (`outcome` is not `Applied`), against
     /// `payment` as it stands, and returns the outcome.
-    async fn record_unchanged(
+    pub(crate) async fn record_unchanged(
         &self,
         update: &StatusUpdate,
         payment: Option<&ivpay_domain::Payment>,
@@ -88,107 +83,9 @@ where
         self.repo.record_event(&event).await?;
         Ok(outcome)
     }
-
-    pub(crate) async fn receive(&self, hint: WebhookHint) -> Result<WebhookReceipt, UpdateError> {
-        // A hint that claims what we already have changes nothing, whatever IVPAY says now:
-        // record it (the event row is what makes it durable) without spending a GET. IVPAY
-        // sends one for CREATED on every create.
-        if let Some(ReportedStatus::Known(claimed)) = &hint.status {
-            if let Some(payment) = self.repo.get_by_payment_id(&hint.payment_id).await? {
-                if payment.status() == *claimed {
-                    let update = StatusUpdate {
-                        payment_id: hint.payment_id.clone(),
-                        status: ReportedStatus::Known(*claimed),
-                        processed_at: None,
-                        source: UpdateSource::Webhook,
-                        evidence: Some(serde_json::json!({ "webhook": hint.raw }).to_string()),
-                    };
-                    let outcome = self
-                        .record_unchanged(&update, Some(&payment), EventOutcome::Duplicate)
-                        .await?;
-                    return Ok(WebhookReceipt::Processed(outcome));
-                }
-            }
-        }
-        // Kept before anything else can fail: from here on, the webhook is not lost.
-        let now = self.clock.now();
-        let entry = InboxWebhook {
-            id: InternalId::from_uuid(uuid::Uuid::now_v7()),
-            hint,
-            received_at: now,
-            attempts: 0,
-        };
-        // Out of the reconciler's reach while it is processed here.
-        self.repo
-            .store_webhook(&entry, now + self.config.inbox_lease)
-            .await?;
-        self.config
-            .faults
-            .pass(crate::FaultPoint::WebhookAfterInboxCommit)
-            .await;
-        self.process_inbox_entry(entry).await
-    }
-
-    /// Confirms one inbox webhook with IVPAY and applies the answer, then removes it from
-    /// the inbox; if IVPAY cannot answer, schedules another attempt with back-off.
-    pub(crate) async fn process_inbox_entry(
-        &self,
-        entry: InboxWebhook,
-    ) -> Result<WebhookReceipt, UpdateError> {
-        match self.confirm_by_get(&entry.hint).await {
-            Ok(outcome) => {
-                self.repo.finish_webhook(entry.id).await?;
-                Ok(WebhookReceipt::Processed(outcome))
-            }
-            Err(UpdateError::Upstream(error)) => {
-                let attempts = entry.attempts.saturating_add(1);
-                let delay = self
-                    .config
-                    .reconcile_delay(attempts, entry.id.as_uuid().as_u128());
-                self.repo
-                    .retry_webhook(entry.id, self.clock.now() + delay, attempts)
-                    .await?;
-                tracing::warn!(payment_id = %entry.hint.payment_id, %error, attempts,
-                    "webhook kept in the inbox: IVPAY could not confirm it");
-                Ok(WebhookReceipt::Queued)
-            }
-            Err(storage) => Err(storage),
-        }
-    }
-
-    /// The webhook's only credential is our own key echoed back: it is a hint. What is
-    /// applied is what IVPAY's GET says; both bodies are kept as evidence.
-    async fn confirm_by_get(&self, hint: &WebhookHint) -> Result<EventOutcome, UpdateError> {
-        let remote = match self.gateway.get(&hint.payment_id).await {
-            Ok(remote) => remote,
-            // IVPAY does not know it: nothing to confirm. Kept on record, not retried.
-            Err(GatewayError::NotFound(_)) => {
-                let update = StatusUpdate {
-                    payment_id: hint.payment_id.clone(),
-                    status: hint.status.clone().unwrap_or(ReportedStatus::Unknown(String::new())),
-                    processed_at: None,
-                    source: UpdateSource::Webhook,
-                    evidence: Some(serde_json::json!({ "webhook": hint.raw, "confirmation": "not found at IVPAY" }).to_string()),
-                };
-                return self
-                    .record_unchanged(&update, None, EventOutcome::UnknownPayment)
-                    .await;
-            }
-            Err(other) => return Err(UpdateError::Upstream(other)),
-        };
-        let evidence = serde_json::json!({ "webhook": hint.raw, "confirmation": remote.raw });
-        self.apply_status_update(StatusUpdate {
-            payment_id: hint.payment_id.clone(),
-            status: remote.status,
-            processed_at: remote.processed_at,
-            source: UpdateSource::Webhook,
-            evidence: Some(evidence.to_string()),
-        })
-        .await
-    }
 }
 
-fn event_for(
+pub(crate) fn event_for(
     update: &StatusUpdate,
     payment: Option<&ivpay_domain::Payment>,
     from: Option<ivpay_domain::PaymentStatus>,
@@ -204,5 +101,84 @@ fn event_for(
         outcome,
         evidence: update.evidence.clone(),
         received_at: now,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ivpay_domain::{InternalId, Payment, Timestamp, UpdateSource, UpstreamPayment};
+    use ivpay_ports::MockPaymentStore;
+
+    use super::*;
+    use crate::{ManualClock, ServiceConfig};
+
+    fn created(id: &str) -> Payment {
+        let request = ivpay_domain::NewPayment::from_fields("10", "USD", None, None, None)
+            .expect("valid request");
+        let at = Timestamp::from_unix_seconds(1_726_248_770);
+        let mut p = Payment::initiate(InternalId::from_uuid(uuid::Uuid::from_u128(7)), request, at);
+        p.mark_created(
+            UpstreamPayment {
+                payment_id: id.parse().expect("valid id"),
+                payment_url: format!("https://pay.example/{id}").parse().expect("url"),
+                created_at: at,
+            },
+            at,
+        )
+        .expect("initiated settles");
+        p
+    }
+
+    fn pending(id: &str) -> StatusUpdate {
+        StatusUpdate {
+            payment_id: id.parse().expect("valid id"),
+            status: ReportedStatus::from("PENDING"),
+            processed_at: None,
+            source: UpdateSource::Poll,
+            evidence: None,
+        }
+    }
+
+    /// Updates need only a payment store and a clock: no gateway (`()`), no inbox, no queue.
+    fn service(
+        store: MockPaymentStore,
+        config: ServiceConfig,
+    ) -> PaymentService<MockPaymentStore, (), ManualClock> {
+        let clock = ManualClock::new(Timestamp::from_unix_seconds(1_726_248_780));
+        PaymentService::new(store, (), clock, config)
+    }
+
+    #[tokio::test]
+    async fn a_lost_compare_and_set_is_decided_again() {
+        let payment = created("p10");
+        let mut store = MockPaymentStore::new();
+        let stored = payment.clone();
+        store
+            .expect_get_by_payment_id()
+            .times(2)
+            .returning(move |_| Ok(Some(stored.clone())));
+        let mut first = true;
+        store
+            .expect_update_status()
+            .times(2)
+            .returning(move |p, expected, event| {
+                assert_eq!(expected, 2);
+                assert_eq!(p.version(), 3);
+                assert_eq!(event.outcome, EventOutcome::Applied);
+                if std::mem::take(&mut first) {
+                    Err(RepositoryError::VersionConflict {
+                        id: p.id(),
+                        expected,
+                    })
+                } else {
+                    Ok(())
+                }
+            });
+        let svc = service(store, ServiceConfig::default());
+        let got = svc
+            .apply_status_update(pending("p10"))
+            .await
+            .expect("applied");
+        assert_eq!(got, EventOutcome::Applied);
     }
 }

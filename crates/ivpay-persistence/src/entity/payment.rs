@@ -10,25 +10,39 @@ pub struct Model {
     /// Our id, a hyphenated UUID.
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: String,
+    /// Compare-and-set version, at least 1.
+    pub version: i64,
+    /// When the intent was recorded (Unix seconds).
+    pub created_at: i64,
+    /// When the row last changed (Unix seconds).
+    pub updated_at: i64,
     /// IVPAY's id, once created upstream (unique when present).
     pub ivpay_payment_id: Option<String>,
+    /// The client's reference, as given (not unique).
     pub foreign_id: Option<String>,
+    /// Canonical amount text, with exactly the currency's minor units.
     pub amount: String,
+    /// ISO 4217 alphabetic code.
     pub currency: String,
+    /// Where IVPAY sends the customer after paying.
     pub url_success: Option<String>,
+    /// Where IVPAY sends the customer after a failed payment.
     pub url_failed: Option<String>,
+    /// IVPAY's checkout URL, once created upstream.
     pub payment_url: Option<String>,
+    /// When IVPAY created it (Unix seconds), once created upstream.
     pub upstream_created_at: Option<i64>,
-    /// `initiated`, `created`, `rejected` or `unknown`.
+    /// `initiated`, `created`, `rejected`, `unknown` or `abandoned`.
     pub create_outcome: String,
+    /// Why the create outcome is what it is; only for the outcomes that carry a reason.
     pub create_outcome_reason: Option<String>,
+    /// IVPAY's status: `CREATED`, `PENDING`, `PAID` or `TIMEOUT`.
     pub status: String,
+    /// When IVPAY says it processed the status (Unix seconds).
     pub processed_at: Option<i64>,
-    pub created_at: i64,
-    pub updated_at: i64,
-    pub version: i64,
     /// When the reconciler should next look; `NULL` for none.
     pub next_check_at: Option<i64>,
+    /// Reconciliation checks made so far (drives the back-off).
     pub check_attempts: i64,
 }
 

@@ -3,11 +3,11 @@
 use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
 
-use ivpay_domain::{EventOutcome, PaymentStatus, ReportedStatus, Transition};
-use ivpay_ports::{IdempotencyClaim, IntentInsert, PaymentRepository, RepositoryError};
+use ivpay_domain::{EventOutcome, Evidence, PaymentStatus, ReportedStatus, Transition};
+use ivpay_ports::{IdempotencyClaim, IntentInsert, RepositoryError};
 use tokio::sync::Barrier;
 
-use crate::support::{LEASE, TestDb, applied_event, at, created_upstream, id, intent};
+use crate::support::{LEASE, Storage, applied_event, at, created_upstream, id, intent};
 
 const WRITERS: usize = 8;
 
@@ -18,8 +18,10 @@ struct Win {
     evidence: String,
 }
 
-pub(crate) async fn racing_status_updates_lose_no_event_and_never_leave_a_final_state(t: TestDb) {
-    let start = created_upstream(&t.repo, 1, 100, Some(100)).await;
+pub(crate) async fn racing_status_updates_lose_no_event_and_never_leave_a_final_state(
+    repo: impl Storage,
+) {
+    let start = created_upstream(&repo, 1, 100, Some(100)).await;
     let start_version = start.version();
     let targets = [
         PaymentStatus::Pending,
@@ -34,7 +36,7 @@ pub(crate) async fn racing_status_updates_lose_no_event_and_never_leave_a_final_
     let barrier = Arc::new(Barrier::new(WRITERS));
     let mut tasks = Vec::new();
     for (w, to) in targets.into_iter().enumerate() {
-        let repo = t.repo.clone();
+        let repo = repo.clone();
         let barrier = barrier.clone();
         tasks.push(tokio::spawn(async move {
             barrier.wait().await;
@@ -93,11 +95,11 @@ pub(crate) async fn racing_status_updates_lose_no_event_and_never_leave_a_final_
     );
     eprintln!("{} wins, {conflicts} lost compare-and-sets", wins.len());
 
-    let stored = t.repo.get(id(1)).await.expect("read").expect("present");
+    let stored = repo.get(id(1)).await.expect("read").expect("present");
     assert!(stored.is_final(), "some writer reached a final state");
     assert_eq!(stored.version(), start_version + wins.len() as u64);
 
-    let events = t.repo.events(id(1)).await.expect("events");
+    let events = repo.events(id(1)).await.expect("events");
     assert_eq!(
         events.len(),
         wins.len(),
@@ -105,7 +107,10 @@ pub(crate) async fn racing_status_updates_lose_no_event_and_never_leave_a_final_
     );
     let recorded: HashSet<_> = events.iter().filter_map(|e| e.evidence.clone()).collect();
     for win in &wins {
-        assert!(recorded.contains(&win.evidence), "{win:?} has its event");
+        assert!(
+            recorded.contains(&Evidence::from_confirmation(win.evidence.as_str())),
+            "{win:?} has its event"
+        );
     }
     assert!(events.iter().all(|e| e.outcome == EventOutcome::Applied));
     let last = events.last().expect("at least one event");
@@ -118,11 +123,11 @@ pub(crate) async fn racing_status_updates_lose_no_event_and_never_leave_a_final_
     );
 }
 
-pub(crate) async fn racing_claims_on_one_key_insert_exactly_once(t: TestDb) {
+pub(crate) async fn racing_claims_on_one_key_insert_exactly_once(repo: impl Storage) {
     let barrier = Arc::new(Barrier::new(WRITERS));
     let mut tasks = Vec::new();
     for w in 0..WRITERS {
-        let repo = t.repo.clone();
+        let repo = repo.clone();
         let barrier = barrier.clone();
         tasks.push(tokio::spawn(async move {
             let p = intent(w as u128 + 1, "7.00", 1_000);
@@ -151,24 +156,23 @@ pub(crate) async fn racing_claims_on_one_key_insert_exactly_once(t: TestDb) {
     for (loser, record) in &taken {
         assert_eq!(record.payment, winner, "losers see the winner's record");
         assert_eq!(
-            t.repo.get(*loser).await.expect("read"),
+            repo.get(*loser).await.expect("read"),
             None,
             "loser wrote nothing"
         );
     }
-    assert!(t.repo.get(winner).await.expect("read").is_some());
+    assert!(repo.get(winner).await.expect("read").is_some());
 }
 
-pub(crate) async fn concurrent_claimers_get_each_due_row_once(t: TestDb) {
+pub(crate) async fn concurrent_claimers_get_each_due_row_once(repo: impl Storage) {
     const DUE: u128 = 40;
     for n in 0..DUE {
-        created_upstream(&t.repo, n + 1, 100 + n as i64, Some(500 + n as i64)).await;
+        created_upstream(&repo, n + 1, 100 + n as i64, Some(500 + n as i64)).await;
     }
     // Not due, or not the reconciler's business: never claimed.
-    created_upstream(&t.repo, 1_000, 100, Some(5_000)).await;
-    created_upstream(&t.repo, 1_001, 100, None).await;
-    t.repo
-        .insert_intent(&intent(1_002, "1.00", 100), None)
+    created_upstream(&repo, 1_000, 100, Some(5_000)).await;
+    created_upstream(&repo, 1_001, 100, None).await;
+    repo.insert_intent(&intent(1_002, "1.00", 100), None)
         .await
         .expect("stored");
 
@@ -176,7 +180,7 @@ pub(crate) async fn concurrent_claimers_get_each_due_row_once(t: TestDb) {
     let barrier = Arc::new(Barrier::new(claimers));
     let mut tasks = Vec::new();
     for _ in 0..claimers {
-        let repo = t.repo.clone();
+        let repo = repo.clone();
         let barrier = barrier.clone();
         tasks.push(tokio::spawn(async move {
             barrier.wait().await;

@@ -1,9 +1,9 @@
 //! The webhook inbox: kept verbatim, claimed once, retried later, removed when done.
 
 use ivpay_domain::{ReportedStatus, WebhookHint};
-use ivpay_ports::{InboxWebhook, PaymentRepository};
+use ivpay_ports::InboxWebhook;
 
-use crate::support::{LEASE, TestDb, at, id};
+use crate::support::{LEASE, Storage, at, id};
 
 fn webhook(n: u128, received: i64) -> InboxWebhook {
     InboxWebhook {
@@ -18,23 +18,20 @@ fn webhook(n: u128, received: i64) -> InboxWebhook {
     }
 }
 
-pub(crate) async fn webhooks_are_kept_claimed_once_retried_and_finished(t: TestDb) {
+pub(crate) async fn webhooks_are_kept_claimed_once_retried_and_finished(repo: impl Storage) {
     let first = webhook(1, 10);
-    t.repo.store_webhook(&first, at(100)).await.expect("kept");
-    t.repo
-        .store_webhook(&webhook(2, 20), at(50))
+    repo.store_webhook(&first, at(100)).await.expect("kept");
+    repo.store_webhook(&webhook(2, 20), at(50))
         .await
         .expect("kept");
 
     assert!(
-        t.repo
-            .claim_webhooks(at(49), LEASE, 10)
+        repo.claim_webhooks(at(49), LEASE, 10)
             .await
             .expect("claimed")
             .is_empty()
     );
-    let due = t
-        .repo
+    let due = repo
         .claim_webhooks(at(100), LEASE, 10)
         .await
         .expect("claimed");
@@ -46,20 +43,17 @@ pub(crate) async fn webhooks_are_kept_claimed_once_retried_and_finished(t: TestD
     assert_eq!(due[0], first, "kept verbatim, raw body and all");
     // Leased: a second claimer at the same time gets nothing.
     assert!(
-        t.repo
-            .claim_webhooks(at(100), LEASE, 10)
+        repo.claim_webhooks(at(100), LEASE, 10)
             .await
             .expect("claimed")
             .is_empty()
     );
 
-    t.repo
-        .retry_webhook(id(2), at(500), 3)
+    repo.retry_webhook(id(2), at(500), 3)
         .await
         .expect("rescheduled");
-    t.repo.finish_webhook(id(1)).await.expect("finished");
-    let later = t
-        .repo
+    repo.finish_webhook(id(1)).await.expect("finished");
+    let later = repo
         .claim_webhooks(at(10_000), LEASE, 10)
         .await
         .expect("claimed");

@@ -1,6 +1,9 @@
 //! The repository suite: every behaviour is written once and runs on SQLite (a temporary
-//! file, always) and on PostgreSQL (a fresh database per test, when
-//! `IVPAY_TEST_DATABASE_URL` is set; with `IVPAY_REQUIRE_POSTGRES=1` a missing URL fails).
+//! file, always), on PostgreSQL (a fresh database per test, when `IVPAY_TEST_DATABASE_URL`
+//! is set; with `IVPAY_REQUIRE_POSTGRES=1` a missing URL fails) and on the in-memory fake
+//! (`ivpay_ports::fakes::InMemoryRepository`), so the fake keeps the contract the service
+//! and router tests rely on. Behaviours that reach under the ports (raw SQL, migrations)
+//! run on the databases only.
 
 mod concurrency;
 mod inbox;
@@ -9,14 +12,24 @@ mod payments;
 mod schedule;
 mod support;
 
-/// Declares one test per behaviour for each backend: `sqlite::name` and `postgres::name`.
-macro_rules! on_both_backends {
-    ($($module:ident :: $name:ident),* $(,)?) => {
+/// Declares one test per behaviour and backend: `sqlite::name`, `postgres::name` and, for
+/// the behaviours that speak only through the ports, `memory::name`.
+macro_rules! suite {
+    (
+        every_backend: [$($module:ident :: $name:ident),* $(,)?],
+        databases_only: [$($db_module:ident :: $db_name:ident),* $(,)?] $(,)?
+    ) => {
         mod sqlite {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn $name() {
-                    crate::support::on_sqlite(crate::$module::$name).await;
+                    crate::support::on_sqlite(|t| crate::$module::$name(t.repo)).await;
+                }
+            )*
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $db_name() {
+                    crate::support::on_sqlite(crate::$db_module::$db_name).await;
                 }
             )*
         }
@@ -24,36 +37,61 @@ macro_rules! on_both_backends {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn $name() {
-                    crate::support::on_postgres(stringify!($name), crate::$module::$name).await;
+                    crate::support::on_postgres(stringify!($name), |t| {
+                        crate::$module::$name(t.repo)
+                    })
+                    .await;
+                }
+            )*
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $db_name() {
+                    crate::support::on_postgres(stringify!($db_name), crate::$db_module::$db_name)
+                        .await;
+                }
+            )*
+        }
+        mod memory {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    crate::$module::$name(ivpay_ports::fakes::InMemoryRepository::new()).await;
                 }
             )*
         }
     };
 }
 
-on_both_backends![
-    payments::round_trip_keeps_every_field_and_exact_amounts,
-    payments::settled_outcomes_round_trip_and_link_ivpay_ids,
-    payments::ivpay_id_can_be_linked_to_one_payment_only,
-    payments::filters_narrow_by_status_foreign_id_and_creation_range,
-    payments::pages_stay_stable_while_rows_are_inserted,
-    payments::foreign_id_lookup_lists_oldest_first,
-    payments::corrupt_rows_are_reported_not_returned,
-    payments::events_are_kept_in_order_including_unknown_payments,
-    payments::idempotency_key_is_taken_released_and_replaced_when_expired,
-    payments::lost_compare_and_set_writes_nothing,
-    concurrency::racing_status_updates_lose_no_event_and_never_leave_a_final_state,
-    concurrency::racing_claims_on_one_key_insert_exactly_once,
-    concurrency::concurrent_claimers_get_each_due_row_once,
-    schedule::only_due_non_final_upstream_payments_are_claimed_and_leased,
-    schedule::final_status_leaves_the_schedule,
-    schedule::save_outcome_sets_the_first_check,
-    schedule::schedule_check_sets_time_and_attempts,
-    schedule::stale_intents_are_only_old_initiated_rows_oldest_first,
-    inbox::webhooks_are_kept_claimed_once_retried_and_finished,
-    schedule::unknown_outcomes_are_counted,
-    payments::expired_idempotency_keys_are_purged_in_bounded_batches,
-    migrations::migrations_go_up_down_and_up_again,
-    migrations::health_reports_the_backend_and_its_settings,
-    migrations::instances_migrating_at_once_all_succeed,
-];
+suite! {
+    every_backend: [
+        payments::round_trip_keeps_every_field_and_exact_amounts,
+        payments::settled_outcomes_round_trip_and_link_ivpay_ids,
+        payments::ivpay_id_can_be_linked_to_one_payment_only,
+        payments::filters_narrow_by_status_foreign_id_and_creation_range,
+        payments::pages_stay_stable_while_rows_are_inserted,
+        payments::foreign_id_lookup_lists_oldest_first,
+        payments::events_are_kept_in_order_including_unknown_payments,
+        payments::events_come_back_oldest_first_ties_in_insertion_order,
+        payments::a_final_status_is_never_overwritten,
+        payments::idempotency_key_is_taken_released_and_replaced_when_expired,
+        payments::lost_compare_and_set_writes_nothing,
+        payments::expired_idempotency_keys_are_purged_in_bounded_batches,
+        concurrency::racing_status_updates_lose_no_event_and_never_leave_a_final_state,
+        concurrency::racing_claims_on_one_key_insert_exactly_once,
+        concurrency::concurrent_claimers_get_each_due_row_once,
+        schedule::only_due_non_final_upstream_payments_are_claimed_and_leased,
+        schedule::final_status_leaves_the_schedule,
+        schedule::save_outcome_sets_the_first_check,
+        schedule::schedule_check_sets_time_and_attempts,
+        schedule::stale_intents_are_only_old_initiated_rows_oldest_first,
+        schedule::unknown_outcomes_are_counted,
+        inbox::webhooks_are_kept_claimed_once_retried_and_finished,
+    ],
+    databases_only: [
+        payments::corrupt_rows_are_reported_not_returned,
+        payments::evidence_written_before_its_type_reads_as_its_parts,
+        migrations::migrations_go_up_down_and_up_again,
+        migrations::health_reports_the_backend_and_its_settings,
+        migrations::instances_migrating_at_once_all_succeed,
+    ],
+}

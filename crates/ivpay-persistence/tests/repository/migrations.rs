@@ -1,7 +1,7 @@
 //! The schema's migrations, both ways.
 
 use ivpay_persistence::{Backend, applied_migrations, migrate_down, migrate_up};
-use ivpay_ports::{IntentInsert, PaymentRepository, RepositoryError};
+use ivpay_ports::{IntentInsert, PaymentStore, RepositoryError};
 
 use crate::support::{TestDb, id, intent};
 

@@ -1,19 +1,20 @@
 //! Storing and reading payments, events and idempotency keys.
 
 use ivpay_domain::{
-    EventOutcome, ForeignId, NewPayment, Payment, PaymentEvent, PaymentStatus, RefusalReason,
-    ReportedStatus, UpdateSource,
+    EventOutcome, Evidence, ForeignId, NewPayment, Payment, PaymentEvent, PaymentStatus,
+    RefusalReason, ReportedStatus, UpdateSource,
 };
 use ivpay_ports::{
-    Cursor, IdempotencyClaim, IntentInsert, PageRequest, PaymentFilter, PaymentRepository,
+    Cursor, IdempotencyClaim, IntentInsert, PageRequest, PaymentFilter, PaymentStore,
     RepositoryError,
 };
 
 use crate::support::{
-    TestDb, applied_event, at, created_upstream, id, intent, intent_with, move_to, upstream,
+    Storage, TestDb, applied_event, at, created_upstream, id, intent, intent_with, move_to,
+    upstream,
 };
 
-pub(crate) async fn round_trip_keeps_every_field_and_exact_amounts(t: TestDb) {
+pub(crate) async fn round_trip_keeps_every_field_and_exact_amounts(repo: impl Storage) {
     let request = NewPayment::from_fields(
         "10.50",
         "usd",
@@ -33,7 +34,7 @@ pub(crate) async fn round_trip_keeps_every_field_and_exact_amounts(t: TestDb) {
     ];
     for p in &cases {
         assert_eq!(
-            t.repo.insert_intent(p, None).await.expect("stored"),
+            repo.insert_intent(p, None).await.expect("stored"),
             IntentInsert::Inserted
         );
     }
@@ -45,25 +46,24 @@ pub(crate) async fn round_trip_keeps_every_field_and_exact_amounts(t: TestDb) {
         "0.125",
         "999999999999.99",
     ]) {
-        let back = t.repo.get(p.id()).await.expect("read").expect("present");
+        let back = repo.get(p.id()).await.expect("read").expect("present");
         assert_eq!(&back, p, "every field survives the round trip");
         assert_eq!(back.money().amount().to_string(), text);
     }
-    assert_eq!(t.repo.get(id(99)).await.expect("read"), None);
+    assert_eq!(repo.get(id(99)).await.expect("read"), None);
 }
 
-pub(crate) async fn settled_outcomes_round_trip_and_link_ivpay_ids(t: TestDb) {
-    let created = created_upstream(&t.repo, 1, 100, Some(160)).await;
-    let by_id = t.repo.get(created.id()).await.expect("read");
+pub(crate) async fn settled_outcomes_round_trip_and_link_ivpay_ids(repo: impl Storage) {
+    let created = created_upstream(&repo, 1, 100, Some(160)).await;
+    let by_id = repo.get(created.id()).await.expect("read");
     assert_eq!(by_id.as_ref(), Some(&created));
     let pid = created.payment_id().expect("linked").clone();
     assert_eq!(
-        t.repo.get_by_payment_id(&pid).await.expect("read"),
+        repo.get_by_payment_id(&pid).await.expect("read"),
         Some(created)
     );
     assert_eq!(
-        t.repo
-            .get_by_payment_id(&"nobody".parse().expect("valid"))
+        repo.get_by_payment_id(&"nobody".parse().expect("valid"))
             .await
             .expect("read"),
         None
@@ -71,7 +71,7 @@ pub(crate) async fn settled_outcomes_round_trip_and_link_ivpay_ids(t: TestDb) {
 
     for (n, settle) in [(2u128, "rejected"), (3, "unknown"), (4, "abandoned")] {
         let mut p = intent(n, "5.00", 200);
-        t.repo.insert_intent(&p, None).await.expect("stored");
+        repo.insert_intent(&p, None).await.expect("stored");
         let read = p.version();
         let reason = format!("{settle} because of reasons");
         match settle {
@@ -80,22 +80,21 @@ pub(crate) async fn settled_outcomes_round_trip_and_link_ivpay_ids(t: TestDb) {
             _ => p.mark_abandoned(reason, at(201)),
         }
         .expect("settles");
-        t.repo.save_outcome(&p, read, None).await.expect("saved");
-        let back = t.repo.get(p.id()).await.expect("read").expect("present");
+        repo.save_outcome(&p, read, None).await.expect("saved");
+        let back = repo.get(p.id()).await.expect("read").expect("present");
         assert_eq!(back, p);
         assert_eq!(back.outcome().as_str(), settle);
     }
 }
 
-pub(crate) async fn ivpay_id_can_be_linked_to_one_payment_only(t: TestDb) {
-    created_upstream(&t.repo, 1, 100, None).await;
+pub(crate) async fn ivpay_id_can_be_linked_to_one_payment_only(repo: impl Storage) {
+    created_upstream(&repo, 1, 100, None).await;
     let mut other = intent(2, "1.00", 101);
-    t.repo.insert_intent(&other, None).await.expect("stored");
+    repo.insert_intent(&other, None).await.expect("stored");
     other
         .mark_created(upstream(1, 101), at(102))
         .expect("settles");
-    let err = t
-        .repo
+    let err = repo
         .save_outcome(&other, 1, None)
         .await
         .expect_err("IVPAY id already linked");
@@ -103,15 +102,14 @@ pub(crate) async fn ivpay_id_can_be_linked_to_one_payment_only(t: TestDb) {
         matches!(err, RepositoryError::Duplicate { what: "payment_id" }),
         "{err:?}"
     );
-    let stored = t.repo.get(id(2)).await.expect("read").expect("present");
+    let stored = repo.get(id(2)).await.expect("read").expect("present");
     assert_eq!(
         stored.outcome().as_str(),
         "initiated",
         "nothing was written"
     );
 
-    let err = t
-        .repo
+    let err = repo
         .insert_intent(&intent(1, "1.00", 103), None)
         .await
         .expect_err("internal id taken");
@@ -121,17 +119,17 @@ pub(crate) async fn ivpay_id_can_be_linked_to_one_payment_only(t: TestDb) {
     );
 }
 
-pub(crate) async fn filters_narrow_by_status_foreign_id_and_creation_range(t: TestDb) {
+pub(crate) async fn filters_narrow_by_status_foreign_id_and_creation_range(repo: impl Storage) {
     for n in 0..12u128 {
         let foreign = if n % 3 == 0 { Some("order-a") } else { None };
         let p = intent_with(n, "1.00", "EUR", foreign, 1_000 + n as i64 * 10);
-        t.repo.insert_intent(&p, None).await.expect("stored");
+        repo.insert_intent(&p, None).await.expect("stored");
     }
-    let mut paid = created_upstream(&t.repo, 100, 1_005, None).await;
-    move_to(&t.repo, &mut paid, PaymentStatus::Paid, 1_006).await;
+    let mut paid = created_upstream(&repo, 100, 1_005, None).await;
+    move_to(&repo, &mut paid, PaymentStatus::Paid, 1_006).await;
 
     let page = |filter: PaymentFilter| {
-        let repo = t.repo.clone();
+        let repo = repo.clone();
         async move {
             repo.list(
                 &filter,
@@ -188,12 +186,12 @@ pub(crate) async fn filters_narrow_by_status_foreign_id_and_creation_range(t: Te
     );
 }
 
-pub(crate) async fn pages_stay_stable_while_rows_are_inserted(t: TestDb) {
+pub(crate) async fn pages_stay_stable_while_rows_are_inserted(repo: impl Storage) {
     // 30 payments over 10 seconds: three share each second, so ties on created_at are
     // broken by id.
     for n in 0..30u128 {
         let p = intent(n, "2.00", 5_000 + (n as i64 % 10));
-        t.repo.insert_intent(&p, None).await.expect("stored");
+        repo.insert_intent(&p, None).await.expect("stored");
     }
     let mut expected: Vec<(i64, String)> = (0..30u128)
         .map(|n| (5_000 + (n as i64 % 10), id(n).to_string()))
@@ -205,8 +203,7 @@ pub(crate) async fn pages_stay_stable_while_rows_are_inserted(t: TestDb) {
     let mut after: Option<Cursor> = None;
     let mut extra = 1_000u128;
     loop {
-        let page = t
-            .repo
+        let page = repo
             .list(&PaymentFilter::default(), PageRequest { after, limit: 7 })
             .await
             .expect("listed");
@@ -220,12 +217,12 @@ pub(crate) async fn pages_stay_stable_while_rows_are_inserted(t: TestDb) {
         // between pages; none may appear in later pages or shift them.
         for _ in 0..3 {
             let newer = intent(extra, "3.00", 9_000 + extra as i64);
-            t.repo.insert_intent(&newer, None).await.expect("stored");
+            repo.insert_intent(&newer, None).await.expect("stored");
             extra += 1;
         }
         if let Some(c) = page.next {
             let tie = intent(u128::MAX - extra, "3.00", c.created_at.unix_seconds());
-            t.repo.insert_intent(&tie, None).await.expect("stored");
+            repo.insert_intent(&tie, None).await.expect("stored");
             extra += 1;
         }
         match page.next {
@@ -235,8 +232,7 @@ pub(crate) async fn pages_stay_stable_while_rows_are_inserted(t: TestDb) {
     }
     assert_eq!(seen, expected, "every original row once, in order");
 
-    let empty = t
-        .repo
+    let empty = repo
         .list(
             &PaymentFilter::default(),
             PageRequest {
@@ -249,15 +245,14 @@ pub(crate) async fn pages_stay_stable_while_rows_are_inserted(t: TestDb) {
     assert!(empty.items.is_empty() && empty.next.is_none());
 }
 
-pub(crate) async fn foreign_id_lookup_lists_oldest_first(t: TestDb) {
+pub(crate) async fn foreign_id_lookup_lists_oldest_first(repo: impl Storage) {
     for (n, created) in [(1u128, 300), (2, 100), (3, 200)] {
         let p = intent_with(n, "1.00", "USD", Some("order-x"), created);
-        t.repo.insert_intent(&p, None).await.expect("stored");
+        repo.insert_intent(&p, None).await.expect("stored");
     }
     let other = intent_with(4, "1.00", "USD", Some("order-y"), 50);
-    t.repo.insert_intent(&other, None).await.expect("stored");
-    let found: Vec<_> = t
-        .repo
+    repo.insert_intent(&other, None).await.expect("stored");
+    let found: Vec<_> = repo
         .find_by_foreign_id(&"order-x".parse().expect("valid"))
         .await
         .expect("found")
@@ -310,10 +305,10 @@ pub(crate) async fn corrupt_rows_are_reported_not_returned(t: TestDb) {
     assert!(matches!(err, RepositoryError::Corrupt(_)), "{err:?}");
 }
 
-pub(crate) async fn events_are_kept_in_order_including_unknown_payments(t: TestDb) {
-    let mut p = created_upstream(&t.repo, 1, 100, Some(100)).await;
+pub(crate) async fn events_are_kept_in_order_including_unknown_payments(repo: impl Storage) {
+    let mut p = created_upstream(&repo, 1, 100, Some(100)).await;
     let pid = p.payment_id().expect("linked").clone();
-    move_to(&t.repo, &mut p, PaymentStatus::Pending, 110).await;
+    move_to(&repo, &mut p, PaymentStatus::Pending, 110).await;
 
     let duplicate = PaymentEvent {
         payment: Some(p.id()),
@@ -322,10 +317,10 @@ pub(crate) async fn events_are_kept_in_order_including_unknown_payments(t: TestD
         from: Some(PaymentStatus::Pending),
         to: ReportedStatus::Known(PaymentStatus::Pending),
         outcome: EventOutcome::Duplicate,
-        evidence: Some(r#"{"status":"PENDING"}"#.to_owned()),
+        evidence: Some(Evidence::from_webhook(r#"{"status":"PENDING"}"#)),
         received_at: at(2_000),
     };
-    t.repo.record_event(&duplicate).await.expect("recorded");
+    repo.record_event(&duplicate).await.expect("recorded");
     let unrecognized = PaymentEvent {
         to: ReportedStatus::Unknown("CANCELED".to_owned()),
         outcome: EventOutcome::UnrecognizedStatus,
@@ -333,15 +328,15 @@ pub(crate) async fn events_are_kept_in_order_including_unknown_payments(t: TestD
         evidence: None,
         ..duplicate.clone()
     };
-    t.repo.record_event(&unrecognized).await.expect("recorded");
-    move_to(&t.repo, &mut p, PaymentStatus::Paid, 120).await;
+    repo.record_event(&unrecognized).await.expect("recorded");
+    move_to(&repo, &mut p, PaymentStatus::Paid, 120).await;
     let refused = PaymentEvent {
         from: Some(PaymentStatus::Paid),
         to: ReportedStatus::Known(PaymentStatus::Timeout),
         outcome: EventOutcome::Refused(RefusalReason::ConflictingFinal),
         ..duplicate.clone()
     };
-    t.repo.record_event(&refused).await.expect("recorded");
+    repo.record_event(&refused).await.expect("recorded");
     let stranger = PaymentEvent {
         payment: None,
         payment_id: "someone-else".parse().expect("valid"),
@@ -349,9 +344,9 @@ pub(crate) async fn events_are_kept_in_order_including_unknown_payments(t: TestD
         outcome: EventOutcome::UnknownPayment,
         ..duplicate.clone()
     };
-    t.repo.record_event(&stranger).await.expect("recorded");
+    repo.record_event(&stranger).await.expect("recorded");
 
-    let events = t.repo.events(p.id()).await.expect("events");
+    let events = repo.events(p.id()).await.expect("events");
     let outcomes: Vec<_> = events.iter().map(|e| e.outcome).collect();
     assert_eq!(
         outcomes,
@@ -370,20 +365,126 @@ pub(crate) async fn events_are_kept_in_order_including_unknown_payments(t: TestD
     assert_eq!(paid.payment, Some(p.id()));
     assert_eq!(paid.from, Some(PaymentStatus::Pending));
     assert_eq!(paid.to, ReportedStatus::Known(PaymentStatus::Paid));
-    assert_eq!(paid.evidence.as_deref(), Some("move to PAID"));
+    assert_eq!(
+        paid.evidence.as_ref().and_then(Evidence::confirmation),
+        Some("move to PAID")
+    );
 
     let ghost = PaymentEvent {
         payment: Some(id(404)),
         ..duplicate
     };
-    let err = t
-        .repo
+    let err = repo
         .record_event(&ghost)
         .await
         .expect_err("no such payment");
     assert!(
         matches!(err, RepositoryError::NotFound(i) if i == id(404)),
         "{err:?}"
+    );
+}
+
+pub(crate) async fn evidence_written_before_its_type_reads_as_its_parts(t: TestDb) {
+    let p = created_upstream(&t.repo, 1, 100, None).await;
+    let poll = r#"{"success":true,"data":{"payment_id":"ivpay1","status":"CREATED"}}"#;
+    // What the service wrote before evidence had a type: a confirmed webhook, a webhook IVPAY
+    // did not know, a duplicate recorded without a GET, a poll's bare answer.
+    for (n, evidence) in [
+        (
+            1,
+            r#"{"webhook":"{\"status\":\"PAID\"}","confirmation":"{\"success\":true}"}"#,
+        ),
+        (2, r#"{"webhook":"{}","confirmation":"not found at IVPAY"}"#),
+        (3, r#"{"webhook":"{\"status\":\"CREATED\"}"}"#),
+        (4, poll),
+    ] {
+        t.execute_raw(&format!(
+            "INSERT INTO payment_events (internal_payment_id, ivpay_payment_id, source, \
+             from_status, to_status, outcome, evidence, received_at) VALUES \
+             ('{}', 'ivpay1', 'poll', 'CREATED', 'CREATED', 'duplicate', '{}', {n})",
+            p.id(),
+            evidence.replace('\'', "''")
+        ))
+        .await;
+    }
+    let read: Vec<_> = t
+        .repo
+        .events(p.id())
+        .await
+        .expect("events")
+        .into_iter()
+        .map(|e| e.evidence.expect("kept"))
+        .collect();
+    let parts: Vec<_> = read
+        .iter()
+        .map(|e| (e.webhook(), e.confirmation(), e.note()))
+        .collect();
+    assert_eq!(
+        parts,
+        vec![
+            (
+                Some(r#"{"status":"PAID"}"#),
+                Some(r#"{"success":true}"#),
+                None
+            ),
+            (Some("{}"), None, Some("not found at IVPAY")),
+            (Some(r#"{"status":"CREATED"}"#), None, None),
+            (None, Some(poll), None),
+        ]
+    );
+}
+
+pub(crate) async fn events_come_back_oldest_first_ties_in_insertion_order(repo: impl Storage) {
+    let p = created_upstream(&repo, 1, 100, None).await;
+    for (n, received) in [(1, 300), (2, 100), (3, 200), (4, 100)] {
+        let event = PaymentEvent {
+            payment: Some(p.id()),
+            payment_id: p.payment_id().expect("linked").clone(),
+            source: UpdateSource::Poll,
+            from: Some(PaymentStatus::Created),
+            to: ReportedStatus::Known(PaymentStatus::Created),
+            outcome: EventOutcome::Duplicate,
+            evidence: Some(Evidence::from_confirmation(format!("event {n}"))),
+            received_at: at(received),
+        };
+        repo.record_event(&event).await.expect("recorded");
+    }
+    let order: Vec<_> = repo
+        .events(p.id())
+        .await
+        .expect("events")
+        .into_iter()
+        .filter_map(|e| {
+            e.evidence
+                .and_then(|ev| ev.confirmation().map(str::to_owned))
+        })
+        .collect();
+    assert_eq!(order, ["event 2", "event 4", "event 3", "event 1"]);
+}
+
+pub(crate) async fn a_final_status_is_never_overwritten(repo: impl Storage) {
+    let mut p = created_upstream(&repo, 1, 100, Some(150)).await;
+    move_to(&repo, &mut p, PaymentStatus::Paid, 110).await;
+    // A writer with the right version that decided wrongly: TIMEOUT over PAID. The state
+    // machine never asks for this; storage refuses it anyway.
+    let mut record = p.to_record();
+    record.status = PaymentStatus::Timeout;
+    record.version += 1;
+    let wrong = Payment::restore(record).expect("a possible payment");
+    let event = applied_event(&p, PaymentStatus::Timeout, "wrong".to_owned());
+    let err = repo
+        .update_status(&wrong, p.version(), &event)
+        .await
+        .expect_err("a final status stays");
+    assert!(
+        matches!(err, RepositoryError::VersionConflict { id: i, .. } if i == p.id()),
+        "{err:?}"
+    );
+    assert_eq!(repo.get(p.id()).await.expect("read"), Some(p.clone()));
+    assert_eq!(
+        repo.events(p.id()).await.expect("events").len(),
+        1,
+        "only the PAID event"
     );
 }
 
@@ -396,19 +497,19 @@ fn claim(key: &str, fingerprint: &str, expires: i64) -> IdempotencyClaim {
     }
 }
 
-pub(crate) async fn idempotency_key_is_taken_released_and_replaced_when_expired(t: TestDb) {
+pub(crate) async fn idempotency_key_is_taken_released_and_replaced_when_expired(
+    repo: impl Storage,
+) {
     let first = intent(1, "1.00", 1_000);
     assert_eq!(
-        t.repo
-            .insert_intent(&first, Some(claim("k-1", "fp-a", 2_000)))
+        repo.insert_intent(&first, Some(claim("k-1", "fp-a", 2_000)))
             .await
             .expect("stored"),
         IntentInsert::Inserted
     );
 
     let second = intent(2, "1.00", 1_500);
-    let IntentInsert::KeyTaken(record) = t
-        .repo
+    let IntentInsert::KeyTaken(record) = repo
         .insert_intent(&second, Some(claim("k-1", "fp-b", 2_500)))
         .await
         .expect("answered")
@@ -421,7 +522,7 @@ pub(crate) async fn idempotency_key_is_taken_released_and_replaced_when_expired(
     assert_eq!(record.expires_at, at(2_000));
     assert_eq!(record.key.as_str(), "k-1");
     assert_eq!(
-        t.repo.get(id(2)).await.expect("read"),
+        repo.get(id(2)).await.expect("read"),
         None,
         "a taken key writes no payment"
     );
@@ -430,8 +531,7 @@ pub(crate) async fn idempotency_key_is_taken_released_and_replaced_when_expired(
     let mut other_client = claim("k-1", "fp-c", 2_000);
     other_client.client = "other-shop".parse().expect("valid");
     assert_eq!(
-        t.repo
-            .insert_intent(&intent(3, "1.00", 1_500), Some(other_client))
+        repo.insert_intent(&intent(3, "1.00", 1_500), Some(other_client))
             .await
             .expect("stored"),
         IntentInsert::Inserted
@@ -440,14 +540,12 @@ pub(crate) async fn idempotency_key_is_taken_released_and_replaced_when_expired(
     // Expired at the new payment's creation: replaced.
     let late = intent(4, "1.00", 2_000);
     assert_eq!(
-        t.repo
-            .insert_intent(&late, Some(claim("k-1", "fp-d", 3_000)))
+        repo.insert_intent(&late, Some(claim("k-1", "fp-d", 3_000)))
             .await
             .expect("stored"),
         IntentInsert::Inserted
     );
-    let IntentInsert::KeyTaken(record) = t
-        .repo
+    let IntentInsert::KeyTaken(record) = repo
         .insert_intent(&intent(5, "1.00", 2_001), Some(claim("k-1", "fp-e", 4_000)))
         .await
         .expect("answered")
@@ -460,33 +558,30 @@ pub(crate) async fn idempotency_key_is_taken_released_and_replaced_when_expired(
     );
 
     // Released: free again at once.
-    t.repo
-        .release_idempotency_key(
-            &"shop".parse().expect("valid"),
-            &"k-1".parse().expect("valid"),
-        )
-        .await
-        .expect("released");
+    repo.release_idempotency_key(
+        &"shop".parse().expect("valid"),
+        &"k-1".parse().expect("valid"),
+    )
+    .await
+    .expect("released");
     assert_eq!(
-        t.repo
-            .insert_intent(&intent(6, "1.00", 2_002), Some(claim("k-1", "fp-f", 4_000)))
+        repo.insert_intent(&intent(6, "1.00", 2_002), Some(claim("k-1", "fp-f", 4_000)))
             .await
             .expect("stored"),
         IntentInsert::Inserted
     );
 }
 
-pub(crate) async fn lost_compare_and_set_writes_nothing(t: TestDb) {
-    let mut p = created_upstream(&t.repo, 1, 100, Some(150)).await;
+pub(crate) async fn lost_compare_and_set_writes_nothing(repo: impl Storage) {
+    let mut p = created_upstream(&repo, 1, 100, Some(150)).await;
     let stale = p.clone();
-    move_to(&t.repo, &mut p, PaymentStatus::Pending, 110).await;
+    move_to(&repo, &mut p, PaymentStatus::Pending, 110).await;
 
     let mut late = stale.clone();
     let event = applied_event(&late, PaymentStatus::Timeout, "late".to_owned());
     let read = late.version();
     late.apply_status(PaymentStatus::Timeout, None, at(120));
-    let err = t
-        .repo
+    let err = repo
         .update_status(&late, read, &event)
         .await
         .expect_err("stale version");
@@ -494,15 +589,14 @@ pub(crate) async fn lost_compare_and_set_writes_nothing(t: TestDb) {
         matches!(err, RepositoryError::VersionConflict { id: i, expected } if i == p.id() && expected == read),
         "{err:?}"
     );
-    assert_eq!(t.repo.get(p.id()).await.expect("read"), Some(p.clone()));
+    assert_eq!(repo.get(p.id()).await.expect("read"), Some(p.clone()));
     assert_eq!(
-        t.repo.events(p.id()).await.expect("events").len(),
+        repo.events(p.id()).await.expect("events").len(),
         1,
         "no event"
     );
 
-    let err = t
-        .repo
+    let err = repo
         .save_outcome(&late, read, None)
         .await
         .expect_err("stale version");
@@ -512,8 +606,7 @@ pub(crate) async fn lost_compare_and_set_writes_nothing(t: TestDb) {
     );
 
     let ghost = intent(9, "1.00", 1);
-    let err = t
-        .repo
+    let err = repo
         .update_status(
             &ghost,
             1,
@@ -527,7 +620,7 @@ pub(crate) async fn lost_compare_and_set_writes_nothing(t: TestDb) {
     );
 }
 
-pub(crate) async fn expired_idempotency_keys_are_purged_in_bounded_batches(t: TestDb) {
+pub(crate) async fn expired_idempotency_keys_are_purged_in_bounded_batches(repo: impl Storage) {
     use ivpay_ports::{IdempotencyClaim, IntentInsert};
     for n in 1..=5u128 {
         let claim = IdempotencyClaim {
@@ -537,36 +630,29 @@ pub(crate) async fn expired_idempotency_keys_are_purged_in_bounded_batches(t: Te
             // Keys 1–3 expire at 100, keys 4–5 at 1000.
             expires_at: at(if n <= 3 { 100 } else { 1000 }),
         };
-        let inserted = t
-            .repo
+        let inserted = repo
             .insert_intent(&intent(n, "1.00", 10), Some(claim))
             .await
             .expect("stored");
         assert_eq!(inserted, IntentInsert::Inserted);
     }
     assert_eq!(
-        t.repo.purge_expired_keys(at(99), 10).await.expect("purged"),
+        repo.purge_expired_keys(at(99), 10).await.expect("purged"),
         0
     );
     assert_eq!(
-        t.repo.purge_expired_keys(at(100), 2).await.expect("purged"),
+        repo.purge_expired_keys(at(100), 2).await.expect("purged"),
         2,
         "bounded"
     );
     assert_eq!(
-        t.repo
-            .purge_expired_keys(at(100), 10)
-            .await
-            .expect("purged"),
+        repo.purge_expired_keys(at(100), 10).await.expect("purged"),
         1
     );
     assert_eq!(
-        t.repo
-            .purge_expired_keys(at(5000), 10)
-            .await
-            .expect("purged"),
+        repo.purge_expired_keys(at(5000), 10).await.expect("purged"),
         2
     );
     // The payments themselves stay.
-    assert!(t.repo.get(id(1)).await.expect("read").is_some());
+    assert!(repo.get(id(1)).await.expect("read").is_some());
 }

@@ -3,13 +3,12 @@
 use std::collections::HashSet;
 
 use ivpay_domain::{InternalId, PaymentStatus};
-use ivpay_ports::{PaymentRepository, RepositoryError};
+use ivpay_ports::RepositoryError;
 
-use crate::support::{LEASE, TestDb, at, created_upstream, id, intent, move_to};
+use crate::support::{LEASE, Storage, at, created_upstream, id, intent, move_to};
 
-async fn claimed_ids(t: &TestDb, now: i64) -> HashSet<InternalId> {
-    t.repo
-        .claim_due(at(now), LEASE, 100)
+async fn claimed_ids(repo: &impl Storage, now: i64) -> HashSet<InternalId> {
+    repo.claim_due(at(now), LEASE, 100)
         .await
         .expect("claimed")
         .into_iter()
@@ -17,29 +16,23 @@ async fn claimed_ids(t: &TestDb, now: i64) -> HashSet<InternalId> {
         .collect()
 }
 
-pub(crate) async fn only_due_non_final_upstream_payments_are_claimed_and_leased(t: TestDb) {
-    created_upstream(&t.repo, 1, 10, Some(100)).await; // due, CREATED
-    let mut pending = created_upstream(&t.repo, 2, 10, Some(90)).await;
-    move_to(&t.repo, &mut pending, PaymentStatus::Pending, 20).await; // due, PENDING
-    created_upstream(&t.repo, 3, 10, Some(101)).await; // not due yet
-    created_upstream(&t.repo, 4, 10, None).await; // never scheduled
-    let mut paid = created_upstream(&t.repo, 5, 10, Some(50)).await;
-    move_to(&t.repo, &mut paid, PaymentStatus::Paid, 20).await; // final
+pub(crate) async fn only_due_non_final_upstream_payments_are_claimed_and_leased(
+    repo: impl Storage,
+) {
+    created_upstream(&repo, 1, 10, Some(100)).await; // due, CREATED
+    let mut pending = created_upstream(&repo, 2, 10, Some(90)).await;
+    move_to(&repo, &mut pending, PaymentStatus::Pending, 20).await; // due, PENDING
+    created_upstream(&repo, 3, 10, Some(101)).await; // not due yet
+    created_upstream(&repo, 4, 10, None).await; // never scheduled
+    let mut paid = created_upstream(&repo, 5, 10, Some(50)).await;
+    move_to(&repo, &mut paid, PaymentStatus::Paid, 20).await; // final
     let initiated = intent(6, "1.00", 10); // not created upstream
-    t.repo
-        .insert_intent(&initiated, None)
-        .await
-        .expect("stored");
-    t.repo
-        .schedule_check(id(6), Some(at(50)), 0)
+    repo.insert_intent(&initiated, None).await.expect("stored");
+    repo.schedule_check(id(6), Some(at(50)), 0)
         .await
         .expect("scheduled");
 
-    let claimed = t
-        .repo
-        .claim_due(at(100), LEASE, 100)
-        .await
-        .expect("claimed");
+    let claimed = repo.claim_due(at(100), LEASE, 100).await.expect("claimed");
     let ids: HashSet<_> = claimed.iter().map(|c| c.payment.id()).collect();
     assert_eq!(ids, HashSet::from([id(1), id(2)]));
     let claimed_pending = claimed
@@ -50,75 +43,64 @@ pub(crate) async fn only_due_non_final_upstream_payments_are_claimed_and_leased(
     assert_eq!(claimed_pending.attempts, 0);
 
     // Leased: not due again until the lease ends (now + 60 s).
-    assert_eq!(claimed_ids(&t, 100).await, HashSet::new());
-    assert_eq!(claimed_ids(&t, 159).await, HashSet::from([id(3)]));
+    assert_eq!(claimed_ids(&repo, 100).await, HashSet::new());
+    assert_eq!(claimed_ids(&repo, 159).await, HashSet::from([id(3)]));
     assert_eq!(
-        claimed_ids(&t, 160).await,
+        claimed_ids(&repo, 160).await,
         HashSet::from([id(1), id(2)]),
         "a dead claimer's rows come back when the lease ends"
     );
 
     // The limit is honoured, oldest schedule first.
-    let two = t
-        .repo
-        .claim_due(at(10_000), LEASE, 2)
-        .await
-        .expect("claimed");
+    let two = repo.claim_due(at(10_000), LEASE, 2).await.expect("claimed");
     assert_eq!(two.len(), 2);
     assert_eq!(
-        t.repo
-            .claim_due(at(10_000), LEASE, 0)
-            .await
-            .expect("claimed"),
+        repo.claim_due(at(10_000), LEASE, 0).await.expect("claimed"),
         vec![]
     );
 }
 
-pub(crate) async fn final_status_leaves_the_schedule(t: TestDb) {
-    let mut p = created_upstream(&t.repo, 1, 10, Some(100)).await;
-    move_to(&t.repo, &mut p, PaymentStatus::Pending, 20).await;
+pub(crate) async fn final_status_leaves_the_schedule(repo: impl Storage) {
+    let mut p = created_upstream(&repo, 1, 10, Some(100)).await;
+    move_to(&repo, &mut p, PaymentStatus::Pending, 20).await;
     assert_eq!(
-        claimed_ids(&t, 100).await,
+        claimed_ids(&repo, 100).await,
         HashSet::from([id(1)]),
         "a non-final update keeps the schedule"
     );
-    move_to(&t.repo, &mut p, PaymentStatus::Timeout, 30).await;
-    assert_eq!(claimed_ids(&t, 1_000_000).await, HashSet::new());
+    move_to(&repo, &mut p, PaymentStatus::Timeout, 30).await;
+    assert_eq!(claimed_ids(&repo, 1_000_000).await, HashSet::new());
     // Even a schedule set by mistake after the fact does not bring a final payment back.
-    t.repo
-        .schedule_check(id(1), Some(at(0)), 3)
+    repo.schedule_check(id(1), Some(at(0)), 3)
         .await
         .expect("scheduled");
-    assert_eq!(claimed_ids(&t, 1_000_000).await, HashSet::new());
+    assert_eq!(claimed_ids(&repo, 1_000_000).await, HashSet::new());
 }
 
-pub(crate) async fn save_outcome_sets_the_first_check(t: TestDb) {
-    created_upstream(&t.repo, 1, 10, Some(500)).await;
-    created_upstream(&t.repo, 2, 10, None).await;
-    assert_eq!(claimed_ids(&t, 499).await, HashSet::new());
-    assert_eq!(claimed_ids(&t, 500).await, HashSet::from([id(1)]));
-    assert_eq!(claimed_ids(&t, 1_000_000).await, HashSet::from([id(1)]));
+pub(crate) async fn save_outcome_sets_the_first_check(repo: impl Storage) {
+    created_upstream(&repo, 1, 10, Some(500)).await;
+    created_upstream(&repo, 2, 10, None).await;
+    assert_eq!(claimed_ids(&repo, 499).await, HashSet::new());
+    assert_eq!(claimed_ids(&repo, 500).await, HashSet::from([id(1)]));
+    assert_eq!(claimed_ids(&repo, 1_000_000).await, HashSet::from([id(1)]));
 }
 
-pub(crate) async fn schedule_check_sets_time_and_attempts(t: TestDb) {
-    created_upstream(&t.repo, 1, 10, None).await;
-    t.repo
-        .schedule_check(id(1), Some(at(300)), 4)
+pub(crate) async fn schedule_check_sets_time_and_attempts(repo: impl Storage) {
+    created_upstream(&repo, 1, 10, None).await;
+    repo.schedule_check(id(1), Some(at(300)), 4)
         .await
         .expect("scheduled");
-    assert_eq!(claimed_ids(&t, 299).await, HashSet::new());
-    let claimed = t.repo.claim_due(at(300), LEASE, 10).await.expect("claimed");
+    assert_eq!(claimed_ids(&repo, 299).await, HashSet::new());
+    let claimed = repo.claim_due(at(300), LEASE, 10).await.expect("claimed");
     assert_eq!(claimed.len(), 1);
     assert_eq!(claimed[0].attempts, 4);
 
-    t.repo
-        .schedule_check(id(1), None, 5)
+    repo.schedule_check(id(1), None, 5)
         .await
         .expect("unscheduled");
-    assert_eq!(claimed_ids(&t, 1_000_000).await, HashSet::new());
+    assert_eq!(claimed_ids(&repo, 1_000_000).await, HashSet::new());
 
-    let err = t
-        .repo
+    let err = repo
         .schedule_check(id(404), Some(at(1)), 0)
         .await
         .expect_err("no such payment");
@@ -128,17 +110,15 @@ pub(crate) async fn schedule_check_sets_time_and_attempts(t: TestDb) {
     );
 }
 
-pub(crate) async fn stale_intents_are_only_old_initiated_rows_oldest_first(t: TestDb) {
+pub(crate) async fn stale_intents_are_only_old_initiated_rows_oldest_first(repo: impl Storage) {
     // Two stuck intents, one too young to call stuck, one settled long ago.
     for (n, created) in [(1, 50), (2, 20), (3, 500)] {
-        t.repo
-            .insert_intent(&intent(n, "1.00", created), None)
+        repo.insert_intent(&intent(n, "1.00", created), None)
             .await
             .expect("intent stored");
     }
-    created_upstream(&t.repo, 4, 10, None).await;
-    let stale: Vec<InternalId> = t
-        .repo
+    created_upstream(&repo, 4, 10, None).await;
+    let stale: Vec<InternalId> = repo
         .stale_intents(at(100), 10)
         .await
         .expect("listed")
@@ -147,34 +127,29 @@ pub(crate) async fn stale_intents_are_only_old_initiated_rows_oldest_first(t: Te
         .collect();
     assert_eq!(stale, vec![id(2), id(1)]);
     assert_eq!(
-        t.repo
-            .stale_intents(at(100), 1)
-            .await
-            .expect("listed")
-            .len(),
+        repo.stale_intents(at(100), 1).await.expect("listed").len(),
         1
     );
     assert!(
-        t.repo
-            .stale_intents(at(20), 10)
+        repo.stale_intents(at(20), 10)
             .await
             .expect("listed")
             .is_empty()
     );
 }
 
-pub(crate) async fn unknown_outcomes_are_counted(t: TestDb) {
-    assert_eq!(t.repo.count_unknown().await.expect("counted"), 0);
+pub(crate) async fn unknown_outcomes_are_counted(repo: impl Storage) {
+    assert_eq!(repo.count_unknown().await.expect("counted"), 0);
     for n in 1..=3 {
         let mut p = intent(n, "1.00", 10);
-        t.repo.insert_intent(&p, None).await.expect("stored");
+        repo.insert_intent(&p, None).await.expect("stored");
         if n != 2 {
             let read = p.version();
             p.mark_unknown("timed out".into(), at(11))
                 .expect("initiated settles");
-            t.repo.save_outcome(&p, read, None).await.expect("saved");
+            repo.save_outcome(&p, read, None).await.expect("saved");
         }
     }
-    created_upstream(&t.repo, 4, 10, None).await;
-    assert_eq!(t.repo.count_unknown().await.expect("counted"), 2);
+    created_upstream(&repo, 4, 10, None).await;
+    assert_eq!(repo.count_unknown().await.expect("counted"), 2);
 }

@@ -1,22 +1,29 @@
-//! Databases for the suite, and small builders for payments and events.
+//! The backends for the suite (databases, and the in-memory fake), and small builders for
+//! payments and events.
 
 use std::future::Future;
-use std::io::Write;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use ivpay_domain::{
-    EventOutcome, InternalId, NewPayment, Payment, PaymentEvent, PaymentStatus, ReportedStatus,
-    Timestamp, UpdateSource, UpstreamPayment,
+    EventOutcome, Evidence, InternalId, NewPayment, Payment, PaymentEvent, PaymentStatus,
+    ReportedStatus, Timestamp, UpdateSource, UpstreamPayment,
 };
+use ivpay_persistence::testing::TestDatabase;
 use ivpay_persistence::{Database, DatabaseOptions, SeaOrmRepository, connect, migrate_up};
-use ivpay_ports::PaymentRepository;
+use ivpay_ports::{PaymentStore, ReconcileQueue, WebhookInbox};
 use sea_orm::ConnectionTrait;
 
-/// The PostgreSQL server to test against, e.g. `postgres://postgres@127.0.0.1:5432/ivpay_test`.
-pub(crate) const DATABASE_URL_VAR: &str = "IVPAY_TEST_DATABASE_URL";
-/// Set to `1` (CI does) to fail rather than skip when the URL is missing.
-pub(crate) const REQUIRE_POSTGRES_VAR: &str = "IVPAY_REQUIRE_POSTGRES";
+/// What a behaviour needs of a backend: every storage port, on a handle that tasks share.
+/// `SeaOrmRepository` (SQLite, PostgreSQL) and the in-memory fake both qualify.
+pub(crate) trait Storage:
+    PaymentStore + WebhookInbox + ReconcileQueue + Clone + Send + Sync + 'static
+{
+}
+
+impl<T> Storage for T where
+    T: PaymentStore + WebhookInbox + ReconcileQueue + Clone + Send + Sync + 'static
+{
+}
 
 /// A migrated database for one test.
 #[derive(Clone, Debug)]
@@ -55,12 +62,8 @@ where
     F: FnOnce(TestDb) -> Fut,
     Fut: Future<Output = ()>,
 {
-    let dir = tempfile::tempdir().expect("temporary directory");
-    let url = format!(
-        "sqlite://{}?mode=rwc",
-        dir.path().join("ivpay.db").display()
-    );
-    let t = TestDb::open(url).await;
+    let file = TestDatabase::sqlite();
+    let t = TestDb::open(file.url().to_owned()).await;
     behaviour(t.clone()).await;
     t.db.close().await.expect("pool closes");
 }
@@ -72,72 +75,14 @@ where
     F: FnOnce(TestDb) -> Fut,
     Fut: Future<Output = ()>,
 {
-    let Some(admin_url) = std::env::var(DATABASE_URL_VAR)
-        .ok()
-        .filter(|u| !u.is_empty())
+    let Some(database) = TestDatabase::postgres("ivpay_t_", &format!("postgres::{test}")).await
     else {
-        let required = std::env::var(REQUIRE_POSTGRES_VAR).is_ok_and(|v| v == "1");
-        assert!(
-            !required,
-            "{REQUIRE_POSTGRES_VAR}=1 but {DATABASE_URL_VAR} is not set: cannot run {test} on PostgreSQL"
-        );
-        // Straight to stderr: libtest captures `eprintln!` of passing tests, and a skip
-        // must be visible.
-        let _ = writeln!(
-            std::io::stderr(),
-            "skipped postgres::{test}: {DATABASE_URL_VAR} is not set"
-        );
         return;
     };
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    let name = format!(
-        "ivpay_t_{}_{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    );
-    let admin = sea_orm::Database::connect(admin_url.as_str())
-        .await
-        .expect("PostgreSQL at IVPAY_TEST_DATABASE_URL is reachable");
-    drop_stale_databases(&admin).await;
-    admin
-        .execute_unprepared(&format!("CREATE DATABASE {name}"))
-        .await
-        .expect("test database is created");
-    let mut url = url::Url::parse(&admin_url).expect("IVPAY_TEST_DATABASE_URL is a URL");
-    url.set_path(&format!("/{name}"));
-
-    let t = TestDb::open(url.to_string()).await;
+    let t = TestDb::open(database.url().to_owned()).await;
     behaviour(t.clone()).await;
     t.db.close().await.expect("pool closes");
-    admin
-        .execute_unprepared(&format!("DROP DATABASE {name} WITH (FORCE)"))
-        .await
-        .expect("test database is dropped");
-    admin.close().await.expect("admin connection closes");
-}
-
-/// Drops databases left by earlier runs whose process is gone (a test that panicked
-/// skips its own cleanup).
-async fn drop_stale_databases(admin: &sea_orm::DatabaseConnection) {
-    let rows = admin
-        .query_all_raw(sea_orm::Statement::from_string(
-            admin.get_database_backend(),
-            "SELECT datname FROM pg_database WHERE datname LIKE 'ivpay\\_t\\_%'",
-        ))
-        .await
-        .expect("database list");
-    for row in rows {
-        let name: String = row.try_get_by_index(0).expect("datname");
-        let pid = name.split('_').nth(2).unwrap_or_default();
-        if pid != std::process::id().to_string()
-            && !std::path::Path::new(&format!("/proc/{pid}")).exists()
-        {
-            // Another test may be dropping it at the same moment: ignore failures.
-            let _ = admin
-                .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                .await;
-        }
-    }
+    database.drop_database().await;
 }
 
 /// A fixed id from a number, so tests can name payments.
@@ -179,7 +124,7 @@ pub(crate) fn upstream(n: u128, created: i64) -> UpstreamPayment {
 
 /// Stores payment `n` as created upstream, with its first check at `next_check`.
 pub(crate) async fn created_upstream(
-    repo: &SeaOrmRepository,
+    repo: &impl PaymentStore,
     n: u128,
     created: i64,
     next_check: Option<i64>,
@@ -207,13 +152,18 @@ pub(crate) fn applied_event(p: &Payment, to: PaymentStatus, evidence: String) ->
         from: Some(p.status()),
         to: ReportedStatus::Known(to),
         outcome: EventOutcome::Applied,
-        evidence: Some(evidence),
+        evidence: Some(Evidence::from_confirmation(evidence)),
         received_at: at(2_000),
     }
 }
 
 /// Applies `to` and stores it; panics unless the transition applies and the write wins.
-pub(crate) async fn move_to(repo: &SeaOrmRepository, p: &mut Payment, to: PaymentStatus, now: i64) {
+pub(crate) async fn move_to(
+    repo: &impl PaymentStore,
+    p: &mut Payment,
+    to: PaymentStatus,
+    now: i64,
+) {
     let event = applied_event(p, to, format!("move to {to}"));
     let read = p.version();
     assert_eq!(

@@ -1,12 +1,12 @@
-//! The storage port: payments, their events, idempotency records and the reconciliation
-//! schedule.
-
-use std::time::Duration;
+//! The payment store: payments, their events and the idempotency records that point at
+//! them.
 
 use ivpay_domain::{
     ClientId, ForeignId, IdempotencyKey, InternalId, Payment, PaymentEvent, PaymentId,
-    PaymentStatus, Timestamp, WebhookHint,
+    PaymentStatus, Timestamp,
 };
+
+use crate::RepositoryError;
 
 /// A client's claim on an idempotency key, stored in the same transaction as the intent.
 #[derive(Clone, PartialEq, Eq, Debug)]
@@ -38,7 +38,7 @@ pub struct IdempotencyRecord {
     pub expires_at: Timestamp,
 }
 
-/// What [`PaymentRepository::insert_intent`] did.
+/// What [`PaymentStore::insert_intent`] did.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub enum IntentInsert {
     /// The payment (and the claim, if any) are committed.
@@ -88,56 +88,20 @@ pub struct Page {
     pub next: Option<Cursor>,
 }
 
-/// A payment claimed for a reconciliation check, with how many checks it has had.
-#[derive(Clone, PartialEq, Eq, Debug)]
-pub struct ClaimedPayment {
-    /// The payment, as stored when claimed.
-    pub payment: Payment,
-    /// Checks made so far (drives the back-off).
-    pub attempts: u32,
-}
-
-/// A received webhook kept in the inbox until it has been confirmed and applied, so a
-/// webhook answered 200 is never lost, whatever fails after.
-#[derive(Clone, PartialEq, Eq, Debug)]
-pub struct InboxWebhook {
-    /// Our id of this delivery.
-    pub id: InternalId,
-    /// What it says, and its body verbatim.
-    pub hint: WebhookHint,
-    /// When we received it.
-    pub received_at: Timestamp,
-    /// Confirmation attempts made so far.
-    pub attempts: u32,
-}
-
-/// Why storage failed.
-#[derive(Debug, thiserror::Error)]
-pub enum RepositoryError {
-    /// Compare-and-set lost: the stored version is not the one the writer read. Reload
-    /// and decide again.
-    #[error("payment {id} changed concurrently (expected version {expected})")]
-    VersionConflict {
-        /// The payment.
-        id: InternalId,
-        /// The version the writer expected.
-        expected: u64,
-    },
-    /// No such payment.
-    #[error("payment {0} not found")]
-    NotFound(InternalId),
-    /// A unique value is taken (IVPAY id already linked to another payment).
-    #[error("duplicate {what}")]
-    Duplicate {
-        /// Which value.
-        what: &'static str,
-    },
-    /// A stored row no longer parses into the domain (a bug or a hand edit).
-    #[error("corrupt record: {0}")]
-    Corrupt(String),
-    /// The database failed or could not be reached. Retrying later may help.
-    #[error("storage unavailable")]
-    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync + 'static>),
+impl Page {
+    /// The page of `rows`, read newest first with up to one row more than `limit`: that
+    /// extra row only says that another page follows, and the cursor points at the last
+    /// row kept. Every [`PaymentStore::list`] builds its answer here.
+    pub fn from_rows(mut rows: Vec<Payment>, limit: u32) -> Self {
+        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+        let more = rows.len() > limit;
+        rows.truncate(limit);
+        let next = rows.last().filter(|_| more).map(|p| Cursor {
+            created_at: p.created_at(),
+            id: p.id(),
+        });
+        Self { items: rows, next }
+    }
 }
 
 /// Durable storage of payments and everything recorded about them.
@@ -146,14 +110,15 @@ pub enum RepositoryError {
 /// claim; a status change with its event row.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait::async_trait]
-pub trait PaymentRepository: Send + Sync {
+pub trait PaymentStore: Send + Sync {
     /// Stores a new intent (outcome initiated) and, if given, the idempotency claim, in one
     /// transaction. A record for the same key whose `expires_at` is at or before the
     /// payment's `created_at` has expired and is replaced.
     ///
     /// # Errors
     ///
-    /// [`RepositoryError::Unavailable`]; a taken key is not an error but
+    /// [`RepositoryError::Duplicate`] when a payment with the same id exists (nothing is
+    /// written); [`RepositoryError::Unavailable`]. A taken key is not an error but
     /// [`IntentInsert::KeyTaken`], decided by a unique index so it holds across instances.
     async fn insert_intent(
         &self,
@@ -199,21 +164,21 @@ pub trait PaymentRepository: Send + Sync {
     ///
     /// # Errors
     ///
-    /// As [`PaymentRepository::get`].
+    /// As [`PaymentStore::get`].
     async fn get_by_payment_id(&self, id: &PaymentId) -> Result<Option<Payment>, RepositoryError>;
 
     /// Payments with a foreign id (the client's), oldest first. Not unique.
     ///
     /// # Errors
     ///
-    /// As [`PaymentRepository::get`].
+    /// As [`PaymentStore::get`].
     async fn find_by_foreign_id(&self, id: &ForeignId) -> Result<Vec<Payment>, RepositoryError>;
 
     /// A page of payments, newest first.
     ///
     /// # Errors
     ///
-    /// As [`PaymentRepository::get`].
+    /// As [`PaymentStore::get`].
     async fn list(
         &self,
         filter: &PaymentFilter,
@@ -222,12 +187,14 @@ pub trait PaymentRepository: Send + Sync {
 
     /// Writes a status change as compare-and-set on the version, with its event row, in one
     /// transaction. A payment that became final leaves the reconciliation schedule. The
-    /// event is linked to `payment` (its `payment` field must name the same payment).
+    /// event is linked to `payment` (its `payment` field must name the same payment). A
+    /// stored final status is never replaced by another one, whatever the caller decided.
     ///
     /// # Errors
     ///
-    /// [`RepositoryError::VersionConflict`] when another writer got there first (nothing
-    /// is written, not even the event); [`RepositoryError::NotFound`] when the payment is
+    /// [`RepositoryError::VersionConflict`] when another writer got there first, or the
+    /// stored status is final and `payment`'s is another (nothing is written, not even the
+    /// event); [`RepositoryError::NotFound`] when the payment is
     /// gone; [`RepositoryError::Unavailable`].
     async fn update_status(
         &self,
@@ -244,57 +211,13 @@ pub trait PaymentRepository: Send + Sync {
     /// exist; [`RepositoryError::Unavailable`].
     async fn record_event(&self, event: &PaymentEvent) -> Result<(), RepositoryError>;
 
-    /// A payment's events, oldest first.
+    /// A payment's events, oldest first (by `received_at`; events of the same second in the
+    /// order they were recorded).
     ///
     /// # Errors
     ///
     /// [`RepositoryError::Unavailable`], [`RepositoryError::Corrupt`].
     async fn events(&self, payment: InternalId) -> Result<Vec<PaymentEvent>, RepositoryError>;
-
-    /// Keeps a received webhook, to be processed first at `next_attempt_at` by
-    /// [`PaymentRepository::claim_webhooks`] unless finished before.
-    ///
-    /// # Errors
-    ///
-    /// [`RepositoryError::Unavailable`]: the webhook was not kept, so it must not be
-    /// acknowledged.
-    async fn store_webhook(
-        &self,
-        webhook: &InboxWebhook,
-        next_attempt_at: Timestamp,
-    ) -> Result<(), RepositoryError>;
-
-    /// Claims up to `limit` inbox webhooks due at `now`, oldest first, moving their next
-    /// attempt to `now + lease` so concurrent workers do not take the same one.
-    ///
-    /// # Errors
-    ///
-    /// [`RepositoryError::Unavailable`], [`RepositoryError::Corrupt`].
-    async fn claim_webhooks(
-        &self,
-        now: Timestamp,
-        lease: Duration,
-        limit: u32,
-    ) -> Result<Vec<InboxWebhook>, RepositoryError>;
-
-    /// Removes a processed webhook from the inbox (its evidence lives on in the event).
-    ///
-    /// # Errors
-    ///
-    /// [`RepositoryError::Unavailable`].
-    async fn finish_webhook(&self, id: InternalId) -> Result<(), RepositoryError>;
-
-    /// Schedules another attempt for a webhook that could not be confirmed yet.
-    ///
-    /// # Errors
-    ///
-    /// [`RepositoryError::Unavailable`].
-    async fn retry_webhook(
-        &self,
-        id: InternalId,
-        next_attempt_at: Timestamp,
-        attempts: u32,
-    ) -> Result<(), RepositoryError>;
 
     /// Deletes up to `limit` idempotency records that expired at or before `now`, so the
     /// table holds about one retention period of keys. Returns how many went.
@@ -311,43 +234,4 @@ pub trait PaymentRepository: Send + Sync {
     ///
     /// [`RepositoryError::Unavailable`].
     async fn count_unknown(&self) -> Result<u64, RepositoryError>;
-
-    /// Up to `limit` payments still *initiated* (intent stored, IVPAY's answer never
-    /// stored) that were recorded before `created_before`, oldest first: requests that died
-    /// mid-flight, for recovery.
-    ///
-    /// # Errors
-    ///
-    /// [`RepositoryError::Unavailable`], [`RepositoryError::Corrupt`].
-    async fn stale_intents(
-        &self,
-        created_before: Timestamp,
-        limit: u32,
-    ) -> Result<Vec<Payment>, RepositoryError>;
-
-    /// Claims up to `limit` non-final payments whose next check is due at `now`, by moving
-    /// their next check to `now + lease`: each row goes to exactly one of several
-    /// concurrent claimers, and a claimer that dies releases its rows when the lease ends.
-    ///
-    /// # Errors
-    ///
-    /// [`RepositoryError::Unavailable`], [`RepositoryError::Corrupt`].
-    async fn claim_due(
-        &self,
-        now: Timestamp,
-        lease: Duration,
-        limit: u32,
-    ) -> Result<Vec<ClaimedPayment>, RepositoryError>;
-
-    /// Sets a payment's next check (`None`: no more checks) and its attempt count.
-    ///
-    /// # Errors
-    ///
-    /// [`RepositoryError::NotFound`], [`RepositoryError::Unavailable`].
-    async fn schedule_check(
-        &self,
-        id: InternalId,
-        next_check_at: Option<Timestamp>,
-        attempts: u32,
-    ) -> Result<(), RepositoryError>;
 }

@@ -1,20 +1,43 @@
-//! An in-memory [`PaymentRepository`]: the reference for the port's semantics in a page of
-//! code, and the stateful fake for tests of the use cases and the HTTP layer.
+//! Stateful fakes of the storage ports, for tests (feature `fakes`).
 //!
-//! Everything sits behind one mutex, so every method is atomic, as the port asks of a
+//! [`InMemoryRepository`] implements [`PaymentStore`], [`WebhookInbox`] and
+//! [`ReconcileQueue`] in process memory: the ports' semantics in a few pages of code, held
+//! to the same repository suite as the SQL adapter (`crates/ivpay-persistence/tests/
+//! repository/` runs every behaviour on it too), and the fake behind tests of the use
+//! cases and of the HTTP layer.
+//!
+//! Everything sits behind one mutex, so every method is atomic, as the ports ask of a
 //! transaction. Not for production: nothing survives the process.
+//!
+//! ```
+//! use ivpay_domain::{NewPayment, Payment, Timestamp};
+//! use ivpay_ports::fakes::InMemoryRepository;
+//! use ivpay_ports::{IntentInsert, PaymentStore};
+//!
+//! # tokio::runtime::Builder::new_current_thread().build()?.block_on(async {
+//! let repo = InMemoryRepository::new();
+//! let seen = repo.clone(); // a handle on the same storage
+//! let request = NewPayment::from_fields("10.00", "USD", None, None, None)?;
+//! let at = Timestamp::from_unix_seconds(1_726_248_776);
+//! let payment = Payment::initiate("0192e4f5-7c3a-7b1e-9d2a-5f6e7a8b9c0d".parse()?, request, at);
+//! assert_eq!(repo.insert_intent(&payment, None).await?, IntentInsert::Inserted);
+//! assert_eq!(seen.get(payment.id()).await?, Some(payment));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # })?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
+use crate::{
+    ClaimedPayment, IdempotencyClaim, IdempotencyRecord, InboxWebhook, IntentInsert, Page,
+    PageRequest, PaymentFilter, PaymentStore, ReconcileQueue, RepositoryError, WebhookInbox,
+};
 use ivpay_domain::{
     ClientId, CreateOutcome, ForeignId, IdempotencyKey, InternalId, Payment, PaymentEvent,
     PaymentId, Timestamp,
-};
-use ivpay_ports::{
-    ClaimedPayment, Cursor, IdempotencyClaim, IdempotencyRecord, InboxWebhook, IntentInsert, Page,
-    PageRequest, PaymentFilter, PaymentRepository, RepositoryError,
 };
 
 #[derive(Debug)]
@@ -32,10 +55,11 @@ struct State {
     inbox: HashMap<InternalId, (InboxWebhook, Timestamp)>,
 }
 
-/// A repository kept in process memory.
-#[derive(Debug, Default)]
+/// A repository kept in process memory. A cheap handle: clones share the same storage, so a
+/// test keeps one to look inside while the service holds another.
+#[derive(Clone, Debug, Default)]
 pub struct InMemoryRepository {
-    state: Mutex<State>,
+    state: Arc<Mutex<State>>,
 }
 
 impl InMemoryRepository {
@@ -101,13 +125,16 @@ fn row_at_version<'s>(
 }
 
 #[async_trait::async_trait]
-impl PaymentRepository for InMemoryRepository {
+impl PaymentStore for InMemoryRepository {
     async fn insert_intent(
         &self,
         payment: &Payment,
         claim: Option<IdempotencyClaim>,
     ) -> Result<IntentInsert, RepositoryError> {
         let mut st = self.lock();
+        if st.payments.contains_key(&payment.id()) {
+            return Err(RepositoryError::Duplicate { what: "id" });
+        }
         if let Some(claim) = claim {
             let slot = (claim.client.clone(), claim.key.clone());
             if let Some(existing) = st.keys.get(&slot) {
@@ -219,18 +246,11 @@ impl PaymentRepository for InMemoryRepository {
             })
             .collect();
         rows.sort_by_key(|p| std::cmp::Reverse((p.created_at(), p.id())));
-        let limit = page.limit as usize;
-        let more = rows.len() > limit;
-        let items: Vec<Payment> = rows.into_iter().take(limit).cloned().collect();
-        let next = if more {
-            items.last().map(|p| Cursor {
-                created_at: p.created_at(),
-                id: p.id(),
-            })
-        } else {
-            None
-        };
-        Ok(Page { items, next })
+        let read = usize::try_from(page.limit)
+            .unwrap_or(usize::MAX)
+            .saturating_add(1);
+        let rows = rows.into_iter().take(read).cloned().collect();
+        Ok(Page::from_rows(rows, page.limit))
     }
 
     async fn update_status(
@@ -241,6 +261,13 @@ impl PaymentRepository for InMemoryRepository {
     ) -> Result<(), RepositoryError> {
         let mut st = self.lock();
         let row = row_at_version(&mut st.payments, payment, expected_version)?;
+        // A final status is never replaced by another, whatever the caller decided.
+        if row.payment.is_final() && row.payment.status() != payment.status() {
+            return Err(RepositoryError::VersionConflict {
+                id: payment.id(),
+                expected: expected_version,
+            });
+        }
         row.payment = payment.clone();
         if payment.is_final() {
             row.next_check_at = None;
@@ -250,20 +277,56 @@ impl PaymentRepository for InMemoryRepository {
     }
 
     async fn record_event(&self, event: &PaymentEvent) -> Result<(), RepositoryError> {
-        self.lock().events.push(event.clone());
+        let mut st = self.lock();
+        if let Some(id) = event.payment {
+            if !st.payments.contains_key(&id) {
+                return Err(RepositoryError::NotFound(id));
+            }
+        }
+        st.events.push(event.clone());
         Ok(())
     }
 
     async fn events(&self, payment: InternalId) -> Result<Vec<PaymentEvent>, RepositoryError> {
-        Ok(self
+        let mut found: Vec<PaymentEvent> = self
             .lock()
             .events
             .iter()
             .filter(|e| e.payment == Some(payment))
             .cloned()
-            .collect())
+            .collect();
+        // Stable: events received in the same second keep the order they were recorded in.
+        found.sort_by_key(|e| e.received_at);
+        Ok(found)
     }
 
+    async fn purge_expired_keys(&self, now: Timestamp, limit: u32) -> Result<u64, RepositoryError> {
+        let mut st = self.lock();
+        let expired: Vec<_> = st
+            .keys
+            .iter()
+            .filter(|(_, r)| r.expires_at <= now)
+            .map(|(k, _)| k.clone())
+            .take(limit as usize)
+            .collect();
+        for k in &expired {
+            st.keys.remove(k);
+        }
+        Ok(expired.len() as u64)
+    }
+
+    async fn count_unknown(&self) -> Result<u64, RepositoryError> {
+        Ok(self
+            .lock()
+            .payments
+            .values()
+            .filter(|r| matches!(r.payment.outcome(), CreateOutcome::Unknown { .. }))
+            .count() as u64)
+    }
+}
+
+#[async_trait::async_trait]
+impl WebhookInbox for InMemoryRepository {
     async fn store_webhook(
         &self,
         webhook: &InboxWebhook,
@@ -312,31 +375,10 @@ impl PaymentRepository for InMemoryRepository {
         }
         Ok(())
     }
+}
 
-    async fn purge_expired_keys(&self, now: Timestamp, limit: u32) -> Result<u64, RepositoryError> {
-        let mut st = self.lock();
-        let expired: Vec<_> = st
-            .keys
-            .iter()
-            .filter(|(_, r)| r.expires_at <= now)
-            .map(|(k, _)| k.clone())
-            .take(limit as usize)
-            .collect();
-        for k in &expired {
-            st.keys.remove(k);
-        }
-        Ok(expired.len() as u64)
-    }
-
-    async fn count_unknown(&self) -> Result<u64, RepositoryError> {
-        Ok(self
-            .lock()
-            .payments
-            .values()
-            .filter(|r| matches!(r.payment.outcome(), CreateOutcome::Unknown { .. }))
-            .count() as u64)
-    }
-
+#[async_trait::async_trait]
+impl ReconcileQueue for InMemoryRepository {
     async fn stale_intents(
         &self,
         created_before: Timestamp,

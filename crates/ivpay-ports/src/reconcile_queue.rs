@@ -1,0 +1,62 @@
+//! The reconciliation queue: payments whose status IVPAY should be asked about, and intents
+//! whose request died before IVPAY's answer was stored.
+
+use std::time::Duration;
+
+use ivpay_domain::{InternalId, Payment, Timestamp};
+
+use crate::RepositoryError;
+
+/// A payment claimed for a reconciliation check, with how many checks it has had.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct ClaimedPayment {
+    /// The payment, as stored when claimed.
+    pub payment: Payment,
+    /// Checks made so far (drives the back-off).
+    pub attempts: u32,
+}
+
+/// The reconciler's work list: the schedule of checks of non-final payments, and the
+/// intents left *initiated* by requests that died.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait::async_trait]
+pub trait ReconcileQueue: Send + Sync {
+    /// Up to `limit` payments still *initiated* (intent stored, IVPAY's answer never
+    /// stored) that were recorded before `created_before`, oldest first: requests that died
+    /// mid-flight, for recovery.
+    ///
+    /// # Errors
+    ///
+    /// [`RepositoryError::Unavailable`], [`RepositoryError::Corrupt`].
+    async fn stale_intents(
+        &self,
+        created_before: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<Payment>, RepositoryError>;
+
+    /// Claims up to `limit` non-final payments whose next check is due at `now`, by moving
+    /// their next check to `now + lease`: each row goes to exactly one of several
+    /// concurrent claimers, and a claimer that dies releases its rows when the lease ends.
+    ///
+    /// # Errors
+    ///
+    /// [`RepositoryError::Unavailable`], [`RepositoryError::Corrupt`].
+    async fn claim_due(
+        &self,
+        now: Timestamp,
+        lease: Duration,
+        limit: u32,
+    ) -> Result<Vec<ClaimedPayment>, RepositoryError>;
+
+    /// Sets a payment's next check (`None`: no more checks) and its attempt count.
+    ///
+    /// # Errors
+    ///
+    /// [`RepositoryError::NotFound`], [`RepositoryError::Unavailable`].
+    async fn schedule_check(
+        &self,
+        id: InternalId,
+        next_check_at: Option<Timestamp>,
+        attempts: u32,
+    ) -> Result<(), RepositoryError>;
+}

@@ -1,0 +1,74 @@
+//! The webhook inbox: every webhook that needs confirming, kept from before it is
+//! acknowledged until its confirmation is applied.
+
+use std::time::Duration;
+
+use ivpay_domain::{InternalId, Timestamp, WebhookHint};
+
+use crate::RepositoryError;
+
+/// A received webhook kept in the inbox until it has been confirmed and applied, so a
+/// webhook answered 200 is never lost, whatever fails after.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct InboxWebhook {
+    /// Our id of this delivery.
+    pub id: InternalId,
+    /// What it says, and its body verbatim.
+    pub hint: WebhookHint,
+    /// When we received it.
+    pub received_at: Timestamp,
+    /// Confirmation attempts made so far.
+    pub attempts: u32,
+}
+
+/// Webhooks waiting for IVPAY's confirmation. A webhook is kept here before it is answered
+/// 200, leased to one worker at a time while it is confirmed, and removed once what IVPAY
+/// said is applied.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait::async_trait]
+pub trait WebhookInbox: Send + Sync {
+    /// Keeps a received webhook, to be processed first at `next_attempt_at` by
+    /// [`WebhookInbox::claim_webhooks`] unless finished before.
+    ///
+    /// # Errors
+    ///
+    /// [`RepositoryError::Unavailable`]: the webhook was not kept, so it must not be
+    /// acknowledged.
+    async fn store_webhook(
+        &self,
+        webhook: &InboxWebhook,
+        next_attempt_at: Timestamp,
+    ) -> Result<(), RepositoryError>;
+
+    /// Claims up to `limit` inbox webhooks due at `now`, oldest first, moving their next
+    /// attempt to `now + lease` so concurrent workers do not take the same one.
+    ///
+    /// # Errors
+    ///
+    /// [`RepositoryError::Unavailable`], [`RepositoryError::Corrupt`].
+    async fn claim_webhooks(
+        &self,
+        now: Timestamp,
+        lease: Duration,
+        limit: u32,
+    ) -> Result<Vec<InboxWebhook>, RepositoryError>;
+
+    /// Removes a processed webhook from the inbox (its evidence lives on in the event).
+    ///
+    /// # Errors
+    ///
+    /// [`RepositoryError::Unavailable`].
+    async fn finish_webhook(&self, id: InternalId) -> Result<(), RepositoryError>;
+
+    /// Schedules another attempt for a webhook that could not be confirmed yet.
+    ///
+    /// # Errors
+    ///
+    /// [`RepositoryError::Unavailable`].
+    async fn retry_webhook(
+        &self,
+        id: InternalId,
+        next_attempt_at: Timestamp,
+        attempts: u32,
+    ) -> Result<(), RepositoryError>;
+}

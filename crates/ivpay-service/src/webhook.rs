@@ -1,0 +1,165 @@
+//! Webhooks: kept in the inbox and answered at once; confirmed afterwards, by the inbox
+//! worker (or the reconciler), with IVPAY's `GET` before anything is applied.
+
+use futures_util::StreamExt;
+use ivpay_domain::{
+    EventOutcome, Evidence, InternalId, ReportedStatus, StatusUpdate, UpdateSource, WebhookHint,
+};
+use ivpay_ports::{
+    Clock, GatewayError, InboxReport, InboxWebhook, PaymentGateway, PaymentStore, UpdateError,
+    WebhookInbox, WebhookReceipt,
+};
+
+use crate::PaymentService;
+
+/// What became of one inbox webhook.
+enum Confirmation {
+    /// IVPAY answered and the answer is recorded (applied or not); it left the inbox.
+    Settled,
+    /// IVPAY could not answer; it stays in the inbox for a later attempt.
+    Deferred,
+}
+
+/// The note kept when IVPAY does not know a webhook's payment.
+const NOT_FOUND: &str = "not found at IVPAY";
+
+impl<R, G, C> PaymentService<R, G, C>
+where
+    R: PaymentStore + WebhookInbox,
+    G: PaymentGateway,
+    C: Clock,
+{
+    pub(crate) async fn receive(&self, hint: WebhookHint) -> Result<WebhookReceipt, UpdateError> {
+        // A hint that claims what we already have changes nothing, whatever IVPAY says now:
+        // record it (the event row is what makes it durable) without spending a GET. IVPAY
+        // sends one for CREATED on every create.
+        if let Some(ReportedStatus::Known(claimed)) = &hint.status {
+            if let Some(payment) = self.repo.get_by_payment_id(&hint.payment_id).await? {
+                if payment.status() == *claimed {
+                    let update = StatusUpdate {
+                        payment_id: hint.payment_id.clone(),
+                        status: ReportedStatus::Known(*claimed),
+                        processed_at: None,
+                        source: UpdateSource::Webhook,
+                        evidence: Some(Evidence::from_webhook(hint.raw.clone())),
+                    };
+                    let outcome = self
+                        .record_unchanged(&update, Some(&payment), EventOutcome::Duplicate)
+                        .await?;
+                    return Ok(WebhookReceipt::Processed(outcome));
+                }
+            }
+        }
+        // Kept before anything else can fail: from here on, the webhook is not lost. Due at
+        // once: the inbox worker, woken below, confirms it; if this process dies first, the
+        // next one's worker (or any reconciler) finds it due.
+        let now = self.clock.now();
+        let entry = InboxWebhook {
+            id: InternalId::from_uuid(uuid::Uuid::now_v7()),
+            hint,
+            received_at: now,
+            attempts: 0,
+        };
+        self.repo.store_webhook(&entry, now).await?;
+        self.config
+            .faults
+            .pass(crate::FaultPoint::WebhookAfterInboxCommit)
+            .await;
+        self.webhook_queued.notify_one();
+        Ok(WebhookReceipt::Queued)
+    }
+
+    /// Claims up to [`ServiceConfig::inbox_concurrency`](crate::ServiceConfig::inbox_concurrency)
+    /// inbox webhooks due now and confirms them side by side, never two of one payment at
+    /// once (see [`crate::payment_lock`]). Claiming no more than can start at once keeps
+    /// each webhook's wait for its turn well inside its lease.
+    pub(crate) async fn confirm_due_webhooks(&self) -> Result<InboxReport, UpdateError> {
+        let at_once = self.config.inbox_concurrency.max(1);
+        let due = self
+            .repo
+            .claim_webhooks(
+                self.clock.now(),
+                self.config.inbox_lease,
+                u32::try_from(at_once).unwrap_or(u32::MAX),
+            )
+            .await?;
+        let mut report = InboxReport {
+            claimed: u32::try_from(due.len()).unwrap_or(u32::MAX),
+            ..InboxReport::default()
+        };
+        let mut confirmations = futures_util::stream::iter(due)
+            .map(|entry| self.process_inbox_entry(entry))
+            .buffer_unordered(at_once);
+        while let Some(done) = confirmations.next().await {
+            match done {
+                Ok(Confirmation::Settled) => report.processed += 1,
+                Ok(Confirmation::Deferred) => report.deferred += 1,
+                // Left leased in the inbox: tried again when the lease ends.
+                Err(error) => {
+                    report.failed += 1;
+                    tracing::warn!(%error, "inbox webhook could not be processed");
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    /// Confirms one inbox webhook with IVPAY and applies the answer, then removes it from
+    /// the inbox; if IVPAY cannot answer, schedules another attempt with back-off. Holds
+    /// the payment's lock throughout: one confirmation in flight per payment.
+    async fn process_inbox_entry(&self, entry: InboxWebhook) -> Result<Confirmation, UpdateError> {
+        let _turn = self.confirming.lock(&entry.hint.payment_id).await;
+        match self.confirm_by_get(&entry.hint).await {
+            Ok(_) => {
+                self.repo.finish_webhook(entry.id).await?;
+                Ok(Confirmation::Settled)
+            }
+            Err(UpdateError::Upstream(error)) => {
+                let attempts = entry.attempts.saturating_add(1);
+                let delay = self
+                    .config
+                    .reconcile_delay(attempts, entry.id.as_uuid().as_u128());
+                self.repo
+                    .retry_webhook(entry.id, self.clock.now() + delay, attempts)
+                    .await?;
+                tracing::warn!(payment_id = %entry.hint.payment_id, %error, attempts,
+                    "webhook kept in the inbox: IVPAY could not confirm it");
+                Ok(Confirmation::Deferred)
+            }
+            Err(other) => Err(other),
+        }
+    }
+
+    /// The webhook's only credential is our own key echoed back: it is a hint. What is
+    /// applied is what IVPAY's GET says; both bodies are kept as evidence.
+    async fn confirm_by_get(&self, hint: &WebhookHint) -> Result<EventOutcome, UpdateError> {
+        let remote = match self.gateway.get(&hint.payment_id).await {
+            Ok(remote) => remote,
+            // IVPAY does not know it: nothing to confirm. Kept on record, not retried.
+            Err(GatewayError::NotFound(_)) => {
+                let update = StatusUpdate {
+                    payment_id: hint.payment_id.clone(),
+                    status: hint
+                        .status
+                        .clone()
+                        .unwrap_or(ReportedStatus::Unknown(String::new())),
+                    processed_at: None,
+                    source: UpdateSource::Webhook,
+                    evidence: Some(Evidence::from_webhook(hint.raw.clone()).with_note(NOT_FOUND)),
+                };
+                return self
+                    .record_unchanged(&update, None, EventOutcome::UnknownPayment)
+                    .await;
+            }
+            Err(other) => return Err(UpdateError::Upstream(other)),
+        };
+        self.apply_status_update(StatusUpdate {
+            payment_id: hint.payment_id.clone(),
+            status: remote.status,
+            processed_at: remote.processed_at,
+            source: UpdateSource::Webhook,
+            evidence: Some(Evidence::from_webhook(hint.raw.clone()).with_confirmation(remote.raw)),
+        })
+        .await
+    }
+}

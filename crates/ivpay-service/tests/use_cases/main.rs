@@ -1,0 +1,9 @@
+//! The use cases against mocked and in-memory ports: no network, no database. One test
+//! binary, one module per use case.
+
+mod create;
+mod query;
+mod reconcile;
+mod support;
+mod update;
+mod webhook;

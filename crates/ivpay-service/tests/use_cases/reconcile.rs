@@ -1,0 +1,147 @@
+//! The reconciler: stale intents, due payments with back-off, expired keys.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use ivpay_domain::{CreateOutcome, Timestamp, UpdateSource};
+use ivpay_ports::fakes::InMemoryRepository;
+use ivpay_ports::{CreateError, MockPaymentGateway, PaymentStore, PaymentUseCases};
+use ivpay_service::{PaymentService, ServiceConfig};
+
+use crate::support::*;
+
+#[tokio::test]
+async fn reconcile_polls_due_payments_and_backs_off_the_rest() {
+    let repo = InMemoryRepository::new();
+    let clk = clock();
+    let mut g = MockPaymentGateway::new();
+    let n = Arc::new(AtomicUsize::new(0));
+    let counter = n.clone();
+    g.expect_create().times(3).returning(move |_| {
+        let i = counter.fetch_add(1, Ordering::SeqCst);
+        Ok(upstream(&format!("r{i}")))
+    });
+    g.expect_get().returning(|id| match id.as_str() {
+        "r0" => Ok(remote("r0", "PAID")),
+        "r1" => Ok(remote("r1", "PENDING")),
+        _ => Err(timeout()),
+    });
+    let svc = PaymentService::new(repo.clone(), g, clk.clone(), ServiceConfig::default());
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        ids.push(
+            svc.create(client(), None, request("10"))
+                .await
+                .expect("created")
+                .payment
+                .id(),
+        );
+    }
+    let nothing_due = svc.reconcile_once().await.expect("pass");
+    assert_eq!(nothing_due.claimed, 0, "first checks are in the future");
+
+    clk.advance(Duration::from_secs(3600));
+    let report = svc.reconcile_once().await.expect("pass");
+    assert_eq!(
+        (
+            report.claimed,
+            report.applied,
+            report.finalized,
+            report.failed
+        ),
+        (3, 2, 1, 1)
+    );
+    assert_eq!(
+        repo.schedule_of(ids[0]),
+        Some((None, 1)),
+        "paid: no more checks"
+    );
+    let (next1, attempts1) = repo.schedule_of(ids[1]).expect("row");
+    assert_eq!(attempts1, 1);
+    assert!(
+        next1.is_some_and(|t| t > clk_now(&clk)),
+        "pending: checked again later"
+    );
+    assert!(
+        repo.schedule_of(ids[2]).expect("row").0.is_some(),
+        "failed: retried later"
+    );
+    let events = repo.all_events();
+    assert!(events.iter().all(|e| e.source == UpdateSource::Poll));
+
+    let right_after = svc.reconcile_once().await.expect("pass");
+    assert_eq!(right_after.claimed, 0, "back-off holds");
+}
+
+#[tokio::test]
+async fn an_intent_left_initiated_by_a_dead_request_is_settled_as_unknown() {
+    let repo = InMemoryRepository::new();
+    let clk = clock();
+    let svc = PaymentService::new(
+        repo.clone(),
+        MockPaymentGateway::new(),
+        clk.clone(),
+        ServiceConfig {
+            in_flight_wait: Duration::from_millis(20),
+            in_flight_poll: Duration::from_millis(10),
+            ..ServiceConfig::default()
+        },
+    );
+    // A request recorded its intent and key, then the process died before IVPAY answered.
+    let stuck = ivpay_domain::Payment::initiate(
+        ivpay_domain::InternalId::from_uuid(uuid_v4_like()),
+        request("10"),
+        Timestamp::from_unix_seconds(T0),
+    );
+    let claim = ivpay_ports::IdempotencyClaim {
+        client: client(),
+        key: "died".parse().expect("valid"),
+        fingerprint: sha_of(&request("10")),
+        expires_at: Timestamp::from_unix_seconds(T0 + 86_400),
+    };
+    repo.insert_intent(&stuck, Some(claim))
+        .await
+        .expect("stored");
+
+    let early = svc.reconcile_once().await.expect("pass");
+    assert_eq!(early.recovered, 0, "a young intent may still be in flight");
+    let waiting = svc
+        .create(client(), key("died"), request("10"))
+        .await
+        .expect_err("in flight");
+    assert!(matches!(waiting, CreateError::InFlight { .. }));
+
+    clk.advance(Duration::from_secs(301));
+    let later = svc.reconcile_once().await.expect("pass");
+    assert_eq!(later.recovered, 1);
+    let settled = repo.get(stuck.id()).await.expect("read").expect("kept");
+    assert!(matches!(settled.outcome(), CreateOutcome::Unknown { .. }));
+    // The client's retry now learns the truth instead of waiting forever, and nothing is re-sent.
+    let retry = svc
+        .create(client(), key("died"), request("10"))
+        .await
+        .expect_err("unknown");
+    assert!(matches!(retry, CreateError::OutcomeUnknown { id, .. } if id == stuck.id()));
+}
+
+#[tokio::test]
+async fn the_reconciler_purges_idempotency_keys_past_their_retention() {
+    let repo = InMemoryRepository::new();
+    let clk = clock();
+    let mut g = gateway_creating("p20", 1);
+    // The payment itself comes due for a poll after a day; IVPAY says it is still CREATED.
+    g.expect_get().returning(|_| Ok(remote("p20", "CREATED")));
+    let svc = PaymentService::new(repo.clone(), g, clk.clone(), ServiceConfig::default());
+    svc.create(client(), key("kept-a-day"), request("10"))
+        .await
+        .expect("created");
+    assert_eq!(
+        svc.reconcile_once().await.expect("pass").keys_purged,
+        0,
+        "within retention"
+    );
+    clk.advance(Duration::from_secs(24 * 3600));
+    assert_eq!(svc.reconcile_once().await.expect("pass").keys_purged, 1);
+    assert_eq!(svc.reconcile_once().await.expect("pass").keys_purged, 0);
+}
