@@ -28,7 +28,7 @@ test-core:
     cargo test -p ivpay-domain -p ivpay-ports -p ivpay-service --all-features
 
 # schemathesis (pinned) with every check against the running binary's /openapi.json
-schemathesis examples="40":
+schemathesis examples="100":
     cargo build -p ivpay-app --bin ivpay-app
     IVPAY_SCHEMATHESIS_EXAMPLES={{examples}} bash .ci/schemathesis target/debug/ivpay-app
 

@@ -2,7 +2,9 @@
 //! read and answer (`CreateBody`, `ListQuery`, `PaymentPath`, `Envelope`, `ErrorBody`, ...),
 //! served at `/openapi.json` with an interactive page at `/docs`.
 
+use utoipa::openapi::schema::{AllOfBuilder, AnyOfBuilder, ObjectBuilder};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
+use utoipa::openapi::{RefOr, Schema};
 use utoipa::{Modify, OpenApi};
 
 use crate::envelope::ErrorBody;
@@ -29,6 +31,47 @@ impl Modify for ApiKeyHeaders {
     }
 }
 
+/// Rules that span fields, which a field's own schema cannot state: an amount has at most
+/// its currency's minor units; a notice names its payment, flat or inside `data`.
+struct CrossFieldRules;
+
+impl CrossFieldRules {
+    fn constrain(openapi: &mut utoipa::openapi::OpenApi, name: &str, rule: Schema) {
+        let Some(components) = openapi.components.as_mut() else {
+            return;
+        };
+        if let Some(schema) = components.schemas.remove(name) {
+            let both = AllOfBuilder::new().item(schema).item(rule).build();
+            components
+                .schemas
+                .insert(name.to_owned(), RefOr::T(Schema::AllOf(both)));
+        }
+    }
+}
+
+impl Modify for CrossFieldRules {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        Self::constrain(openapi, "CreateBody", crate::schema::amount_per_currency());
+        let names_payment = AnyOfBuilder::new()
+            .description(Some("`payment_id` at the top level, or inside `data`"))
+            .item(
+                ObjectBuilder::new()
+                    .property("payment_id", crate::schema::webhook_payment_id())
+                    .required("payment_id"),
+            )
+            .item(
+                ObjectBuilder::new().required("data").property(
+                    "data",
+                    ObjectBuilder::new()
+                        .property("payment_id", crate::schema::webhook_payment_id())
+                        .required("payment_id"),
+                ),
+            )
+            .build();
+        Self::constrain(openapi, "WebhookBody", Schema::AnyOf(names_payment));
+    }
+}
+
 /// The document.
 #[derive(OpenApi)]
 #[openapi(
@@ -44,7 +87,7 @@ impl Modify for ApiKeyHeaders {
         crate::health::metrics,
     ),
     components(schemas(ErrorBody)),
-    modifiers(&ApiKeyHeaders),
+    modifiers(&ApiKeyHeaders, &CrossFieldRules),
     tags(
         (name = "payments", description = "IVPAY-compatible payments, listing and history"),
         (name = "webhooks", description = "IVPAY's notices"),

@@ -14,10 +14,34 @@ use utoipa::openapi::{RefOr, Required, Schema};
 /// IVPAY's id (and ours: a hyphenated UUID is 36 of these characters).
 pub(crate) const PAYMENT_ID: &str = "^[A-Za-z0-9_-]+$";
 
-/// A positive decimal with at most 3 decimals (the most any ISO 4217 fiat currency has;
-/// the currency's own minor units are checked too), at most one trillion. No lookaround:
-/// schema-driven generators (hypothesis) cannot use it.
-pub(crate) const AMOUNT: &str = r"^(0*[1-9][0-9]{0,11}(\.[0-9]{1,3})?|0*1000000000000(\.0{1,3})?|0+\.([1-9][0-9]{0,2}|0[1-9][0-9]?|00[1-9]))$";
+/// A positive decimal with at most `decimals` decimals, at most one trillion. No
+/// lookaround: schema-driven generators (hypothesis) cannot use it.
+pub(crate) fn amount_pattern(decimals: u32) -> String {
+    let d = decimals;
+    if d == 0 {
+        return "^(0*[1-9][0-9]{0,11}|0*1000000000000)$".to_owned();
+    }
+    // Below one: d digits at most, not all zero (the first non-zero at position i).
+    let below_one: Vec<String> = (0..d)
+        .map(|i| {
+            let rest = d - 1 - i;
+            let tail = if rest == 0 {
+                String::new()
+            } else {
+                format!("[0-9]{{0,{rest}}}")
+            };
+            format!("{}[1-9]{tail}", "0".repeat(i as usize))
+        })
+        .collect();
+    format!(
+        r"^(0*[1-9][0-9]{{0,11}}(\.[0-9]{{1,{d}}})?|0*1000000000000(\.0{{1,{d}}})?|0+\.({}))$",
+        below_one.join("|")
+    )
+}
+
+/// The most minor units any accepted currency has (BHD, KWD, ...): the rule on
+/// `amount_fiat` alone, before its currency is known.
+const MOST_DECIMALS: u32 = 3;
 
 /// The longest amount text `FiatAmount::parse` reads (held by a test below).
 const AMOUNT_MAX_CHARS: usize = 40;
@@ -29,8 +53,17 @@ pub(crate) const FOREIGN_ID: &str = concat!(
     r"[^\u0000-\u0020\u007F-\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000])?$",
 );
 
-/// An absolute http or https URL (the host is checked by the code).
-pub(crate) const REDIRECT_URL: &str = r"^[Hh][Tt][Tt][Pp][Ss]?://[^\s/?#]+([/?#]\S*)?$";
+/// An absolute http or https URL whose host is a name (ASCII labels, the last one starting
+/// with a letter, so it cannot read as an IPv4 number) or a dotted IPv4 address, with an
+/// optional port. The code also takes forms this leaves out (user info, IPv6, international
+/// names); the document states the form a client can rely on.
+pub(crate) const REDIRECT_URL: &str = concat!(
+    r"^[Hh][Tt][Tt][Pp][Ss]?://",
+    r"(([A-Za-z0-9-]+\.)*[A-Za-z][A-Za-z0-9-]*",
+    r"|((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9]))",
+    r"(:([0-9]{1,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?",
+    r"([/?#]\S*)?$",
+);
 
 /// Visible ASCII.
 pub(crate) const IDEMPOTENCY_KEY: &str = "^[!-~]+$";
@@ -94,18 +127,37 @@ pub(crate) fn payment_ref() -> Object {
         .build()
 }
 
+/// The largest integer read as a payment id: 2^53, the last one every JSON reader (and a
+/// JSON Schema's float bounds) holds exactly.
+pub(crate) const LARGEST_INTEGER_ID: u64 = 1 << 53;
+
 /// IVPAY's id in a webhook: text, or a bare integer taken as its digits.
 pub(crate) fn webhook_payment_id() -> RefOr<Schema> {
+    webhook_payment_id_builder().into()
+}
+
+/// As [`webhook_payment_id`], or `null` (then the one inside `data` counts).
+pub(crate) fn optional_webhook_payment_id() -> RefOr<Schema> {
+    webhook_payment_id_builder()
+        .item(ObjectBuilder::new().schema_type(Type::Null))
+        .into()
+}
+
+fn webhook_payment_id_builder() -> OneOfBuilder {
     OneOfBuilder::new()
         .item(text(PAYMENT_ID, 1, PaymentId::MAX_LEN))
-        .item(ObjectBuilder::new().schema_type(Type::Integer))
+        .item(
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .minimum(Some(0.0))
+                .maximum(Some(LARGEST_INTEGER_ID as f64)),
+        )
         .description(Some("IVPAY's id; a bare integer is read as its digits"))
-        .into()
 }
 
 /// An amount as decimal text.
 pub(crate) fn amount() -> Object {
-    text(AMOUNT, 1, AMOUNT_MAX_CHARS)
+    text(&amount_pattern(MOST_DECIMALS), 1, AMOUNT_MAX_CHARS)
         .description(Some(
             "a JSON string of plain decimal digits, positive, at most one trillion, with at most \
              the currency's ISO 4217 minor units (USD 2, JPY 0, BHD 3); never a JSON number",
@@ -114,24 +166,64 @@ pub(crate) fn amount() -> Object {
         .build()
 }
 
-/// An ISO 4217 code: every code the domain accepts, found by asking it about each of the
-/// 17 576 three-letter codes, so the list is the domain's and cannot drift.
-pub(crate) fn currency() -> Object {
+/// Every code the domain accepts, found by asking it about each of the 17 576 three-letter
+/// codes, so the list is the domain's and cannot drift.
+fn currencies() -> Vec<FiatCurrency> {
     let letters = || b'A'..=b'Z';
-    let codes: Vec<String> = letters()
+    letters()
         .flat_map(|a| letters().flat_map(move |b| letters().map(move |c| [a, b, c])))
-        .filter_map(|code| String::from_utf8(code.to_vec()).ok())
-        .filter(|code| code.parse::<FiatCurrency>().is_ok())
-        .collect();
+        .filter_map(|code| {
+            std::str::from_utf8(&code)
+                .ok()?
+                .parse::<FiatCurrency>()
+                .ok()
+        })
+        .collect()
+}
+
+fn currency_enum(codes: impl IntoIterator<Item = FiatCurrency>) -> ObjectBuilder {
+    let codes: Vec<&'static str> = codes.into_iter().map(|c| c.code()).collect();
     ObjectBuilder::new()
         .schema_type(Type::String)
         .enum_values(Some(codes))
+}
+
+/// An ISO 4217 code.
+pub(crate) fn currency() -> Object {
+    currency_enum(currencies())
         .description(Some(
             "an ISO 4217 fiat currency code (any case is accepted); metals, funds and test \
              codes are refused",
         ))
         .examples(["USD"])
         .build()
+}
+
+/// The rule that ties `amount_fiat` to `currency_fiat`: one branch per number of minor
+/// units, each pairing its currencies with the amounts they allow (USD 2 decimals, JPY
+/// none, BHD 3), so a generator never offers `"1.123"` in USD as valid.
+pub(crate) fn amount_per_currency() -> Schema {
+    let mut by_units: std::collections::BTreeMap<u32, Vec<FiatCurrency>> = Default::default();
+    for currency in currencies() {
+        by_units
+            .entry(currency.minor_units())
+            .or_default()
+            .push(currency);
+    }
+    let mut one_of = OneOfBuilder::new().description(Some(
+        "`amount_fiat` has at most the minor units of `currency_fiat`",
+    ));
+    for (units, codes) in by_units {
+        one_of = one_of.item(
+            ObjectBuilder::new()
+                .property("currency_fiat", currency_enum(codes))
+                .property(
+                    "amount_fiat",
+                    text(&amount_pattern(units), 1, AMOUNT_MAX_CHARS),
+                ),
+        );
+    }
+    one_of.build().into()
 }
 
 /// The client's reference.
@@ -235,50 +327,82 @@ mod tests {
     }
 
     #[test]
-    fn amount_pattern_is_the_amount_rule_for_three_decimal_currencies() {
-        let bhd: FiatCurrency = "BHD".parse().expect("BHD");
+    fn amount_pattern_is_the_amount_rule_for_each_number_of_decimals() {
         let long_zeros = format!("{}1", "0".repeat(39));
         let too_long = format!("{}1", "0".repeat(40));
-        agree(
-            AMOUNT,
-            AMOUNT_MAX_CHARS,
-            &[
-                "1",
-                "10.5",
-                "10.500",
-                "0.001",
-                "0.100",
-                "00.5",
-                "007",
-                "999999999999.999",
-                "1000000000000",
-                "1000000000000.000",
-                "1000000000000.001",
-                "1000000000001",
-                "0",
-                "0.000",
-                "10.5001",
-                ".5",
-                "5.",
-                "1e3",
-                "-1",
-                "+1",
-                " 1",
-                "1,5",
-                "",
-                "١",
-                "0x10",
-                &long_zeros,
-                &too_long,
-                "10000000000000",
-            ],
-            |s| ivpay_domain::FiatAmount::parse(s, bhd).is_ok(),
-        );
+        let samples = [
+            "1",
+            "10.5",
+            "10.50",
+            "10.500",
+            "0.001",
+            "0.01",
+            "0.1",
+            "0.100",
+            "00.5",
+            "007",
+            "999999999999.999",
+            "999999999999.99",
+            "1000000000000",
+            "1000000000000.0",
+            "1000000000000.000",
+            "1000000000000.001",
+            "1000000000001",
+            "0",
+            "0.000",
+            "10.5001",
+            ".5",
+            "5.",
+            "1e3",
+            "-1",
+            "+1",
+            " 1",
+            "1,5",
+            "",
+            "١",
+            "0x10",
+            &long_zeros,
+            &too_long,
+            "10000000000000",
+        ];
+        for code in ["JPY", "USD", "BHD"] {
+            let currency: FiatCurrency = code.parse().expect("a currency");
+            agree(
+                &amount_pattern(currency.minor_units()),
+                AMOUNT_MAX_CHARS,
+                &samples,
+                |s| ivpay_domain::FiatAmount::parse(s, currency).is_ok(),
+            );
+        }
     }
 
     #[test]
-    fn amount_decimals_above_the_currency_minor_units_are_refused_by_the_code() {
-        assert!(re(AMOUNT).is_match("1.123"));
+    fn each_currency_is_in_the_branch_of_its_minor_units() {
+        let Schema::OneOf(branches) = amount_per_currency() else {
+            panic!("one of")
+        };
+        let mut seen = 0;
+        for branch in &branches.items {
+            let RefOr::T(Schema::Object(branch)) = branch else {
+                panic!("inline object")
+            };
+            let property = |name: &str| match &branch.properties[name] {
+                RefOr::T(Schema::Object(o)) => o.clone(),
+                RefOr::T(_) | RefOr::Ref(_) => panic!("inline object"),
+            };
+            let pattern = property("amount_fiat").pattern.expect("a pattern");
+            for code in property("currency_fiat").enum_values.expect("codes") {
+                let currency: FiatCurrency = code.as_str().expect("text").parse().expect("known");
+                assert_eq!(pattern, amount_pattern(currency.minor_units()), "{code}");
+                seen += 1;
+            }
+        }
+        assert_eq!(
+            seen,
+            currencies().len(),
+            "every currency in exactly one branch"
+        );
+        assert!(!re(&amount_pattern(2)).is_match("1.123"));
         assert!(Money::parse("1.123", "USD").is_err());
     }
 
@@ -346,14 +470,32 @@ mod tests {
                 "https://shop.example/thanks?x=1#y",
                 "HTTP://h",
                 "http://localhost:8080/ok",
+                "http://127.0.0.1:65535/",
+                "https://a-b.c-d.example",
+                "https://xn--bcher-kva.example/ü",
+                "https://shop.example/\\back",
                 "ftp://h/x",
                 "/relative",
                 "https://",
                 "javascript:alert(1)",
                 "https:// h",
+                "https://1.2.3.4.5/",
+                "https://a.0x1f/",
+                "https://shop.example:65536/",
+                "https://[::1/",
+                "https://a%zz/",
             ],
             |s| s.parse::<RedirectUrl>().is_ok(),
         );
+        // Accepted by the code but outside the documented form: never the other way round.
+        for extra in [
+            "https://user:pw@shop.example/",
+            "https://[::1]/",
+            "https://bücher.example/",
+        ] {
+            assert!(extra.parse::<RedirectUrl>().is_ok(), "{extra}");
+            assert!(!re(REDIRECT_URL).is_match(extra), "{extra}");
+        }
     }
 
     #[test]

@@ -29,7 +29,7 @@ use crate::{ApiError, AppState};
 #[derive(Debug, Default, Deserialize, ToSchema)]
 pub(crate) struct NoticeFields {
     /// IVPAY's id of the payment.
-    #[schema(schema_with = crate::schema::webhook_payment_id)]
+    #[schema(schema_with = crate::schema::optional_webhook_payment_id)]
     payment_id: Option<Value>,
     /// The status IVPAY claims (CREATED, PENDING, PAID, TIMEOUT, or one we do not know).
     #[schema(schema_with = crate::schema::any)]
@@ -49,8 +49,9 @@ pub(crate) struct NoticeFields {
 pub(crate) struct WebhookBody {
     #[serde(flatten)]
     notice: NoticeFields,
-    /// The same fields, when IVPAY wraps them.
-    #[schema(value_type = Option<NoticeFields>)]
+    /// The same fields (`NoticeFields`), when IVPAY wraps them; a `data` that is not an
+    /// object is ignored like any other unknown field.
+    #[schema(schema_with = crate::schema::any)]
     data: Option<Value>,
 }
 
@@ -89,7 +90,15 @@ impl WebhookBody {
 fn id_text(v: &Value) -> Option<String> {
     match v {
         Value::String(s) => Some(s.clone()),
-        Value::Number(n) if n.is_i64() || n.is_u64() => Some(n.to_string()),
+        Value::Number(n) => {
+            // A JSON integer (`12` or `12.0`) from 0 to 2^53, the range every JSON reader
+            // holds exactly; a larger one may already have been rounded by its writer.
+            let whole = n.as_u64().or_else(|| {
+                let f = n.as_f64()?;
+                (f.fract() == 0.0 && f >= 0.0).then_some(f as u64)
+            })?;
+            (whole <= crate::schema::LARGEST_INTEGER_ID).then(|| whole.to_string())
+        }
         _ => None,
     }
 }
@@ -106,8 +115,9 @@ fn seconds(v: &Value) -> Option<i64> {
 fn payment_id_of(v: Option<&Value>) -> Result<PaymentId, ApiError> {
     let field = Field::PaymentId.as_str();
     let v = v.ok_or_else(|| ApiError::invalid(field, "required"))?;
-    let text =
-        id_text(v).ok_or_else(|| ApiError::invalid(field, "must be a string or an integer"))?;
+    let text = id_text(v).ok_or_else(|| {
+        ApiError::invalid(field, "must be a string, or an integer from 0 to 2^53")
+    })?;
     text.parse::<PaymentId>()
         .map_err(|e| FieldError::new(Field::PaymentId, e).into())
 }
@@ -227,6 +237,11 @@ mod tests {
             .expect("numeric ids");
         assert_eq!(h.payment_id.as_str(), "12345");
         assert_eq!(h.status, None);
+        // JSON Schema's integers include `12.0`; the largest exact one is read too.
+        let whole = hint(r#"{"payment_id":97294.0}"#).expect("a whole number");
+        assert_eq!(whole.payment_id.as_str(), "97294");
+        let largest = hint(r#"{"payment_id":9007199254740992}"#).expect("2^53");
+        assert_eq!(largest.payment_id.as_str(), "9007199254740992");
         assert!(
             hint(r#"{"payment_id":"a","processed_at":[1],"foreign_id":{"x":1},"status":7}"#)
                 .is_ok()
@@ -239,8 +254,22 @@ mod tests {
             ("{}", "required"),
             (r#"{"payment_id":null,"status":"PAID"}"#, "required"),
             (r#"{"data":"PAID"}"#, "required"),
-            (r#"{"payment_id":1.5}"#, "must be a string or an integer"),
-            (r#"{"payment_id":true}"#, "must be a string or an integer"),
+            (
+                r#"{"payment_id":1.5}"#,
+                "must be a string, or an integer from 0 to 2^53",
+            ),
+            (
+                r#"{"payment_id":true}"#,
+                "must be a string, or an integer from 0 to 2^53",
+            ),
+            (
+                r#"{"payment_id":-1}"#,
+                "must be a string, or an integer from 0 to 2^53",
+            ),
+            (
+                r#"{"payment_id":9007199254740993}"#,
+                "must be a string, or an integer from 0 to 2^53",
+            ),
         ] {
             match hint(body) {
                 Err(ApiError::Invalid { field, reason: r }) => {

@@ -940,8 +940,24 @@ mod contract {
     fn the_openapi_document_states_the_rules_the_handlers_enforce() {
         let doc = serde_json::to_value(ivpay_api::openapi_document()).expect("document");
         let schemas = &doc["components"]["schemas"];
-        let body = &schemas["CreateBody"];
+        // The fields' own rules, then the rule across them (amount by currency).
+        let body = &schemas["CreateBody"]["allOf"][0];
+        let per_currency = &schemas["CreateBody"]["allOf"][1]["oneOf"];
         assert!(body["properties"]["amount_fiat"]["pattern"].is_string());
+        let yen = per_currency
+            .as_array()
+            .and_then(|branches| {
+                branches.iter().find(|b| {
+                    b["properties"]["currency_fiat"]["enum"]
+                        .as_array()
+                        .is_some_and(|codes| codes.contains(&Value::from("JPY")))
+                })
+            })
+            .expect("a branch for JPY");
+        assert_eq!(
+            yen["properties"]["amount_fiat"]["pattern"], "^(0*[1-9][0-9]{0,11}|0*1000000000000)$",
+            "JPY has no minor units"
+        );
         assert_eq!(body["properties"]["foreign_id"]["maxLength"], 255);
         assert_eq!(body["properties"]["url_success"]["maxLength"], 2048);
         let required: Vec<_> = body["required"].as_array().cloned().unwrap_or_default();
