@@ -21,10 +21,11 @@ use utoipa::{IntoResponses, ToSchema};
 
 use crate::auth::AuthenticatedClient;
 use crate::envelope::Envelope;
+use crate::error::ApiError;
 use crate::error::samples;
 use crate::json::Json;
 use crate::payment::Terms;
-use crate::{ApiError, AppState};
+use crate::state::AppState;
 
 /// The header a client sets to make a create safe to repeat.
 pub const IDEMPOTENCY_KEY_HEADER: &str = "idempotency-key";

@@ -12,9 +12,10 @@ use utoipa::{IntoResponses, ToSchema};
 
 use crate::auth::AuthenticatedClient;
 use crate::envelope::Envelope;
+use crate::error::ApiError;
 use crate::error::samples;
 use crate::payment::PaymentPath;
-use crate::{ApiError, AppState};
+use crate::state::AppState;
 
 /// What a status report rests on. Each body that is JSON (trailing commas tolerated) is
 /// shown as JSON; one that is not stays a string. Absent parts are left out.

@@ -12,8 +12,9 @@ use utoipa::openapi::RefOr;
 use utoipa::{IntoResponses, ToSchema};
 
 use crate::envelope::Envelope;
+use crate::error::ApiError;
 use crate::error::samples;
-use crate::{ApiError, AppState};
+use crate::state::AppState;
 
 /// The process answers.
 #[derive(Debug, Serialize, ToSchema)]

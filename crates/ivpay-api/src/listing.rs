@@ -11,9 +11,10 @@ use utoipa::{IntoParams, IntoResponses, ToSchema};
 
 use crate::auth::AuthenticatedClient;
 use crate::envelope::Envelope;
+use crate::error::ApiError;
 use crate::error::samples;
 use crate::payment::PaymentView;
-use crate::{ApiError, AppState};
+use crate::state::AppState;
 
 /// Default page size.
 const DEFAULT_LIMIT: u32 = 50;

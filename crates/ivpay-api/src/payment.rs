@@ -13,8 +13,9 @@ use utoipa::{IntoParams, IntoResponses, ToSchema};
 
 use crate::auth::AuthenticatedClient;
 use crate::envelope::Envelope;
+use crate::error::ApiError;
 use crate::error::samples;
-use crate::{ApiError, AppState};
+use crate::state::AppState;
 
 /// The `{payment_id}` of the path: IVPAY's id or ours.
 pub(crate) struct PaymentPath(pub(crate) PaymentRef);

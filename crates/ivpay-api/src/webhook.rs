@@ -20,9 +20,10 @@ use utoipa::{IntoResponses, ToSchema};
 
 use crate::auth::IvpayNotifier;
 use crate::envelope::Envelope;
+use crate::error::ApiError;
 use crate::error::samples;
 use crate::json::RawBody;
-use crate::{ApiError, AppState};
+use crate::state::AppState;
 
 /// The fields of a notice that public code reads. Each is read as any JSON value; what
 /// cannot be used is ignored, except a `payment_id` (see [`WebhookBody::hint`]).

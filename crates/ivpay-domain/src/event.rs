@@ -2,7 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{InternalId, PaymentId, PaymentStatus, RefusalReason, ReportedStatus, Timestamp};
+use crate::id::{InternalId, PaymentId};
+use crate::status::{PaymentStatus, RefusalReason, ReportedStatus};
+use crate::time::Timestamp;
 
 /// Who told us about a status.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]

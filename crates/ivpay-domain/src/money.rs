@@ -311,10 +311,10 @@ impl Money {
     ///
     /// # Errors
     ///
-    /// A [`FieldError`] naming `currency_fiat` or `amount_fiat` and the reason. The
+    /// A [`FieldError`](crate::field::FieldError) naming `currency_fiat` or `amount_fiat` and the reason. The
     /// currency is checked first: an amount cannot be judged without it.
-    pub fn parse(amount_fiat: &str, currency_fiat: &str) -> Result<Self, crate::FieldError> {
-        use crate::{Field, FieldError};
+    pub fn parse(amount_fiat: &str, currency_fiat: &str) -> Result<Self, crate::field::FieldError> {
+        use crate::field::{Field, FieldError};
         let currency: FiatCurrency = currency_fiat
             .parse()
             .map_err(|e| FieldError::new(Field::CurrencyFiat, e))?;

@@ -3,10 +3,12 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{
-    Field, FieldError, ForeignId, InternalId, Money, PaymentId, PaymentStatus, RedirectUrl,
-    Timestamp, Transition, transition,
-};
+use crate::field::{Field, FieldError};
+use crate::id::{ForeignId, InternalId, PaymentId};
+use crate::money::Money;
+use crate::redirect::RedirectUrl;
+use crate::status::{PaymentStatus, Transition, transition};
+use crate::time::Timestamp;
 
 /// A valid request for a new payment, before anything is stored or sent.
 ///
@@ -475,7 +477,7 @@ impl Payment {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::RefusalReason;
+    use crate::status::RefusalReason;
     use proptest::prelude::*;
 
     fn sample() -> Payment {

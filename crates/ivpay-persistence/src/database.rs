@@ -5,7 +5,7 @@ use std::time::Duration;
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{ConnectOptions, ConnectionTrait, DatabaseConnection, DbBackend, Statement};
 
-use crate::ConnectError;
+use crate::error::ConnectError;
 use crate::error::unavailable;
 use ivpay_ports::RepositoryError;
 

@@ -14,7 +14,8 @@ mod m0002_webhook_inbox;
 use sea_orm::{ConnectionTrait, DbBackend, DbErr};
 use sea_orm_migration::{MigrationTrait, MigratorTrait};
 
-use crate::{Database, MigrateError};
+use crate::database::Database;
+use crate::error::MigrateError;
 
 /// The PostgreSQL advisory lock that serializes migrations across instances ("ivpaymig").
 const MIGRATION_LOCK: i64 = 0x6976_7061_796d_6967;

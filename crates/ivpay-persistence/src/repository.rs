@@ -19,8 +19,8 @@ use sea_orm::{
     QueryFilter, QueryOrder, QuerySelect, TryInsertResult,
 };
 
-use crate::Database;
 use crate::convert::{claim_row, event_row, inbox_row, payment_row, version_to_db};
+use crate::database::Database;
 use crate::database::begin_write;
 use crate::entity::{event, idempotency, inbox, payment};
 use crate::error::{is_foreign_key_violation, is_unique_violation, unavailable};

@@ -31,10 +31,13 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use crate::{
-    ClaimedPayment, IdempotencyClaim, IdempotencyRecord, InboxWebhook, IntentInsert, Page,
-    PageRequest, PaymentFilter, PaymentStore, ReconcileQueue, RepositoryError, WebhookInbox,
+use crate::payment_store::{
+    IdempotencyClaim, IdempotencyRecord, IntentInsert, Page, PageRequest, PaymentFilter,
+    PaymentStore,
 };
+use crate::reconcile_queue::{ClaimedPayment, ReconcileQueue};
+use crate::storage::RepositoryError;
+use crate::webhook_inbox::{InboxWebhook, WebhookInbox};
 use ivpay_domain::{
     ClientId, CreateOutcome, ForeignId, IdempotencyKey, InternalId, Payment, PaymentEvent,
     PaymentId, Timestamp,

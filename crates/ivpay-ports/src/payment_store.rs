@@ -6,7 +6,7 @@ use ivpay_domain::{
     PaymentStatus, Timestamp,
 };
 
-use crate::RepositoryError;
+use crate::storage::RepositoryError;
 
 /// A client's claim on an idempotency key, stored in the same transaction as the intent.
 #[derive(Clone, PartialEq, Eq, Debug)]

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use ivpay_domain::{InternalId, Payment, Timestamp};
 
-use crate::RepositoryError;
+use crate::storage::RepositoryError;
 
 /// A payment claimed for a reconciliation check, with how many checks it has had.
 #[derive(Clone, PartialEq, Eq, Debug)]

@@ -9,7 +9,9 @@ use ivpay_domain::{
     PaymentEvent, PaymentId, StatusUpdate, WebhookHint,
 };
 
-use crate::{GatewayError, Page, PageRequest, PaymentFilter, RepositoryError};
+use crate::gateway::GatewayError;
+use crate::payment_store::{Page, PageRequest, PaymentFilter};
+use crate::storage::RepositoryError;
 
 /// A way to name a payment from outside: our id (a UUID) or IVPAY's.
 #[derive(Clone, PartialEq, Eq, Debug)]

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use ivpay_domain::{InternalId, Timestamp, WebhookHint};
 
-use crate::RepositoryError;
+use crate::storage::RepositoryError;
 
 /// A received webhook kept in the inbox until it has been confirmed and applied, so a
 /// webhook answered 200 is never lost, whatever fails after.

@@ -36,7 +36,7 @@ pub struct ServiceConfig {
     /// payment's webhooks are still confirmed one after the other).
     pub inbox_concurrency: usize,
     /// Fault points armed for crash and stall tests; none by default.
-    pub faults: crate::FaultPoints,
+    pub faults: crate::fault::FaultPoints,
 }
 
 impl Default for ServiceConfig {
@@ -54,7 +54,7 @@ impl Default for ServiceConfig {
             stale_intent_after: Duration::from_secs(300),
             inbox_lease: Duration::from_secs(60),
             inbox_concurrency: 8,
-            faults: crate::FaultPoints::default(),
+            faults: crate::fault::FaultPoints::default(),
         }
     }
 }

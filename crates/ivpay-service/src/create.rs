@@ -9,7 +9,8 @@ use ivpay_ports::{
 };
 use sha2::{Digest, Sha256};
 
-use crate::{FaultPoint, PaymentService};
+use crate::PaymentService;
+use crate::fault::FaultPoint;
 
 /// A digest of what the request means, so `10.5` and `10.50` are the same request.
 pub(crate) fn fingerprint(request: &NewPayment) -> String {
@@ -227,7 +228,8 @@ mod tests {
     use ivpay_ports::{MockPaymentGateway, MockPaymentStore};
 
     use super::*;
-    use crate::{ManualClock, ServiceConfig};
+    use crate::clock::ManualClock;
+    use crate::config::ServiceConfig;
 
     #[tokio::test]
     async fn a_key_whose_payment_is_gone_is_a_broken_invariant_not_corruption() {

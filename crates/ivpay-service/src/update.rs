@@ -110,7 +110,8 @@ mod tests {
     use ivpay_ports::MockPaymentStore;
 
     use super::*;
-    use crate::{ManualClock, ServiceConfig};
+    use crate::clock::ManualClock;
+    use crate::config::ServiceConfig;
 
     fn created(id: &str) -> Payment {
         let request = ivpay_domain::NewPayment::from_fields("10", "USD", None, None, None)

@@ -63,7 +63,7 @@ where
         self.repo.store_webhook(&entry, now).await?;
         self.config
             .faults
-            .pass(crate::FaultPoint::WebhookAfterInboxCommit)
+            .pass(crate::fault::FaultPoint::WebhookAfterInboxCommit)
             .await;
         self.webhook_queued.notify_one();
         Ok(WebhookReceipt::Queued)

@@ -1,0 +1,92 @@
+//! What the router is configured with, and what every handler shares.
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+
+use ivpay_ports::PaymentUseCases;
+use metrics_exporter_prometheus::PrometheusHandle;
+
+use crate::keys::{ClientKeys, WebhookKey};
+
+/// Settings of the router.
+#[derive(Clone, Debug)]
+pub struct ApiConfig {
+    /// Our clients and their keys.
+    pub clients: ClientKeys,
+    /// IVPAY's key, which IVPAY echoes on webhooks; `None` refuses every webhook.
+    pub webhook_key: Option<WebhookKey>,
+    /// Largest accepted request body, in bytes.
+    pub body_limit: usize,
+    /// Where `/metrics` reads from; `None` answers 404 there.
+    pub metrics: Option<PrometheusHandle>,
+    /// Requests per second allowed to each client, with a burst; `None` for no limit.
+    pub rate_limit: Option<RateLimit>,
+    /// Longest a request may run before it is answered 503 (`timeout`) in the envelope;
+    /// `None` for no limit. A create cut short after its intent was stored leaves the
+    /// intent *initiated*, even if IVPAY did create the payment. The reconciler settles it
+    /// as *unknown* only later (`stale_intent_secs`), and cannot tell whether IVPAY created
+    /// it. Meanwhile a retry with the same `Idempotency-Key` is answered 409, afterwards
+    /// 504 `outcome_unknown`: the key stays tied to that unknown outcome, and the client
+    /// needs a new key to try again.
+    pub request_timeout: Option<std::time::Duration>,
+    /// The storage's effective settings, shown by `/readyz` (e.g. SQLite's journal mode
+    /// and `synchronous`), so a misconfigured deployment is visible.
+    pub storage: Option<serde_json::Value>,
+}
+
+/// A per-client request rate: `per_second` on average, up to `burst` at once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RateLimit {
+    /// Sustained requests per second.
+    pub per_second: NonZeroU32,
+    /// Requests allowed at once after a quiet spell.
+    pub burst: NonZeroU32,
+}
+
+pub(crate) type Limiter = governor::DefaultKeyedRateLimiter<ivpay_domain::ClientId>;
+
+impl ApiConfig {
+    /// Defaults: no webhook key, 64 KiB bodies, no metrics.
+    pub fn new(clients: ClientKeys) -> Self {
+        Self {
+            clients,
+            webhook_key: None,
+            body_limit: 64 * 1024,
+            metrics: None,
+            rate_limit: None,
+            request_timeout: None,
+            storage: None,
+        }
+    }
+}
+
+/// What every handler shares.
+#[derive(Clone)]
+pub(crate) struct AppState {
+    pub(crate) use_cases: Arc<dyn PaymentUseCases>,
+    pub(crate) clients: Arc<ClientKeys>,
+    pub(crate) webhook_key: Option<Arc<WebhookKey>>,
+    pub(crate) body_limit: usize,
+    pub(crate) metrics: Option<PrometheusHandle>,
+    pub(crate) limiter: Option<Arc<Limiter>>,
+    pub(crate) storage: Option<serde_json::Value>,
+}
+
+impl AppState {
+    /// The state the handlers share, from the router's settings.
+    pub(crate) fn new(use_cases: Arc<dyn PaymentUseCases>, config: ApiConfig) -> Self {
+        Self {
+            use_cases,
+            clients: Arc::new(config.clients),
+            webhook_key: config.webhook_key.map(Arc::new),
+            body_limit: config.body_limit,
+            metrics: config.metrics,
+            storage: config.storage,
+            limiter: config.rate_limit.map(|r| {
+                Arc::new(governor::RateLimiter::keyed(
+                    governor::Quota::per_second(r.per_second).allow_burst(r.burst),
+                ))
+            }),
+        }
+    }
+}
