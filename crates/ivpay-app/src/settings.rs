@@ -190,6 +190,11 @@ pub struct ReconcilerSettings {
     /// confirmation (IVPAY's GET with its retries). At least 1 s. Default 60 s.
     #[serde(rename = "inbox_lease_secs", deserialize_with = "secs")]
     pub inbox_lease: Duration,
+    /// How many webhooks the inbox worker confirms with IVPAY at once (one payment's are
+    /// still confirmed one after the other). When idle, the worker looks at the inbox
+    /// every `interval_secs`, besides being woken by each webhook. Default 8.
+    #[serde(deserialize_with = "at_least_one")]
+    pub inbox_concurrency: NonZeroUsize,
 }
 
 impl Default for ReconcilerSettings {
@@ -201,6 +206,7 @@ impl Default for ReconcilerSettings {
             max_delay: Duration::from_secs(3600),
             stale_intent: Duration::from_secs(300),
             inbox_lease: Duration::from_secs(60),
+            inbox_concurrency: const { NonZeroUsize::new(8).expect("not zero") },
         }
     }
 }
@@ -747,10 +753,12 @@ mod tests {
         let s = from_env(&[
             ("IVPAY_RECONCILER__INTERVAL_SECS", "2"),
             ("IVPAY_RECONCILER__ENABLED", "false"),
+            ("IVPAY_RECONCILER__INBOX_CONCURRENCY", "3"),
         ])
         .expect("loads");
         assert!(!s.reconciler.enabled);
         assert_eq!(s.reconciler.interval, Duration::from_secs(2));
+        assert_eq!(s.reconciler.inbox_concurrency.get(), 3);
     }
 
     #[test]
@@ -855,6 +863,10 @@ mod tests {
             (
                 "IVPAY_DATABASE__MAX_CONNECTIONS",
                 "database.max_connections",
+            ),
+            (
+                "IVPAY_RECONCILER__INBOX_CONCURRENCY",
+                "reconciler.inbox_concurrency",
             ),
         ] {
             assert_eq!(refusal(&[(var, "0")]), format!("{key}: must be at least 1"));

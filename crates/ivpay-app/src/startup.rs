@@ -101,7 +101,7 @@ impl App {
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
         settings.validate()?;
         let options = DatabaseOptions {
-            max_connections: settings.database.max_connections.get(),
+            max_connections: settings.database.max_connections,
             ..DatabaseOptions::default()
         };
         let db =
@@ -175,6 +175,7 @@ impl App {
             reconcile_max: settings.reconciler.max_delay,
             stale_intent_after: settings.reconciler.stale_intent,
             inbox_lease: settings.reconciler.inbox_lease,
+            inbox_concurrency: settings.reconciler.inbox_concurrency,
             idempotency_ttl: settings.idempotency.retention,
             in_flight_wait: settings.idempotency.wait,
             faults,

@@ -37,7 +37,7 @@ pub struct DatabaseOptions {
     /// Most connections in the pool. For SQLite these are readers that share one writer
     /// (WAL); for an in-memory SQLite database the pool is forced to one connection, since
     /// each connection would otherwise see its own empty database.
-    pub max_connections: u32,
+    pub max_connections: std::num::NonZeroU32,
     /// Connections kept open when idle.
     pub min_connections: u32,
     /// How long opening one connection may take.
@@ -57,7 +57,7 @@ pub struct DatabaseOptions {
 impl Default for DatabaseOptions {
     fn default() -> Self {
         Self {
-            max_connections: 8,
+            max_connections: const { std::num::NonZeroU32::new(8).expect("not zero") },
             min_connections: 1,
             connect_timeout: Duration::from_secs(5),
             acquire_timeout: Duration::from_secs(10),
@@ -139,7 +139,7 @@ pub async fn connect(url: &str, options: &DatabaseOptions) -> Result<Database, C
     opts.max_connections(if in_memory {
         1
     } else {
-        options.max_connections.max(1)
+        options.max_connections.get()
     })
     .min_connections(if in_memory {
         1
@@ -303,7 +303,7 @@ mod tests {
     async fn every_pooled_sqlite_connection_runs_wal_normal_with_busy_timeout_and_foreign_keys() {
         let dir = tempfile::tempdir().expect("temporary directory");
         let options = DatabaseOptions {
-            max_connections: 4,
+            max_connections: const { std::num::NonZeroU32::new(4).expect("not zero") },
             min_connections: 4,
             ..DatabaseOptions::default()
         };

@@ -34,7 +34,7 @@ pub struct ServiceConfig {
     pub inbox_lease: Duration,
     /// How many inbox webhooks a pass claims and confirms with IVPAY at once (one
     /// payment's webhooks are still confirmed one after the other).
-    pub inbox_concurrency: usize,
+    pub inbox_concurrency: std::num::NonZeroUsize,
     /// Fault points armed for crash and stall tests; none by default.
     pub faults: crate::fault::FaultPoints,
 }
@@ -53,7 +53,7 @@ impl Default for ServiceConfig {
             max_conflict_retries: 16,
             stale_intent_after: Duration::from_secs(300),
             inbox_lease: Duration::from_secs(60),
-            inbox_concurrency: 8,
+            inbox_concurrency: const { std::num::NonZeroUsize::new(8).expect("not zero") },
             faults: crate::fault::FaultPoints::default(),
         }
     }

@@ -74,7 +74,7 @@ where
     /// once (see [`crate::payment_lock`]). Claiming no more than can start at once keeps
     /// each webhook's wait for its turn well inside its lease.
     pub(crate) async fn confirm_due_webhooks(&self) -> Result<InboxReport, UpdateError> {
-        let at_once = self.config.inbox_concurrency.max(1);
+        let at_once = self.config.inbox_concurrency.get();
         let due = self
             .repo
             .claim_webhooks(

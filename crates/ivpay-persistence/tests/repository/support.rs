@@ -37,7 +37,7 @@ pub(crate) struct TestDb {
 impl TestDb {
     async fn open(url: String) -> Self {
         let options = DatabaseOptions {
-            max_connections: 8,
+            max_connections: const { std::num::NonZeroU32::new(8).expect("not zero") },
             ..DatabaseOptions::default()
         };
         let db = connect(&url, &options).await.expect("test database opens");

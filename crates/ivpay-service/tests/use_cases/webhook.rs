@@ -283,7 +283,7 @@ async fn one_confirmation_per_payment_in_flight_and_payments_side_by_side() {
 async fn a_pass_takes_no_more_webhooks_than_it_confirms_at_once() {
     let gateway = PairedGets::new();
     let config = ServiceConfig {
-        inbox_concurrency: 2,
+        inbox_concurrency: std::num::NonZeroUsize::new(2).expect("not zero"),
         ..ServiceConfig::default()
     };
     let svc = PaymentService::new(InMemoryRepository::new(), gateway.clone(), clock(), config);
