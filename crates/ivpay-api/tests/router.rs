@@ -814,6 +814,34 @@ mod contract {
     }
 
     #[tokio::test]
+    async fn a_contended_refresh_is_503_with_retry_after_and_says_to_retry() {
+        let mut uc = MockPaymentUseCases::new();
+        uc.expect_get().times(1).return_once(|_, _| {
+            Err(ivpay_ports::QueryError::Contended {
+                id: OUR_ID.parse().expect("uuid"),
+                attempts: 17,
+            })
+        });
+        let app = mocked(uc);
+        let (status, headers, out) = send(
+            &app,
+            Request::get(format!("/payment/{IVPAY_ID}?refresh=true"))
+                .header("x-api-key", KEY)
+                .body(Body::empty())
+                .expect("req"),
+        )
+        .await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            headers.get("retry-after").and_then(|v| v.to_str().ok()),
+            Some("1")
+        );
+        let body = json(&out);
+        assert_eq!(body["code"], "contended");
+        assert_eq!(body["error"], "the payment is busy, try again");
+    }
+
+    #[tokio::test]
     async fn evidence_is_rendered_as_json_objects() {
         let confirmed = Evidence::from_webhook(
             r#"{"payment_id":"6b577835afbefe60335b6e5cd04410a9","status":"PAID",}"#,
