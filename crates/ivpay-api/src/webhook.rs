@@ -155,8 +155,9 @@ fn receipt_name(receipt: WebhookReceipt) -> &'static str {
 /// What became of a notice.
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct WebhookAck {
-    /// `queued` (kept in the inbox, confirmed later), or what applying it did: `applied`,
-    /// `duplicate`, `refused_...`, `unrecognized_status`, `unknown_payment`.
+    /// `queued`: kept in the inbox; the inbox worker confirms it with IVPAY's `GET` and
+    /// applies what IVPAY says shortly after (read the payment to see it). `duplicate`: it
+    /// claimed the status the payment already has, and is recorded as such at once.
     #[schema(example = "queued")]
     outcome: &'static str,
 }
