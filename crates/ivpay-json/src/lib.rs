@@ -33,7 +33,7 @@ use serde::de::{DeserializeOwned, Error as _, IgnoredAny};
 pub use serde_json_lenient::Error as SyntaxError;
 
 /// The body as strict JSON: borrowed when it already is, else re-written (compact, keys
-/// in order, numbers and strings exactly as written).
+/// in the order written, numbers and strings exactly as written).
 ///
 /// # Errors
 ///
@@ -72,6 +72,14 @@ mod tests {
     }
 
     #[test]
+    fn a_rewritten_body_keeps_its_keys_in_the_order_written() {
+        assert_eq!(
+            rewritten(r#"{"status": "PAID", "payment_id": "p1", "network": "TRON",}"#),
+            r#"{"status":"PAID","payment_id":"p1","network":"TRON"}"#
+        );
+    }
+
+    #[test]
     fn reads_trailing_commas_in_objects_and_arrays() {
         let v: Value = from_slice(b"{\n  \"d\": {\"x\": [1, 2,],\n  },\n}").expect("tolerated");
         assert_eq!(v["d"]["x"][1], 2);
@@ -91,7 +99,7 @@ mod tests {
     fn keeps_numbers_and_strings_exactly() {
         assert_eq!(
             rewritten(r#"{"a": ",}", "n": 10.50, "big": 123456789012345678901234567890,}"#),
-            r#"{"a":",}","big":123456789012345678901234567890,"n":10.50}"#
+            r#"{"a":",}","n":10.50,"big":123456789012345678901234567890}"#
         );
         assert_eq!(rewritten(r#"{"q": "q\",]",}"#), r#"{"q":"q\",]"}"#);
     }
