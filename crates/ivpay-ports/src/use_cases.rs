@@ -207,6 +207,12 @@ pub struct InboxReport {
     pub processed: u32,
     /// IVPAY could not confirm them now; rescheduled with back-off.
     pub deferred: u32,
+    /// IVPAY could not confirm them for the last allowed time; recorded as
+    /// [`EventOutcome::Unconfirmed`] with their body and removed from the inbox.
+    pub unconfirmed: u32,
+    /// Their lease ran out while they were processed and another worker holds them now;
+    /// this worker's result was not written.
+    pub lease_lost: u32,
     /// Storage failed while processing them; they are tried again when the lease ends.
     pub failed: u32,
 }
@@ -230,6 +236,9 @@ pub struct ReconcileReport {
     pub webhooks_deferred: u32,
     /// Expired idempotency records deleted.
     pub keys_purged: u64,
+    /// Claimed payments whose lease ran out before their next check was written; the
+    /// worker that took them over schedules them.
+    pub lease_lost: u32,
 }
 
 /// The use cases, as the HTTP layer and background workers call them.
