@@ -683,6 +683,20 @@ impl ReconcileQueue for SeaOrmRepository {
         Ok(claimed)
     }
 
+    async fn count_quarantined(&self) -> Result<u64, RepositoryError> {
+        let payments = payment::Entity::find()
+            .filter(payment::Column::QuarantinedAt.is_not_null())
+            .count(self.conn())
+            .await
+            .map_err(unavailable)?;
+        let webhooks = inbox::Entity::find()
+            .filter(inbox::Column::QuarantinedAt.is_not_null())
+            .count(self.conn())
+            .await
+            .map_err(unavailable)?;
+        Ok(payments + webhooks)
+    }
+
     /// `UPDATE .. WHERE id = ? AND next_check_at = leased_until`: the claim's deadline is
     /// its token. Each claim moves it strictly later (a row is claimable only once its
     /// deadline has passed, and leases are at least a second), so a stale claimer's

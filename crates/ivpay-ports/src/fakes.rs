@@ -441,6 +441,11 @@ impl ReconcileQueue for InMemoryRepository {
             .collect())
     }
 
+    /// Nothing in memory is ever unreadable.
+    async fn count_quarantined(&self) -> Result<u64, RepositoryError> {
+        Ok(0)
+    }
+
     async fn schedule_check(
         &self,
         id: InternalId,

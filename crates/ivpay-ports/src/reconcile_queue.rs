@@ -54,6 +54,16 @@ pub trait ReconcileQueue: Send + Sync {
         limit: u32,
     ) -> Result<Vec<ClaimedPayment>, RepositoryError>;
 
+    /// How many stored rows are quarantined: set aside by [`ReconcileQueue::stale_intents`],
+    /// [`ReconcileQueue::claim_due`] or [`crate::WebhookInbox::claim_webhooks`] because they
+    /// no longer read, and not yet released by an operator. Always 0 for storage that cannot
+    /// hold such a row.
+    ///
+    /// # Errors
+    ///
+    /// [`RepositoryError::Unavailable`].
+    async fn count_quarantined(&self) -> Result<u64, RepositoryError>;
+
     /// Sets a claimed payment's next check (`None`: no more checks) and its attempt count,
     /// if the claim that leased it until `leased_until` still holds (its next check is still
     /// `leased_until`); otherwise writes nothing and answers [`LeaseWrite::LeaseLost`]: the

@@ -184,6 +184,9 @@ pub enum UpdateError {
 pub struct Health {
     /// Payments whose create outcome is *unknown*.
     pub unknown_payments: u64,
+    /// Stored rows (payments, inbox webhooks) set aside because they no longer read; each
+    /// waits for an operator to fix and release it.
+    pub quarantined_rows: u64,
 }
 
 /// What became of a received webhook. Either way it is durable: acknowledge it.

@@ -127,6 +127,7 @@ pub(crate) async fn unreadable_rows_are_quarantined_and_the_rest_of_the_batch_pr
         1
     );
     assert_eq!(quarantined(&t, "payments").await, payments, "marked once");
+    assert_eq!(repo.count_quarantined().await.expect("counted"), 3);
 }
 
 /// The release an operator makes (`docs/operations.md`): fix the row, clear the mark.
@@ -150,6 +151,7 @@ pub(crate) async fn a_fixed_row_released_by_the_operator_is_claimed_again(t: Tes
             .expect("claimed")
             .is_empty()
     );
+    assert_eq!(repo.count_quarantined().await.expect("counted"), 2);
 
     hand_edit(
         &t,
@@ -165,6 +167,7 @@ pub(crate) async fn a_fixed_row_released_by_the_operator_is_claimed_again(t: Tes
         2,
     )
     .await;
+    assert_eq!(repo.count_quarantined().await.expect("counted"), 0);
     // Due again once the lease the quarantining claim took has run out.
     let due = repo
         .claim_due(at(100) + LEASE, LEASE, 10)
@@ -231,4 +234,35 @@ pub(crate) async fn stale_intent_and_unknown_scans_use_their_partial_indexes(t: 
         );
     }
     conn.close().await.expect("raw connection closes");
+}
+
+/// Runs `body` on this thread with a Prometheus recorder of its own, and returns what it
+/// recorded (this test's counters, whatever other tests do meanwhile).
+fn recorded<F: std::future::Future<Output = ()>>(body: impl FnOnce() -> F) -> String {
+    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+    let handle = recorder.handle();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    metrics::with_local_recorder(&recorder, || runtime.block_on(body()));
+    handle.render()
+}
+
+/// Each quarantined row is counted once, under its table, however many passes skip it.
+#[test]
+fn quarantined_rows_are_counted_once_per_row_and_table() {
+    let text = recorded(|| {
+        crate::support::on_sqlite(
+            unreadable_rows_are_quarantined_and_the_rest_of_the_batch_proceeds,
+        )
+    });
+    assert!(
+        text.contains(r#"ivpay_quarantined_rows_total{table="payments"} 2"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"ivpay_quarantined_rows_total{table="webhook_inbox"} 1"#),
+        "{text}"
+    );
 }
