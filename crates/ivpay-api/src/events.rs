@@ -70,7 +70,7 @@ pub(crate) struct EventView {
     /// The reported status (kept verbatim when unknown).
     #[schema(example = "PAID")]
     to: String,
-    /// applied, duplicate, refused_..., unrecognized_status, unknown_payment.
+    /// applied, duplicate, refused_..., unrecognized_status, unknown_payment, unconfirmed.
     #[schema(example = "applied")]
     outcome: &'static str,
     /// When we received it (Unix seconds).

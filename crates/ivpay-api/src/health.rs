@@ -32,6 +32,9 @@ pub(crate) struct Readiness {
     database: &'static str,
     /// Payments whose create outcome at IVPAY is unknown.
     unknown_payments: u64,
+    /// Stored rows set aside because they no longer read (see `docs/operations.md`); each
+    /// needs an operator.
+    quarantined_rows: u64,
     /// The storage's effective settings (SQLite journal mode, `synchronous`, ...).
     #[schema(schema_with = crate::schema::any)]
     storage: Option<serde_json::Value>,
@@ -72,9 +75,11 @@ pub(crate) async fn readyz(State(state): State<AppState>) -> Result<Envelope<Rea
     // requests take, and tells an operator what needs a look.
     let health = state.use_cases.health().await.map_err(ApiError::NotReady)?;
     metrics::gauge!("ivpay_unknown_payments").set(health.unknown_payments as f64);
+    metrics::gauge!("ivpay_quarantined_rows").set(health.quarantined_rows as f64);
     Ok(Envelope::new(Readiness {
         database: "ok",
         unknown_payments: health.unknown_payments,
+        quarantined_rows: health.quarantined_rows,
         storage: state.storage,
     }))
 }

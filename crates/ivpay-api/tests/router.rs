@@ -279,6 +279,7 @@ async fn an_upstream_timeout_answers_504_with_our_id() {
     .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(json(&out)["data"]["unknown_payments"], 1);
+    assert_eq!(json(&out)["data"]["quarantined_rows"], 0);
 }
 
 #[tokio::test]

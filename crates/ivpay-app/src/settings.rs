@@ -125,6 +125,17 @@ pub struct IvpaySettings {
     pub request_timeout: Duration,
 }
 
+impl IvpaySettings {
+    /// The slowest `GET` the client can make with these timeouts: the adapter starts no
+    /// retry later than its retry window after the first attempt, and that last attempt may
+    /// take `request_timeout`. The reconciler's claim lease is sized from it.
+    pub fn longest_get(&self) -> Duration {
+        ivpay_http_adapter::RetryPolicy::default()
+            .max_elapsed
+            .saturating_add(self.request_timeout)
+    }
+}
+
 impl Default for IvpaySettings {
     fn default() -> Self {
         Self {
@@ -195,6 +206,11 @@ pub struct ReconcilerSettings {
     /// every `interval_secs`, besides being woken by each webhook. Default 8.
     #[serde(deserialize_with = "at_least_one")]
     pub inbox_concurrency: NonZeroUsize,
+    /// How many times a webhook is tried while IVPAY cannot confirm it (its `GET` fails)
+    /// before it is given up: recorded as an *unconfirmed* event with its body and removed
+    /// from the inbox. At least 1. Default 50 (about two days at the default back-off).
+    #[serde(deserialize_with = "at_least_one")]
+    pub inbox_max_attempts: NonZeroU32,
 }
 
 impl Default for ReconcilerSettings {
@@ -207,6 +223,7 @@ impl Default for ReconcilerSettings {
             stale_intent: Duration::from_secs(300),
             inbox_lease: Duration::from_secs(60),
             inbox_concurrency: const { NonZeroUsize::new(8).expect("not zero") },
+            inbox_max_attempts: const { NonZeroU32::new(50).expect("not zero") },
         }
     }
 }

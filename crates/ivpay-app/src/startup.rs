@@ -171,6 +171,11 @@ impl App {
             .build()?;
         let faults = fault_points()?;
         let service_config = ServiceConfig {
+            reconcile_lease: ServiceConfig::lease_for(
+                ServiceConfig::default().reconcile_batch,
+                settings.ivpay.longest_get(),
+            ),
+            inbox_max_attempts: settings.reconciler.inbox_max_attempts,
             reconcile_base: settings.reconciler.first_check,
             reconcile_max: settings.reconciler.max_delay,
             stale_intent_after: settings.reconciler.stale_intent,
@@ -354,6 +359,8 @@ async fn inbox_loop(
                 for (outcome, n) in [
                     ("processed", report.processed),
                     ("deferred", report.deferred),
+                    ("unconfirmed", report.unconfirmed),
+                    ("lease_lost", report.lease_lost),
                     ("failed", report.failed),
                 ] {
                     metrics::counter!("ivpay_inbox_webhooks_total", "outcome" => outcome)
@@ -405,6 +412,8 @@ async fn reconcile_loop(
                     .increment(u64::from(report.recovered));
                 metrics::counter!("ivpay_reconciler_checks_total", "outcome" => "finalized")
                     .increment(u64::from(report.finalized));
+                metrics::counter!("ivpay_reconciler_checks_total", "outcome" => "lease_lost")
+                    .increment(u64::from(report.lease_lost));
                 if report.claimed >= batch {
                     Duration::ZERO
                 } else {

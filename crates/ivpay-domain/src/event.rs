@@ -157,6 +157,9 @@ pub enum EventOutcome {
     UnrecognizedStatus,
     /// No local payment has that IVPAY id (yet); recorded so it can be linked later.
     UnknownPayment,
+    /// A webhook that IVPAY could not be asked about, however often we tried (it stayed
+    /// unreachable or failing); given up on and recorded with its body, not acted on.
+    Unconfirmed,
 }
 
 impl EventOutcome {
@@ -170,6 +173,7 @@ impl EventOutcome {
             Self::Refused(RefusalReason::Backwards) => "refused_backwards",
             Self::UnrecognizedStatus => "unrecognized_status",
             Self::UnknownPayment => "unknown_payment",
+            Self::Unconfirmed => "unconfirmed",
         }
     }
 
@@ -183,6 +187,7 @@ impl EventOutcome {
             Self::Refused(RefusalReason::Backwards),
             Self::UnrecognizedStatus,
             Self::UnknownPayment,
+            Self::Unconfirmed,
         ]
         .into_iter()
         .find(|o| o.as_str() == name)
@@ -220,6 +225,7 @@ mod tests {
             EventOutcome::Applied,
             EventOutcome::Refused(RefusalReason::Backwards),
             EventOutcome::UnknownPayment,
+            EventOutcome::Unconfirmed,
         ] {
             assert_eq!(EventOutcome::from_name(o.as_str()), Some(o));
         }

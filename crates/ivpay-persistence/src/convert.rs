@@ -38,6 +38,8 @@ pub(crate) fn payment_row(p: &Payment) -> Result<payment::ActiveModel, Repositor
         version: Set(version_to_db(r.version)?),
         next_check_at: NotSet,
         check_attempts: NotSet,
+        quarantined_at: NotSet,
+        quarantine_reason: NotSet,
     })
 }
 
@@ -261,6 +263,8 @@ pub(crate) fn inbox_row(w: &InboxWebhook, next_attempt_at: Timestamp) -> inbox::
         received_at: Set(w.received_at.unix_seconds()),
         attempts: Set(i64::from(w.attempts)),
         next_attempt_at: Set(next_attempt_at.unix_seconds()),
+        quarantined_at: NotSet,
+        quarantine_reason: NotSet,
     }
 }
 

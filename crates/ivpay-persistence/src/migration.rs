@@ -10,6 +10,7 @@
 
 mod m0001_payments;
 mod m0002_webhook_inbox;
+mod m0003_recovery_quarantine;
 
 use sea_orm::{ConnectionTrait, DbBackend, DbErr};
 use sea_orm_migration::{MigrationTrait, MigratorTrait};
@@ -52,6 +53,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m0001_payments::Migration),
             Box::new(m0002_webhook_inbox::Migration),
+            Box::new(m0003_recovery_quarantine::Migration),
         ]
     }
 }

@@ -9,14 +9,14 @@ use ivpay_domain::{
     PaymentId, PaymentStatus, Timestamp,
 };
 use ivpay_ports::{
-    ClaimedPayment, IdempotencyClaim, IdempotencyRecord, InboxWebhook, IntentInsert, Page,
-    PageRequest, PaymentFilter, PaymentStore, ReconcileQueue, RepositoryError, WebhookInbox,
+    ClaimedPayment, IdempotencyClaim, IdempotencyRecord, InboxWebhook, IntentInsert, LeaseWrite,
+    Page, PageRequest, PaymentFilter, PaymentStore, ReconcileQueue, RepositoryError, WebhookInbox,
 };
 use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType, Order, Query, SelectStatement};
 use sea_orm::{
-    ColumnTrait, Condition, DatabaseConnection, DbBackend, DbErr, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, TryInsertResult,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, TryInsertResult,
 };
 
 use crate::convert::{claim_row, event_row, inbox_row, payment_row, version_to_db};
@@ -129,7 +129,92 @@ impl SeaOrmRepository {
             RepositoryError::NotFound(id)
         })
     }
+
+    /// Reads each model of a batch into the domain; a row that does not read is
+    /// quarantined (see [`SeaOrmRepository::quarantine`]) and left out, so one bad row
+    /// never stops the pass that read it.
+    async fn readable<E, M, T>(
+        &self,
+        entity: E,
+        columns: QuarantineColumns<E>,
+        models: Vec<M>,
+        key: impl Fn(&M) -> String,
+        read: impl Fn(M) -> Result<T, RepositoryError>,
+    ) -> Result<Vec<T>, RepositoryError>
+    where
+        E: EntityTrait,
+    {
+        let mut good = Vec::with_capacity(models.len());
+        for model in models {
+            let id = key(&model);
+            match read(model) {
+                Ok(value) => good.push(value),
+                Err(RepositoryError::Corrupt(reason)) => {
+                    self.quarantine(entity, columns, &id, &reason).await?;
+                }
+                Err(other) => return Err(other),
+            }
+        }
+        Ok(good)
+    }
+
+    /// Sets an unreadable row aside: marks it quarantined (with when and why) so no claim
+    /// or scan takes it again, logs it once at error with its id, and counts it in
+    /// `ivpay_quarantined_rows_total{table}`. An operator fixes the row and releases it by
+    /// clearing `quarantined_at` (see `docs/operations.md`).
+    async fn quarantine<E: EntityTrait>(
+        &self,
+        entity: E,
+        (id_column, at, why): QuarantineColumns<E>,
+        id: &str,
+        reason: &str,
+    ) -> Result<(), RepositoryError> {
+        let table = entity.table_name();
+        // An audit time for the operator, not a decision: the wall clock will do.
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+        let _turn = self.db.write_turn().await;
+        let mut mark = Query::update();
+        mark.table(entity)
+            .value(at, now)
+            .value(why, reason)
+            .and_where(id_column.eq(id))
+            .and_where(at.is_null());
+        let backend = self.conn().get_database_backend();
+        self.conn()
+            .execute_raw(backend.build(&mark))
+            .await
+            .map_err(unavailable)?;
+        tracing::error!(
+            table,
+            id,
+            reason,
+            "row quarantined: it no longer reads; fix it and release it (docs/operations.md)"
+        );
+        metrics::counter!("ivpay_quarantined_rows_total", "table" => table).increment(1);
+        Ok(())
+    }
 }
+
+/// An entity's id, `quarantined_at` and `quarantine_reason` columns.
+type QuarantineColumns<E> = (
+    <E as EntityTrait>::Column,
+    <E as EntityTrait>::Column,
+    <E as EntityTrait>::Column,
+);
+
+const PAYMENT_QUARANTINE: QuarantineColumns<payment::Entity> = (
+    payment::Column::Id,
+    payment::Column::QuarantinedAt,
+    payment::Column::QuarantineReason,
+);
+
+const INBOX_QUARANTINE: QuarantineColumns<inbox::Entity> = (
+    inbox::Column::Id,
+    inbox::Column::QuarantinedAt,
+    inbox::Column::QuarantineReason,
+);
 
 /// Maps an error from writing a payment row: a taken unique value is data, the rest is
 /// the database being unavailable.
@@ -143,6 +228,15 @@ fn payment_write_error(e: DbErr) -> RepositoryError {
         RepositoryError::Duplicate { what }
     } else {
         unavailable(e)
+    }
+}
+
+/// A write fenced by a claim's deadline wrote its row, or found the claim gone.
+fn lease_write(rows_affected: u64) -> LeaseWrite {
+    if rows_affected > 0 {
+        LeaseWrite::Written
+    } else {
+        LeaseWrite::LeaseLost
     }
 }
 
@@ -419,6 +513,7 @@ impl PaymentStore for SeaOrmRepository {
         Ok(done.rows_affected)
     }
 
+    /// Served by the partial index `payments_unknown_idx`.
     async fn count_unknown(&self) -> Result<u64, RepositoryError> {
         payment::Entity::find()
             .filter(payment::Column::CreateOutcome.eq("unknown"))
@@ -453,50 +548,70 @@ impl WebhookInbox for SeaOrmRepository {
         due.column(inbox::Column::Id)
             .from(inbox::Entity)
             .and_where(inbox::Column::NextAttemptAt.lte(now.unix_seconds()))
+            .and_where(inbox::Column::QuarantinedAt.is_null())
             .order_by(inbox::Column::ReceivedAt, Order::Asc)
             .order_by(inbox::Column::Id, Order::Asc);
         let columns = (inbox::Column::Id, inbox::Column::NextAttemptAt);
         let leased = self
             .lease(inbox::Entity, columns, now + lease, due, limit)
             .await?;
-        let mut claimed: Vec<InboxWebhook> = rows(leased)?;
+        let mut claimed = self
+            .readable(
+                inbox::Entity,
+                INBOX_QUARANTINE,
+                leased,
+                |m| m.id.clone(),
+                InboxWebhook::try_from,
+            )
+            .await?;
         claimed.sort_by_key(|w| (w.received_at, w.id));
         Ok(claimed)
     }
 
-    async fn finish_webhook(&self, id: InternalId) -> Result<(), RepositoryError> {
+    /// `DELETE .. WHERE id = ? AND next_attempt_at = leased_until`: the claim's deadline
+    /// is its token.
+    async fn finish_webhook(
+        &self,
+        id: InternalId,
+        leased_until: Timestamp,
+    ) -> Result<LeaseWrite, RepositoryError> {
         let _turn = self.db.write_turn().await;
-        inbox::Entity::delete_many()
+        let done = inbox::Entity::delete_many()
             .filter(inbox::Column::Id.eq(id.to_string()))
+            .filter(inbox::Column::NextAttemptAt.eq(leased_until.unix_seconds()))
             .exec(self.conn())
             .await
             .map_err(unavailable)?;
-        Ok(())
+        Ok(lease_write(done.rows_affected))
     }
 
     async fn retry_webhook(
         &self,
         id: InternalId,
+        leased_until: Timestamp,
         next_attempt_at: Timestamp,
         attempts: u32,
-    ) -> Result<(), RepositoryError> {
+    ) -> Result<LeaseWrite, RepositoryError> {
         let _turn = self.db.write_turn().await;
-        inbox::Entity::update_many()
+        let done = inbox::Entity::update_many()
             .col_expr(
                 inbox::Column::NextAttemptAt,
                 Expr::value(next_attempt_at.unix_seconds()),
             )
             .col_expr(inbox::Column::Attempts, Expr::value(i64::from(attempts)))
             .filter(inbox::Column::Id.eq(id.to_string()))
+            .filter(inbox::Column::NextAttemptAt.eq(leased_until.unix_seconds()))
             .exec(self.conn())
             .await
             .map_err(unavailable)?;
-        Ok(())
+        Ok(lease_write(done.rows_affected))
     }
 }
 
 #[async_trait::async_trait]
 impl ReconcileQueue for SeaOrmRepository {
+    /// Served by the partial index `payments_initiated_created_at_idx`. Unreadable rows are
+    /// quarantined and left out, so a call may return fewer than `limit` while more wait.
     async fn stale_intents(
         &self,
         created_before: Timestamp,
@@ -505,13 +620,21 @@ impl ReconcileQueue for SeaOrmRepository {
         let models = payment::Entity::find()
             .filter(payment::Column::CreateOutcome.eq(CreateOutcome::Initiated.as_str()))
             .filter(payment::Column::CreatedAt.lt(created_before.unix_seconds()))
+            .filter(payment::Column::QuarantinedAt.is_null())
             .order_by_asc(payment::Column::CreatedAt)
             .order_by_asc(payment::Column::Id)
             .limit(u64::from(limit))
             .all(self.conn())
             .await
             .map_err(unavailable)?;
-        rows(models)
+        self.readable(
+            payment::Entity,
+            PAYMENT_QUARANTINE,
+            models,
+            |m| m.id.clone(),
+            Payment::try_from,
+        )
+        .await
     }
 
     /// One leasing statement (see `SeaOrmRepository::lease`) on `payments.next_check_at`:
@@ -529,35 +652,62 @@ impl ReconcileQueue for SeaOrmRepository {
             .and_where(payment::Column::Status.is_in(NON_FINAL))
             .and_where(payment::Column::CreateOutcome.eq("created"))
             .and_where(payment::Column::NextCheckAt.lte(now.unix_seconds()))
+            .and_where(payment::Column::QuarantinedAt.is_null())
             .order_by(payment::Column::NextCheckAt, Order::Asc)
             .order_by(payment::Column::Id, Order::Asc);
         let columns = (payment::Column::Id, payment::Column::NextCheckAt);
         let models = self
             .lease(payment::Entity, columns, now + lease, due, limit)
             .await?;
-        let mut claimed = Vec::with_capacity(models.len());
-        for m in models {
-            let attempts = u32::try_from(m.check_attempts).map_err(|_| {
-                RepositoryError::Corrupt(format!(
-                    "check attempts of {}: {}",
-                    m.id, m.check_attempts
-                ))
-            })?;
-            claimed.push(ClaimedPayment {
-                payment: Payment::try_from(m)?,
-                attempts,
-            });
-        }
+        let mut claimed = self
+            .readable(
+                payment::Entity,
+                PAYMENT_QUARANTINE,
+                models,
+                |m| m.id.clone(),
+                |m| {
+                    let attempts = u32::try_from(m.check_attempts).map_err(|_| {
+                        RepositoryError::Corrupt(format!(
+                            "check attempts of {}: {}",
+                            m.id, m.check_attempts
+                        ))
+                    })?;
+                    Ok(ClaimedPayment {
+                        payment: Payment::try_from(m)?,
+                        attempts,
+                    })
+                },
+            )
+            .await?;
         claimed.sort_by_key(|c| (c.payment.created_at(), c.payment.id()));
         Ok(claimed)
     }
 
+    async fn count_quarantined(&self) -> Result<u64, RepositoryError> {
+        let payments = payment::Entity::find()
+            .filter(payment::Column::QuarantinedAt.is_not_null())
+            .count(self.conn())
+            .await
+            .map_err(unavailable)?;
+        let webhooks = inbox::Entity::find()
+            .filter(inbox::Column::QuarantinedAt.is_not_null())
+            .count(self.conn())
+            .await
+            .map_err(unavailable)?;
+        Ok(payments + webhooks)
+    }
+
+    /// `UPDATE .. WHERE id = ? AND next_check_at = leased_until`: the claim's deadline is
+    /// its token. Each claim moves it strictly later (a row is claimable only once its
+    /// deadline has passed, and leases are at least a second), so a stale claimer's
+    /// deadline never matches again.
     async fn schedule_check(
         &self,
         id: InternalId,
+        leased_until: Timestamp,
         next_check_at: Option<Timestamp>,
         attempts: u32,
-    ) -> Result<(), RepositoryError> {
+    ) -> Result<LeaseWrite, RepositoryError> {
         let _turn = self.db.write_turn().await;
         let done = payment::Entity::update_many()
             .col_expr(
@@ -569,12 +719,22 @@ impl ReconcileQueue for SeaOrmRepository {
                 Expr::value(i64::from(attempts)),
             )
             .filter(payment::Column::Id.eq(id.to_string()))
+            .filter(payment::Column::NextCheckAt.eq(leased_until.unix_seconds()))
             .exec(self.conn())
             .await
             .map_err(unavailable)?;
-        if done.rows_affected == 0 {
-            return Err(RepositoryError::NotFound(id));
+        if done.rows_affected > 0 {
+            return Ok(LeaseWrite::Written);
         }
-        Ok(())
+        let exists = payment::Entity::find_by_id(id.to_string())
+            .count(self.conn())
+            .await
+            .map_err(unavailable)?
+            > 0;
+        if exists {
+            Ok(LeaseWrite::LeaseLost)
+        } else {
+            Err(RepositoryError::NotFound(id))
+        }
     }
 }

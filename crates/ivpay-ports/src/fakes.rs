@@ -36,7 +36,7 @@ use crate::payment_store::{
     PaymentStore,
 };
 use crate::reconcile_queue::{ClaimedPayment, ReconcileQueue};
-use crate::storage::RepositoryError;
+use crate::storage::{LeaseWrite, RepositoryError};
 use crate::webhook_inbox::{InboxWebhook, WebhookInbox};
 use ivpay_domain::{
     ClientId, CreateOutcome, ForeignId, IdempotencyKey, InternalId, Payment, PaymentEvent,
@@ -361,22 +361,35 @@ impl WebhookInbox for InMemoryRepository {
             .collect())
     }
 
-    async fn finish_webhook(&self, id: InternalId) -> Result<(), RepositoryError> {
-        self.lock().inbox.remove(&id);
-        Ok(())
+    async fn finish_webhook(
+        &self,
+        id: InternalId,
+        leased_until: Timestamp,
+    ) -> Result<LeaseWrite, RepositoryError> {
+        let mut st = self.lock();
+        if st.inbox.get(&id).is_some_and(|(_, at)| *at == leased_until) {
+            st.inbox.remove(&id);
+            Ok(LeaseWrite::Written)
+        } else {
+            Ok(LeaseWrite::LeaseLost)
+        }
     }
 
     async fn retry_webhook(
         &self,
         id: InternalId,
+        leased_until: Timestamp,
         next_attempt_at: Timestamp,
         attempts: u32,
-    ) -> Result<(), RepositoryError> {
-        if let Some((w, at)) = self.lock().inbox.get_mut(&id) {
-            w.attempts = attempts;
-            *at = next_attempt_at;
+    ) -> Result<LeaseWrite, RepositoryError> {
+        match self.lock().inbox.get_mut(&id) {
+            Some((w, at)) if *at == leased_until => {
+                w.attempts = attempts;
+                *at = next_attempt_at;
+                Ok(LeaseWrite::Written)
+            }
+            _ => Ok(LeaseWrite::LeaseLost),
         }
-        Ok(())
     }
 }
 
@@ -428,19 +441,28 @@ impl ReconcileQueue for InMemoryRepository {
             .collect())
     }
 
+    /// Nothing in memory is ever unreadable.
+    async fn count_quarantined(&self) -> Result<u64, RepositoryError> {
+        Ok(0)
+    }
+
     async fn schedule_check(
         &self,
         id: InternalId,
+        leased_until: Timestamp,
         next_check_at: Option<Timestamp>,
         attempts: u32,
-    ) -> Result<(), RepositoryError> {
+    ) -> Result<LeaseWrite, RepositoryError> {
         let mut st = self.lock();
         let row = st
             .payments
             .get_mut(&id)
             .ok_or(RepositoryError::NotFound(id))?;
+        if row.next_check_at != Some(leased_until) {
+            return Ok(LeaseWrite::LeaseLost);
+        }
         row.next_check_at = next_check_at;
         row.attempts = attempts;
-        Ok(())
+        Ok(LeaseWrite::Written)
     }
 }

@@ -44,7 +44,7 @@ pub use payment_store::{
     PaymentStore,
 };
 pub use reconcile_queue::{ClaimedPayment, ReconcileQueue};
-pub use storage::RepositoryError;
+pub use storage::{LeaseWrite, RepositoryError};
 pub use use_cases::{
     BrokenInvariant, CreateError, CreateReply, Health, InboxReport, PaymentRef, PaymentUseCases,
     QueryError, ReconcileReport, UpdateError, WebhookReceipt,

@@ -31,3 +31,18 @@ pub enum RepositoryError {
     #[error("storage unavailable")]
     Unavailable(#[source] Box<dyn std::error::Error + Send + Sync + 'static>),
 }
+
+/// What became of a write made on the strength of a claim ([`crate::ReconcileQueue::claim_due`],
+/// [`crate::WebhookInbox::claim_webhooks`]). A claim leases a row until `now + lease`, and
+/// that deadline, still in the row, is the claimer's token: once the lease has run out and
+/// another worker has claimed the row (moving the deadline), or anything else has moved it,
+/// the first claimer's writes are refused, so a slow worker cannot overwrite the schedule of
+/// the one that took over.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[must_use]
+pub enum LeaseWrite {
+    /// The claim still held; the write is made.
+    Written,
+    /// The row is no longer under this claim; nothing was written.
+    LeaseLost,
+}

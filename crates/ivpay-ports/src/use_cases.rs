@@ -184,6 +184,9 @@ pub enum UpdateError {
 pub struct Health {
     /// Payments whose create outcome is *unknown*.
     pub unknown_payments: u64,
+    /// Stored rows (payments, inbox webhooks) set aside because they no longer read; each
+    /// waits for an operator to fix and release it.
+    pub quarantined_rows: u64,
 }
 
 /// What became of a received webhook. Either way it is durable: acknowledge it.
@@ -207,6 +210,12 @@ pub struct InboxReport {
     pub processed: u32,
     /// IVPAY could not confirm them now; rescheduled with back-off.
     pub deferred: u32,
+    /// IVPAY could not confirm them for the last allowed time; recorded as
+    /// [`EventOutcome::Unconfirmed`] with their body and removed from the inbox.
+    pub unconfirmed: u32,
+    /// Their lease ran out while they were processed and another worker holds them now;
+    /// this worker's result was not written.
+    pub lease_lost: u32,
     /// Storage failed while processing them; they are tried again when the lease ends.
     pub failed: u32,
 }
@@ -230,6 +239,9 @@ pub struct ReconcileReport {
     pub webhooks_deferred: u32,
     /// Expired idempotency records deleted.
     pub keys_purged: u64,
+    /// Claimed payments whose lease ran out before their next check was written; the
+    /// worker that took them over schedules them.
+    pub lease_lost: u32,
 }
 
 /// The use cases, as the HTTP layer and background workers call them.

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use ivpay_domain::{InternalId, Timestamp, WebhookHint};
 
-use crate::storage::RepositoryError;
+use crate::storage::{LeaseWrite, RepositoryError};
 
 /// A received webhook kept in the inbox until it has been confirmed and applied, so a
 /// webhook answered 200 is never lost, whatever fails after.
@@ -41,7 +41,11 @@ pub trait WebhookInbox: Send + Sync {
     ) -> Result<(), RepositoryError>;
 
     /// Claims up to `limit` inbox webhooks due at `now`, oldest first, moving their next
-    /// attempt to `now + lease` so concurrent workers do not take the same one.
+    /// attempt to `now + lease` so concurrent workers do not take the same one. That
+    /// deadline is what the claimer passes back to [`WebhookInbox::finish_webhook`] and
+    /// [`WebhookInbox::retry_webhook`]. A stored row that no longer reads into the domain
+    /// does not fail the call: an adapter that can hold one quarantines it (sets it aside
+    /// for an operator, logs and counts it) and returns the others.
     ///
     /// # Errors
     ///
@@ -53,14 +57,24 @@ pub trait WebhookInbox: Send + Sync {
         limit: u32,
     ) -> Result<Vec<InboxWebhook>, RepositoryError>;
 
-    /// Removes a processed webhook from the inbox (its evidence lives on in the event).
+    /// Removes a processed webhook from the inbox (its evidence lives on in the event), if
+    /// the claim that leased it until `leased_until` still holds; otherwise (the lease ran
+    /// out and another worker claimed it, or it is gone) removes nothing and answers
+    /// [`LeaseWrite::LeaseLost`]: the worker holding it now finishes it.
     ///
     /// # Errors
     ///
     /// [`RepositoryError::Unavailable`].
-    async fn finish_webhook(&self, id: InternalId) -> Result<(), RepositoryError>;
+    async fn finish_webhook(
+        &self,
+        id: InternalId,
+        leased_until: Timestamp,
+    ) -> Result<LeaseWrite, RepositoryError>;
 
-    /// Schedules another attempt for a webhook that could not be confirmed yet.
+    /// Schedules another attempt for a webhook that could not be confirmed yet, if the
+    /// claim that leased it until `leased_until` still holds; otherwise writes nothing and
+    /// answers [`LeaseWrite::LeaseLost`], so a worker whose lease ran out cannot move the
+    /// attempt of the worker that took over (nor set its attempt count back).
     ///
     /// # Errors
     ///
@@ -68,7 +82,8 @@ pub trait WebhookInbox: Send + Sync {
     async fn retry_webhook(
         &self,
         id: InternalId,
+        leased_until: Timestamp,
         next_attempt_at: Timestamp,
         attempts: u32,
-    ) -> Result<(), RepositoryError>;
+    ) -> Result<LeaseWrite, RepositoryError>;
 }

@@ -19,9 +19,14 @@ pub struct ServiceConfig {
     pub reconcile_base: Duration,
     /// Longest delay between two checks of one payment.
     pub reconcile_max: Duration,
-    /// Payments claimed per reconciliation pass.
+    /// Payments claimed per reconciliation pass. A full batch is followed at once by
+    /// another pass, so a small batch costs no throughput and keeps the lease short.
     pub reconcile_batch: u32,
-    /// How long a claim holds a payment before another worker may take it.
+    /// How long a claim holds a payment before another worker may take it. A pass checks
+    /// its batch one payment after the other, so the lease must cover `reconcile_batch`
+    /// GETs at their slowest, retries included: set it with [`ServiceConfig::lease_for`].
+    /// Should a pass outlast it anyway, its late schedule writes are refused
+    /// ([`ivpay_ports::LeaseWrite::LeaseLost`]) rather than overwrite the next claimer's.
     pub reconcile_lease: Duration,
     /// How often a status update is retried after losing a compare-and-set.
     pub max_conflict_retries: u32,
@@ -35,9 +40,24 @@ pub struct ServiceConfig {
     /// How many inbox webhooks a pass claims and confirms with IVPAY at once (one
     /// payment's webhooks are still confirmed one after the other).
     pub inbox_concurrency: std::num::NonZeroUsize,
+    /// How many times an inbox webhook is tried while IVPAY cannot confirm it (its `GET`
+    /// fails: unreachable, 5xx, unreadable) before it is given up: recorded as an
+    /// *unconfirmed* event with its body and removed from the inbox. The default, 50,
+    /// lasts about two days at the default back-off (capped at an hour between tries).
+    pub inbox_max_attempts: std::num::NonZeroU32,
     /// Fault points armed for crash and stall tests; none by default.
     pub faults: crate::fault::FaultPoints,
 }
+
+/// The slowest IVPAY `GET` with the HTTP adapter's defaults: retries start within 10 s of
+/// the first attempt, and the last one may take its full 15 s.
+const DEFAULT_LONGEST_GET: Duration = Duration::from_secs(25);
+
+/// What a lease allows beyond its calls: the storage writes around them.
+const LEASE_MARGIN: Duration = Duration::from_secs(30);
+
+/// Payments claimed per reconciliation pass by default.
+const DEFAULT_BATCH: u32 = 16;
 
 impl Default for ServiceConfig {
     fn default() -> Self {
@@ -48,18 +68,31 @@ impl Default for ServiceConfig {
             in_flight_retry_after: Duration::from_secs(1),
             reconcile_base: Duration::from_secs(30),
             reconcile_max: Duration::from_secs(3600),
-            reconcile_batch: 64,
-            reconcile_lease: Duration::from_secs(120),
+            reconcile_batch: DEFAULT_BATCH,
+            // 16 × 25 s + 30 s = 430 s.
+            reconcile_lease: Self::lease_for(DEFAULT_BATCH, DEFAULT_LONGEST_GET),
             max_conflict_retries: 16,
             stale_intent_after: Duration::from_secs(300),
             inbox_lease: Duration::from_secs(60),
             inbox_concurrency: const { std::num::NonZeroUsize::new(8).expect("not zero") },
+            inbox_max_attempts: const { std::num::NonZeroU32::new(50).expect("not zero") },
             faults: crate::fault::FaultPoints::default(),
         }
     }
 }
 
 impl ServiceConfig {
+    /// The lease a claim of `rows` rows needs when each is worked on in turn with one
+    /// upstream call that takes at most `longest_call` (IVPAY's `GET` with its retries:
+    /// the adapter's retry window plus one attempt's timeout): `rows × longest_call` plus
+    /// 30 s for the storage writes. The rule behind
+    /// [`ServiceConfig::reconcile_lease`].
+    pub fn lease_for(rows: u32, longest_call: Duration) -> Duration {
+        longest_call
+            .saturating_mul(rows.max(1))
+            .saturating_add(LEASE_MARGIN)
+    }
+
     /// Delay before check number `attempt` (1-based) of a payment: `base · 2^(attempt-1)`,
     /// capped at `max`, then spread by up to ±20 % with a jitter derived from `salt` (the
     /// payment id), so payments created together do not hit IVPAY together.
@@ -97,6 +130,21 @@ mod tests {
             assert!(within(c.reconcile_delay(4, salt), 240));
             assert!(within(c.reconcile_delay(40, salt), 3600));
         }
+    }
+
+    #[test]
+    fn the_default_lease_covers_a_batch_of_the_slowest_gets() {
+        let c = ServiceConfig::default();
+        let batch = DEFAULT_LONGEST_GET * c.reconcile_batch;
+        assert!(
+            c.reconcile_lease > batch,
+            "{:?} <= {batch:?}",
+            c.reconcile_lease
+        );
+        assert_eq!(
+            ServiceConfig::lease_for(64, Duration::from_secs(25)),
+            Duration::from_secs(64 * 25 + 30)
+        );
     }
 
     #[test]

@@ -127,6 +127,7 @@ where
     async fn health(&self) -> Result<Health, QueryError> {
         Ok(Health {
             unknown_payments: self.repo.count_unknown().await?,
+            quarantined_rows: self.repo.count_quarantined().await?,
         })
     }
 

@@ -1,9 +1,10 @@
 //! The reconciler's pass: ask IVPAY about payments webhooks may have missed.
 
 use ivpay_domain::{EventOutcome, Evidence, StatusUpdate, UpdateSource};
+use ivpay_domain::{InternalId, Timestamp};
 use ivpay_ports::{
-    Clock, PaymentGateway, PaymentStore, ReconcileQueue, ReconcileReport, RepositoryError,
-    UpdateError, WebhookInbox,
+    Clock, LeaseWrite, PaymentGateway, PaymentStore, ReconcileQueue, ReconcileReport,
+    RepositoryError, UpdateError, WebhookInbox,
 };
 
 use crate::PaymentService;
@@ -55,6 +56,10 @@ where
             )
             .await?;
         let now = self.clock.now();
+        // The claim leases each row until this deadline, and the deadline is the token every
+        // schedule write below shows: once it has passed and another worker has claimed the
+        // row, our writes are refused rather than overwriting that worker's schedule.
+        let leased_until = now + self.config.reconcile_lease;
         let claimed = self
             .repo
             .claim_due(
@@ -78,7 +83,8 @@ where
             let salt = id.as_uuid().as_u128();
             let Some(payment_id) = payment.payment_id().cloned() else {
                 // Nothing to ask IVPAY about; the repository should not have offered it.
-                self.repo.schedule_check(id, None, attempts).await?;
+                self.schedule(&mut report, id, leased_until, None, attempts)
+                    .await?;
                 continue;
             };
             let mut delay = self.config.reconcile_delay(attempts, salt);
@@ -111,14 +117,34 @@ where
             }
             let now_final = self.repo.get(id).await?.is_some_and(|p| p.is_final());
             if now_final {
+                // Its final update already ended the checks (and the lease with them).
                 report.finalized += 1;
-                self.repo.schedule_check(id, None, attempts).await?;
             } else {
-                self.repo
-                    .schedule_check(id, Some(self.clock.now() + delay), attempts)
+                let next = self.clock.now() + delay;
+                self.schedule(&mut report, id, leased_until, Some(next), attempts)
                     .await?;
             }
         }
         Ok(report)
+    }
+
+    /// Writes a claimed payment's next check if our lease on it still holds.
+    async fn schedule(
+        &self,
+        report: &mut ReconcileReport,
+        id: InternalId,
+        leased_until: Timestamp,
+        next: Option<Timestamp>,
+        attempts: u32,
+    ) -> Result<(), UpdateError> {
+        let written = self
+            .repo
+            .schedule_check(id, leased_until, next, attempts)
+            .await?;
+        if written == LeaseWrite::LeaseLost {
+            report.lease_lost += 1;
+            tracing::warn!(%id, "lease ran out before the next check was written; another worker holds the payment");
+        }
+        Ok(())
     }
 }

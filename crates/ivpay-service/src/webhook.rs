@@ -3,11 +3,12 @@
 
 use futures_util::StreamExt;
 use ivpay_domain::{
-    EventOutcome, Evidence, InternalId, ReportedStatus, StatusUpdate, UpdateSource, WebhookHint,
+    EventOutcome, Evidence, InternalId, ReportedStatus, StatusUpdate, Timestamp, UpdateSource,
+    WebhookHint,
 };
 use ivpay_ports::{
-    Clock, GatewayError, InboxReport, InboxWebhook, PaymentGateway, PaymentStore, UpdateError,
-    WebhookInbox, WebhookReceipt,
+    Clock, GatewayError, InboxReport, InboxWebhook, LeaseWrite, PaymentGateway, PaymentStore,
+    UpdateError, WebhookInbox, WebhookReceipt,
 };
 
 use crate::PaymentService;
@@ -18,6 +19,12 @@ enum Confirmation {
     Settled,
     /// IVPAY could not answer; it stays in the inbox for a later attempt.
     Deferred,
+    /// IVPAY could not answer for the last allowed time: recorded as unconfirmed, with its
+    /// body, and removed from the inbox.
+    Unconfirmed,
+    /// Our lease ran out meanwhile and another worker holds it: nothing of ours was written
+    /// to the inbox (an event may have been, which the other worker's repeats harmlessly).
+    LeaseLost,
 }
 
 /// The note kept when IVPAY does not know a webhook's payment.
@@ -75,10 +82,13 @@ where
     /// each webhook's wait for its turn well inside its lease.
     pub(crate) async fn confirm_due_webhooks(&self) -> Result<InboxReport, UpdateError> {
         let at_once = self.config.inbox_concurrency.get();
+        let now = self.clock.now();
+        // The claim's deadline is the token our finish and retry writes show.
+        let leased_until = now + self.config.inbox_lease;
         let due = self
             .repo
             .claim_webhooks(
-                self.clock.now(),
+                now,
                 self.config.inbox_lease,
                 u32::try_from(at_once).unwrap_or(u32::MAX),
             )
@@ -88,12 +98,14 @@ where
             ..InboxReport::default()
         };
         let mut confirmations = futures_util::stream::iter(due)
-            .map(|entry| self.process_inbox_entry(entry))
+            .map(|entry| self.process_inbox_entry(entry, leased_until))
             .buffer_unordered(at_once);
         while let Some(done) = confirmations.next().await {
             match done {
                 Ok(Confirmation::Settled) => report.processed += 1,
                 Ok(Confirmation::Deferred) => report.deferred += 1,
+                Ok(Confirmation::Unconfirmed) => report.unconfirmed += 1,
+                Ok(Confirmation::LeaseLost) => report.lease_lost += 1,
                 // Left leased in the inbox: tried again when the lease ends.
                 Err(error) => {
                     report.failed += 1;
@@ -105,29 +117,82 @@ where
     }
 
     /// Confirms one inbox webhook with IVPAY and applies the answer, then removes it from
-    /// the inbox; if IVPAY cannot answer, schedules another attempt with back-off. Holds
-    /// the payment's lock throughout: one confirmation in flight per payment.
-    async fn process_inbox_entry(&self, entry: InboxWebhook) -> Result<Confirmation, UpdateError> {
+    /// the inbox; if IVPAY cannot answer, schedules another attempt with back-off, up to
+    /// [`ServiceConfig::inbox_max_attempts`](crate::ServiceConfig::inbox_max_attempts)
+    /// failed attempts, after which it is recorded as unconfirmed and removed. Holds the
+    /// payment's lock throughout: one confirmation in flight per payment. Inbox writes
+    /// are made only while the claim that leased it until `leased_until` holds.
+    async fn process_inbox_entry(
+        &self,
+        entry: InboxWebhook,
+        leased_until: Timestamp,
+    ) -> Result<Confirmation, UpdateError> {
         let _turn = self.confirming.lock(&entry.hint.payment_id).await;
-        match self.confirm_by_get(&entry.hint).await {
-            Ok(_) => {
-                self.repo.finish_webhook(entry.id).await?;
-                Ok(Confirmation::Settled)
-            }
+        let (done, written) = match self.confirm_by_get(&entry.hint).await {
+            Ok(_) => (
+                Confirmation::Settled,
+                self.repo.finish_webhook(entry.id, leased_until).await?,
+            ),
             Err(UpdateError::Upstream(error)) => {
                 let attempts = entry.attempts.saturating_add(1);
-                let delay = self
-                    .config
-                    .reconcile_delay(attempts, entry.id.as_uuid().as_u128());
-                self.repo
-                    .retry_webhook(entry.id, self.clock.now() + delay, attempts)
-                    .await?;
-                tracing::warn!(payment_id = %entry.hint.payment_id, %error, attempts,
-                    "webhook kept in the inbox: IVPAY could not confirm it");
-                Ok(Confirmation::Deferred)
+                if attempts >= self.config.inbox_max_attempts.get() {
+                    self.give_up(&entry, attempts, &error).await?;
+                    (
+                        Confirmation::Unconfirmed,
+                        self.repo.finish_webhook(entry.id, leased_until).await?,
+                    )
+                } else {
+                    let delay = self
+                        .config
+                        .reconcile_delay(attempts, entry.id.as_uuid().as_u128());
+                    tracing::warn!(payment_id = %entry.hint.payment_id, %error, attempts,
+                        "webhook kept in the inbox: IVPAY could not confirm it");
+                    let next = self.clock.now() + delay;
+                    (
+                        Confirmation::Deferred,
+                        self.repo
+                            .retry_webhook(entry.id, leased_until, next, attempts)
+                            .await?,
+                    )
+                }
             }
-            Err(other) => Err(other),
+            Err(other) => return Err(other),
+        };
+        if written == LeaseWrite::LeaseLost {
+            tracing::warn!(id = %entry.id, payment_id = %entry.hint.payment_id,
+                "inbox lease ran out mid-confirmation; the worker holding it now finishes it");
+            return Ok(Confirmation::LeaseLost);
         }
+        Ok(done)
+    }
+
+    /// Records a webhook IVPAY could not confirm in `attempts` tries as
+    /// [`EventOutcome::Unconfirmed`], with its body and the last error, linked to its
+    /// payment when we know it. Nothing is applied: a webhook is only a hint.
+    async fn give_up(
+        &self,
+        entry: &InboxWebhook,
+        attempts: u32,
+        error: &GatewayError,
+    ) -> Result<(), UpdateError> {
+        let payment = self.repo.get_by_payment_id(&entry.hint.payment_id).await?;
+        let note = format!("IVPAY could not confirm it in {attempts} attempts; last: {error}");
+        let update = StatusUpdate {
+            payment_id: entry.hint.payment_id.clone(),
+            status: entry
+                .hint
+                .status
+                .clone()
+                .unwrap_or(ReportedStatus::Unknown(String::new())),
+            processed_at: None,
+            source: UpdateSource::Webhook,
+            evidence: Some(Evidence::from_webhook(entry.hint.raw.clone()).with_note(note)),
+        };
+        self.record_unchanged(&update, payment.as_ref(), EventOutcome::Unconfirmed)
+            .await?;
+        tracing::error!(id = %entry.id, payment_id = %entry.hint.payment_id, attempts, %error,
+            "webhook given up: IVPAY could not confirm it; recorded as unconfirmed");
+        Ok(())
     }
 
     /// The webhook's only credential is our own key echoed back: it is a hint. What is

@@ -14,6 +14,10 @@ pub struct Model {
     pub received_at: i64,
     pub attempts: i64,
     pub next_attempt_at: i64,
+    /// When the row was found unreadable and set aside; `NULL` for a row in service.
+    pub quarantined_at: Option<i64>,
+    /// Why it could not be read, as logged.
+    pub quarantine_reason: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -44,6 +44,11 @@ pub struct Model {
     pub next_check_at: Option<i64>,
     /// Reconciliation checks made so far (drives the back-off).
     pub check_attempts: i64,
+    /// When the row was found unreadable and set aside (Unix seconds); `NULL` for a row
+    /// in service. Quarantined rows are never claimed nor listed as stale intents.
+    pub quarantined_at: Option<i64>,
+    /// Why it could not be read, as logged.
+    pub quarantine_reason: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -1,7 +1,7 @@
 //! The webhook inbox: kept verbatim, claimed once, retried later, removed when done.
 
 use ivpay_domain::{ReportedStatus, WebhookHint};
-use ivpay_ports::InboxWebhook;
+use ivpay_ports::{InboxWebhook, LeaseWrite};
 
 use crate::support::{LEASE, Storage, at, id};
 
@@ -49,14 +49,88 @@ pub(crate) async fn webhooks_are_kept_claimed_once_retried_and_finished(repo: im
             .is_empty()
     );
 
-    repo.retry_webhook(id(2), at(500), 3)
-        .await
-        .expect("rescheduled");
-    repo.finish_webhook(id(1)).await.expect("finished");
+    let leased_until = at(100) + LEASE;
+    assert_eq!(
+        repo.retry_webhook(id(2), leased_until, at(500), 3)
+            .await
+            .expect("rescheduled"),
+        LeaseWrite::Written
+    );
+    assert_eq!(
+        repo.finish_webhook(id(1), leased_until)
+            .await
+            .expect("finished"),
+        LeaseWrite::Written
+    );
     let later = repo
         .claim_webhooks(at(10_000), LEASE, 10)
         .await
         .expect("claimed");
     assert_eq!(later.len(), 1, "the finished one is gone");
     assert_eq!((later[0].id, later[0].attempts), (id(2), 3));
+}
+
+/// A worker whose lease on a webhook ran out can neither reschedule it (moving the attempt
+/// of the worker that took over, or setting its count back) nor remove it.
+pub(crate) async fn a_stale_inbox_claimer_can_neither_retry_nor_finish(repo: impl Storage) {
+    repo.store_webhook(&webhook(1, 10), at(100))
+        .await
+        .expect("kept");
+    let slow = at(100) + LEASE;
+    assert_eq!(
+        repo.claim_webhooks(at(100), LEASE, 10)
+            .await
+            .expect("claimed")
+            .len(),
+        1
+    );
+    let fresh = slow + LEASE;
+    assert_eq!(
+        repo.claim_webhooks(slow, LEASE, 10)
+            .await
+            .expect("claimed")
+            .len(),
+        1,
+        "taken over when the lease ends"
+    );
+    assert_eq!(
+        repo.retry_webhook(id(1), slow, slow, 1)
+            .await
+            .expect("answered"),
+        LeaseWrite::LeaseLost
+    );
+    assert_eq!(
+        repo.finish_webhook(id(1), slow).await.expect("answered"),
+        LeaseWrite::LeaseLost
+    );
+    assert!(
+        repo.claim_webhooks(slow, LEASE, 10)
+            .await
+            .expect("claimed")
+            .is_empty(),
+        "still leased to the worker that took over"
+    );
+    assert_eq!(
+        repo.retry_webhook(id(1), fresh, at(1_000), 4)
+            .await
+            .expect("rescheduled"),
+        LeaseWrite::Written
+    );
+    let again = repo
+        .claim_webhooks(at(1_000), LEASE, 10)
+        .await
+        .expect("claimed");
+    assert_eq!((again.len(), again[0].attempts), (1, 4));
+    assert_eq!(
+        repo.finish_webhook(id(1), at(1_000) + LEASE)
+            .await
+            .expect("finished"),
+        LeaseWrite::Written
+    );
+    assert!(
+        repo.claim_webhooks(at(100_000), LEASE, 10)
+            .await
+            .expect("claimed")
+            .is_empty()
+    );
 }

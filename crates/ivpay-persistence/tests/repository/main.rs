@@ -9,6 +9,7 @@ mod concurrency;
 mod inbox;
 mod migrations;
 mod payments;
+mod quarantine;
 mod schedule;
 mod support;
 
@@ -85,7 +86,9 @@ suite! {
         schedule::schedule_check_sets_time_and_attempts,
         schedule::stale_intents_are_only_old_initiated_rows_oldest_first,
         schedule::unknown_outcomes_are_counted,
+        schedule::a_stale_claimer_cannot_overwrite_the_schedule_of_the_one_that_took_over,
         inbox::webhooks_are_kept_claimed_once_retried_and_finished,
+        inbox::a_stale_inbox_claimer_can_neither_retry_nor_finish,
     ],
     databases_only: [
         payments::corrupt_rows_are_reported_not_returned,
@@ -93,5 +96,8 @@ suite! {
         migrations::migrations_go_up_down_and_up_again,
         migrations::health_reports_the_backend_and_its_settings,
         migrations::instances_migrating_at_once_all_succeed,
+        quarantine::unreadable_rows_are_quarantined_and_the_rest_of_the_batch_proceeds,
+        quarantine::a_fixed_row_released_by_the_operator_is_claimed_again,
+        quarantine::stale_intent_and_unknown_scans_use_their_partial_indexes,
     ],
 }

@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 
 use ivpay_domain::{InternalId, PaymentStatus};
-use ivpay_ports::RepositoryError;
+use ivpay_ports::{LeaseWrite, RepositoryError};
 
 use crate::support::{LEASE, Storage, at, created_upstream, id, intent, move_to};
 
@@ -28,7 +28,7 @@ pub(crate) async fn only_due_non_final_upstream_payments_are_claimed_and_leased(
     move_to(&repo, &mut paid, PaymentStatus::Paid, 20).await; // final
     let initiated = intent(6, "1.00", 10); // not created upstream
     repo.insert_intent(&initiated, None).await.expect("stored");
-    repo.schedule_check(id(6), Some(at(50)), 0)
+    repo.save_outcome(&initiated, initiated.version(), Some(at(50)))
         .await
         .expect("scheduled");
 
@@ -70,10 +70,14 @@ pub(crate) async fn final_status_leaves_the_schedule(repo: impl Storage) {
     );
     move_to(&repo, &mut p, PaymentStatus::Timeout, 30).await;
     assert_eq!(claimed_ids(&repo, 1_000_000).await, HashSet::new());
-    // Even a schedule set by mistake after the fact does not bring a final payment back.
-    repo.schedule_check(id(1), Some(at(0)), 3)
-        .await
-        .expect("scheduled");
+    // The claim made at 100 ended with the final status: its holder's late schedule is
+    // refused, and even a schedule set by mistake does not bring a final payment back.
+    assert_eq!(
+        repo.schedule_check(id(1), at(100) + LEASE, Some(at(0)), 3)
+            .await
+            .expect("answered"),
+        LeaseWrite::LeaseLost
+    );
     assert_eq!(claimed_ids(&repo, 1_000_000).await, HashSet::new());
 }
 
@@ -86,22 +90,29 @@ pub(crate) async fn save_outcome_sets_the_first_check(repo: impl Storage) {
 }
 
 pub(crate) async fn schedule_check_sets_time_and_attempts(repo: impl Storage) {
-    created_upstream(&repo, 1, 10, None).await;
-    repo.schedule_check(id(1), Some(at(300)), 4)
-        .await
-        .expect("scheduled");
+    created_upstream(&repo, 1, 10, Some(100)).await;
+    assert_eq!(claimed_ids(&repo, 100).await, HashSet::from([id(1)]));
+    assert_eq!(
+        repo.schedule_check(id(1), at(100) + LEASE, Some(at(300)), 4)
+            .await
+            .expect("scheduled"),
+        LeaseWrite::Written
+    );
     assert_eq!(claimed_ids(&repo, 299).await, HashSet::new());
     let claimed = repo.claim_due(at(300), LEASE, 10).await.expect("claimed");
     assert_eq!(claimed.len(), 1);
     assert_eq!(claimed[0].attempts, 4);
 
-    repo.schedule_check(id(1), None, 5)
-        .await
-        .expect("unscheduled");
+    assert_eq!(
+        repo.schedule_check(id(1), at(300) + LEASE, None, 5)
+            .await
+            .expect("unscheduled"),
+        LeaseWrite::Written
+    );
     assert_eq!(claimed_ids(&repo, 1_000_000).await, HashSet::new());
 
     let err = repo
-        .schedule_check(id(404), Some(at(1)), 0)
+        .schedule_check(id(404), at(1), Some(at(1)), 0)
         .await
         .expect_err("no such payment");
     assert!(
@@ -152,4 +163,42 @@ pub(crate) async fn unknown_outcomes_are_counted(repo: impl Storage) {
     }
     created_upstream(&repo, 4, 10, None).await;
     assert_eq!(repo.count_unknown().await.expect("counted"), 2);
+}
+
+/// A claimer whose lease ran out (a batch of slow GETs) must not overwrite the schedule of
+/// the claimer that took the payment over, nor set its attempt count back.
+pub(crate) async fn a_stale_claimer_cannot_overwrite_the_schedule_of_the_one_that_took_over(
+    repo: impl Storage,
+) {
+    created_upstream(&repo, 1, 10, Some(100)).await;
+    let slow = at(100) + LEASE;
+    assert_eq!(claimed_ids(&repo, 100).await, HashSet::from([id(1)]));
+    // The slow claimer's lease ends; another claimer takes the payment.
+    let fresh = slow + LEASE;
+    let taken = repo.claim_due(slow, LEASE, 10).await.expect("claimed");
+    assert_eq!(taken.len(), 1);
+    assert_eq!(
+        repo.schedule_check(id(1), fresh, Some(at(500)), 7)
+            .await
+            .expect("scheduled"),
+        LeaseWrite::Written
+    );
+    // The slow claimer comes back with an earlier check and a lower count: refused.
+    assert_eq!(
+        repo.schedule_check(id(1), slow, Some(at(200)), 1)
+            .await
+            .expect("answered"),
+        LeaseWrite::LeaseLost
+    );
+    assert_eq!(
+        claimed_ids(&repo, 499).await,
+        HashSet::new(),
+        "not moved earlier"
+    );
+    let claimed = repo.claim_due(at(500), LEASE, 10).await.expect("claimed");
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(
+        claimed[0].attempts, 7,
+        "the count of the claimer that held it"
+    );
 }

@@ -54,6 +54,26 @@ impl TestDb {
         conn.execute_unprepared(sql).await.expect("raw SQL runs");
         conn.close().await.expect("raw connection closes");
     }
+
+    /// Reads the first column of every row `sql` returns, as text (`NULL` as `None`), on a
+    /// separate connection.
+    pub(crate) async fn query_texts(&self, sql: &str) -> Vec<Option<String>> {
+        let conn = sea_orm::Database::connect(self.url.as_str())
+            .await
+            .expect("raw connection opens");
+        let backend = conn.get_database_backend();
+        let rows = conn
+            .query_all_raw(sea_orm::Statement::from_string(backend, sql))
+            .await
+            .expect("raw SQL runs");
+        conn.close().await.expect("raw connection closes");
+        rows.iter()
+            .map(|r| {
+                r.try_get_by_index::<Option<String>>(0)
+                    .expect("a text column")
+            })
+            .collect()
+    }
 }
 
 /// Runs `behaviour` on a fresh SQLite file in a temporary directory.

@@ -53,8 +53,8 @@ async fn reconcile_polls_due_payments_and_backs_off_the_rest() {
         (3, 2, 1, 1)
     );
     assert_eq!(
-        repo.schedule_of(ids[0]),
-        Some((None, 1)),
+        repo.schedule_of(ids[0]).expect("row").0,
+        None,
         "paid: no more checks"
     );
     let (next1, attempts1) = repo.schedule_of(ids[1]).expect("row");
@@ -144,4 +144,57 @@ async fn the_reconciler_purges_idempotency_keys_past_their_retention() {
     clk.advance(Duration::from_secs(24 * 3600));
     assert_eq!(svc.reconcile_once().await.expect("pass").keys_purged, 1);
     assert_eq!(svc.reconcile_once().await.expect("pass").keys_purged, 0);
+}
+
+/// A batch of slow GETs can outlast the claim's lease; another worker then claims the
+/// payment. The first worker's late schedule must not overwrite the second's lease (nor
+/// set its attempt count): it is refused and counted.
+#[tokio::test]
+async fn a_check_that_outlives_its_lease_leaves_the_new_claimers_schedule_alone() {
+    use futures_util::FutureExt;
+    use ivpay_ports::ReconcileQueue;
+
+    let repo = InMemoryRepository::new();
+    let clk = clock();
+    let config = ServiceConfig::default();
+    let lease = config.reconcile_lease;
+    let mut g = gateway_creating("r0", 1);
+    let (other, other_clock) = (repo.clone(), clk.clone());
+    let taken_over = Arc::new(std::sync::Mutex::new(None));
+    let record = taken_over.clone();
+    g.expect_get().times(1).returning(move |_| {
+        // IVPAY is slow: the lease runs out, and another worker claims the payment.
+        other_clock.advance(lease + Duration::from_secs(1));
+        let now = clk_now(&other_clock);
+        let claimed = other
+            .claim_due(now, lease, 10)
+            .now_or_never()
+            .expect("the fake answers at once")
+            .expect("claimed");
+        assert_eq!(claimed.len(), 1, "due again once the lease ran out");
+        *record.lock().expect("not poisoned") = Some(now + lease);
+        Err(timeout())
+    });
+    let svc = PaymentService::new(repo.clone(), g, clk.clone(), config);
+    let id = svc
+        .create(client(), None, request("10"))
+        .await
+        .expect("created")
+        .payment
+        .id();
+    clk.advance(Duration::from_secs(3600));
+    let report = svc.reconcile_once().await.expect("pass");
+    assert_eq!(
+        (report.claimed, report.failed, report.lease_lost),
+        (1, 1, 1)
+    );
+    let other_lease = taken_over
+        .lock()
+        .expect("not poisoned")
+        .expect("taken over");
+    assert_eq!(
+        repo.schedule_of(id),
+        Some((Some(other_lease), 0)),
+        "the new claimer's lease and count stand"
+    );
 }

@@ -304,3 +304,92 @@ async fn a_pass_takes_no_more_webhooks_than_it_confirms_at_once() {
     assert_eq!(claimed, [2, 2, 0], "two per pass, then none left");
     assert_eq!(gateway.calls.load(Ordering::SeqCst), 4);
 }
+
+/// While IVPAY cannot confirm a webhook it is retried, but not forever: after the
+/// configured number of failed attempts it is recorded as unconfirmed, with its body, and
+/// leaves the inbox.
+#[tokio::test]
+async fn a_webhook_ivpay_never_confirms_is_given_up_after_the_configured_attempts() {
+    let repo = InMemoryRepository::new();
+    let clk = clock();
+    let mut g = gateway_creating("p14", 1);
+    g.expect_get().times(3).returning(|_| Err(timeout()));
+    let config = ServiceConfig {
+        inbox_max_attempts: std::num::NonZeroU32::new(3).expect("not zero"),
+        ..ServiceConfig::default()
+    };
+    let svc = PaymentService::new(repo.clone(), g, clk.clone(), config);
+    let p = created(&svc, &repo).await;
+    let body = r#"{"payment_id":"p14","status":"PAID"}"#;
+    svc.receive_webhook(hint("p14", Some("PAID"), body))
+        .await
+        .expect("kept");
+    for attempt in 1..=2 {
+        let report = svc.confirm_webhooks().await.expect("pass");
+        assert_eq!((report.deferred, report.unconfirmed), (1, 0), "{attempt}");
+        assert_eq!(repo.inbox()[0].attempts, attempt);
+        clk.advance(Duration::from_secs(2 * 3600));
+    }
+    let report = svc.confirm_webhooks().await.expect("pass");
+    assert_eq!((report.deferred, report.unconfirmed), (0, 1));
+    assert!(repo.inbox().is_empty(), "given up: out of the inbox");
+    let events = repo.events(p.id()).await.expect("read");
+    let given_up = events
+        .iter()
+        .find(|e| e.outcome == EventOutcome::Unconfirmed)
+        .expect("recorded as unconfirmed");
+    let evidence = given_up.evidence.as_ref().expect("evidence");
+    assert_eq!(evidence.webhook(), Some(body), "the body kept verbatim");
+    assert!(
+        evidence.note().is_some_and(|n| n.contains("3 attempts")),
+        "{evidence:?}"
+    );
+    let stored = repo.get(p.id()).await.expect("read").expect("stored");
+    assert_eq!(
+        stored.status(),
+        PaymentStatus::Created,
+        "a hint applies nothing"
+    );
+    assert_eq!(
+        svc.confirm_webhooks().await.expect("pass").claimed,
+        0,
+        "not tried again"
+    );
+}
+
+/// A confirmation that outlives its inbox lease (IVPAY slow, another worker takes the
+/// webhook over) must not reschedule the webhook under the new holder.
+#[tokio::test]
+async fn a_confirmation_that_outlives_its_lease_leaves_the_webhook_to_the_new_holder() {
+    use futures_util::FutureExt;
+    use ivpay_ports::WebhookInbox;
+
+    let repo = InMemoryRepository::new();
+    let clk = clock();
+    let config = ServiceConfig::default();
+    let lease = config.inbox_lease;
+    let mut g = gateway_creating("p15", 1);
+    let (other, other_clock) = (repo.clone(), clk.clone());
+    g.expect_get().times(1).returning(move |_| {
+        other_clock.advance(lease + Duration::from_secs(1));
+        let taken = other
+            .claim_webhooks(clk_now(&other_clock), lease, 10)
+            .now_or_never()
+            .expect("the fake answers at once")
+            .expect("claimed");
+        assert_eq!(taken.len(), 1, "due again once the lease ran out");
+        Err(timeout())
+    });
+    let svc = PaymentService::new(repo.clone(), g, clk.clone(), config);
+    created(&svc, &repo).await;
+    svc.receive_webhook(hint("p15", Some("PAID"), PAID_P11))
+        .await
+        .expect("kept");
+    let report = svc.confirm_webhooks().await.expect("pass");
+    assert_eq!((report.deferred, report.lease_lost), (0, 1));
+    assert_eq!(
+        repo.inbox()[0].attempts,
+        0,
+        "the late retry was not written over the new holder's claim"
+    );
+}
