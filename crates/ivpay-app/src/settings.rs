@@ -18,6 +18,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use ivpay_domain::ClientId;
+use ivpay_service::PaymentUrlTemplate;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde::de::{self, Deserializer, Unexpected, Visitor};
@@ -40,6 +41,8 @@ pub struct Settings {
     pub idempotency: IdempotencySettings,
     /// The background poller for payments webhooks missed.
     pub reconciler: ReconcilerSettings,
+    /// Operators: the key of the `/admin` routes.
+    pub admin: AdminSettings,
     /// Logs.
     pub log: LogSettings,
 }
@@ -123,6 +126,12 @@ pub struct IvpaySettings {
     /// `request_timeout_secs`: how long one attempt may take. At least 1 s. Default 15 s.
     #[serde(rename = "request_timeout_secs", deserialize_with = "secs")]
     pub request_timeout: Duration,
+    /// The `payment_url` of a payment linked from a webhook or by an operator, whose
+    /// create answer we never read (IVPAY's `GET` has none): `{payment_id}` is replaced by
+    /// IVPAY's id. Default `https://pay.ivpay.io/payment/{payment_id}`, IVPAY's documented
+    /// payment page.
+    #[serde(deserialize_with = "parsed")]
+    pub payment_url_template: PaymentUrlTemplate,
 }
 
 impl Default for IvpaySettings {
@@ -134,6 +143,7 @@ impl Default for IvpaySettings {
             allow_http: false,
             connect_timeout: Duration::from_secs(5),
             request_timeout: Duration::from_secs(15),
+            payment_url_template: PaymentUrlTemplate::default(),
         }
     }
 }
@@ -195,6 +205,12 @@ pub struct ReconcilerSettings {
     /// every `interval_secs`, besides being woken by each webhook. Default 8.
     #[serde(deserialize_with = "at_least_one")]
     pub inbox_concurrency: NonZeroUsize,
+    /// `unknown_webhook_keep_secs`: how long a webhook for a payment IVPAY knows but no row
+    /// holds stays in the inbox, retried, waiting for its row (our create's save, or a link
+    /// by foreign id); then it is recorded as `unknown_payment` and removed. At least 1 s.
+    /// Default 14400 s (4 h).
+    #[serde(rename = "unknown_webhook_keep_secs", deserialize_with = "secs")]
+    pub unknown_webhook_keep: Duration,
 }
 
 impl Default for ReconcilerSettings {
@@ -207,8 +223,18 @@ impl Default for ReconcilerSettings {
             stale_intent: Duration::from_secs(300),
             inbox_lease: Duration::from_secs(60),
             inbox_concurrency: const { NonZeroUsize::new(8).expect("not zero") },
+            unknown_webhook_keep: Duration::from_secs(4 * 3600),
         }
     }
+}
+
+/// `[admin]`
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct AdminSettings {
+    /// The operators' key for the `/admin` routes (`X-API-KEY`); not empty. Kept only as
+    /// a SHA-256 digest once the service starts. Unset: the admin routes answer 404.
+    pub key: Option<SecretString>,
 }
 
 /// `[log]`
@@ -543,6 +569,11 @@ impl Settings {
                 self.reconciler.inbox_lease,
                 1,
             ),
+            (
+                "reconciler.unknown_webhook_keep_secs",
+                self.reconciler.unknown_webhook_keep,
+                1,
+            ),
         ];
         for (key, value, min) in minimums {
             if value < Duration::from_secs(min) {
@@ -580,6 +611,12 @@ impl Settings {
             .api_key
             .iter()
             .map(|key| (String::from("ivpay.api_key"), key))
+            .chain(
+                self.admin
+                    .key
+                    .iter()
+                    .map(|key| (String::from("admin.key"), key)),
+            )
             .chain(
                 self.clients
                     .iter()

@@ -209,6 +209,18 @@ pub struct InboxReport {
     pub deferred: u32,
     /// Storage failed while processing them; they are tried again when the lease ends.
     pub failed: u32,
+    /// Of the processed, how many first linked an *unknown* or *initiated* row to IVPAY's
+    /// id by foreign id.
+    pub linked: u32,
+    /// IVPAY knows their payment but no row holds it (yet): kept in the inbox and retried
+    /// until one does or the keep time runs out.
+    pub unmatched: u32,
+    /// Of the unmatched, how many matched several rows by foreign id: an operator links
+    /// one.
+    pub ambiguous: u32,
+    /// Of the processed, how many stayed unmatched past the keep time: recorded as an
+    /// unknown payment and removed.
+    pub expired: u32,
 }
 
 /// What one reconciliation pass did.
@@ -228,6 +240,8 @@ pub struct ReconcileReport {
     pub webhooks_processed: u32,
     /// Inbox webhooks that still could not be confirmed; retried later.
     pub webhooks_deferred: u32,
+    /// What the inbox part of the pass did, in full.
+    pub inbox: InboxReport,
     /// Expired idempotency records deleted.
     pub keys_purged: u64,
 }

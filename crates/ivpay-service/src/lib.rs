@@ -44,6 +44,7 @@ mod clock;
 mod config;
 mod create;
 mod fault;
+mod link;
 mod payment_lock;
 mod query;
 mod reconcile;
@@ -51,7 +52,7 @@ mod update;
 mod webhook;
 
 pub use clock::{ManualClock, SystemClock};
-pub use config::ServiceConfig;
+pub use config::{PaymentUrlTemplate, ServiceConfig};
 pub use fault::{FaultAction, FaultPoint, FaultPoints, FaultSpecError};
 
 use ivpay_domain::{
