@@ -9,7 +9,10 @@
 //! IVPAY's id keeps one upstream payment from being linked to two rows.
 
 use ivpay_domain::{CreateOutcome, ForeignId, InternalId, Payment, PaymentId, UpstreamPayment};
-use ivpay_ports::{Clock, PaymentStore, RemotePayment, RepositoryError, UpdateError};
+use ivpay_ports::{
+    AdminError, Clock, GatewayError, PaymentGateway, PaymentStore, RemotePayment, RepositoryError,
+    UpdateError,
+};
 
 use crate::PaymentService;
 
@@ -140,6 +143,91 @@ where
         self.repo
             .save_outcome(&payment, version, Some(first_check))
             .await?;
+        Ok(payment)
+    }
+}
+
+/// The row, if its create outcome is still open.
+fn open(payment: Option<Payment>, id: InternalId) -> Result<Payment, AdminError> {
+    let payment = payment.ok_or(AdminError::NotFound(id))?;
+    if awaiting(&payment) {
+        Ok(payment)
+    } else {
+        Err(AdminError::NotOpen {
+            id,
+            outcome: payment.outcome().as_str(),
+        })
+    }
+}
+
+/// A lost compare-and-set is the operator's to retry; a taken upstream id is a conflict.
+fn admin_write_error(error: RepositoryError, payment_id: Option<&PaymentId>) -> AdminError {
+    match (error, payment_id) {
+        (RepositoryError::VersionConflict { id, .. }, _) => AdminError::Contended(id),
+        (RepositoryError::Duplicate { .. }, Some(payment_id)) => {
+            AdminError::AlreadyLinked(payment_id.clone())
+        }
+        (other, _) => AdminError::Storage(other),
+    }
+}
+
+impl<R, G, C> PaymentService<R, G, C>
+where
+    R: PaymentStore,
+    G: PaymentGateway,
+    C: Clock,
+{
+    pub(crate) async fn link_manually(
+        &self,
+        id: InternalId,
+        payment_id: PaymentId,
+    ) -> Result<Payment, AdminError> {
+        let payment = open(self.repo.get(id).await?, id)?;
+        if self.repo.get_by_payment_id(&payment_id).await?.is_some() {
+            return Err(AdminError::AlreadyLinked(payment_id));
+        }
+        let remote = match self.gateway.get(&payment_id).await {
+            Ok(remote) => remote,
+            Err(GatewayError::NotFound(_)) => return Err(AdminError::UpstreamNotFound(payment_id)),
+            Err(other) => return Err(AdminError::Upstream(other)),
+        };
+        let sent = payment.upstream_foreign_id();
+        if let Some(held) = &remote.foreign_id {
+            if *held != sent {
+                return Err(AdminError::ForeignIdMismatch {
+                    payment_id,
+                    expected: sent.as_str().to_owned(),
+                    found: Some(held.as_str().to_owned()),
+                });
+            }
+        }
+        // Decided on the row as read before IVPAY answered: a change since (the create
+        // finishing, a webhook linking it) loses the compare-and-set.
+        let linked = self
+            .link(payment, &payment_id)
+            .await
+            .map_err(|e| admin_write_error(e, Some(&payment_id)))?;
+        tracing::warn!(%id, %payment_id, "operator linked the payment to its upstream payment");
+        Ok(linked)
+    }
+
+    pub(crate) async fn abandon_manually(&self, id: InternalId) -> Result<Payment, AdminError> {
+        let mut payment = open(self.repo.get(id).await?, id)?;
+        let version = payment.version();
+        let now = self.clock.now();
+        if payment
+            .mark_abandoned("abandoned by an operator".to_owned(), now)
+            .is_err()
+        {
+            return Err(AdminError::Contended(id));
+        }
+        self.repo
+            .save_outcome(&payment, version, None)
+            .await
+            .map_err(|e| admin_write_error(e, None))?;
+        // Only now, once nothing can link the row any more: the key may be used again.
+        let released = self.repo.release_keys_of(id).await?;
+        tracing::warn!(%id, released, "operator abandoned the payment");
         Ok(payment)
     }
 }

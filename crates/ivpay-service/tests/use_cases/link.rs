@@ -11,8 +11,8 @@ use ivpay_domain::{
 };
 use ivpay_ports::fakes::InMemoryRepository;
 use ivpay_ports::{
-    CreateError, CreateRequest, GatewayError, MockPaymentGateway, PaymentGateway, PaymentStore,
-    PaymentUseCases, RemotePayment,
+    AdminError, CreateError, CreateRequest, GatewayError, MockPaymentGateway, PaymentGateway,
+    PaymentStore, PaymentUseCases, RemotePayment,
 };
 use ivpay_service::{ManualClock, PaymentService, ServiceConfig};
 use tokio::sync::Notify;
@@ -282,4 +282,113 @@ async fn a_create_that_timed_out_after_its_row_was_linked_answers_the_linked_pay
     let (reply, _) = race_create_with_webhook(Err(timeout())).await;
     let reply = reply.expect("IVPAY did create it, and the webhook said so");
     assert_eq!(reply.payment.payment_id().map(|p| p.as_str()), Some("p80"));
+}
+
+#[tokio::test]
+async fn an_operator_links_an_ambiguous_row_and_the_waiting_webhook_then_applies() {
+    let (svc, repo, clk) = with_clock(gateway_answering(remote_with("p90", "PAID", "order-90")));
+    let a = unknown_row(&repo, 90, Some("order-90")).await;
+    let b = unknown_row(&repo, 91, Some("order-90")).await;
+    svc.receive_webhook(hint("p90", Some("PAID"), "{}"))
+        .await
+        .expect("kept");
+    assert_eq!(svc.confirm_webhooks().await.expect("pass").ambiguous, 1);
+
+    let linked = svc
+        .link_payment(b.id(), "p90".parse().expect("id"))
+        .await
+        .expect("linked");
+    assert_eq!(linked.payment_id().map(|p| p.as_str()), Some("p90"));
+    // Linked once: a second link, of either row, is refused.
+    assert!(matches!(
+        svc.link_payment(a.id(), "p90".parse().expect("id")).await,
+        Err(AdminError::AlreadyLinked(_))
+    ));
+    assert!(matches!(
+        svc.link_payment(b.id(), "p91".parse().expect("id")).await,
+        Err(AdminError::NotOpen {
+            outcome: "created",
+            ..
+        })
+    ));
+
+    clk.advance(Duration::from_secs(3600));
+    let report = svc.confirm_webhooks().await.expect("pass");
+    assert_eq!((report.processed, report.linked), (1, 0), "{report:?}");
+    assert_eq!(stored(&repo, b.id()).await.status(), PaymentStatus::Paid);
+    assert!(matches!(
+        stored(&repo, a.id()).await.outcome(),
+        CreateOutcome::Unknown { .. }
+    ));
+}
+
+#[tokio::test]
+async fn an_operator_link_is_checked_against_ivpay() {
+    let mut g = MockPaymentGateway::new();
+    g.expect_get().returning(|id| match id.as_str() {
+        "gone" => Err(GatewayError::NotFound(id.clone())),
+        _ => Ok(remote_with(id.as_str(), "PENDING", "someone-else")),
+    });
+    let (svc, repo, _) = with_clock(g);
+    let row = unknown_row(&repo, 95, Some("order-95")).await;
+    assert!(matches!(
+        svc.link_payment(row.id(), "gone".parse().expect("id"))
+            .await,
+        Err(AdminError::UpstreamNotFound(_))
+    ));
+    assert!(matches!(
+        svc.link_payment(row.id(), "p95".parse().expect("id")).await,
+        Err(AdminError::ForeignIdMismatch { .. })
+    ));
+    assert!(matches!(
+        svc.link_payment(
+            InternalId::from_uuid(uuid::Uuid::from_u128(999)),
+            "p95".parse().expect("id")
+        )
+        .await,
+        Err(AdminError::NotFound(_))
+    ));
+    assert_eq!(stored(&repo, row.id()).await.payment_id(), None);
+}
+
+#[tokio::test]
+async fn an_operator_abandon_releases_the_key_for_a_fresh_attempt() {
+    let mut g = MockPaymentGateway::new();
+    let mut first = true;
+    g.expect_create().times(2).returning(move |_| {
+        if std::mem::take(&mut first) {
+            Err(timeout())
+        } else {
+            Ok(upstream("p99"))
+        }
+    });
+    let (svc, repo, _) = with_clock(g);
+    let Err(CreateError::OutcomeUnknown { id, .. }) =
+        svc.create(client(), key("k99"), request("10")).await
+    else {
+        panic!("a timeout leaves the outcome unknown");
+    };
+    let abandoned = svc.abandon_payment(id).await.expect("abandoned");
+    assert!(matches!(
+        abandoned.outcome(),
+        CreateOutcome::Abandoned { .. }
+    ));
+    assert!(matches!(
+        svc.abandon_payment(id).await,
+        Err(AdminError::NotOpen {
+            outcome: "abandoned",
+            ..
+        })
+    ));
+    // The key is free: the same request creates a fresh payment.
+    let reply = svc
+        .create(client(), key("k99"), request("10"))
+        .await
+        .expect("a fresh attempt");
+    assert_ne!(reply.payment.id(), id);
+    assert_eq!(reply.payment.payment_id().map(|p| p.as_str()), Some("p99"));
+    assert!(matches!(
+        stored(&repo, id).await.outcome(),
+        CreateOutcome::Abandoned { .. }
+    ));
 }
