@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use ivpay_api::{ApiConfig, ClientKeys, WebhookKey};
+use ivpay_api::{AdminKey, ApiConfig, ClientKeys, WebhookKey};
 use ivpay_http_adapter::IvpayClient;
 use ivpay_persistence::{DatabaseOptions, SeaOrmRepository};
 use ivpay_ports::PaymentUseCases;
@@ -193,6 +193,7 @@ impl App {
 
         let mut api = ApiConfig::new(clients);
         api.webhook_key = Some(WebhookKey::new(&api_key));
+        api.admin_key = settings.admin.key.as_ref().map(AdminKey::new);
         api.body_limit = settings.server.body_limit.get();
         api.metrics = metrics_handle();
         api.storage = Some(storage_report(&db).await);
