@@ -982,6 +982,46 @@ mod tests {
             refusal(&[("IVPAY_IVPAY__API_KEY", "")]),
             "ivpay.api_key: must not be empty"
         );
+        assert_eq!(
+            refusal(&[("IVPAY_ADMIN__KEY", "")]),
+            "admin.key: must not be empty"
+        );
+    }
+
+    #[test]
+    fn unknown_outcome_settings_are_read_and_checked() {
+        let s = from_env(&[
+            ("IVPAY_ADMIN__KEY", "operator-secret"),
+            ("IVPAY_RECONCILER__UNKNOWN_WEBHOOK_KEEP_SECS", "600"),
+            (
+                "IVPAY_IVPAY__PAYMENT_URL_TEMPLATE",
+                "https://pay.example/p/{payment_id}?from=ivpay",
+            ),
+        ])
+        .expect("loads");
+        assert_eq!(s.reconciler.unknown_webhook_keep, Duration::from_secs(600));
+        assert_eq!(
+            s.ivpay
+                .payment_url_template
+                .render(&"abc".parse().expect("id"))
+                .as_str(),
+            "https://pay.example/p/abc?from=ivpay"
+        );
+        assert!(
+            !format!("{s:?}").contains("operator-secret"),
+            "the key is a secret"
+        );
+        assert_eq!(
+            refusal(&[("IVPAY_RECONCILER__UNKNOWN_WEBHOOK_KEEP_SECS", "0")]),
+            "reconciler.unknown_webhook_keep_secs: must be at least 1"
+        );
+        let err = refusal(&[("IVPAY_IVPAY__PAYMENT_URL_TEMPLATE", "https://pay.example/")]);
+        assert!(
+            err.starts_with("ivpay.payment_url_template: ") && err.contains("{payment_id}"),
+            "{err}"
+        );
+        let err = refusal(&[("IVPAY_IVPAY__PAYMENT_URL_TEMPLATE", "ftp://x/{payment_id}")]);
+        assert!(err.starts_with("ivpay.payment_url_template: "), "{err}");
     }
 
     #[test]
