@@ -10,8 +10,7 @@
 
 use ivpay_domain::{CreateOutcome, ForeignId, InternalId, Payment, PaymentId, UpstreamPayment};
 use ivpay_ports::{
-    AdminError, Clock, GatewayError, PaymentGateway, PaymentStore, RemotePayment, RepositoryError,
-    UpdateError,
+    AdminError, Clock, GatewayError, PaymentGateway, PaymentStore, RepositoryError, UpdateError,
 };
 
 use crate::PaymentService;
@@ -19,8 +18,10 @@ use crate::PaymentService;
 /// What matching an upstream payment we hold no row for found.
 #[derive(Debug)]
 pub(crate) enum Match {
-    /// A row is now (or already was) linked to it.
+    /// A row is now linked to it.
     Linked,
+    /// A row holds it already (its own create's save, or another worker's link).
+    Known,
     /// No row awaits it (yet).
     None,
     /// Several rows could be it: an operator decides.
@@ -55,30 +56,26 @@ where
         Ok(found)
     }
 
-    /// Links the one row awaiting `remote`'s foreign id to it, if there is exactly one.
-    /// A row already linked to `remote` (by its own create, or by another worker) is
-    /// [`Match::Linked`] too.
+    /// Links the one row awaiting `foreign_id` (IVPAY's, from its `GET` of `payment_id`) to
+    /// `payment_id`, if there is exactly one; [`Match::Known`] when a row holds
+    /// `payment_id` already.
     pub(crate) async fn link_by_foreign_id(
         &self,
-        remote: &RemotePayment,
+        payment_id: &PaymentId,
+        foreign_id: Option<&ForeignId>,
     ) -> Result<Match, UpdateError> {
         let attempts = self.config.max_conflict_retries.saturating_add(1);
         let mut last = None;
         for _ in 0..attempts {
-            if self
-                .repo
-                .get_by_payment_id(&remote.payment_id)
-                .await?
-                .is_some()
-            {
-                return Ok(Match::Linked);
+            if self.repo.get_by_payment_id(payment_id).await?.is_some() {
+                return Ok(Match::Known);
             }
-            let Some(foreign_id) = &remote.foreign_id else {
+            let Some(foreign_id) = foreign_id else {
                 return Ok(Match::None);
             };
             let mut candidates = self.candidates(foreign_id).await?;
             if candidates.len() > 1 {
-                tracing::warn!(payment_id = %remote.payment_id, %foreign_id,
+                tracing::warn!(%payment_id, %foreign_id,
                     candidates = candidates.len(),
                     "upstream payment matches several rows: an operator must link it");
                 return Ok(Match::Ambiguous);
@@ -87,9 +84,9 @@ where
                 return Ok(Match::None);
             };
             let id = payment.id();
-            match self.link(payment, &remote.payment_id).await {
+            match self.link(payment, payment_id).await {
                 Ok(_) => {
-                    tracing::info!(%id, payment_id = %remote.payment_id, %foreign_id,
+                    tracing::info!(%id, %payment_id, %foreign_id,
                         "row linked to its upstream payment by foreign id");
                     return Ok(Match::Linked);
                 }

@@ -241,14 +241,18 @@ where
         };
         let linked = if self
             .repo
-            .get_by_payment_id(&remote.payment_id)
+            .get_by_payment_id(&hint.payment_id)
             .await?
             .is_some()
         {
             false
         } else {
-            match self.link_by_foreign_id(&remote).await? {
+            match self
+                .link_by_foreign_id(&hint.payment_id, remote.foreign_id.as_ref())
+                .await?
+            {
                 Match::Linked => true,
+                Match::Known => false,
                 Match::None => {
                     return Ok(Confirmed::Unmatched {
                         ambiguous: false,
