@@ -8,23 +8,6 @@ use ivpay_sandbox::{Chance, FaultPlan, RouteFaults, WebhookFault};
 
 use crate::support::{Backend, fresh_db, json, spawn_app, spawn_app_with};
 
-/// Runs one flow as two tests: `sqlite` and `postgres`.
-macro_rules! on_both_backends {
-    ($($flow:ident),* $(,)?) => {$(
-        mod $flow {
-            use super::*;
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn sqlite() {
-                super::$flow(Backend::Sqlite).await;
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn postgres() {
-                super::$flow(Backend::Postgres).await;
-            }
-        }
-    )*};
-}
-
 on_both_backends!(
     pay_on_checkout_then_webhook_makes_it_paid,
     the_inbox_worker_confirms_a_webhook_without_the_reconciler,

@@ -67,7 +67,7 @@ pub(crate) struct ErrorBody {
 
 /// Every `code` an error body can carry (what [`ApiError::code`](crate::ApiError::code)
 /// answers; a test holds the two together).
-pub(crate) const CODES: [&str; 19] = [
+pub(crate) const CODES: [&str; 22] = [
     "invalid_request",
     "malformed_body",
     "unauthorized",
@@ -87,6 +87,9 @@ pub(crate) const CODES: [&str; 19] = [
     "storage_error",
     "internal_error",
     "contended",
+    "outcome_settled",
+    "already_linked",
+    "foreign_id_mismatch",
 ];
 
 fn code_schema() -> utoipa::openapi::schema::Object {

@@ -7,7 +7,9 @@ use std::time::Duration;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use ivpay_domain::{FieldError, InternalId};
-use ivpay_ports::{CreateError, GatewayError, QueryError, RepositoryError, UpdateError};
+use ivpay_ports::{
+    AdminError, CreateError, GatewayError, QueryError, RepositoryError, UpdateError,
+};
 use utoipa::openapi::schema::Ref;
 use utoipa::openapi::{ContentBuilder, RefOr, ResponseBuilder};
 
@@ -70,6 +72,9 @@ pub enum ApiError {
     /// A webhook could not be kept now; IVPAY should retry.
     #[error(transparent)]
     Update(#[from] UpdateError),
+    /// An operator's link or abandon was refused or failed.
+    #[error(transparent)]
+    Admin(#[from] AdminError),
 }
 
 impl From<FieldError> for ApiError {
@@ -83,7 +88,7 @@ impl From<FieldError> for ApiError {
 
 impl ApiError {
     /// Every [`ApiError::code`], as the document lists them.
-    pub const CODES: [&'static str; 19] = crate::envelope::CODES;
+    pub const CODES: [&'static str; 22] = crate::envelope::CODES;
 
     /// A field error.
     pub(crate) fn invalid(field: &'static str, reason: impl Into<String>) -> Self {
@@ -120,6 +125,7 @@ impl ApiError {
             Self::Query(QueryError::Storage(s)) => storage_status(s),
             Self::Update(UpdateError::Upstream(_)) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Update(UpdateError::Storage(s)) => storage_status(s),
+            Self::Admin(e) => admin_status(e),
         }
     }
 
@@ -145,6 +151,7 @@ impl ApiError {
             Self::Query(QueryError::Storage(_)) | Self::Update(UpdateError::Storage(_)) => {
                 "storage_error"
             }
+            Self::Admin(e) => admin_code(e),
         }
     }
 
@@ -198,6 +205,7 @@ impl ApiError {
             Self::Query(QueryError::Storage(_)) | Self::Update(UpdateError::Storage(_)) => {
                 "storage failed; nothing was kept"
             }
+            Self::Admin(e) => admin_meaning(e),
         }
     }
 
@@ -209,7 +217,8 @@ impl ApiError {
                 Some(retry_after.unwrap_or(Duration::from_secs(1)))
             }
             Self::Query(QueryError::Contended { .. })
-            | Self::Update(UpdateError::Contended { .. }) => Some(Duration::from_secs(1)),
+            | Self::Update(UpdateError::Contended { .. })
+            | Self::Admin(AdminError::Contended(_)) => Some(Duration::from_secs(1)),
             _ => None,
         }
     }
@@ -257,6 +266,51 @@ impl ApiError {
         body.field = self.field();
         body.id = self.payment_id().map(|id| id.to_string());
         body
+    }
+}
+
+fn admin_status(e: &AdminError) -> StatusCode {
+    match e {
+        AdminError::NotFound(_) | AdminError::UpstreamNotFound(_) => StatusCode::NOT_FOUND,
+        AdminError::NotOpen { .. }
+        | AdminError::AlreadyLinked(_)
+        | AdminError::ForeignIdMismatch { .. } => StatusCode::CONFLICT,
+        AdminError::Upstream(_) => StatusCode::BAD_GATEWAY,
+        AdminError::Contended(_) => StatusCode::SERVICE_UNAVAILABLE,
+        AdminError::Storage(s) => storage_status(s),
+    }
+}
+
+fn admin_code(e: &AdminError) -> &'static str {
+    match e {
+        AdminError::NotFound(_) | AdminError::UpstreamNotFound(_) => "not_found",
+        AdminError::NotOpen { .. } => "outcome_settled",
+        AdminError::AlreadyLinked(_) => "already_linked",
+        AdminError::ForeignIdMismatch { .. } => "foreign_id_mismatch",
+        AdminError::Upstream(_) => "upstream_unavailable",
+        AdminError::Contended(_) => "contended",
+        AdminError::Storage(_) => "storage_error",
+    }
+}
+
+fn admin_meaning(e: &AdminError) -> &'static str {
+    match e {
+        AdminError::NotFound(_) => "no such payment",
+        AdminError::UpstreamNotFound(_) => "IVPAY does not know that `payment_id`",
+        AdminError::NotOpen { .. } => {
+            "the payment's create outcome is settled (created, rejected or abandoned), not unknown or initiated"
+        }
+        AdminError::AlreadyLinked(_) => "that IVPAY payment is already linked to a payment",
+        AdminError::ForeignIdMismatch { .. } => {
+            "IVPAY's payment carries another foreign id than the one this payment sent"
+        }
+        AdminError::Upstream(_) => {
+            "asking IVPAY to confirm the payment failed; nothing was written"
+        }
+        AdminError::Contended(_) => {
+            "the payment changed while this was written (its create finished, a webhook linked it); nothing was written, look again"
+        }
+        AdminError::Storage(_) => "storage failed",
     }
 }
 
@@ -373,6 +427,35 @@ pub(crate) mod samples {
         errors
     }
 
+    /// Every way an operator's link (`link`) or abandon can fail in the use case.
+    pub(crate) fn admin(link: bool) -> Vec<ApiError> {
+        let pid: ivpay_domain::PaymentId = "sample".parse().expect("a valid IVPAY id");
+        let mut errors: Vec<ApiError> = vec![
+            AdminError::NotFound(id()).into(),
+            AdminError::NotOpen {
+                id: id(),
+                outcome: "created",
+            }
+            .into(),
+            AdminError::Contended(id()).into(),
+        ];
+        if link {
+            errors.push(AdminError::UpstreamNotFound(pid.clone()).into());
+            errors.push(AdminError::AlreadyLinked(pid.clone()).into());
+            errors.push(
+                AdminError::ForeignIdMismatch {
+                    payment_id: pid,
+                    expected: "sample".into(),
+                    found: None,
+                }
+                .into(),
+            );
+            errors.push(AdminError::Upstream(GatewayError::Unauthorized).into());
+        }
+        errors.extend(storage().map(|s| AdminError::Storage(s).into()));
+        errors
+    }
+
     /// Every error of the whole API, one per code.
     #[cfg(test)]
     pub(crate) fn all() -> Vec<ApiError> {
@@ -399,6 +482,7 @@ pub(crate) mod samples {
         errors.extend(any_route());
         errors.extend(create());
         errors.extend(query(true));
+        errors.extend(admin(true));
         errors
     }
 }

@@ -1,4 +1,4 @@
-//! API keys: our clients' keys, and IVPAY's key echoed on webhooks. Only SHA-256 digests
+//! API keys: our clients' keys, IVPAY's key echoed on webhooks, and the operators' key. Only SHA-256 digests
 //! are kept, and compared in constant time.
 
 use std::fmt;
@@ -101,6 +101,28 @@ impl WebhookKey {
         headers
             .get(API_KEY_HEADER)
             .is_some_and(|v| bool::from(self.0.ct_eq(&digest(v.as_bytes()))))
+    }
+}
+
+/// The operators' key for the `/admin` routes.
+#[derive(Clone)]
+pub struct AdminKey(WebhookKey);
+
+impl fmt::Debug for AdminKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("AdminKey([REDACTED])")
+    }
+}
+
+impl AdminKey {
+    /// Keeps the digest of the operators' key.
+    pub fn new(key: &SecretString) -> Self {
+        Self(WebhookKey::new(key))
+    }
+
+    /// Whether the headers carry the key (compared in constant time).
+    pub fn verify(&self, headers: &HeaderMap) -> bool {
+        self.0.verify(headers)
     }
 }
 

@@ -2,7 +2,8 @@
 //!
 //! **Role.** The inbound adapter. It speaks IVPAY's contract to our clients
 //! (`POST /payment/create`, `GET /payment/{payment_id}`, the `{success, data | error}`
-//! envelope, `X-API-KEY`), adds listing, history, the IVPAY webhook receiver, health,
+//! envelope, `X-API-KEY`), adds listing, history, the IVPAY webhook receiver, the
+//! operators' `/admin` routes (link or abandon a payment whose create outcome is open), health,
 //! readiness and Prometheus metrics, and maps every error in one place ([`ApiError`]).
 //! Every answer is one of two types, the success envelope or the error body; bodies are
 //! read by one extractor that tolerates IVPAY's trailing commas; clients are recognised
@@ -25,6 +26,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod admin;
 mod auth;
 mod create;
 mod envelope;
@@ -53,7 +55,7 @@ use tower_http::trace::TraceLayer;
 
 pub use create::{IDEMPOTENCY_KEY_HEADER, REPLAYED_HEADER};
 pub use error::ApiError;
-pub use keys::{API_KEY_HEADER, ClientKeys, WebhookKey};
+pub use keys::{API_KEY_HEADER, AdminKey, ClientKeys, WebhookKey};
 pub use openapi::document as openapi_document;
 pub use state::{ApiConfig, RateLimit};
 
@@ -71,6 +73,8 @@ pub fn router(use_cases: Arc<dyn PaymentUseCases>, config: ApiConfig) -> Router 
         .route("/payment/{payment_id}/events", get(events::events))
         .route("/payments", get(listing::list))
         .route("/webhooks/ivpay", post(webhook::receive))
+        .route("/admin/payments/{id}/link", post(admin::link))
+        .route("/admin/payments/{id}/abandon", post(admin::abandon))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))

@@ -22,6 +22,13 @@ impl Modify for ApiKeyHeaders {
             ))),
         );
         components.add_security_scheme(
+            "admin_key",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "X-API-KEY",
+                "the operators' key (`admin.key`); without one configured the admin routes answer 404",
+            ))),
+        );
+        components.add_security_scheme(
             "ivpay_key",
             SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
                 "X-API-KEY",
@@ -82,6 +89,8 @@ impl Modify for CrossFieldRules {
         crate::events::events,
         crate::listing::list,
         crate::webhook::receive,
+        crate::admin::link,
+        crate::admin::abandon,
         crate::health::healthz,
         crate::health::readyz,
         crate::health::metrics,
@@ -91,6 +100,7 @@ impl Modify for CrossFieldRules {
     tags(
         (name = "payments", description = "IVPAY-compatible payments, listing and history"),
         (name = "webhooks", description = "IVPAY's notices"),
+        (name = "admin", description = "operators: resolve payments whose create outcome is unknown"),
         (name = "operations", description = "health, readiness, metrics"),
     )
 )]

@@ -127,6 +127,26 @@ pub(crate) fn payment_ref() -> Object {
         .build()
 }
 
+/// Our id: a hyphenated UUID.
+pub(crate) fn internal_id() -> Object {
+    text(INTERNAL_ID, 36, 36)
+        .description(Some("our id of the payment (a hyphenated UUID)"))
+        .examples(["0192e4f5-7c3a-7b1e-9d2a-5f6e7a8b9c0d"])
+        .build()
+}
+
+/// A hyphenated UUID, the one spelling `InternalId` reads.
+pub(crate) const INTERNAL_ID: &str =
+    "^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$";
+
+/// IVPAY's id alone.
+pub(crate) fn ivpay_payment_id() -> Object {
+    text(PAYMENT_ID, 1, PaymentId::MAX_LEN)
+        .description(Some("IVPAY's id of the payment"))
+        .examples(["6b577835afbefe60335b6e5cd04410a9"])
+        .build()
+}
+
 /// The largest integer read as a payment id: 2^53, the last one every JSON reader (and a
 /// JSON Schema's float bounds) holds exactly.
 pub(crate) const LARGEST_INTEGER_ID: u64 = 1 << 53;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use ivpay_ports::PaymentUseCases;
 use metrics_exporter_prometheus::PrometheusHandle;
 
-use crate::keys::{ClientKeys, WebhookKey};
+use crate::keys::{AdminKey, ClientKeys, WebhookKey};
 
 /// Settings of the router.
 #[derive(Clone, Debug)]
@@ -15,6 +15,8 @@ pub struct ApiConfig {
     pub clients: ClientKeys,
     /// IVPAY's key, which IVPAY echoes on webhooks; `None` refuses every webhook.
     pub webhook_key: Option<WebhookKey>,
+    /// The operators' key for the `/admin` routes; `None` answers 404 there.
+    pub admin_key: Option<AdminKey>,
     /// Largest accepted request body, in bytes.
     pub body_limit: usize,
     /// Where `/metrics` reads from; `None` answers 404 there.
@@ -51,6 +53,7 @@ impl ApiConfig {
         Self {
             clients,
             webhook_key: None,
+            admin_key: None,
             body_limit: 64 * 1024,
             metrics: None,
             rate_limit: None,
@@ -66,6 +69,7 @@ pub(crate) struct AppState {
     pub(crate) use_cases: Arc<dyn PaymentUseCases>,
     pub(crate) clients: Arc<ClientKeys>,
     pub(crate) webhook_key: Option<Arc<WebhookKey>>,
+    pub(crate) admin_key: Option<Arc<AdminKey>>,
     pub(crate) body_limit: usize,
     pub(crate) metrics: Option<PrometheusHandle>,
     pub(crate) limiter: Option<Arc<Limiter>>,
@@ -79,6 +83,7 @@ impl AppState {
             use_cases,
             clients: Arc::new(config.clients),
             webhook_key: config.webhook_key.map(Arc::new),
+            admin_key: config.admin_key.map(Arc::new),
             body_limit: config.body_limit,
             metrics: config.metrics,
             storage: config.storage,

@@ -7,7 +7,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
-use ivpay_api::{ApiConfig, ClientKeys, WebhookKey, router};
+use ivpay_api::{AdminKey, ApiConfig, ClientKeys, WebhookKey, router};
 use ivpay_domain::{ReportedStatus, Timestamp, UpstreamPayment};
 use ivpay_ports::fakes::InMemoryRepository;
 use ivpay_ports::{Delivery, GatewayError, MockPaymentGateway, PaymentUseCases, RemotePayment};
@@ -33,6 +33,14 @@ fn app(gateway: MockPaymentGateway) -> Router {
 
 /// The router and the use cases behind it, for tests that also play the inbox worker.
 fn app_and_use_cases(gateway: MockPaymentGateway) -> (Router, Arc<dyn PaymentUseCases>) {
+    app_with(gateway, None)
+}
+
+/// As [`app_and_use_cases`], with the operators' key `admin` when given.
+fn app_with(
+    gateway: MockPaymentGateway,
+    admin: Option<&str>,
+) -> (Router, Arc<dyn PaymentUseCases>) {
     let service = PaymentService::new(
         InMemoryRepository::new(),
         gateway,
@@ -44,6 +52,7 @@ fn app_and_use_cases(gateway: MockPaymentGateway) -> (Router, Arc<dyn PaymentUse
     let mut config = ApiConfig::new(clients);
     config.webhook_key = Some(WebhookKey::new(&SecretString::from(IVPAY_KEY)));
     config.body_limit = 1024;
+    config.admin_key = admin.map(|k| AdminKey::new(&SecretString::from(k)));
     (router(use_cases.clone(), config), use_cases)
 }
 
@@ -439,6 +448,8 @@ async fn the_openapi_document_lists_every_route_and_the_docs_page_serves() {
         "/payment/{payment_id}/events",
         "/payments",
         "/webhooks/ivpay",
+        "/admin/payments/{id}/link",
+        "/admin/payments/{id}/abandon",
         "/healthz",
         "/readyz",
         "/metrics",
@@ -1080,4 +1091,164 @@ mod contract {
                 .is_some_and(|c| c.len() == ivpay_api::ApiError::CODES.len())
         );
     }
+}
+
+const ADMIN_KEY: &str = "operator-key-1";
+
+fn timing_out() -> GatewayError {
+    GatewayError::Unavailable {
+        reason: "timed out".into(),
+        delivery: Delivery::MaybeSent,
+        retry_after: None,
+    }
+}
+
+fn admin_post(path: &str, key: &str, body: &str) -> Request<Body> {
+    Request::post(path)
+        .header("content-type", "application/json")
+        .header("x-api-key", key)
+        .body(Body::from(body.to_owned()))
+        .expect("req")
+}
+
+/// Creates through the router with `Idempotency-Key: k-unknown`; IVPAY times out, so the
+/// outcome is unknown. Our id.
+async fn unknown_create(app: &Router) -> String {
+    let req = post("/payment/create")
+        .header("idempotency-key", "k-unknown")
+        .body(Body::from(BODY))
+        .expect("req");
+    let (status, _, out) = send(app, req).await;
+    assert_eq!(status, StatusCode::GATEWAY_TIMEOUT);
+    json(&out)["id"].as_str().expect("our id").to_owned()
+}
+
+#[tokio::test]
+async fn admin_routes_answer_404_without_an_admin_key() {
+    let (app, _) = app_with(MockPaymentGateway::new(), None);
+    let id = "0192e4f5-7c3a-7b1e-9d2a-5f6e7a8b9c0d";
+    for (path, key) in [
+        (format!("/admin/payments/{id}/link"), KEY),
+        (format!("/admin/payments/{id}/abandon"), ADMIN_KEY),
+    ] {
+        let (status, _, out) = send(&app, admin_post(&path, key, r#"{"payment_id":"p1"}"#)).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+        assert_eq!(json(&out)["code"], "not_found");
+    }
+}
+
+#[tokio::test]
+async fn an_operator_links_an_unknown_payment_once_confirmed_by_ivpay() {
+    let mut g = MockPaymentGateway::new();
+    g.expect_create().times(1).returning(|_| Err(timing_out()));
+    g.expect_get().returning(|id| {
+        if id.as_str() == "gone" {
+            return Err(GatewayError::NotFound(id.clone()));
+        }
+        Ok(RemotePayment {
+            payment_id: id.clone(),
+            foreign_id: Some("123456".parse().expect("foreign id")),
+            status: ReportedStatus::from("PENDING"),
+            processed_at: None,
+            raw: "{}".into(),
+        })
+    });
+    let (app, _) = app_with(g, Some(ADMIN_KEY));
+    let id = unknown_create(&app).await;
+    let link = format!("/admin/payments/{id}/link");
+
+    let nobody = "/admin/payments/0192e4f5-7c3a-7b1e-9d2a-5f6e7a8b9c0d/link";
+    let p1 = r#"{"payment_id":"p1"}"#;
+    for (path, key, body, status, code) in [
+        // A client's key is not the operators'.
+        (
+            link.as_str(),
+            KEY,
+            p1,
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+        ),
+        // Not our id; no such payment; IVPAY does not know the id; no payment_id.
+        (
+            "/admin/payments/p1/link",
+            ADMIN_KEY,
+            p1,
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (nobody, ADMIN_KEY, p1, StatusCode::NOT_FOUND, "not_found"),
+        (
+            link.as_str(),
+            ADMIN_KEY,
+            r#"{"payment_id":"gone"}"#,
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+        (
+            link.as_str(),
+            ADMIN_KEY,
+            "{}",
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+    ] {
+        let (got, _, out) = send(&app, admin_post(path, key, body)).await;
+        assert_eq!(
+            (got, json(&out)["code"].clone()),
+            (status, code.into()),
+            "{path} {body}"
+        );
+    }
+
+    let (status, _, out) = send(&app, admin_post(&link, ADMIN_KEY, r#"{"payment_id":"p1"}"#)).await;
+    assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&out));
+    let v = json(&out);
+    assert_eq!(v["success"], true);
+    assert_eq!(v["data"]["outcome"], "created");
+    assert_eq!(v["data"]["payment_id"], "p1");
+    assert_eq!(v["data"]["payment_url"], "https://pay.ivpay.io/payment/p1");
+
+    // Settled now: neither a second link nor an abandon.
+    let (status, _, out) = send(&app, admin_post(&link, ADMIN_KEY, r#"{"payment_id":"p2"}"#)).await;
+    assert_eq!(
+        (status, json(&out)["code"].clone()),
+        (StatusCode::CONFLICT, "outcome_settled".into())
+    );
+    let abandon = format!("/admin/payments/{id}/abandon");
+    let (status, _, out) = send(&app, admin_post(&abandon, ADMIN_KEY, "")).await;
+    assert_eq!(
+        (status, json(&out)["code"].clone()),
+        (StatusCode::CONFLICT, "outcome_settled".into())
+    );
+}
+
+#[tokio::test]
+async fn an_operator_abandons_an_unknown_payment_and_its_key_is_free_again() {
+    let mut g = MockPaymentGateway::new();
+    let mut first = true;
+    g.expect_create().times(2).returning(move |_| {
+        if std::mem::take(&mut first) {
+            Err(timing_out())
+        } else {
+            Ok(upstream("p2"))
+        }
+    });
+    let (app, _) = app_with(g, Some(ADMIN_KEY));
+    let id = unknown_create(&app).await;
+    let abandon = format!("/admin/payments/{id}/abandon");
+    let (status, _, _) = send(&app, admin_post(&abandon, "wrong", "")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _, out) = send(&app, admin_post(&abandon, ADMIN_KEY, "")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(json(&out)["data"]["outcome"], "abandoned");
+
+    // The same key and request now create a fresh payment.
+    let req = post("/payment/create")
+        .header("idempotency-key", "k-unknown")
+        .body(Body::from(BODY))
+        .expect("req");
+    let (status, _, out) = send(&app, req).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(json(&out)["data"]["payment_id"], "p2");
+    assert_ne!(json(&out)["data"]["id"], id.as_str());
 }

@@ -18,6 +18,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use ivpay_domain::ClientId;
+use ivpay_service::PaymentUrlTemplate;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde::de::{self, Deserializer, Unexpected, Visitor};
@@ -40,6 +41,8 @@ pub struct Settings {
     pub idempotency: IdempotencySettings,
     /// The background poller for payments webhooks missed.
     pub reconciler: ReconcilerSettings,
+    /// Operators: the key of the `/admin` routes.
+    pub admin: AdminSettings,
     /// Logs.
     pub log: LogSettings,
 }
@@ -123,6 +126,12 @@ pub struct IvpaySettings {
     /// `request_timeout_secs`: how long one attempt may take. At least 1 s. Default 15 s.
     #[serde(rename = "request_timeout_secs", deserialize_with = "secs")]
     pub request_timeout: Duration,
+    /// The `payment_url` of a payment linked from a webhook or by an operator, whose
+    /// create answer we never read (IVPAY's `GET` has none): `{payment_id}` is replaced by
+    /// IVPAY's id. Default `https://pay.ivpay.io/payment/{payment_id}`, IVPAY's documented
+    /// payment page.
+    #[serde(deserialize_with = "parsed")]
+    pub payment_url_template: PaymentUrlTemplate,
 }
 
 impl IvpaySettings {
@@ -145,6 +154,7 @@ impl Default for IvpaySettings {
             allow_http: false,
             connect_timeout: Duration::from_secs(5),
             request_timeout: Duration::from_secs(15),
+            payment_url_template: PaymentUrlTemplate::default(),
         }
     }
 }
@@ -211,6 +221,12 @@ pub struct ReconcilerSettings {
     /// from the inbox. At least 1. Default 50 (about two days at the default back-off).
     #[serde(deserialize_with = "at_least_one")]
     pub inbox_max_attempts: NonZeroU32,
+    /// `unknown_webhook_keep_secs`: how long a webhook for a payment IVPAY knows but no row
+    /// holds stays in the inbox, retried, waiting for its row (our create's save, or a link
+    /// by foreign id); then it is recorded as `unknown_payment` and removed. At least 1 s.
+    /// Default 14400 s (4 h).
+    #[serde(rename = "unknown_webhook_keep_secs", deserialize_with = "secs")]
+    pub unknown_webhook_keep: Duration,
 }
 
 impl Default for ReconcilerSettings {
@@ -224,8 +240,18 @@ impl Default for ReconcilerSettings {
             inbox_lease: Duration::from_secs(60),
             inbox_concurrency: const { NonZeroUsize::new(8).expect("not zero") },
             inbox_max_attempts: const { NonZeroU32::new(50).expect("not zero") },
+            unknown_webhook_keep: Duration::from_secs(4 * 3600),
         }
     }
+}
+
+/// `[admin]`
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct AdminSettings {
+    /// The operators' key for the `/admin` routes (`X-API-KEY`); not empty. Kept only as
+    /// a SHA-256 digest once the service starts. Unset: the admin routes answer 404.
+    pub key: Option<SecretString>,
 }
 
 /// `[log]`
@@ -560,6 +586,11 @@ impl Settings {
                 self.reconciler.inbox_lease,
                 1,
             ),
+            (
+                "reconciler.unknown_webhook_keep_secs",
+                self.reconciler.unknown_webhook_keep,
+                1,
+            ),
         ];
         for (key, value, min) in minimums {
             if value < Duration::from_secs(min) {
@@ -597,6 +628,12 @@ impl Settings {
             .api_key
             .iter()
             .map(|key| (String::from("ivpay.api_key"), key))
+            .chain(
+                self.admin
+                    .key
+                    .iter()
+                    .map(|key| (String::from("admin.key"), key)),
+            )
             .chain(
                 self.clients
                     .iter()
@@ -962,6 +999,46 @@ mod tests {
             refusal(&[("IVPAY_IVPAY__API_KEY", "")]),
             "ivpay.api_key: must not be empty"
         );
+        assert_eq!(
+            refusal(&[("IVPAY_ADMIN__KEY", "")]),
+            "admin.key: must not be empty"
+        );
+    }
+
+    #[test]
+    fn unknown_outcome_settings_are_read_and_checked() {
+        let s = from_env(&[
+            ("IVPAY_ADMIN__KEY", "operator-secret"),
+            ("IVPAY_RECONCILER__UNKNOWN_WEBHOOK_KEEP_SECS", "600"),
+            (
+                "IVPAY_IVPAY__PAYMENT_URL_TEMPLATE",
+                "https://pay.example/p/{payment_id}?from=ivpay",
+            ),
+        ])
+        .expect("loads");
+        assert_eq!(s.reconciler.unknown_webhook_keep, Duration::from_secs(600));
+        assert_eq!(
+            s.ivpay
+                .payment_url_template
+                .render(&"abc".parse().expect("id"))
+                .as_str(),
+            "https://pay.example/p/abc?from=ivpay"
+        );
+        assert!(
+            !format!("{s:?}").contains("operator-secret"),
+            "the key is a secret"
+        );
+        assert_eq!(
+            refusal(&[("IVPAY_RECONCILER__UNKNOWN_WEBHOOK_KEEP_SECS", "0")]),
+            "reconciler.unknown_webhook_keep_secs: must be at least 1"
+        );
+        let err = refusal(&[("IVPAY_IVPAY__PAYMENT_URL_TEMPLATE", "https://pay.example/")]);
+        assert!(
+            err.starts_with("ivpay.payment_url_template: ") && err.contains("{payment_id}"),
+            "{err}"
+        );
+        let err = refusal(&[("IVPAY_IVPAY__PAYMENT_URL_TEMPLATE", "ftp://x/{payment_id}")]);
+        assert!(err.starts_with("ivpay.payment_url_template: "), "{err}");
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use ivpay_api::{ApiConfig, ClientKeys, WebhookKey};
+use ivpay_api::{AdminKey, ApiConfig, ClientKeys, WebhookKey};
 use ivpay_http_adapter::IvpayClient;
 use ivpay_persistence::{DatabaseOptions, SeaOrmRepository};
 use ivpay_ports::PaymentUseCases;
@@ -181,6 +181,8 @@ impl App {
             stale_intent_after: settings.reconciler.stale_intent,
             inbox_lease: settings.reconciler.inbox_lease,
             inbox_concurrency: settings.reconciler.inbox_concurrency,
+            unknown_webhook_keep: settings.reconciler.unknown_webhook_keep,
+            payment_url_template: settings.ivpay.payment_url_template.clone(),
             idempotency_ttl: settings.idempotency.retention,
             in_flight_wait: settings.idempotency.wait,
             faults,
@@ -196,6 +198,7 @@ impl App {
 
         let mut api = ApiConfig::new(clients);
         api.webhook_key = Some(WebhookKey::new(&api_key));
+        api.admin_key = settings.admin.key.as_ref().map(AdminKey::new);
         api.body_limit = settings.server.body_limit.get();
         api.metrics = metrics_handle();
         api.storage = Some(storage_report(&db).await);
@@ -344,6 +347,26 @@ fn fault_points() -> Result<ivpay_service::FaultPoints, StartupError> {
     Ok(faults)
 }
 
+/// Counts what an inbox pass (the worker's, or the reconciler's for leftovers) did.
+fn count_inbox(report: &ivpay_ports::InboxReport) {
+    for (outcome, n) in [
+        ("processed", report.processed),
+        ("deferred", report.deferred),
+        ("unconfirmed", report.unconfirmed),
+        ("lease_lost", report.lease_lost),
+        ("failed", report.failed),
+        ("unmatched", report.unmatched),
+    ] {
+        metrics::counter!("ivpay_inbox_webhooks_total", "outcome" => outcome)
+            .increment(u64::from(n));
+    }
+    for (outcome, n) in [("linked", report.linked), ("ambiguous", report.ambiguous)] {
+        metrics::counter!("ivpay_unknown_links_total", "outcome" => outcome)
+            .increment(u64::from(n));
+    }
+    metrics::counter!("ivpay_unknown_webhooks_expired_total").increment(u64::from(report.expired));
+}
+
 /// Confirms inbox webhooks until stopped: a pass at start (webhooks left by a previous
 /// process), then one whenever a webhook is queued, another at once after any pass that
 /// found work (more may be due), and an idle pass every `idle` for webhooks rescheduled
@@ -356,16 +379,7 @@ async fn inbox_loop(
     loop {
         let more = match use_cases.confirm_webhooks().await {
             Ok(report) => {
-                for (outcome, n) in [
-                    ("processed", report.processed),
-                    ("deferred", report.deferred),
-                    ("unconfirmed", report.unconfirmed),
-                    ("lease_lost", report.lease_lost),
-                    ("failed", report.failed),
-                ] {
-                    metrics::counter!("ivpay_inbox_webhooks_total", "outcome" => outcome)
-                        .increment(u64::from(n));
-                }
+                count_inbox(&report);
                 // What a pass takes is settled, rescheduled or leased: never due again at
                 // once, so this ends when the due webhooks do.
                 report.claimed > 0
@@ -408,6 +422,7 @@ async fn reconcile_loop(
                     .increment(u64::from(report.applied));
                 metrics::counter!("ivpay_reconciler_checks_total", "outcome" => "failed")
                     .increment(u64::from(report.failed));
+                count_inbox(&report.inbox);
                 metrics::counter!("ivpay_reconciler_recovered_total")
                     .increment(u64::from(report.recovered));
                 metrics::counter!("ivpay_reconciler_checks_total", "outcome" => "finalized")

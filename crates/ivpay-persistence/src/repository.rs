@@ -322,6 +322,16 @@ impl PaymentStore for SeaOrmRepository {
         Ok(())
     }
 
+    async fn release_keys_of(&self, payment: InternalId) -> Result<u64, RepositoryError> {
+        let _turn = self.db.write_turn().await;
+        let done = idempotency::Entity::delete_many()
+            .filter(idempotency::Column::InternalPaymentId.eq(payment.to_string()))
+            .exec(self.conn())
+            .await
+            .map_err(unavailable)?;
+        Ok(done.rows_affected)
+    }
+
     /// Also [`RepositoryError::NotFound`] when the payment does not exist.
     async fn save_outcome(
         &self,

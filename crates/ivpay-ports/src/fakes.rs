@@ -177,6 +177,13 @@ impl PaymentStore for InMemoryRepository {
         Ok(())
     }
 
+    async fn release_keys_of(&self, payment: InternalId) -> Result<u64, RepositoryError> {
+        let mut st = self.lock();
+        let before = st.keys.len();
+        st.keys.retain(|_, record| record.payment != payment);
+        Ok(u64::try_from(before - st.keys.len()).unwrap_or(u64::MAX))
+    }
+
     async fn save_outcome(
         &self,
         payment: &Payment,

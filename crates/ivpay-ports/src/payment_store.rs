@@ -138,6 +138,14 @@ pub trait PaymentStore: Send + Sync {
         key: &IdempotencyKey,
     ) -> Result<(), RepositoryError>;
 
+    /// Forgets every idempotency key that points at `payment`, so its client may send the
+    /// request again: an operator abandoned the payment. Returns how many went.
+    ///
+    /// # Errors
+    ///
+    /// [`RepositoryError::Unavailable`].
+    async fn release_keys_of(&self, payment: InternalId) -> Result<u64, RepositoryError>;
+
     /// Saves a settled create outcome (created, rejected, unknown) if the stored version
     /// is `expected_version`, and sets the first reconciliation check.
     ///

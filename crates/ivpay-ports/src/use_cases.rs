@@ -158,6 +158,48 @@ pub enum QueryError {
     Storage(#[from] RepositoryError),
 }
 
+/// Why an operator's link or abandon was refused or failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    /// No such payment here.
+    #[error("payment {0} not found")]
+    NotFound(InternalId),
+    /// IVPAY does not know the upstream id given.
+    #[error("IVPAY does not know payment {0}")]
+    UpstreamNotFound(PaymentId),
+    /// The payment's create outcome is settled (created, rejected or abandoned): there is
+    /// nothing to link or abandon.
+    #[error("payment {id} is {outcome}, not unknown or initiated")]
+    NotOpen {
+        /// The payment.
+        id: InternalId,
+        /// Its create outcome.
+        outcome: &'static str,
+    },
+    /// IVPAY's id is already linked to a payment (this one or another).
+    #[error("IVPAY payment {0} is already linked")]
+    AlreadyLinked(PaymentId),
+    /// IVPAY holds another foreign id for that payment than the one this row sent.
+    #[error("IVPAY payment {payment_id} carries foreign id {found:?}, not {expected}")]
+    ForeignIdMismatch {
+        /// IVPAY's id.
+        payment_id: PaymentId,
+        /// The foreign id this row sent.
+        expected: String,
+        /// The one IVPAY holds.
+        found: Option<String>,
+    },
+    /// Confirming with IVPAY failed; nothing was written.
+    #[error("confirming with IVPAY failed")]
+    Upstream(#[source] GatewayError),
+    /// The payment changed while the operator's change was written; nothing was written.
+    #[error("payment {0} changed concurrently")]
+    Contended(InternalId),
+    /// Storage failed.
+    #[error(transparent)]
+    Storage(#[from] RepositoryError),
+}
+
 /// Why a status update could not be processed. Updates that are refused by the state
 /// machine or name an unknown payment are not errors: they are recorded outcomes.
 #[derive(Debug, thiserror::Error)]
@@ -218,6 +260,18 @@ pub struct InboxReport {
     pub lease_lost: u32,
     /// Storage failed while processing them; they are tried again when the lease ends.
     pub failed: u32,
+    /// Of the processed, how many first linked an *unknown* or *initiated* row to IVPAY's
+    /// id by foreign id.
+    pub linked: u32,
+    /// IVPAY knows their payment but no row holds it (yet): kept in the inbox and retried
+    /// until one does or the keep time runs out.
+    pub unmatched: u32,
+    /// Of the unmatched, how many matched several rows by foreign id: an operator links
+    /// one.
+    pub ambiguous: u32,
+    /// Of the processed, how many stayed unmatched past the keep time: recorded as an
+    /// unknown payment and removed.
+    pub expired: u32,
 }
 
 /// What one reconciliation pass did.
@@ -237,6 +291,8 @@ pub struct ReconcileReport {
     pub webhooks_processed: u32,
     /// Inbox webhooks that still could not be confirmed; retried later.
     pub webhooks_deferred: u32,
+    /// What the inbox part of the pass did, in full.
+    pub inbox: InboxReport,
     /// Expired idempotency records deleted.
     pub keys_purged: u64,
     /// Claimed payments whose lease ran out before their next check was written; the
@@ -289,6 +345,31 @@ pub trait PaymentUseCases: Send + Sync {
     ///
     /// [`QueryError::NotFound`], [`QueryError::Storage`].
     async fn events(&self, reference: PaymentRef) -> Result<Vec<PaymentEvent>, QueryError>;
+
+    /// An operator links a payment whose create outcome is *unknown* or *initiated* to
+    /// IVPAY's `payment_id`, after IVPAY's `GET` confirms the payment exists and (when it
+    /// says) carries the foreign id the row sent. Compare-and-set on the version read.
+    ///
+    /// # Errors
+    ///
+    /// [`AdminError::NotFound`], [`AdminError::UpstreamNotFound`], [`AdminError::NotOpen`],
+    /// [`AdminError::AlreadyLinked`], [`AdminError::ForeignIdMismatch`],
+    /// [`AdminError::Upstream`], [`AdminError::Contended`], [`AdminError::Storage`].
+    async fn link_payment(
+        &self,
+        id: InternalId,
+        payment_id: PaymentId,
+    ) -> Result<Payment, AdminError>;
+
+    /// An operator abandons a payment whose create outcome is *unknown* or *initiated*
+    /// (stating that IVPAY holds no payment for it) and releases its idempotency key, so
+    /// the client may send the request again.
+    ///
+    /// # Errors
+    ///
+    /// [`AdminError::NotFound`], [`AdminError::NotOpen`], [`AdminError::Contended`],
+    /// [`AdminError::Storage`].
+    async fn abandon_payment(&self, id: InternalId) -> Result<Payment, AdminError>;
 
     /// Runs one reported status through the state machine and records it with its
     /// evidence, whatever the outcome.

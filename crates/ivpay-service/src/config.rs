@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use ivpay_domain::{PaymentId, RedirectUrl};
+
 /// How the service waits, retries and schedules. `Default` gives the documented defaults.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ServiceConfig {
@@ -45,8 +47,74 @@ pub struct ServiceConfig {
     /// *unconfirmed* event with its body and removed from the inbox. The default, 50,
     /// lasts about two days at the default back-off (capped at an hour between tries).
     pub inbox_max_attempts: std::num::NonZeroU32,
+    /// How long a webhook for an upstream id we hold no row for stays in the inbox,
+    /// retried, waiting for its row to become known (IVPAY's early CREATED racing our
+    /// save, or an *unknown* row linked later). After this long it is recorded as
+    /// `unknown_payment` and removed.
+    pub unknown_webhook_keep: Duration,
+    /// The `payment_url` given to a row linked without IVPAY's create answer (IVPAY's
+    /// `GET` has no `payment_url`).
+    pub payment_url_template: PaymentUrlTemplate,
     /// Fault points armed for crash and stall tests; none by default.
     pub faults: crate::fault::FaultPoints,
+}
+
+/// A `payment_url` with `{payment_id}` where IVPAY's id goes, checked when made so that
+/// every valid [`PaymentId`] renders to a valid [`RedirectUrl`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PaymentUrlTemplate(String);
+
+impl PaymentUrlTemplate {
+    /// The placeholder replaced by IVPAY's id.
+    pub const PLACEHOLDER: &'static str = "{payment_id}";
+    /// IVPAY's documented payment page.
+    pub const DEFAULT: &'static str = "https://pay.ivpay.io/payment/{payment_id}";
+
+    /// Checks a template: it holds [`Self::PLACEHOLDER`] and renders to a valid URL even
+    /// for the longest payment id.
+    ///
+    /// # Errors
+    ///
+    /// A message saying what is wrong.
+    pub fn new(template: &str) -> Result<Self, String> {
+        if !template.contains(Self::PLACEHOLDER) {
+            return Err(format!("must contain {}", Self::PLACEHOLDER));
+        }
+        let longest = "a".repeat(PaymentId::MAX_LEN);
+        template
+            .replace(Self::PLACEHOLDER, &longest)
+            .parse::<RedirectUrl>()
+            .map_err(|e| e.to_string())?;
+        Ok(Self(template.to_owned()))
+    }
+
+    /// The payment page of `id`.
+    pub fn render(&self, id: &PaymentId) -> RedirectUrl {
+        // An id is at most MAX_LEN letters, digits, '-' and '_', all valid in a URL path,
+        // and `new` checked the longest one.
+        self.0
+            .replace(Self::PLACEHOLDER, id.as_str())
+            .parse()
+            .expect("a checked template renders every payment id to a URL")
+    }
+
+    /// The template as configured.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::str::FromStr for PaymentUrlTemplate {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Self::new(s)
+    }
+}
+
+impl Default for PaymentUrlTemplate {
+    fn default() -> Self {
+        Self::new(Self::DEFAULT).expect("IVPAY's documented payment page is a valid template")
+    }
 }
 
 /// The slowest IVPAY `GET` with the HTTP adapter's defaults: retries start within 10 s of
@@ -76,6 +144,8 @@ impl Default for ServiceConfig {
             inbox_lease: Duration::from_secs(60),
             inbox_concurrency: const { std::num::NonZeroUsize::new(8).expect("not zero") },
             inbox_max_attempts: const { std::num::NonZeroU32::new(50).expect("not zero") },
+            unknown_webhook_keep: Duration::from_secs(4 * 3600),
+            payment_url_template: PaymentUrlTemplate::default(),
             faults: crate::fault::FaultPoints::default(),
         }
     }
@@ -145,6 +215,19 @@ mod tests {
             ServiceConfig::lease_for(64, Duration::from_secs(25)),
             Duration::from_secs(64 * 25 + 30)
         );
+    }
+
+    #[test]
+    fn a_payment_url_template_needs_its_placeholder_and_a_url() {
+        let t = PaymentUrlTemplate::default();
+        let id: PaymentId = "6b577835afbefe60335b6e5cd04410a9".parse().expect("id");
+        assert_eq!(
+            t.render(&id).as_str(),
+            "https://pay.ivpay.io/payment/6b577835afbefe60335b6e5cd04410a9"
+        );
+        assert!(PaymentUrlTemplate::new("https://pay.example/").is_err());
+        assert!(PaymentUrlTemplate::new("ftp://x/{payment_id}").is_err());
+        assert!(PaymentUrlTemplate::new("https://pay.example/p?id={payment_id}").is_ok());
     }
 
     #[test]

@@ -2,10 +2,12 @@
 
 use ivpay_domain::{
     ClientId, CreateOutcome, IdempotencyKey, InternalId, NewPayment, OutcomeError, Payment,
+    PaymentId,
 };
 use ivpay_ports::{
     BrokenInvariant, Clock, CreateError, CreateReply, CreateRequest, Delivery, GatewayError,
     IdempotencyClaim, IdempotencyRecord, IntentInsert, PaymentGateway, PaymentStore,
+    RepositoryError,
 };
 use sha2::{Digest, Sha256};
 
@@ -88,6 +90,13 @@ where
                     .save_outcome(&payment, version, Some(first_check))
                     .await
                 {
+                    // A webhook linked the row to this very payment first: that is success.
+                    if let Some(linked) = self.linked_meanwhile(&e, &payment, &upstream_id).await {
+                        return Ok(CreateReply {
+                            payment: linked,
+                            replayed: false,
+                        });
+                    }
                     // The payment exists upstream but not in our record: say so loudly with
                     // both ids, so it can be linked by hand or by a webhook.
                     tracing::error!(
@@ -154,7 +163,16 @@ where
                 }
             }
         };
-        self.repo.save_outcome(&payment, version, None).await?;
+        if let Err(e) = self.repo.save_outcome(&payment, version, None).await {
+            // IVPAY did create it after all, and a webhook linked the row while we waited.
+            if let Some(linked) = self.linked_meanwhile(&e, &payment, None).await {
+                return Ok(CreateReply {
+                    payment: linked,
+                    replayed: false,
+                });
+            }
+            return Err(e.into());
+        }
         if matches!(payment.outcome(), CreateOutcome::Abandoned { .. }) {
             if let Some(claim) = claim {
                 // Nothing exists upstream: let the client repeat the request with its key.
@@ -164,6 +182,31 @@ where
             }
         }
         Err(outcome_error)
+    }
+
+    /// After our own save of a create's outcome lost its compare-and-set: the row as a
+    /// webhook linked it meanwhile ([`crate::link`]), if it did, to `upstream_id` when
+    /// IVPAY answered us with one. Anything else is the save's error to report.
+    async fn linked_meanwhile(
+        &self,
+        error: &RepositoryError,
+        payment: &Payment,
+        upstream_id: impl Into<Option<&PaymentId>>,
+    ) -> Option<Payment> {
+        if !matches!(error, RepositoryError::VersionConflict { .. }) {
+            return None;
+        }
+        let upstream_id = upstream_id.into();
+        let stored = self.repo.get(payment.id()).await.ok().flatten()?;
+        let linked_to = stored.payment_id()?;
+        if upstream_id.is_some_and(|ours| ours != linked_to) {
+            tracing::error!(id = %payment.id(), ours = ?upstream_id, linked = %linked_to,
+                "row linked to another upstream payment than the one IVPAY created for it");
+            return None;
+        }
+        tracing::info!(id = %payment.id(), payment_id = %linked_to,
+            "create finished after a webhook linked its row: the link stands");
+        Some(stored)
     }
 
     /// Answers a repeated key from storage. A different request under the same key is

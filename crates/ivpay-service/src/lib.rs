@@ -44,6 +44,7 @@ mod clock;
 mod config;
 mod create;
 mod fault;
+mod link;
 mod payment_lock;
 mod query;
 mod reconcile;
@@ -51,17 +52,17 @@ mod update;
 mod webhook;
 
 pub use clock::{ManualClock, SystemClock};
-pub use config::ServiceConfig;
+pub use config::{PaymentUrlTemplate, ServiceConfig};
 pub use fault::{FaultAction, FaultPoint, FaultPoints, FaultSpecError};
 
 use ivpay_domain::{
-    ClientId, EventOutcome, IdempotencyKey, NewPayment, Payment, PaymentEvent, StatusUpdate,
-    WebhookHint,
+    ClientId, EventOutcome, IdempotencyKey, InternalId, NewPayment, Payment, PaymentEvent,
+    PaymentId, StatusUpdate, WebhookHint,
 };
 use ivpay_ports::{
-    Clock, CreateError, CreateReply, Health, InboxReport, Page, PageRequest, PaymentFilter,
-    PaymentGateway, PaymentRef, PaymentStore, PaymentUseCases, QueryError, ReconcileQueue,
-    ReconcileReport, UpdateError, WebhookInbox, WebhookReceipt,
+    AdminError, Clock, CreateError, CreateReply, Health, InboxReport, Page, PageRequest,
+    PaymentFilter, PaymentGateway, PaymentRef, PaymentStore, PaymentUseCases, QueryError,
+    ReconcileQueue, ReconcileReport, UpdateError, WebhookInbox, WebhookReceipt,
 };
 
 /// The use cases, over storage `R`, an IVPAY gateway `G` and a clock `C`.
@@ -133,6 +134,18 @@ where
 
     async fn events(&self, reference: PaymentRef) -> Result<Vec<PaymentEvent>, QueryError> {
         self.payment_events(reference).await
+    }
+
+    async fn link_payment(
+        &self,
+        id: InternalId,
+        payment_id: PaymentId,
+    ) -> Result<Payment, AdminError> {
+        self.link_manually(id, payment_id).await
+    }
+
+    async fn abandon_payment(&self, id: InternalId) -> Result<Payment, AdminError> {
+        self.abandon_manually(id).await
     }
 
     async fn apply_update(&self, update: StatusUpdate) -> Result<EventOutcome, UpdateError> {

@@ -72,6 +72,7 @@ where
             recovered,
             webhooks_processed: inbox.processed,
             webhooks_deferred: inbox.deferred,
+            inbox,
             keys_purged,
             claimed: u32::try_from(claimed.len()).unwrap_or(u32::MAX),
             ..ReconcileReport::default()

@@ -12,11 +12,13 @@ use ivpay_ports::{
 };
 
 use crate::PaymentService;
+use crate::link::Match;
 
 /// What became of one inbox webhook.
 enum Confirmation {
     /// IVPAY answered and the answer is recorded (applied or not); it left the inbox.
-    Settled,
+    /// `linked` when its row was found by foreign id and completed first.
+    Settled { linked: bool },
     /// IVPAY could not answer; it stays in the inbox for a later attempt.
     Deferred,
     /// IVPAY could not answer for the last allowed time: recorded as unconfirmed, with its
@@ -25,7 +27,29 @@ enum Confirmation {
     /// Our lease ran out meanwhile and another worker holds it: nothing of ours was written
     /// to the inbox (an event may have been, which the other worker's repeats harmlessly).
     LeaseLost,
+    /// IVPAY knows the payment but we hold no row for it (yet): it stays in the inbox
+    /// until one appears or `unknown_webhook_keep` runs out. `ambiguous` when several
+    /// rows could be it.
+    Unmatched { ambiguous: bool },
+    /// Unmatched for longer than `unknown_webhook_keep`: recorded as an unknown payment
+    /// and removed.
+    Expired,
 }
+
+/// What confirming a webhook with IVPAY found.
+enum Confirmed {
+    /// Recorded; `linked` when its row was linked by foreign id first.
+    Recorded { linked: bool },
+    /// No row holds IVPAY's id, and matching by foreign id found none or several.
+    Unmatched {
+        ambiguous: bool,
+        /// IVPAY's answer, kept as evidence if the webhook expires.
+        confirmation: String,
+    },
+}
+
+/// The note kept when a webhook for a payment we hold no row for expires.
+const UNMATCHED: &str = "no row matched before the inbox keep time ran out";
 
 /// The note kept when IVPAY does not know a webhook's payment.
 const NOT_FOUND: &str = "not found at IVPAY";
@@ -102,10 +126,21 @@ where
             .buffer_unordered(at_once);
         while let Some(done) = confirmations.next().await {
             match done {
-                Ok(Confirmation::Settled) => report.processed += 1,
+                Ok(Confirmation::Settled { linked }) => {
+                    report.processed += 1;
+                    report.linked += u32::from(linked);
+                }
                 Ok(Confirmation::Deferred) => report.deferred += 1,
                 Ok(Confirmation::Unconfirmed) => report.unconfirmed += 1,
                 Ok(Confirmation::LeaseLost) => report.lease_lost += 1,
+                Ok(Confirmation::Unmatched { ambiguous }) => {
+                    report.unmatched += 1;
+                    report.ambiguous += u32::from(ambiguous);
+                }
+                Ok(Confirmation::Expired) => {
+                    report.processed += 1;
+                    report.expired += 1;
+                }
                 // Left leased in the inbox: tried again when the lease ends.
                 Err(error) => {
                     report.failed += 1;
@@ -129,10 +164,17 @@ where
     ) -> Result<Confirmation, UpdateError> {
         let _turn = self.confirming.lock(&entry.hint.payment_id).await;
         let (done, written) = match self.confirm_by_get(&entry.hint).await {
-            Ok(_) => (
-                Confirmation::Settled,
+            Ok(Confirmed::Recorded { linked }) => (
+                Confirmation::Settled { linked },
                 self.repo.finish_webhook(entry.id, leased_until).await?,
             ),
+            Ok(Confirmed::Unmatched {
+                ambiguous,
+                confirmation,
+            }) => {
+                self.keep_unmatched(&entry, leased_until, ambiguous, confirmation)
+                    .await?
+            }
             Err(UpdateError::Upstream(error)) => {
                 let attempts = entry.attempts.saturating_add(1);
                 if attempts >= self.config.inbox_max_attempts.get() {
@@ -195,9 +237,58 @@ where
         Ok(())
     }
 
+    /// Keeps a webhook whose payment we hold no row for in the inbox, retried with
+    /// back-off, until `unknown_webhook_keep` after it was received; then records it as an
+    /// unknown payment and removes it.
+    async fn keep_unmatched(
+        &self,
+        entry: &InboxWebhook,
+        leased_until: Timestamp,
+        ambiguous: bool,
+        confirmation: String,
+    ) -> Result<(Confirmation, LeaseWrite), UpdateError> {
+        let now = self.clock.now();
+        let attempts = entry.attempts.saturating_add(1);
+        if now >= entry.received_at + self.config.unknown_webhook_keep {
+            let update = StatusUpdate {
+                payment_id: entry.hint.payment_id.clone(),
+                status: entry
+                    .hint
+                    .status
+                    .clone()
+                    .unwrap_or(ReportedStatus::Unknown(String::new())),
+                processed_at: None,
+                source: UpdateSource::Webhook,
+                evidence: Some(
+                    Evidence::from_webhook(entry.hint.raw.clone())
+                        .with_confirmation(confirmation)
+                        .with_note(UNMATCHED),
+                ),
+            };
+            self.record_unchanged(&update, None, EventOutcome::UnknownPayment)
+                .await?;
+            let written = self.repo.finish_webhook(entry.id, leased_until).await?;
+            tracing::warn!(payment_id = %entry.hint.payment_id, attempts,
+                "webhook for a payment we hold no row for expired from the inbox");
+            return Ok((Confirmation::Expired, written));
+        }
+        let delay = self
+            .config
+            .reconcile_delay(attempts, entry.id.as_uuid().as_u128());
+        let written = self
+            .repo
+            .retry_webhook(entry.id, leased_until, now + delay, attempts)
+            .await?;
+        tracing::info!(payment_id = %entry.hint.payment_id, attempts, ambiguous,
+            "webhook kept in the inbox: no row holds its payment yet");
+        Ok((Confirmation::Unmatched { ambiguous }, written))
+    }
+
     /// The webhook's only credential is our own key echoed back: it is a hint. What is
-    /// applied is what IVPAY's GET says; both bodies are kept as evidence.
-    async fn confirm_by_get(&self, hint: &WebhookHint) -> Result<EventOutcome, UpdateError> {
+    /// applied is what IVPAY's GET says; both bodies are kept as evidence. A payment IVPAY
+    /// knows but no row holds is matched by foreign id ([`crate::link`]) before anything
+    /// is applied, or left unmatched.
+    async fn confirm_by_get(&self, hint: &WebhookHint) -> Result<Confirmed, UpdateError> {
         let remote = match self.gateway.get(&hint.payment_id).await {
             Ok(remote) => remote,
             // IVPAY does not know it: nothing to confirm. Kept on record, not retried.
@@ -212,11 +303,39 @@ where
                     source: UpdateSource::Webhook,
                     evidence: Some(Evidence::from_webhook(hint.raw.clone()).with_note(NOT_FOUND)),
                 };
-                return self
-                    .record_unchanged(&update, None, EventOutcome::UnknownPayment)
-                    .await;
+                self.record_unchanged(&update, None, EventOutcome::UnknownPayment)
+                    .await?;
+                return Ok(Confirmed::Recorded { linked: false });
             }
             Err(other) => return Err(UpdateError::Upstream(other)),
+        };
+        let linked = if self
+            .repo
+            .get_by_payment_id(&hint.payment_id)
+            .await?
+            .is_some()
+        {
+            false
+        } else {
+            match self
+                .link_by_foreign_id(&hint.payment_id, remote.foreign_id.as_ref())
+                .await?
+            {
+                Match::Linked => true,
+                Match::Known => false,
+                Match::None => {
+                    return Ok(Confirmed::Unmatched {
+                        ambiguous: false,
+                        confirmation: remote.raw,
+                    });
+                }
+                Match::Ambiguous => {
+                    return Ok(Confirmed::Unmatched {
+                        ambiguous: true,
+                        confirmation: remote.raw,
+                    });
+                }
+            }
         };
         self.apply_status_update(StatusUpdate {
             payment_id: hint.payment_id.clone(),
@@ -225,6 +344,7 @@ where
             source: UpdateSource::Webhook,
             evidence: Some(Evidence::from_webhook(hint.raw.clone()).with_confirmation(remote.raw)),
         })
-        .await
+        .await?;
+        Ok(Confirmed::Recorded { linked })
     }
 }

@@ -572,6 +572,36 @@ pub(crate) async fn idempotency_key_is_taken_released_and_replaced_when_expired(
     );
 }
 
+pub(crate) async fn keys_of_one_payment_are_released_and_no_other(repo: impl Storage) {
+    repo.insert_intent(&intent(1, "1.00", 1_000), Some(claim("k-1", "fp-a", 9_000)))
+        .await
+        .expect("stored");
+    repo.insert_intent(&intent(2, "1.00", 1_000), Some(claim("k-2", "fp-b", 9_000)))
+        .await
+        .expect("stored");
+    assert_eq!(repo.release_keys_of(id(1)).await.expect("released"), 1);
+    assert_eq!(
+        repo.release_keys_of(id(1)).await.expect("released"),
+        0,
+        "nothing left to release"
+    );
+    // k-1 is free again; k-2 still held by payment 2.
+    assert_eq!(
+        repo.insert_intent(&intent(3, "1.00", 1_001), Some(claim("k-1", "fp-c", 9_000)))
+            .await
+            .expect("stored"),
+        IntentInsert::Inserted
+    );
+    let IntentInsert::KeyTaken(record) = repo
+        .insert_intent(&intent(4, "1.00", 1_001), Some(claim("k-2", "fp-b", 9_000)))
+        .await
+        .expect("answered")
+    else {
+        panic!("k-2 belongs to payment 2");
+    };
+    assert_eq!(record.payment, id(2));
+}
+
 pub(crate) async fn lost_compare_and_set_writes_nothing(repo: impl Storage) {
     let mut p = created_upstream(&repo, 1, 100, Some(150)).await;
     let stale = p.clone();

@@ -121,3 +121,10 @@ pub(crate) fn clk_now(c: &ManualClock) -> Timestamp {
     use ivpay_ports::Clock;
     c.now()
 }
+
+pub(crate) async fn stored(
+    repo: &InMemoryRepository,
+    id: ivpay_domain::InternalId,
+) -> ivpay_domain::Payment {
+    repo.get(id).await.expect("read").expect("stored")
+}
