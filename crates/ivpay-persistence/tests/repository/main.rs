@@ -5,6 +5,7 @@
 //! and router tests rely on. Behaviours that reach under the ports (raw SQL, migrations)
 //! run on the databases only.
 
+mod abandon;
 mod concurrency;
 mod inbox;
 mod migrations;
@@ -86,6 +87,8 @@ suite! {
         schedule::stale_intents_are_only_old_initiated_rows_oldest_first,
         schedule::unknown_outcomes_are_counted,
         inbox::webhooks_are_kept_claimed_once_retried_and_finished,
+        abandon::abandoning_settles_and_releases_the_key_or_neither,
+        abandon::abandoning_releases_only_a_key_that_names_the_payment,
     ],
     databases_only: [
         payments::corrupt_rows_are_reported_not_returned,
@@ -93,5 +96,6 @@ suite! {
         migrations::migrations_go_up_down_and_up_again,
         migrations::health_reports_the_backend_and_its_settings,
         migrations::instances_migrating_at_once_all_succeed,
+        abandon::a_failed_key_release_leaves_the_intent_untouched,
     ],
 }
