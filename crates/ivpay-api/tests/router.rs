@@ -842,6 +842,35 @@ mod contract {
     }
 
     #[tokio::test]
+    async fn an_answer_that_could_not_be_stored_is_503_with_our_id() {
+        let mut uc = MockPaymentUseCases::new();
+        uc.expect_create().times(1).return_once(|_, _, _| {
+            Err(ivpay_ports::CreateError::NotRecorded {
+                id: OUR_ID.parse().expect("uuid"),
+                source: ivpay_ports::RepositoryError::Unavailable(Box::new(std::io::Error::other(
+                    "disk full at /var/lib/secret",
+                ))),
+            })
+        });
+        let app = mocked(uc);
+        let (status, _, out) = send(
+            &app,
+            post("/payment/create").body(Body::from(BODY)).expect("req"),
+        )
+        .await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        let body = json(&out);
+        assert_eq!(body["code"], "not_recorded");
+        assert_eq!(body["id"], OUR_ID);
+        let text = body["error"].as_str().expect("message");
+        assert!(text.contains(OUR_ID), "{text}");
+        assert!(
+            !text.contains("disk full"),
+            "storage details stay in the log: {text}"
+        );
+    }
+
+    #[tokio::test]
     async fn evidence_is_rendered_as_json_objects() {
         let confirmed = Evidence::from_webhook(
             r#"{"payment_id":"6b577835afbefe60335b6e5cd04410a9","status":"PAID",}"#,

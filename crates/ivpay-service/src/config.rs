@@ -35,6 +35,15 @@ pub struct ServiceConfig {
     /// How many inbox webhooks a pass claims and confirms with IVPAY at once (one
     /// payment's webhooks are still confirmed one after the other).
     pub inbox_concurrency: std::num::NonZeroUsize,
+    /// How many times the answer of a create is written before giving up while storage is
+    /// unavailable (the first write included). IVPAY has the payment by then, so a short
+    /// storage hiccup must not lose it.
+    pub outcome_save_attempts: u32,
+    /// Wait before the second write of a create's answer; it doubles after each attempt.
+    pub outcome_save_backoff: Duration,
+    /// The longest `Retry-After` from IVPAY the service honours: passed on to a client, or
+    /// waited before the next reconciliation check. A longer one is cut to this.
+    pub max_retry_after: Duration,
     /// Fault points armed for crash and stall tests; none by default.
     pub faults: crate::fault::FaultPoints,
 }
@@ -54,12 +63,20 @@ impl Default for ServiceConfig {
             stale_intent_after: Duration::from_secs(300),
             inbox_lease: Duration::from_secs(60),
             inbox_concurrency: const { std::num::NonZeroUsize::new(8).expect("not zero") },
+            outcome_save_attempts: 4,
+            outcome_save_backoff: Duration::from_millis(100),
+            max_retry_after: Duration::from_secs(60),
             faults: crate::fault::FaultPoints::default(),
         }
     }
 }
 
 impl ServiceConfig {
+    /// IVPAY's `Retry-After`, cut to [`ServiceConfig::max_retry_after`].
+    pub fn capped_retry_after(&self, asked: Duration) -> Duration {
+        asked.min(self.max_retry_after)
+    }
+
     /// Delay before check number `attempt` (1-based) of a payment: `base · 2^(attempt-1)`,
     /// capped at `max`, then spread by up to ±20 % with a jitter derived from `salt` (the
     /// payment id), so payments created together do not hit IVPAY together.
@@ -97,6 +114,19 @@ mod tests {
             assert!(within(c.reconcile_delay(4, salt), 240));
             assert!(within(c.reconcile_delay(40, salt), 3600));
         }
+    }
+
+    #[test]
+    fn retry_after_from_ivpay_is_capped() {
+        let c = ServiceConfig::default();
+        assert_eq!(
+            c.capped_retry_after(Duration::from_secs(7)),
+            Duration::from_secs(7)
+        );
+        assert_eq!(
+            c.capped_retry_after(Duration::from_secs(86_400)),
+            Duration::from_secs(60)
+        );
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! binary, one module per use case.
 
 mod create;
+mod create_task;
 mod query;
 mod reconcile;
 mod support;
