@@ -244,6 +244,36 @@ async fn a_repeated_key_replays_the_same_bytes_and_a_changed_body_gets_422() {
 }
 
 #[tokio::test]
+async fn a_rate_limited_create_answers_503_with_a_capped_retry_after_and_frees_the_key() {
+    let mut g = MockPaymentGateway::new();
+    g.expect_create().times(2).returning(|_| {
+        Err(GatewayError::Unavailable {
+            reason: "HTTP 429".into(),
+            delivery: Delivery::Refused,
+            retry_after: Some(std::time::Duration::from_secs(3_600)),
+        })
+    });
+    let app = app(g);
+    for attempt in 1..=2 {
+        let (status, headers, out) = send(
+            &app,
+            post("/payment/create")
+                .header("idempotency-key", "limited")
+                .body(Body::from(BODY))
+                .expect("req"),
+        )
+        .await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "attempt {attempt}");
+        assert_eq!(json(&out)["code"], "upstream_unavailable");
+        assert_eq!(
+            headers.get("retry-after").and_then(|v| v.to_str().ok()),
+            Some("60"),
+            "IVPAY's hour, capped"
+        );
+    }
+}
+
+#[tokio::test]
 async fn an_upstream_timeout_answers_504_with_our_id() {
     let mut g = MockPaymentGateway::new();
     g.expect_create().times(1).returning(|_| {
