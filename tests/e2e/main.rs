@@ -19,6 +19,7 @@ macro_rules! on_both_backends {
 }
 
 mod architecture;
+mod create_outlives_request;
 mod flows;
 mod intent;
 mod support;

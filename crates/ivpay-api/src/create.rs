@@ -178,6 +178,7 @@ fn outcome_label(result: &Result<ivpay_ports::CreateReply, CreateError>) -> &'st
             CreateError::UpstreamUnauthorized => "upstream_unauthorized",
             CreateError::UpstreamUnavailable { .. } => "upstream_unavailable",
             CreateError::OutcomeUnknown { .. } => "unknown",
+            CreateError::NotRecorded { .. } => "not_recorded",
             CreateError::Storage(_) => "storage_error",
             CreateError::Invariant(_) => "invariant",
         },

@@ -67,7 +67,7 @@ pub(crate) struct ErrorBody {
 
 /// Every `code` an error body can carry (what [`ApiError::code`](crate::ApiError::code)
 /// answers; a test holds the two together).
-pub(crate) const CODES: [&str; 22] = [
+pub(crate) const CODES: [&str; 23] = [
     "invalid_request",
     "malformed_body",
     "unauthorized",
@@ -84,6 +84,7 @@ pub(crate) const CODES: [&str; 22] = [
     "upstream_unauthorized",
     "upstream_unavailable",
     "outcome_unknown",
+    "not_recorded",
     "storage_error",
     "internal_error",
     "contended",

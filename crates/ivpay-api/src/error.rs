@@ -88,7 +88,7 @@ impl From<FieldError> for ApiError {
 
 impl ApiError {
     /// Every [`ApiError::code`], as the document lists them.
-    pub const CODES: [&'static str; 22] = crate::envelope::CODES;
+    pub const CODES: [&'static str; 23] = crate::envelope::CODES;
 
     /// A field error.
     pub(crate) fn invalid(field: &'static str, reason: impl Into<String>) -> Self {
@@ -116,6 +116,7 @@ impl ApiError {
                 CreateError::UpstreamUnauthorized => StatusCode::BAD_GATEWAY,
                 CreateError::UpstreamUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
                 CreateError::OutcomeUnknown { .. } => StatusCode::GATEWAY_TIMEOUT,
+                CreateError::NotRecorded { .. } => StatusCode::SERVICE_UNAVAILABLE,
                 CreateError::Storage(s) => storage_status(s),
                 CreateError::Invariant(_) => StatusCode::INTERNAL_SERVER_ERROR,
             },
@@ -191,6 +192,9 @@ impl ApiError {
                 CreateError::OutcomeUnknown { .. } => {
                     "IVPAY may or may not have created it; `id` is ours, the payment is kept"
                 }
+                CreateError::NotRecorded { .. } => {
+                    "IVPAY answered but storage failed; `id` is ours, the payment is kept for recovery"
+                }
                 CreateError::Storage(_) => "storage failed",
                 CreateError::Invariant(_) => {
                     "a rule the service keeps did not hold (a bug, logged); `id` is ours if one was recorded"
@@ -232,6 +236,7 @@ impl ApiError {
             | Self::NotReady(_)
             | Self::Create(
                 CreateError::OutcomeUnknown { .. }
+                | CreateError::NotRecorded { .. }
                 | CreateError::UpstreamUnavailable { .. }
                 | CreateError::UpstreamUnauthorized,
             ) => self.to_string(),
@@ -247,7 +252,9 @@ impl ApiError {
     fn payment_id(&self) -> Option<InternalId> {
         match self {
             Self::Create(
-                CreateError::OutcomeUnknown { id, .. } | CreateError::Rejected { id, .. },
+                CreateError::OutcomeUnknown { id, .. }
+                | CreateError::NotRecorded { id, .. }
+                | CreateError::Rejected { id, .. },
             ) => Some(*id),
             _ => None,
         }
@@ -323,6 +330,7 @@ fn create_code(e: &CreateError) -> &'static str {
         CreateError::UpstreamUnauthorized => "upstream_unauthorized",
         CreateError::UpstreamUnavailable { .. } => "upstream_unavailable",
         CreateError::OutcomeUnknown { .. } => "outcome_unknown",
+        CreateError::NotRecorded { .. } => "not_recorded",
         CreateError::Storage(_) => "storage_error",
         CreateError::Invariant(_) => "internal_error",
     }
@@ -399,6 +407,11 @@ pub(crate) mod samples {
             CreateError::OutcomeUnknown {
                 id: id(),
                 reason: "sample".into(),
+            }
+            .into(),
+            CreateError::NotRecorded {
+                id: id(),
+                source: RepositoryError::Unavailable(Box::new(std::io::Error::other("sample"))),
             }
             .into(),
         ];

@@ -24,12 +24,10 @@ pub struct ApiConfig {
     /// Requests per second allowed to each client, with a burst; `None` for no limit.
     pub rate_limit: Option<RateLimit>,
     /// Longest a request may run before it is answered 503 (`timeout`) in the envelope;
-    /// `None` for no limit. A create cut short after its intent was stored leaves the
-    /// intent *initiated*, even if IVPAY did create the payment. The reconciler settles it
-    /// as *unknown* only later (`stale_intent_secs`), and cannot tell whether IVPAY created
-    /// it. Meanwhile a retry with the same `Idempotency-Key` is answered 409, afterwards
-    /// 504 `outcome_unknown`: the key stays tied to that unknown outcome, and the client
-    /// needs a new key to try again.
+    /// `None` for no limit. A create cut short after its intent was stored is not lost:
+    /// its call to IVPAY and the write of the answer run in a task of their own, which
+    /// finishes without the request, so a retry with the same `Idempotency-Key` gets the
+    /// stored answer (the created payment, replayed), or waits for it while it runs.
     pub request_timeout: Option<std::time::Duration>,
     /// The storage's effective settings, shown by `/readyz` (e.g. SQLite's journal mode
     /// and `synchronous`), so a misconfigured deployment is visible.

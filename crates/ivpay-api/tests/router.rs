@@ -253,6 +253,36 @@ async fn a_repeated_key_replays_the_same_bytes_and_a_changed_body_gets_422() {
 }
 
 #[tokio::test]
+async fn a_rate_limited_create_answers_503_with_a_capped_retry_after_and_frees_the_key() {
+    let mut g = MockPaymentGateway::new();
+    g.expect_create().times(2).returning(|_| {
+        Err(GatewayError::Unavailable {
+            reason: "HTTP 429".into(),
+            delivery: Delivery::Refused,
+            retry_after: Some(std::time::Duration::from_secs(3_600)),
+        })
+    });
+    let app = app(g);
+    for attempt in 1..=2 {
+        let (status, headers, out) = send(
+            &app,
+            post("/payment/create")
+                .header("idempotency-key", "limited")
+                .body(Body::from(BODY))
+                .expect("req"),
+        )
+        .await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "attempt {attempt}");
+        assert_eq!(json(&out)["code"], "upstream_unavailable");
+        assert_eq!(
+            headers.get("retry-after").and_then(|v| v.to_str().ok()),
+            Some("60"),
+            "IVPAY's hour, capped"
+        );
+    }
+}
+
+#[tokio::test]
 async fn an_upstream_timeout_answers_504_with_our_id() {
     let mut g = MockPaymentGateway::new();
     g.expect_create().times(1).returning(|_| {
@@ -851,6 +881,35 @@ mod contract {
         let body = json(&out);
         assert_eq!(body["code"], "contended");
         assert_eq!(body["error"], "the payment is busy, try again");
+    }
+
+    #[tokio::test]
+    async fn an_answer_that_could_not_be_stored_is_503_with_our_id() {
+        let mut uc = MockPaymentUseCases::new();
+        uc.expect_create().times(1).return_once(|_, _, _| {
+            Err(ivpay_ports::CreateError::NotRecorded {
+                id: OUR_ID.parse().expect("uuid"),
+                source: ivpay_ports::RepositoryError::Unavailable(Box::new(std::io::Error::other(
+                    "disk full at /var/lib/secret",
+                ))),
+            })
+        });
+        let app = mocked(uc);
+        let (status, _, out) = send(
+            &app,
+            post("/payment/create").body(Body::from(BODY)).expect("req"),
+        )
+        .await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        let body = json(&out);
+        assert_eq!(body["code"], "not_recorded");
+        assert_eq!(body["id"], OUR_ID);
+        let text = body["error"].as_str().expect("message");
+        assert!(text.contains(OUR_ID), "{text}");
+        assert!(
+            !text.contains("disk full"),
+            "storage details stay in the log: {text}"
+        );
     }
 
     #[tokio::test]

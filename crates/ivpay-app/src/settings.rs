@@ -67,8 +67,9 @@ pub struct ServerSettings {
     /// Requests a client may make at once after a quiet spell. Default 200.
     #[serde(deserialize_with = "at_least_one")]
     pub rate_limit_burst: NonZeroU32,
-    /// `shutdown_grace_secs`: how long in-flight requests get to finish after a shutdown
-    /// signal; connections still open then are dropped. Default 30 s.
+    /// `shutdown_grace_secs`: how long in-flight requests, and creates whose call to IVPAY
+    /// outlived their request, get to finish after a shutdown signal; connections still
+    /// open then are dropped. Default 30 s.
     #[serde(rename = "shutdown_grace_secs", deserialize_with = "secs")]
     pub shutdown_grace: Duration,
 }

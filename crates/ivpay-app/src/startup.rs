@@ -12,7 +12,7 @@ use ivpay_http_adapter::IvpayClient;
 use ivpay_persistence::{DatabaseOptions, SeaOrmRepository};
 use ivpay_ports::PaymentUseCases;
 use ivpay_sandbox::{MerchantConfig, SandboxConfig, SandboxServer};
-use ivpay_service::{PaymentService, ServiceConfig, SystemClock};
+use ivpay_service::{PaymentService, ServiceConfig, SystemClock, TaskTracker};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use secrecy::SecretString;
 use tokio::net::TcpListener;
@@ -76,6 +76,9 @@ pub struct App {
     router: axum::Router,
     sandbox: Option<SandboxServer>,
     use_cases: Arc<dyn PaymentUseCases>,
+    /// Creates whose call to IVPAY is in flight, each in its own task (it outlives its
+    /// request); shutdown waits for them within the grace period.
+    creates: TaskTracker,
     reconciler: Option<Duration>,
     /// How long the inbox worker sleeps when no webhook wakes it.
     inbox_idle: Duration,
@@ -189,12 +192,14 @@ impl App {
             ..ServiceConfig::default()
         };
         let reconcile_batch = service_config.reconcile_batch;
-        let use_cases: Arc<dyn PaymentUseCases> = Arc::new(PaymentService::new(
+        let service = PaymentService::new(
             SeaOrmRepository::new(&db),
             crate::metered::Metered(gateway),
             SystemClock,
             service_config,
-        ));
+        );
+        let creates = service.create_tasks();
+        let use_cases: Arc<dyn PaymentUseCases> = Arc::new(service);
 
         let mut api = ApiConfig::new(clients);
         api.webhook_key = Some(WebhookKey::new(&api_key));
@@ -223,6 +228,7 @@ impl App {
             },
             sandbox,
             use_cases,
+            creates,
             shutdown_grace: settings.server.shutdown_grace,
             reconcile_batch,
             reconciler: settings
@@ -253,8 +259,9 @@ impl App {
         self.sandbox.as_ref()
     }
 
-    /// Serves until `shutdown` resolves: then stops accepting, lets in-flight requests
-    /// finish, stops the workers (inbox, reconciler) and the embedded sandbox.
+    /// Serves until `shutdown` resolves: then stops accepting, lets in-flight requests and
+    /// creates in flight (whose requests may be gone) finish within the grace period, stops
+    /// the workers (inbox, reconciler) and the embedded sandbox.
     ///
     /// # Errors
     ///
@@ -278,19 +285,22 @@ impl App {
             ))
         }));
         let grace = self.shutdown_grace;
-        let (asked_tx, mut asked_rx) = watch::channel(false);
+        let (asked_tx, mut asked_rx) = watch::channel(None);
         let signal = async move {
             shutdown.await;
-            let _ = asked_tx.send(true);
+            let _ = asked_tx.send(Some(tokio::time::Instant::now()));
         };
         let serve = axum::serve(self.listener, self.router)
             .with_graceful_shutdown(signal)
             .into_future();
         // In-flight requests get `grace` to finish; a client that never completes its
         // request (or holds a connection open) must not keep the process up forever.
+        let asked_at = |rx: &watch::Receiver<Option<tokio::time::Instant>>| {
+            rx.borrow().unwrap_or_else(tokio::time::Instant::now)
+        };
         let deadline = async {
-            let _ = asked_rx.wait_for(|asked| *asked).await;
-            tokio::time::sleep(grace).await;
+            let _ = asked_rx.wait_for(Option::is_some).await;
+            tokio::time::sleep_until(asked_at(&asked_rx) + grace).await;
         };
         let served = tokio::select! {
             served = serve => served,
@@ -299,6 +309,19 @@ impl App {
                 Ok(())
             }
         };
+        // A create whose request is gone (client disconnected, time limit) still holds
+        // IVPAY's answer to store: wait for those too, within the same grace period.
+        self.creates.close();
+        let until = asked_at(&asked_rx) + grace;
+        if tokio::time::timeout_at(until, self.creates.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                in_flight = self.creates.len(),
+                "creates still waiting for IVPAY after the shutdown grace period; the reconciler settles them after restart"
+            );
+        }
         let _ = stop_tx.send(true);
         // A pass in progress ends within the IVPAY request timeout; do not wait longer than
         // the grace period. What a stopped pass leaves is still in the inbox or the queue.

@@ -86,6 +86,8 @@ impl Unavailability {
     pub fn delivery(&self) -> Delivery {
         match self {
             Self::Connect { .. } | Self::ConnectTimeout => Delivery::NotSent,
+            // 429: IVPAY (or what stands in front of it) turned the request away unprocessed.
+            Self::Status { status: 429 } => Delivery::Refused,
             Self::Timeout | Self::Interrupted { .. } | Self::Status { .. } => Delivery::MaybeSent,
         }
     }
@@ -201,6 +203,20 @@ mod tests {
             Delivery::MaybeSent
         );
         assert_eq!(IvpayError::Unauthorized.delivery(), Delivery::MaybeSent);
+    }
+
+    #[test]
+    fn a_rate_limited_create_was_not_processed() {
+        assert_eq!(
+            Unavailability::Status { status: 429 }.delivery(),
+            Delivery::Refused
+        );
+        let limited = GatewayError::from(IvpayError::Unavailable {
+            cause: Unavailability::Status { status: 429 },
+            retry_after: Some(Duration::from_secs(5)),
+        });
+        assert!(!limited.may_have_reached_upstream());
+        assert!(limited.is_retryable());
     }
 
     #[test]

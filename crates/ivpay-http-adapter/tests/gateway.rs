@@ -587,3 +587,24 @@ async fn the_api_key_never_appears_in_debug_or_errors() -> TestResult {
     assert!(shown.contains("[REDACTED]"), "{shown}");
     Ok(())
 }
+
+#[tokio::test]
+async fn a_rate_limited_create_is_refused_unprocessed_and_not_repeated() -> TestResult {
+    let server = MockServer::start().await;
+    mount_create(
+        &server,
+        ResponseTemplate::new(429).insert_header("retry-after", "9"),
+        1,
+    )
+    .await;
+    let err = client(&server)
+        .create(&create_request("o-1"))
+        .await
+        .expect_err("429");
+    assert_eq!(
+        unavailable(&err),
+        (Delivery::Refused, Some(Duration::from_secs(9)))
+    );
+    assert!(!err.may_have_reached_upstream(), "IVPAY did not process it");
+    Ok(())
+}

@@ -240,6 +240,26 @@ fn lease_write(rows_affected: u64) -> LeaseWrite {
     }
 }
 
+/// The set half of compare-and-set: writes `row` over payment `id` if its version is still
+/// `expected` and `guard` holds. Whether it did.
+async fn write_at_version<C: ConnectionTrait>(
+    conn: &C,
+    row: payment::ActiveModel,
+    id: InternalId,
+    expected: u64,
+    guard: Condition,
+) -> Result<bool, RepositoryError> {
+    let done = payment::Entity::update_many()
+        .set(row)
+        .filter(payment::Column::Id.eq(id.to_string()))
+        .filter(payment::Column::Version.eq(version_to_db(expected)?))
+        .filter(guard)
+        .exec(conn)
+        .await
+        .map_err(payment_write_error)?;
+    Ok(done.rows_affected == 1)
+}
+
 fn rows<T, M>(models: Vec<M>) -> Result<Vec<T>, RepositoryError>
 where
     T: TryFrom<M, Error = RepositoryError>,
@@ -332,6 +352,36 @@ impl PaymentStore for SeaOrmRepository {
         Ok(done.rows_affected)
     }
 
+    /// One transaction: the compare-and-set on the payment row, then the delete of the
+    /// key's record, filtered on the payment it names (a key re-claimed after expiry by
+    /// another payment is not this one's to release).
+    async fn save_abandoned(
+        &self,
+        payment: &Payment,
+        expected_version: u64,
+        claim: Option<IdempotencyClaim>,
+    ) -> Result<(), RepositoryError> {
+        let _turn = self.db.write_turn().await;
+        let mut row = payment_row(payment)?;
+        row.next_check_at = Set(None);
+        let id = payment.id();
+        let txn = begin_write(self.conn()).await.map_err(unavailable)?;
+        if !write_at_version(&txn, row, id, expected_version, Condition::all()).await? {
+            txn.rollback().await.map_err(unavailable)?;
+            return Err(self.conflict_or_missing(id, expected_version).await?);
+        }
+        if let Some(c) = claim {
+            idempotency::Entity::delete_many()
+                .filter(idempotency::Column::ClientId.eq(c.client.as_str()))
+                .filter(idempotency::Column::IdempotencyKey.eq(c.key.as_str()))
+                .filter(idempotency::Column::InternalPaymentId.eq(id.to_string()))
+                .exec(&txn)
+                .await
+                .map_err(unavailable)?;
+        }
+        txn.commit().await.map_err(unavailable)
+    }
+
     /// Also [`RepositoryError::NotFound`] when the payment does not exist.
     async fn save_outcome(
         &self,
@@ -343,14 +393,7 @@ impl PaymentStore for SeaOrmRepository {
         let mut row = payment_row(payment)?;
         row.next_check_at = Set(next_check_at.map(Timestamp::unix_seconds));
         let id = payment.id();
-        let done = payment::Entity::update_many()
-            .set(row)
-            .filter(payment::Column::Id.eq(id.to_string()))
-            .filter(payment::Column::Version.eq(version_to_db(expected_version)?))
-            .exec(self.conn())
-            .await
-            .map_err(payment_write_error)?;
-        if done.rows_affected == 1 {
+        if write_at_version(self.conn(), row, id, expected_version, Condition::all()).await? {
             Ok(())
         } else {
             Err(self.conflict_or_missing(id, expected_version).await?)
@@ -449,19 +492,10 @@ impl PaymentStore for SeaOrmRepository {
         }
         let id = payment.id();
         let txn = begin_write(self.conn()).await.map_err(unavailable)?;
-        let done = payment::Entity::update_many()
-            .set(row)
-            .filter(payment::Column::Id.eq(id.to_string()))
-            .filter(payment::Column::Version.eq(version_to_db(expected_version)?))
-            .filter(
-                Condition::any()
-                    .add(payment::Column::Status.is_not_in(FINAL))
-                    .add(payment::Column::Status.eq(payment.status().as_str())),
-            )
-            .exec(&txn)
-            .await
-            .map_err(payment_write_error)?;
-        if done.rows_affected != 1 {
+        let not_final_or_same = Condition::any()
+            .add(payment::Column::Status.is_not_in(FINAL))
+            .add(payment::Column::Status.eq(payment.status().as_str()));
+        if !write_at_version(&txn, row, id, expected_version, not_final_or_same).await? {
             txn.rollback().await.map_err(unavailable)?;
             return Err(self.conflict_or_missing(id, expected_version).await?);
         }

@@ -41,6 +41,9 @@ pub enum Delivery {
     NotSent,
     /// Sent, or maybe sent (timeout, reset, 5xx): IVPAY may have acted on it.
     MaybeSent,
+    /// It reached IVPAY, which turned it away without processing it (429 Too Many
+    /// Requests): nothing happened upstream, and the same request may be sent again later.
+    Refused,
 }
 
 /// Why a call to IVPAY failed.
@@ -87,7 +90,8 @@ impl GatewayError {
     }
 
     /// Whether a failed create may still have created a payment upstream: anything but a
-    /// clear refusal or a request that provably never left.
+    /// clear refusal, a request turned away unprocessed (429) or one that provably never
+    /// left.
     pub fn may_have_reached_upstream(&self) -> bool {
         match self {
             Self::Unauthorized | Self::Rejected { .. } | Self::NotFound(_) => false,
@@ -106,7 +110,8 @@ pub trait PaymentGateway: Send + Sync {
     /// # Errors
     ///
     /// [`GatewayError::Unauthorized`] and [`GatewayError::Rejected`]: IVPAY did not create
-    /// it. [`GatewayError::Unavailable`] with [`Delivery::NotSent`]: nothing was sent.
+    /// it. [`GatewayError::Unavailable`] with [`Delivery::NotSent`] or [`Delivery::Refused`]:
+    /// nothing was sent, or IVPAY did not process it.
     /// [`GatewayError::Unavailable`] with [`Delivery::MaybeSent`] and
     /// [`GatewayError::Protocol`]: the outcome is unknown. Implementations must not retry
     /// a create that may have been sent.
@@ -145,6 +150,7 @@ mod tests {
         assert!(unavailable(Delivery::MaybeSent).may_have_reached_upstream());
         assert!(GatewayError::Protocol { detail: "x".into() }.may_have_reached_upstream());
         assert!(!unavailable(Delivery::NotSent).may_have_reached_upstream());
+        assert!(!unavailable(Delivery::Refused).may_have_reached_upstream());
         assert!(
             !GatewayError::Rejected {
                 status: 400,

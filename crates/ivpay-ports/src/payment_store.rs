@@ -145,6 +145,22 @@ pub trait PaymentStore: Send + Sync {
     ///
     /// [`RepositoryError::Unavailable`].
     async fn release_keys_of(&self, payment: InternalId) -> Result<u64, RepositoryError>;
+    /// Settles an intent as *abandoned* (nothing exists upstream) with compare-and-set on
+    /// `expected_version`, and in the same transaction releases `claim`'s key if its record
+    /// still names this payment, so the client may repeat the request with it. Both are
+    /// written or neither: a failure between the two cannot leave an abandoned payment
+    /// whose key still answers for it.
+    ///
+    /// # Errors
+    ///
+    /// [`RepositoryError::VersionConflict`] (the key is kept), [`RepositoryError::NotFound`]
+    /// when the payment is gone, [`RepositoryError::Unavailable`]; nothing is written.
+    async fn save_abandoned(
+        &self,
+        payment: &Payment,
+        expected_version: u64,
+        claim: Option<IdempotencyClaim>,
+    ) -> Result<(), RepositoryError>;
 
     /// Saves a settled create outcome (created, rejected, unknown) if the stored version
     /// is `expected_version`, and sets the first reconciliation check.

@@ -75,13 +75,14 @@ pub enum CreateError {
     /// the idempotency key, so the request can be repeated once fixed.
     #[error("the service's IVPAY credentials were refused")]
     UpstreamUnauthorized,
-    /// IVPAY could not be reached and the request provably never left. Nothing exists
-    /// upstream; the key is released; retrying may help.
+    /// IVPAY could not be reached and the request provably never left, or IVPAY turned it
+    /// away unprocessed (429). Nothing exists upstream; the key is released; retrying may
+    /// help, after `retry_after` if given.
     #[error("IVPAY is unavailable: {reason}")]
     UpstreamUnavailable {
         /// What happened.
         reason: String,
-        /// How long IVPAY asked us to wait, if it did.
+        /// How long IVPAY asked us to wait, if it did (capped by the service).
         retry_after: Option<Duration>,
     },
     /// IVPAY may or may not have created the payment. The intent is kept as *unknown* and
@@ -94,8 +95,19 @@ pub enum CreateError {
         /// What happened.
         reason: String,
     },
-    /// Storage failed before anything was sent upstream, or after (then the error says so
-    /// in the log; the intent is already committed).
+    /// IVPAY answered, but its answer could not be stored even after retrying: the intent
+    /// is committed (and, if IVPAY created the payment, it exists there), so it is kept for
+    /// recovery, logged with both ids. A repeat with the same key answers from storage
+    /// once the payment is resolved; never a second payment.
+    #[error("the outcome of payment {id} could not be recorded; the payment is kept for recovery")]
+    NotRecorded {
+        /// Our id of the intent, for support and later lookup.
+        id: InternalId,
+        /// Why the last write failed.
+        #[source]
+        source: RepositoryError,
+    },
+    /// Storage failed before anything was sent upstream.
     #[error(transparent)]
     Storage(#[from] RepositoryError),
     /// A rule the service relies on did not hold: a bug, or storage edited by hand. Not
@@ -125,6 +137,7 @@ impl CreateError {
             Self::InFlight { .. }
             | Self::UpstreamUnavailable { .. }
             | Self::OutcomeUnknown { .. }
+            | Self::NotRecorded { .. }
             | Self::Storage(RepositoryError::Unavailable(_)) => true,
             Self::IdempotencyMismatch
             | Self::Rejected { .. }

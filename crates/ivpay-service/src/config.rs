@@ -55,6 +55,15 @@ pub struct ServiceConfig {
     /// The `payment_url` given to a row linked without IVPAY's create answer (IVPAY's
     /// `GET` has no `payment_url`).
     pub payment_url_template: PaymentUrlTemplate,
+    /// How many times the answer of a create is written before giving up while storage is
+    /// unavailable (the first write included). IVPAY has the payment by then, so a short
+    /// storage hiccup must not lose it.
+    pub outcome_save_attempts: u32,
+    /// Wait before the second write of a create's answer; it doubles after each attempt.
+    pub outcome_save_backoff: Duration,
+    /// The longest `Retry-After` from IVPAY the service honours: passed on to a client, or
+    /// waited before the next reconciliation check. A longer one is cut to this.
+    pub max_retry_after: Duration,
     /// Fault points armed for crash and stall tests; none by default.
     pub faults: crate::fault::FaultPoints,
 }
@@ -146,12 +155,20 @@ impl Default for ServiceConfig {
             inbox_max_attempts: const { std::num::NonZeroU32::new(50).expect("not zero") },
             unknown_webhook_keep: Duration::from_secs(4 * 3600),
             payment_url_template: PaymentUrlTemplate::default(),
+            outcome_save_attempts: 4,
+            outcome_save_backoff: Duration::from_millis(100),
+            max_retry_after: Duration::from_secs(60),
             faults: crate::fault::FaultPoints::default(),
         }
     }
 }
 
 impl ServiceConfig {
+    /// IVPAY's `Retry-After`, cut to [`ServiceConfig::max_retry_after`].
+    pub fn capped_retry_after(&self, asked: Duration) -> Duration {
+        asked.min(self.max_retry_after)
+    }
+
     /// The lease a claim of `rows` rows needs when each is worked on in turn with one
     /// upstream call that takes at most `longest_call` (IVPAY's `GET` with its retries:
     /// the adapter's retry window plus one attempt's timeout): `rows × longest_call` plus
@@ -228,6 +245,19 @@ mod tests {
         assert!(PaymentUrlTemplate::new("https://pay.example/").is_err());
         assert!(PaymentUrlTemplate::new("ftp://x/{payment_id}").is_err());
         assert!(PaymentUrlTemplate::new("https://pay.example/p?id={payment_id}").is_ok());
+    }
+
+    #[test]
+    fn retry_after_from_ivpay_is_capped() {
+        let c = ServiceConfig::default();
+        assert_eq!(
+            c.capped_retry_after(Duration::from_secs(7)),
+            Duration::from_secs(7)
+        );
+        assert_eq!(
+            c.capped_retry_after(Duration::from_secs(86_400)),
+            Duration::from_secs(60)
+        );
     }
 
     #[test]

@@ -4,6 +4,9 @@ use ivpay_domain::{
     ClientId, CreateOutcome, IdempotencyKey, InternalId, NewPayment, OutcomeError, Payment,
     PaymentId,
 };
+use std::future::Future;
+use std::sync::Arc;
+
 use ivpay_ports::{
     BrokenInvariant, Clock, CreateError, CreateReply, CreateRequest, Delivery, GatewayError,
     IdempotencyClaim, IdempotencyRecord, IntentInsert, PaymentGateway, PaymentStore,
@@ -12,6 +15,7 @@ use ivpay_ports::{
 use sha2::{Digest, Sha256};
 
 use crate::PaymentService;
+use crate::config::ServiceConfig;
 use crate::fault::FaultPoint;
 
 /// A digest of what the request means, so `10.5` and `10.50` are the same request.
@@ -24,11 +28,20 @@ fn settled(result: Result<(), OutcomeError>) -> Result<(), CreateError> {
     result.map_err(|e| BrokenInvariant::Outcome(e).into())
 }
 
+/// What a create's own task needs: `'static` handles on the ports, so the call to IVPAY
+/// and the write of its answer finish even when the request that started them is gone.
+struct Upstream<R, G, C> {
+    repo: Arc<R>,
+    gateway: Arc<G>,
+    clock: Arc<C>,
+    config: Arc<ServiceConfig>,
+}
+
 impl<R, G, C> PaymentService<R, G, C>
 where
-    R: PaymentStore,
-    G: PaymentGateway,
-    C: Clock,
+    R: PaymentStore + 'static,
+    G: PaymentGateway + 'static,
+    C: Clock + 'static,
 {
     pub(crate) async fn create_payment(
         &self,
@@ -56,157 +69,29 @@ where
             .faults
             .pass(FaultPoint::CreateAfterIntentCommit)
             .await;
-        self.call_upstream(payment, claim).await
-    }
-
-    async fn call_upstream(
-        &self,
-        mut payment: Payment,
-        claim: Option<IdempotencyClaim>,
-    ) -> Result<CreateReply, CreateError> {
-        let request = CreateRequest {
-            money: payment.money(),
-            foreign_id: payment.upstream_foreign_id(),
-            url_success: payment.url_success().cloned(),
-            url_failed: payment.url_failed().cloned(),
+        let id = payment.id();
+        let upstream = Upstream {
+            repo: Arc::clone(&self.repo),
+            gateway: Arc::clone(&self.gateway),
+            clock: Arc::clone(&self.clock),
+            config: Arc::clone(&self.config),
         };
-        let version = payment.version();
-        let answer = self.gateway.create(&request).await;
-        self.config
-            .faults
-            .pass(FaultPoint::CreateAfterUpstreamResponse)
-            .await;
-        let now = self.clock.now();
-        match answer {
-            Ok(upstream) => {
-                let upstream_id = upstream.payment_id.clone();
-                settled(payment.mark_created(upstream, now))?;
-                let first_check = now
-                    + self
-                        .config
-                        .reconcile_delay(1, payment.id().as_uuid().as_u128());
-                if let Err(e) = self
-                    .repo
-                    .save_outcome(&payment, version, Some(first_check))
-                    .await
-                {
-                    // A webhook linked the row to this very payment first: that is success.
-                    if let Some(linked) = self.linked_meanwhile(&e, &payment, &upstream_id).await {
-                        return Ok(CreateReply {
-                            payment: linked,
-                            replayed: false,
-                        });
-                    }
-                    // The payment exists upstream but not in our record: say so loudly with
-                    // both ids, so it can be linked by hand or by a webhook.
-                    tracing::error!(
-                        id = %payment.id(),
-                        payment_id = %upstream_id,
-                        error = %e,
-                        "created at IVPAY but could not store the answer"
-                    );
-                    return Err(e.into());
-                }
-                tracing::info!(id = %payment.id(), payment_id = %upstream_id, "payment created");
-                Ok(CreateReply {
-                    payment,
-                    replayed: false,
+        // The call and the write of its answer run in their own task: if this request is
+        // dropped (client gone, request time limit), the task still stores what IVPAY said,
+        // and a repeat with the key replays it. The task ends within the IVPAY client's
+        // timeout plus the bounded retries of the write.
+        let task = self.creates.spawn(upstream.call(payment, claim));
+        match task.await {
+            Ok(answer) => answer,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => {
+                tracing::error!(%id, error = %e, "create task cancelled before it answered");
+                Err(CreateError::OutcomeUnknown {
+                    id,
+                    reason: "the create was interrupted".into(),
                 })
             }
-            Err(error) => self.settle_failure(payment, version, claim, error).await,
         }
-    }
-
-    async fn settle_failure(
-        &self,
-        mut payment: Payment,
-        version: u64,
-        claim: Option<IdempotencyClaim>,
-        error: GatewayError,
-    ) -> Result<CreateReply, CreateError> {
-        let now = self.clock.now();
-        let id = payment.id();
-        let outcome_error = match &error {
-            GatewayError::Rejected { message, .. } => {
-                settled(payment.mark_rejected(message.clone(), now))?;
-                CreateError::Rejected {
-                    message: message.clone(),
-                    id,
-                }
-            }
-            GatewayError::NotFound(_) => {
-                let message = error.to_string();
-                settled(payment.mark_rejected(message.clone(), now))?;
-                CreateError::Rejected { message, id }
-            }
-            GatewayError::Unauthorized => {
-                settled(payment.mark_abandoned(error.to_string(), now))?;
-                CreateError::UpstreamUnauthorized
-            }
-            GatewayError::Unavailable {
-                reason,
-                delivery: Delivery::NotSent,
-                retry_after,
-            } => {
-                settled(payment.mark_abandoned(format!("not sent: {reason}"), now))?;
-                CreateError::UpstreamUnavailable {
-                    reason: reason.clone(),
-                    retry_after: *retry_after,
-                }
-            }
-            GatewayError::Unavailable { .. } | GatewayError::Protocol { .. } => {
-                settled(payment.mark_unknown(error.to_string(), now))?;
-                tracing::warn!(%id, error = %error, "create outcome unknown");
-                CreateError::OutcomeUnknown {
-                    id,
-                    reason: error.to_string(),
-                }
-            }
-        };
-        if let Err(e) = self.repo.save_outcome(&payment, version, None).await {
-            // IVPAY did create it after all, and a webhook linked the row while we waited.
-            if let Some(linked) = self.linked_meanwhile(&e, &payment, None).await {
-                return Ok(CreateReply {
-                    payment: linked,
-                    replayed: false,
-                });
-            }
-            return Err(e.into());
-        }
-        if matches!(payment.outcome(), CreateOutcome::Abandoned { .. }) {
-            if let Some(claim) = claim {
-                // Nothing exists upstream: let the client repeat the request with its key.
-                self.repo
-                    .release_idempotency_key(&claim.client, &claim.key)
-                    .await?;
-            }
-        }
-        Err(outcome_error)
-    }
-
-    /// After our own save of a create's outcome lost its compare-and-set: the row as a
-    /// webhook linked it meanwhile ([`crate::link`]), if it did, to `upstream_id` when
-    /// IVPAY answered us with one. Anything else is the save's error to report.
-    async fn linked_meanwhile(
-        &self,
-        error: &RepositoryError,
-        payment: &Payment,
-        upstream_id: impl Into<Option<&PaymentId>>,
-    ) -> Option<Payment> {
-        if !matches!(error, RepositoryError::VersionConflict { .. }) {
-            return None;
-        }
-        let upstream_id = upstream_id.into();
-        let stored = self.repo.get(payment.id()).await.ok().flatten()?;
-        let linked_to = stored.payment_id()?;
-        if upstream_id.is_some_and(|ours| ours != linked_to) {
-            tracing::error!(id = %payment.id(), ours = ?upstream_id, linked = %linked_to,
-                "row linked to another upstream payment than the one IVPAY created for it");
-            return None;
-        }
-        tracing::info!(id = %payment.id(), payment_id = %linked_to,
-            "create finished after a webhook linked its row: the link stands");
-        Some(stored)
     }
 
     /// Answers a repeated key from storage. A different request under the same key is
@@ -265,9 +150,210 @@ where
     }
 }
 
+impl<R, G, C> Upstream<R, G, C>
+where
+    R: PaymentStore,
+    G: PaymentGateway,
+    C: Clock,
+{
+    /// Sends the create once and stores what IVPAY said. Runs in its own task.
+    async fn call(
+        self,
+        mut payment: Payment,
+        claim: Option<IdempotencyClaim>,
+    ) -> Result<CreateReply, CreateError> {
+        let request = CreateRequest {
+            money: payment.money(),
+            foreign_id: payment.upstream_foreign_id(),
+            url_success: payment.url_success().cloned(),
+            url_failed: payment.url_failed().cloned(),
+        };
+        let version = payment.version();
+        let answer = self.gateway.create(&request).await;
+        self.config
+            .faults
+            .pass(FaultPoint::CreateAfterUpstreamResponse)
+            .await;
+        let now = self.clock.now();
+        match answer {
+            Ok(upstream) => {
+                let upstream_id = upstream.payment_id.clone();
+                settled(payment.mark_created(upstream, now))?;
+                let first_check = now
+                    + self
+                        .config
+                        .reconcile_delay(1, payment.id().as_uuid().as_u128());
+                let saved = self
+                    .store(payment.id(), || {
+                        self.repo.save_outcome(&payment, version, Some(first_check))
+                    })
+                    .await;
+                if let Err(source) = saved {
+                    // A webhook linked the row to this very payment first: that is success.
+                    if let Some(linked) =
+                        self.linked_meanwhile(&source, &payment, &upstream_id).await
+                    {
+                        return Ok(CreateReply {
+                            payment: linked,
+                            replayed: false,
+                        });
+                    }
+                    // The payment exists upstream but not in our record: say so loudly with
+                    // both ids, so it can be linked by hand or by a webhook. The intent
+                    // stays for recovery.
+                    tracing::error!(
+                        id = %payment.id(),
+                        payment_id = %upstream_id,
+                        error = %source,
+                        "created at IVPAY but could not store the answer; left for recovery"
+                    );
+                    return Err(CreateError::NotRecorded {
+                        id: payment.id(),
+                        source,
+                    });
+                }
+                tracing::info!(id = %payment.id(), payment_id = %upstream_id, "payment created");
+                Ok(CreateReply {
+                    payment,
+                    replayed: false,
+                })
+            }
+            Err(error) => self.settle_failure(payment, version, claim, error).await,
+        }
+    }
+
+    async fn settle_failure(
+        &self,
+        mut payment: Payment,
+        version: u64,
+        claim: Option<IdempotencyClaim>,
+        error: GatewayError,
+    ) -> Result<CreateReply, CreateError> {
+        let now = self.clock.now();
+        let id = payment.id();
+        let outcome_error = match &error {
+            GatewayError::Rejected { message, .. } => {
+                settled(payment.mark_rejected(message.clone(), now))?;
+                CreateError::Rejected {
+                    message: message.clone(),
+                    id,
+                }
+            }
+            GatewayError::NotFound(_) => {
+                let message = error.to_string();
+                settled(payment.mark_rejected(message.clone(), now))?;
+                CreateError::Rejected { message, id }
+            }
+            GatewayError::Unauthorized => {
+                settled(payment.mark_abandoned(error.to_string(), now))?;
+                CreateError::UpstreamUnauthorized
+            }
+            GatewayError::Unavailable {
+                reason,
+                delivery: delivery @ (Delivery::NotSent | Delivery::Refused),
+                retry_after,
+            } => {
+                let what = if *delivery == Delivery::Refused {
+                    "not processed"
+                } else {
+                    "not sent"
+                };
+                settled(payment.mark_abandoned(format!("{what}: {reason}"), now))?;
+                CreateError::UpstreamUnavailable {
+                    reason: reason.clone(),
+                    retry_after: retry_after.map(|d| self.config.capped_retry_after(d)),
+                }
+            }
+            GatewayError::Unavailable { .. } | GatewayError::Protocol { .. } => {
+                settled(payment.mark_unknown(error.to_string(), now))?;
+                tracing::warn!(%id, error = %error, "create outcome unknown");
+                CreateError::OutcomeUnknown {
+                    id,
+                    reason: error.to_string(),
+                }
+            }
+        };
+        let saved = if matches!(payment.outcome(), CreateOutcome::Abandoned { .. }) {
+            // Nothing exists upstream: the outcome and the release of the key in one write,
+            // so the client may repeat the request with its key.
+            self.store(id, || {
+                self.repo.save_abandoned(&payment, version, claim.clone())
+            })
+            .await
+        } else {
+            self.store(id, || self.repo.save_outcome(&payment, version, None))
+                .await
+        };
+        if let Err(source) = saved {
+            // IVPAY did create it after all, and a webhook linked the row while we waited.
+            if let Some(linked) = self.linked_meanwhile(&source, &payment, None).await {
+                return Ok(CreateReply {
+                    payment: linked,
+                    replayed: false,
+                });
+            }
+            tracing::error!(%id, error = %source, outcome = ?payment.outcome(), "could not store the create outcome; left for recovery");
+            return Err(CreateError::NotRecorded { id, source });
+        }
+        Err(outcome_error)
+    }
+
+    /// After our own save of a create's outcome lost its compare-and-set: the row as a
+    /// webhook linked it meanwhile ([`crate::link`]), if it did, to `upstream_id` when
+    /// IVPAY answered us with one. Anything else is the save's error to report.
+    async fn linked_meanwhile(
+        &self,
+        error: &RepositoryError,
+        payment: &Payment,
+        upstream_id: impl Into<Option<&PaymentId>>,
+    ) -> Option<Payment> {
+        if !matches!(error, RepositoryError::VersionConflict { .. }) {
+            return None;
+        }
+        let upstream_id = upstream_id.into();
+        let stored = self.repo.get(payment.id()).await.ok().flatten()?;
+        let linked_to = stored.payment_id()?;
+        if upstream_id.is_some_and(|ours| ours != linked_to) {
+            tracing::error!(id = %payment.id(), ours = ?upstream_id, linked = %linked_to,
+                "row linked to another upstream payment than the one IVPAY created for it");
+            return None;
+        }
+        tracing::info!(id = %payment.id(), payment_id = %linked_to,
+            "create finished after a webhook linked its row: the link stands");
+        Some(stored)
+    }
+
+    /// Runs `write` until it succeeds, fails for good, or storage stayed unavailable for
+    /// [`ServiceConfig::outcome_save_attempts`] attempts, backing off in between.
+    async fn store<F, Fut>(&self, id: InternalId, mut write: F) -> Result<(), RepositoryError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<(), RepositoryError>>,
+    {
+        let mut wait = self.config.outcome_save_backoff;
+        let mut attempt = 1;
+        loop {
+            match write().await {
+                Err(RepositoryError::Unavailable(e))
+                    if attempt < self.config.outcome_save_attempts =>
+                {
+                    tracing::warn!(%id, attempt, error = %e, "storing the create outcome failed; retrying");
+                    self.clock.sleep(wait).await;
+                    wait = wait.saturating_mul(2);
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use ivpay_domain::Timestamp;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use ivpay_domain::{PaymentId, Timestamp};
     use ivpay_ports::{MockPaymentGateway, MockPaymentStore};
 
     use super::*;
@@ -312,5 +398,92 @@ mod tests {
             "{err:?}"
         );
         assert!(!err.is_retryable());
+    }
+
+    fn client() -> ClientId {
+        "shop".parse().expect("client")
+    }
+
+    fn request(amount: &str) -> NewPayment {
+        NewPayment::from_fields(amount, "USD", None, None, None).expect("valid")
+    }
+
+    fn gateway_creating(id: &'static str) -> MockPaymentGateway {
+        let mut g = MockPaymentGateway::new();
+        g.expect_create().times(1).returning(move |_| {
+            Ok(ivpay_domain::UpstreamPayment {
+                payment_id: id.parse().expect("id"),
+                payment_url: format!("https://pay.example/{id}").parse().expect("url"),
+                created_at: Timestamp::from_unix_seconds(1_726_248_771),
+            })
+        });
+        g
+    }
+
+    fn unavailable_storage() -> RepositoryError {
+        RepositoryError::Unavailable(Box::new(std::io::Error::other("database is locked")))
+    }
+
+    /// A store that takes the intent and fails the first `failures` writes of the outcome.
+    fn store_failing_outcome_writes(failures: usize, writes: usize) -> MockPaymentStore {
+        let mut store = MockPaymentStore::new();
+        store
+            .expect_insert_intent()
+            .times(1)
+            .returning(|_, _| Ok(IntentInsert::Inserted));
+        let tried = Arc::new(AtomicUsize::new(0));
+        store
+            .expect_save_outcome()
+            .times(writes)
+            .returning(move |_, _, _| {
+                if tried.fetch_add(1, Ordering::SeqCst) < failures {
+                    Err(unavailable_storage())
+                } else {
+                    Ok(())
+                }
+            });
+        store
+    }
+
+    #[tokio::test]
+    async fn a_save_that_fails_twice_then_succeeds_answers_the_payment() {
+        let clk = ManualClock::new(Timestamp::from_unix_seconds(1_726_248_770));
+        let svc = PaymentService::new(
+            store_failing_outcome_writes(2, 3),
+            gateway_creating("p-retry"),
+            clk.clone(),
+            ServiceConfig::default(),
+        );
+        let reply = svc
+            .create_payment(client(), None, request("10"))
+            .await
+            .expect("stored on the third write");
+        assert_eq!(
+            reply.payment.payment_id().map(PaymentId::as_str),
+            Some("p-retry")
+        );
+        assert_eq!(clk.sleeps(), 2, "backed off before each retry");
+    }
+
+    #[tokio::test]
+    async fn a_save_that_keeps_failing_answers_with_our_id() {
+        let config = ServiceConfig::default();
+        let attempts = usize::try_from(config.outcome_save_attempts).expect("small");
+        let svc = PaymentService::new(
+            store_failing_outcome_writes(usize::MAX, attempts),
+            gateway_creating("p-lost"),
+            ManualClock::new(Timestamp::from_unix_seconds(1_726_248_770)),
+            config,
+        );
+        let err = svc
+            .create_payment(client(), Some("k".parse().expect("key")), request("10"))
+            .await
+            .expect_err("not recorded");
+        let CreateError::NotRecorded { id, source } = &err else {
+            panic!("expected NotRecorded, got {err:?}");
+        };
+        assert!(matches!(source, RepositoryError::Unavailable(_)));
+        assert!(err.to_string().contains(&id.to_string()), "{err}");
+        assert!(err.is_retryable());
     }
 }

@@ -8,7 +8,8 @@
 //! `Arc<dyn PaymentUseCases>`.
 //!
 //! **May depend on:** `ivpay-domain`, `ivpay-ports`, and small runtime helpers (`tokio`'s
-//! timer for [`SystemClock`] and its `Notify` and `Mutex` for the inbox worker,
+//! timer for [`SystemClock`], its tasks for creates that outlive their request, tracked by
+//! `tokio-util`'s `TaskTracker`, and its `Notify` and `Mutex` for the inbox worker,
 //! `futures-util` to confirm webhooks side by side, `tracing`, `sha2`, `uuid`). Never on an
 //! adapter crate: no `reqwest`, `sea-orm` or `axum`.
 //!
@@ -54,6 +55,9 @@ mod webhook;
 pub use clock::{ManualClock, SystemClock};
 pub use config::{PaymentUrlTemplate, ServiceConfig};
 pub use fault::{FaultAction, FaultPoint, FaultPoints, FaultSpecError};
+pub use tokio_util::task::TaskTracker;
+
+use std::sync::Arc;
 
 use ivpay_domain::{
     ClientId, EventOutcome, IdempotencyKey, InternalId, NewPayment, Payment, PaymentEvent,
@@ -70,12 +74,18 @@ use ivpay_ports::{
 /// Each use case asks of `R` only the storage ports it uses: create and the reads need a
 /// [`PaymentStore`], webhooks also a [`WebhookInbox`], reconciliation a [`ReconcileQueue`]
 /// as well. [`PaymentUseCases`] (all of them) needs all three, usually one database.
+///
+/// The ports are kept behind `Arc`s so a create's upstream call and the write of its answer
+/// can run in a task of their own, which outlives the request that started it
+/// ([`PaymentService::create_tasks`]).
 #[derive(Debug)]
 pub struct PaymentService<R, G, C> {
-    repo: R,
-    gateway: G,
-    clock: C,
-    config: ServiceConfig,
+    repo: Arc<R>,
+    gateway: Arc<G>,
+    clock: Arc<C>,
+    config: Arc<ServiceConfig>,
+    /// Creates whose upstream call is running, each in its own task.
+    creates: TaskTracker,
     /// Wakes the inbox worker when a webhook is queued.
     webhook_queued: tokio::sync::Notify,
     /// One webhook confirmation in flight per payment.
@@ -86,10 +96,11 @@ impl<R, G, C> PaymentService<R, G, C> {
     /// Assembles the service from its ports.
     pub fn new(repo: R, gateway: G, clock: C, config: ServiceConfig) -> Self {
         Self {
-            repo,
-            gateway,
-            clock,
-            config,
+            repo: Arc::new(repo),
+            gateway: Arc::new(gateway),
+            clock: Arc::new(clock),
+            config: Arc::new(config),
+            creates: TaskTracker::new(),
             webhook_queued: tokio::sync::Notify::new(),
             confirming: payment_lock::PaymentLocks::default(),
         }
@@ -99,14 +110,22 @@ impl<R, G, C> PaymentService<R, G, C> {
     pub fn config(&self) -> &ServiceConfig {
         &self.config
     }
+
+    /// The tasks of creates in flight: each holds one call to IVPAY and the write of its
+    /// answer, and finishes even when the request that started it is gone (client
+    /// disconnected, request time limit). Graceful shutdown closes the tracker and waits
+    /// for it, so no answer IVPAY gave is dropped on the floor.
+    pub fn create_tasks(&self) -> TaskTracker {
+        self.creates.clone()
+    }
 }
 
 #[async_trait::async_trait]
 impl<R, G, C> PaymentUseCases for PaymentService<R, G, C>
 where
-    R: PaymentStore + WebhookInbox + ReconcileQueue,
-    G: PaymentGateway,
-    C: Clock,
+    R: PaymentStore + WebhookInbox + ReconcileQueue + 'static,
+    G: PaymentGateway + 'static,
+    C: Clock + 'static,
 {
     async fn create(
         &self,

@@ -111,7 +111,8 @@ where
                         ..
                     } = &error
                     {
-                        delay = delay.max(*wait);
+                        // An hour-long Retry-After must not park the payment: capped.
+                        delay = delay.max(self.config.capped_retry_after(*wait));
                     }
                     tracing::warn!(%id, %error, attempts, "reconciliation check failed");
                 }

@@ -5,6 +5,7 @@
 //! and router tests rely on. Behaviours that reach under the ports (raw SQL, migrations)
 //! run on the databases only.
 
+mod abandon;
 mod concurrency;
 mod inbox;
 mod migrations;
@@ -90,6 +91,8 @@ suite! {
         schedule::a_stale_claimer_cannot_overwrite_the_schedule_of_the_one_that_took_over,
         inbox::webhooks_are_kept_claimed_once_retried_and_finished,
         inbox::a_stale_inbox_claimer_can_neither_retry_nor_finish,
+        abandon::abandoning_settles_and_releases_the_key_or_neither,
+        abandon::abandoning_releases_only_a_key_that_names_the_payment,
     ],
     databases_only: [
         payments::corrupt_rows_are_reported_not_returned,
@@ -100,5 +103,6 @@ suite! {
         quarantine::unreadable_rows_are_quarantined_and_the_rest_of_the_batch_proceeds,
         quarantine::a_fixed_row_released_by_the_operator_is_claimed_again,
         quarantine::stale_intent_and_unknown_scans_use_their_partial_indexes,
+        abandon::a_failed_key_release_leaves_the_intent_untouched,
     ],
 }

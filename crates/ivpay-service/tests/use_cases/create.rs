@@ -225,7 +225,10 @@ async fn keys_are_scoped_per_client() {
     let second = svc.create(other, key("k7"), request("10")).await;
     assert!(matches!(
         second,
-        Err(CreateError::Storage(RepositoryError::Duplicate { .. }))
+        Err(CreateError::NotRecorded {
+            source: RepositoryError::Duplicate { .. },
+            ..
+        })
     ));
 }
 

@@ -2,6 +2,7 @@
 //! binary, one module per use case.
 
 mod create;
+mod create_task;
 mod link;
 mod query;
 mod reconcile;

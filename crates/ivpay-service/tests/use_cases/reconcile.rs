@@ -198,3 +198,33 @@ async fn a_check_that_outlives_its_lease_leaves_the_new_claimers_schedule_alone(
         "the new claimer's lease and count stand"
     );
 }
+
+#[tokio::test]
+async fn a_long_retry_after_from_ivpay_delays_the_next_check_only_up_to_the_cap() {
+    let repo = InMemoryRepository::new();
+    let clk = clock();
+    let mut g = gateway_creating("ra1", 1);
+    g.expect_get().times(1).returning(|_| {
+        Err(ivpay_ports::GatewayError::Unavailable {
+            reason: "HTTP 429".into(),
+            delivery: ivpay_ports::Delivery::Refused,
+            retry_after: Some(Duration::from_secs(86_400)),
+        })
+    });
+    let config = ServiceConfig::default();
+    let cap = config.max_retry_after;
+    let svc = PaymentService::new(repo.clone(), g, clk.clone(), config);
+    let id = svc
+        .create(client(), None, request("10"))
+        .await
+        .expect("created")
+        .payment
+        .id();
+    clk.advance(Duration::from_secs(3600));
+    let report = svc.reconcile_once().await.expect("pass");
+    assert_eq!(report.failed, 1);
+    let (next, _) = repo.schedule_of(id).expect("row");
+    let wait = next.expect("checked again").unix_seconds() - clk_now(&clk).unix_seconds();
+    let cap = i64::try_from(cap.as_secs()).expect("small");
+    assert_eq!(wait, cap, "Retry-After honoured, but not for a day");
+}
