@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use ivpay_domain::{
-    ClientId, CreateOutcome, ForeignId, IdempotencyKey, InternalId, Payment, PaymentEvent,
-    PaymentId, PaymentStatus, Timestamp,
+    CreateOutcome, ForeignId, InternalId, Payment, PaymentEvent, PaymentId, PaymentStatus,
+    Timestamp,
 };
 use ivpay_ports::{
     ClaimedPayment, IdempotencyClaim, IdempotencyRecord, InboxWebhook, IntentInsert, LeaseWrite,
@@ -327,39 +327,12 @@ impl PaymentStore for SeaOrmRepository {
         Err(RepositoryError::Unavailable(Box::new(KeyContention)))
     }
 
-    async fn release_idempotency_key(
-        &self,
-        client: &ClientId,
-        key: &IdempotencyKey,
-    ) -> Result<(), RepositoryError> {
-        let _turn = self.db.write_turn().await;
-        idempotency::Entity::delete_many()
-            .filter(idempotency::Column::ClientId.eq(client.as_str()))
-            .filter(idempotency::Column::IdempotencyKey.eq(key.as_str()))
-            .exec(self.conn())
-            .await
-            .map_err(unavailable)?;
-        Ok(())
-    }
-
-    async fn release_keys_of(&self, payment: InternalId) -> Result<u64, RepositoryError> {
-        let _turn = self.db.write_turn().await;
-        let done = idempotency::Entity::delete_many()
-            .filter(idempotency::Column::InternalPaymentId.eq(payment.to_string()))
-            .exec(self.conn())
-            .await
-            .map_err(unavailable)?;
-        Ok(done.rows_affected)
-    }
-
-    /// One transaction: the compare-and-set on the payment row, then the delete of the
-    /// key's record, filtered on the payment it names (a key re-claimed after expiry by
-    /// another payment is not this one's to release).
+    /// One transaction: the compare-and-set on the payment row, then the delete of the key
+    /// records that name the payment.
     async fn save_abandoned(
         &self,
         payment: &Payment,
         expected_version: u64,
-        claim: Option<IdempotencyClaim>,
     ) -> Result<(), RepositoryError> {
         let _turn = self.db.write_turn().await;
         let mut row = payment_row(payment)?;
@@ -370,15 +343,11 @@ impl PaymentStore for SeaOrmRepository {
             txn.rollback().await.map_err(unavailable)?;
             return Err(self.conflict_or_missing(id, expected_version).await?);
         }
-        if let Some(c) = claim {
-            idempotency::Entity::delete_many()
-                .filter(idempotency::Column::ClientId.eq(c.client.as_str()))
-                .filter(idempotency::Column::IdempotencyKey.eq(c.key.as_str()))
-                .filter(idempotency::Column::InternalPaymentId.eq(id.to_string()))
-                .exec(&txn)
-                .await
-                .map_err(unavailable)?;
-        }
+        idempotency::Entity::delete_many()
+            .filter(idempotency::Column::InternalPaymentId.eq(id.to_string()))
+            .exec(&txn)
+            .await
+            .map_err(unavailable)?;
         txn.commit().await.map_err(unavailable)
     }
 

@@ -168,42 +168,16 @@ impl PaymentStore for InMemoryRepository {
         Ok(IntentInsert::Inserted)
     }
 
-    async fn release_idempotency_key(
-        &self,
-        client: &ClientId,
-        key: &IdempotencyKey,
-    ) -> Result<(), RepositoryError> {
-        self.lock().keys.remove(&(client.clone(), key.clone()));
-        Ok(())
-    }
-
-    async fn release_keys_of(&self, payment: InternalId) -> Result<u64, RepositoryError> {
-        let mut st = self.lock();
-        let before = st.keys.len();
-        st.keys.retain(|_, record| record.payment != payment);
-        Ok(u64::try_from(before - st.keys.len()).unwrap_or(u64::MAX))
-    }
-
     async fn save_abandoned(
         &self,
         payment: &Payment,
         expected_version: u64,
-        claim: Option<IdempotencyClaim>,
     ) -> Result<(), RepositoryError> {
         let mut st = self.lock();
         let row = row_at_version(&mut st.payments, payment, expected_version)?;
         row.payment = payment.clone();
         row.next_check_at = None;
-        if let Some(claim) = claim {
-            let slot = (claim.client.clone(), claim.key.clone());
-            if st
-                .keys
-                .get(&slot)
-                .is_some_and(|r| r.payment == payment.id())
-            {
-                st.keys.remove(&slot);
-            }
-        }
+        st.keys.retain(|_, record| record.payment != payment.id());
         Ok(())
     }
 

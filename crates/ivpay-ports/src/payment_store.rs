@@ -126,30 +126,12 @@ pub trait PaymentStore: Send + Sync {
         claim: Option<IdempotencyClaim>,
     ) -> Result<IntentInsert, RepositoryError>;
 
-    /// Forgets a key whose request created nothing upstream, so the client may retry
-    /// with it.
-    ///
-    /// # Errors
-    ///
-    /// [`RepositoryError::Unavailable`].
-    async fn release_idempotency_key(
-        &self,
-        client: &ClientId,
-        key: &IdempotencyKey,
-    ) -> Result<(), RepositoryError>;
-
-    /// Forgets every idempotency key that points at `payment`, so its client may send the
-    /// request again: an operator abandoned the payment. Returns how many went.
-    ///
-    /// # Errors
-    ///
-    /// [`RepositoryError::Unavailable`].
-    async fn release_keys_of(&self, payment: InternalId) -> Result<u64, RepositoryError>;
-    /// Settles an intent as *abandoned* (nothing exists upstream) with compare-and-set on
-    /// `expected_version`, and in the same transaction releases `claim`'s key if its record
-    /// still names this payment, so the client may repeat the request with it. Both are
-    /// written or neither: a failure between the two cannot leave an abandoned payment
-    /// whose key still answers for it.
+    /// Settles a payment as *abandoned* (nothing exists upstream: a create not sent or
+    /// refused, or an operator's decision) with compare-and-set on `expected_version`, and
+    /// in the same transaction releases every idempotency key whose record still names
+    /// this payment, so the client may repeat the request with it (a key re-claimed after
+    /// expiry by another payment is not released). Both are written or neither: a failure
+    /// between the two cannot leave an abandoned payment whose key still answers for it.
     ///
     /// # Errors
     ///
@@ -159,7 +141,6 @@ pub trait PaymentStore: Send + Sync {
         &self,
         payment: &Payment,
         expected_version: u64,
-        claim: Option<IdempotencyClaim>,
     ) -> Result<(), RepositoryError>;
 
     /// Saves a settled create outcome (created, rejected, unknown) if the stored version

@@ -61,7 +61,7 @@ where
 
         // The intent (and the key) are committed before anything leaves the process: a
         // crash or timeout from here on leaves a row to resolve, never a silent loss.
-        match self.repo.insert_intent(&payment, claim.clone()).await? {
+        match self.repo.insert_intent(&payment, claim).await? {
             IntentInsert::Inserted => {}
             IntentInsert::KeyTaken(record) => return self.replay(record, &print).await,
         }
@@ -80,7 +80,7 @@ where
         // dropped (client gone, request time limit), the task still stores what IVPAY said,
         // and a repeat with the key replays it. The task ends within the IVPAY client's
         // timeout plus the bounded retries of the write.
-        let task = self.creates.spawn(upstream.call(payment, claim));
+        let task = self.creates.spawn(upstream.call(payment));
         match task.await {
             Ok(answer) => answer,
             Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
@@ -157,11 +157,7 @@ where
     C: Clock,
 {
     /// Sends the create once and stores what IVPAY said. Runs in its own task.
-    async fn call(
-        self,
-        mut payment: Payment,
-        claim: Option<IdempotencyClaim>,
-    ) -> Result<CreateReply, CreateError> {
+    async fn call(self, mut payment: Payment) -> Result<CreateReply, CreateError> {
         let request = CreateRequest {
             money: payment.money(),
             foreign_id: payment.upstream_foreign_id(),
@@ -218,7 +214,7 @@ where
                     replayed: false,
                 })
             }
-            Err(error) => self.settle_failure(payment, version, claim, error).await,
+            Err(error) => self.settle_failure(payment, version, error).await,
         }
     }
 
@@ -226,7 +222,6 @@ where
         &self,
         mut payment: Payment,
         version: u64,
-        claim: Option<IdempotencyClaim>,
         error: GatewayError,
     ) -> Result<CreateReply, CreateError> {
         let now = self.clock.now();
@@ -276,10 +271,8 @@ where
         let saved = if matches!(payment.outcome(), CreateOutcome::Abandoned { .. }) {
             // Nothing exists upstream: the outcome and the release of the key in one write,
             // so the client may repeat the request with its key.
-            self.store(id, || {
-                self.repo.save_abandoned(&payment, version, claim.clone())
-            })
-            .await
+            self.store(id, || self.repo.save_abandoned(&payment, version))
+                .await
         } else {
             self.store(id, || self.repo.save_outcome(&payment, version, None))
                 .await

@@ -218,13 +218,13 @@ where
         {
             return Err(AdminError::Contended(id));
         }
+        // The outcome and the release of the key in one write: the key may be used again
+        // exactly when nothing can link the row any more.
         self.repo
-            .save_outcome(&payment, version, None)
+            .save_abandoned(&payment, version)
             .await
             .map_err(|e| admin_write_error(e, None))?;
-        // Only now, once nothing can link the row any more: the key may be used again.
-        let released = self.repo.release_keys_of(id).await?;
-        tracing::warn!(%id, released, "operator abandoned the payment");
+        tracing::warn!(%id, "operator abandoned the payment");
         Ok(payment)
     }
 }

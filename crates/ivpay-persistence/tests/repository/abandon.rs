@@ -46,7 +46,7 @@ pub(crate) async fn abandoning_settles_and_releases_the_key_or_neither(repo: imp
     let (p, read) = abandoned_intent(&repo, 1, "k-1").await;
     let stale = read + 7;
     let err = repo
-        .save_abandoned(&p, stale, Some(claim("k-1", 5_000)))
+        .save_abandoned(&p, stale)
         .await
         .expect_err("wrong version");
     assert!(
@@ -60,9 +60,7 @@ pub(crate) async fn abandoning_settles_and_releases_the_key_or_neither(repo: imp
         "a lost write keeps the key"
     );
 
-    repo.save_abandoned(&p, read, Some(claim("k-1", 5_000)))
-        .await
-        .expect("settled");
+    repo.save_abandoned(&p, read).await.expect("settled");
     assert_eq!(repo.get(id(1)).await.expect("read"), Some(p));
     assert!(!key_taken(&repo, 3, "k-1").await, "the key is free again");
 
@@ -72,7 +70,7 @@ pub(crate) async fn abandoning_settles_and_releases_the_key_or_neither(repo: imp
     let read = q.version();
     q.mark_abandoned("refused".into(), at(1_001))
         .expect("initiated settles");
-    repo.save_abandoned(&q, read, None).await.expect("settled");
+    repo.save_abandoned(&q, read).await.expect("settled");
     assert_eq!(repo.get(id(4)).await.expect("read"), Some(q));
 }
 
@@ -92,9 +90,7 @@ pub(crate) async fn abandoning_releases_only_a_key_that_names_the_payment(repo: 
     let read = p.version();
     p.mark_abandoned("not sent".into(), at(2_001))
         .expect("initiated settles");
-    repo.save_abandoned(&p, read, Some(claim("k-1", 1_500)))
-        .await
-        .expect("settled");
+    repo.save_abandoned(&p, read).await.expect("settled");
     let IntentInsert::KeyTaken(record) = repo
         .insert_intent(&intent(3, "1.00", 2_002), Some(claim("k-1", 9_000)))
         .await
@@ -126,7 +122,7 @@ pub(crate) async fn a_failed_key_release_leaves_the_intent_untouched(t: TestDb) 
     }
     let (p, read) = abandoned_intent(&t.repo, 1, "k-1").await;
     t.repo
-        .save_abandoned(&p, read, Some(claim("k-1", 5_000)))
+        .save_abandoned(&p, read)
         .await
         .expect_err("the release fails");
     let stored = t.repo.get(id(1)).await.expect("read").expect("kept");
@@ -141,7 +137,7 @@ pub(crate) async fn a_failed_key_release_leaves_the_intent_untouched(t: TestDb) 
     })
     .await;
     t.repo
-        .save_abandoned(&p, read, Some(claim("k-1", 5_000)))
+        .save_abandoned(&p, read)
         .await
         .expect("settled once the release can go through");
     assert_eq!(t.repo.get(id(1)).await.expect("read"), Some(p));

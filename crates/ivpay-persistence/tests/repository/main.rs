@@ -77,7 +77,7 @@ suite! {
         payments::a_final_status_is_never_overwritten,
         payments::idempotency_key_is_taken_released_and_replaced_when_expired,
         payments::lost_compare_and_set_writes_nothing,
-        payments::keys_of_one_payment_are_released_and_no_other,
+        payments::abandoning_one_payment_releases_its_key_and_no_other,
         payments::expired_idempotency_keys_are_purged_in_bounded_batches,
         concurrency::racing_status_updates_lose_no_event_and_never_leave_a_final_state,
         concurrency::racing_claims_on_one_key_insert_exactly_once,

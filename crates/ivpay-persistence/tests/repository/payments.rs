@@ -556,35 +556,20 @@ pub(crate) async fn idempotency_key_is_taken_released_and_replaced_when_expired(
         (record.payment, record.fingerprint.as_str()),
         (id(4), "fp-d")
     );
-
-    // Released: free again at once.
-    repo.release_idempotency_key(
-        &"shop".parse().expect("valid"),
-        &"k-1".parse().expect("valid"),
-    )
-    .await
-    .expect("released");
-    assert_eq!(
-        repo.insert_intent(&intent(6, "1.00", 2_002), Some(claim("k-1", "fp-f", 4_000)))
-            .await
-            .expect("stored"),
-        IntentInsert::Inserted
-    );
 }
 
-pub(crate) async fn keys_of_one_payment_are_released_and_no_other(repo: impl Storage) {
-    repo.insert_intent(&intent(1, "1.00", 1_000), Some(claim("k-1", "fp-a", 9_000)))
+pub(crate) async fn abandoning_one_payment_releases_its_key_and_no_other(repo: impl Storage) {
+    let mut p = intent(1, "1.00", 1_000);
+    repo.insert_intent(&p, Some(claim("k-1", "fp-a", 9_000)))
         .await
         .expect("stored");
     repo.insert_intent(&intent(2, "1.00", 1_000), Some(claim("k-2", "fp-b", 9_000)))
         .await
         .expect("stored");
-    assert_eq!(repo.release_keys_of(id(1)).await.expect("released"), 1);
-    assert_eq!(
-        repo.release_keys_of(id(1)).await.expect("released"),
-        0,
-        "nothing left to release"
-    );
+    let read = p.version();
+    p.mark_abandoned("abandoned by an operator".into(), at(1_001))
+        .expect("initiated settles");
+    repo.save_abandoned(&p, read).await.expect("settled");
     // k-1 is free again; k-2 still held by payment 2.
     assert_eq!(
         repo.insert_intent(&intent(3, "1.00", 1_001), Some(claim("k-1", "fp-c", 9_000)))
