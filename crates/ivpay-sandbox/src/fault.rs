@@ -4,7 +4,7 @@
 use std::collections::VecDeque;
 use std::fmt;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use serde::{Deserialize, Serialize};
 
@@ -216,6 +216,20 @@ pub(crate) struct FaultInjector {
     /// False while no fault is armed: the hot path then skips the lock.
     armed: AtomicBool,
     state: Mutex<LiveFaults>,
+    /// Faults applied so far, per route, whatever the plans installed since.
+    injected: [AtomicU64; 3],
+}
+
+/// How many faults the sandbox has applied since it started, per route: a chaos run
+/// reports what it injected. Installing or clearing a plan keeps the counts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FaultCounts {
+    /// Faults applied to `POST /payment/create`.
+    pub create: u64,
+    /// Faults applied to `GET /payment/{payment_id}`.
+    pub get: u64,
+    /// Faults applied to outgoing webhook events.
+    pub webhook: u64,
 }
 
 struct LiveFaults {
@@ -293,6 +307,7 @@ impl FaultInjector {
         Self {
             armed: AtomicBool::new(!plan.is_empty()),
             state: Mutex::new(LiveFaults::from_plan(plan)),
+            injected: Default::default(),
         }
     }
 
@@ -319,11 +334,12 @@ impl FaultInjector {
             return None;
         }
         let mut state = lock(&self.state);
-        let fault = match route {
-            HttpRoute::Create => state.create.next(),
-            HttpRoute::Get => state.get.next(),
+        let (fault, slot) = match route {
+            HttpRoute::Create => (state.create.next(), 0),
+            HttpRoute::Get => (state.get.next(), 1),
         };
         self.disarm_if_spent(&state);
+        self.count(fault.is_some(), slot);
         fault
     }
 
@@ -334,7 +350,24 @@ impl FaultInjector {
         let mut state = lock(&self.state);
         let fault = state.webhook.next();
         self.disarm_if_spent(&state);
+        self.count(fault.is_some(), 2);
         fault
+    }
+
+    fn count(&self, applied: bool, slot: usize) {
+        if applied {
+            self.injected[slot].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Faults applied so far.
+    pub(crate) fn injected(&self) -> FaultCounts {
+        let [create, get, webhook] = &self.injected;
+        FaultCounts {
+            create: create.load(Ordering::Relaxed),
+            get: get.load(Ordering::Relaxed),
+            webhook: webhook.load(Ordering::Relaxed),
+        }
     }
 
     fn disarm_if_spent(&self, state: &LiveFaults) {
