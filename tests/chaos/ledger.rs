@@ -112,7 +112,8 @@ pub(crate) enum Invariant {
     /// No idempotency key ever produced two upstream payments.
     OnePaymentPerKey,
     /// Every upstream payment is linked to exactly one row, or is an orphan with a
-    /// reason (a row whose create outcome is `unknown`); no row stays `initiated`.
+    /// reason (a row whose create outcome is `unknown`, and no webhook naming the payment
+    /// ever reached the service: with one, it must be linked); no row stays `initiated`.
     Linked,
     /// Every final status equals the sandbox's.
     FinalMatches,
@@ -273,10 +274,20 @@ pub(crate) fn check(ledger: &Ledger) -> Report {
                         && p.foreign_id.is_some()
                         && (r.foreign_id == p.foreign_id || Some(&r.id) == p.foreign_id.as_ref())
                 });
+                // A webhook kept for it carried its IVPAY id and our foreign_id: the
+                // service had what it needs to link it ("kept and linked later").
+                let heard = ledger.webhooks.iter().any(|w| w.payment_id == p.payment_id);
                 match reason {
+                    Some(r) if heard => report.violation(
+                        Invariant::Linked,
+                        format!(
+                            "upstream {} stays unlinked from unknown-outcome row {} although a webhook for it was answered 200",
+                            p.payment_id, r.id
+                        ),
+                    ),
                     Some(r) => report.orphans.push((
                         p.payment_id.clone(),
-                        format!("row {} has outcome unknown", r.id),
+                        format!("row {} has outcome unknown and no webhook named it", r.id),
                     )),
                     None => report.violation(
                         Invariant::Linked,
@@ -575,6 +586,21 @@ mod tests {
         let report = check(&l);
         assert_eq!(report.violations, vec![]);
         assert_eq!(report.orphans.len(), 1);
+
+        // but once a webhook naming it was answered 200, it must be linked
+        l.webhooks.push(AcceptedWebhook {
+            payment_id: "p3".into(),
+            body: r#"{"payment_id":"p3","foreign_id":"r3","status":"CREATED"}"#.into(),
+        });
+        l.events.push(EventRow {
+            internal_payment_id: None,
+            ivpay_payment_id: "p3".into(),
+            from_status: None,
+            to_status: "CREATED".into(),
+            outcome: "unknown_payment".into(),
+            webhook_body: Some(l.webhooks[1].body.clone()),
+        });
+        assert_eq!(violated(&l), vec![Invariant::Linked]);
     }
 
     #[test]

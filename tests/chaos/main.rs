@@ -8,6 +8,10 @@
 //! chaos [--mode short|long] [--scenarios all|NAME,NAME...] [--seed N] [--app-bin PATH] [--list]
 //! ```
 //!
+//! The seed (`--seed`, else `IVPAY_CHAOS_SEED`, else the clock) is printed first; the
+//! service binary is `--app-bin`, else `IVPAY_APP_BIN`, else `$CARGO_TARGET_DIR/debug/ivpay-app`
+//! (`target/debug/ivpay-app`). `IVPAY_CHAOS_KEEP_LOGS=1` keeps the services' logs.
+//!
 //! PostgreSQL scenarios use `IVPAY_TEST_DATABASE_URL` (an admin URL; a fresh database per
 //! round, prefix `ivpay_chaos`). The exit status is 1 on any violation.
 
@@ -65,9 +69,15 @@ fn parse_args() -> Result<Args, String> {
     let mut args = Args {
         long: false,
         scenarios: SCENARIOS.to_vec(),
-        seed: std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(1, |d| d.as_secs()),
+        // IVPAY_CHAOS_SEED replays a run (`IVPAY_CHAOS_SEED=42 just chaos`); else the clock
+        seed: std::env::var("IVPAY_CHAOS_SEED")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(1, |d| d.as_secs())
+            }),
         app_bin: std::env::var_os("IVPAY_APP_BIN").map_or_else(
             || {
                 let target = std::env::var_os("CARGO_TARGET_DIR")
@@ -132,11 +142,18 @@ async fn main() -> ExitCode {
         }
         return ExitCode::SUCCESS;
     }
+    if !args.app_bin.is_file() {
+        eprintln!(
+            "chaos: no service binary at {} (cargo build -p ivpay-app, or --app-bin)",
+            args.app_bin.display()
+        );
+        return ExitCode::from(2);
+    }
     let params = if args.long {
         Params {
             seed: args.seed,
-            rounds: 4,
-            load: Duration::from_secs(20),
+            rounds: 3,
+            load: Duration::from_secs(15),
             kills_per_round: 8,
             concurrency: 8,
             app_bin: args.app_bin.clone(),
