@@ -142,3 +142,22 @@ pub(crate) fn counter(name: &str, reported: u64, from_rows: u64) -> Counter {
         from_rows,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::webhook_of;
+
+    #[test]
+    fn reads_the_webhook_body_kept_as_evidence() {
+        let body = r#"{"payment_id":"p1","status":"PAID"}"#;
+        let evidence = serde_json::json!({"webhook": body, "confirmation": "{}"}).to_string();
+        assert_eq!(webhook_of(Some(&evidence)).as_deref(), Some(body));
+    }
+
+    #[test]
+    fn an_event_without_a_webhook_has_no_body() {
+        assert_eq!(webhook_of(Some(r#"{"confirmation":"{}"}"#)), None);
+        assert_eq!(webhook_of(None), None);
+        assert_eq!(webhook_of(Some("not json")), None);
+    }
+}

@@ -497,7 +497,7 @@ async fn round_once(
             .text()
             .await
             .map_err(|e| e.to_string())?;
-        created_metric += metric(&text, "ivpay_creates_total", "outcome=\"created\"");
+        created_metric += metric(&text, "ivpay_creates_total{", "outcome=\"created\"");
     }
     // A process killed took its counters with it: compare only unbroken runs.
     if metrics_whole {
@@ -730,5 +730,26 @@ fn order(rng: &mut fastrand::Rng, foreign: Option<&str>) -> String {
             format!(r#"{{"amount_fiat":"{amount}","currency_fiat":"USD","foreign_id":"{f}"}}"#)
         }
         None => format!(r#"{{"amount_fiat":"{amount}","currency_fiat":"USD"}}"#),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::metric;
+
+    #[test]
+    fn sums_one_labelled_counter_of_a_prometheus_page() {
+        let page = "# TYPE ivpay_creates_total counter\n\
+                    ivpay_creates_total{outcome=\"created\"} 7\n\
+                    ivpay_creates_total{outcome=\"unknown\"} 2\n\
+                    ivpay_creates_total_other{outcome=\"created\"} 100\n";
+        assert_eq!(
+            metric(page, "ivpay_creates_total{", "outcome=\"created\""),
+            7
+        );
+        assert_eq!(
+            metric(page, "ivpay_creates_total{", "outcome=\"rejected\""),
+            0
+        );
     }
 }
