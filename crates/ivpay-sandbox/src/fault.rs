@@ -14,14 +14,14 @@ use crate::lock::lock;
 /// A fault on IVPAY's own routes (`POST /payment/create`, `GET /payment/{id}`).
 ///
 /// `latency`, `server_error` and `unauthorized` happen *before* the request is handled:
-/// after a 5xx or 401, no payment was created. `reset`, `garbage`, `truncated` and
-/// `trailing_comma` happen *after*: the payment exists (or was read) and only the answer
+/// after a 5xx or 401, no payment was created. `reset`, `garbage`, `truncated`,
+/// `trailing_comma` and `slow_body` happen *after*: the payment exists (or was read) and only the answer
 /// is spoiled, which is the ambiguous case a client must survive.
 ///
 /// In JSON (control API) a fault is tagged by `kind`:
 /// `{"kind":"latency","ms":250}`, `{"kind":"server_error","status":503}`,
 /// `{"kind":"unauthorized"}`, `{"kind":"reset"}`, `{"kind":"garbage"}`,
-/// `{"kind":"truncated"}`, `{"kind":"trailing_comma"}`.
+/// `{"kind":"truncated"}`, `{"kind":"trailing_comma"}`, `{"kind":"slow_body","ms":1500}`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum HttpFault {
@@ -47,6 +47,13 @@ pub enum HttpFault {
     /// Handle the request, then answer with IVPAY's documented layout, trailing comma
     /// after the last field of `data` included (invalid JSON, as in IVPAY's docs).
     TrailingComma,
+    /// Handle the request, send the status and headers at once, then hold the body back
+    /// this long (real time): a slow body. A client that gives up meanwhile leaves a
+    /// payment that exists.
+    SlowBody {
+        /// Milliseconds.
+        ms: u64,
+    },
 }
 
 /// A fault on an outgoing webhook.
