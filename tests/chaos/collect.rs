@@ -40,7 +40,8 @@ pub(crate) async fn database(
 ) -> Result<(), DbErr> {
     for r in rows(
         db,
-        "SELECT id, ivpay_payment_id, foreign_id, create_outcome, status FROM payments",
+        "SELECT id, ivpay_payment_id, foreign_id, create_outcome, create_outcome_reason, status \
+         FROM payments",
     )
     .await?
     {
@@ -53,6 +54,7 @@ pub(crate) async fn database(
             ivpay_payment_id: r.try_get("", "ivpay_payment_id")?,
             foreign_id: r.try_get("", "foreign_id")?,
             outcome: r.try_get("", "create_outcome")?,
+            reason: r.try_get("", "create_outcome_reason")?,
             status: r.try_get("", "status")?,
         });
     }

@@ -65,6 +65,8 @@ pub(crate) struct Row {
     pub(crate) ivpay_payment_id: Option<String>,
     pub(crate) foreign_id: Option<String>,
     pub(crate) outcome: String,
+    /// Why the create ended as it did (`create_outcome_reason`), if noted.
+    pub(crate) reason: Option<String>,
     pub(crate) status: String,
 }
 
@@ -281,8 +283,10 @@ pub(crate) fn check(ledger: &Ledger) -> Report {
                     Some(r) if heard => report.violation(
                         Invariant::Linked,
                         format!(
-                            "upstream {} stays unlinked from unknown-outcome row {} although a webhook for it was answered 200",
-                            p.payment_id, r.id
+                            "upstream {} stays unlinked from unknown-outcome row {} ({}) although a webhook for it was answered 200",
+                            p.payment_id,
+                            r.id,
+                            r.reason.as_deref().unwrap_or("no reason noted")
                         ),
                     ),
                     Some(r) => report.orphans.push((
@@ -494,6 +498,7 @@ mod tests {
                 ivpay_payment_id: Some("p1".into()),
                 foreign_id: Some("f1".into()),
                 outcome: "created".into(),
+                reason: None,
                 status: "PAID".into(),
             }],
             events: vec![EventRow {
@@ -560,6 +565,7 @@ mod tests {
             ivpay_payment_id: Some("p2".into()),
             foreign_id: Some("f1".into()),
             outcome: "created".into(),
+            reason: None,
             status: "TIMEOUT".into(),
         });
         assert_eq!(violated(&l), vec![Invariant::OnePaymentPerKey]);
@@ -581,6 +587,7 @@ mod tests {
             ivpay_payment_id: None,
             foreign_id: None,
             outcome: "unknown".into(),
+            reason: None,
             status: "CREATED".into(),
         });
         let report = check(&l);
@@ -620,6 +627,7 @@ mod tests {
             ivpay_payment_id: None,
             foreign_id: Some("f4".into()),
             outcome: "initiated".into(),
+            reason: None,
             status: "CREATED".into(),
         });
         assert_eq!(violated(&l), vec![Invariant::Linked]);

@@ -40,18 +40,24 @@ const fn scenario(
 }
 
 /// Every scenario, in the order they run.
-const SCENARIOS: [Scenario; 9] = [
+const SCENARIOS: [Scenario; 10] = [
     scenario("kill-sqlite", Backend::Sqlite, 1, Mischief::Kill),
     scenario("kill-postgres", Backend::Postgres, 1, Mischief::Kill),
     scenario("faults-sqlite", Backend::Sqlite, 1, Mischief::Faults),
     scenario("faults-postgres", Backend::Postgres, 1, Mischief::Faults),
+    scenario(
+        "read-faults-sqlite",
+        Backend::Sqlite,
+        1,
+        Mischief::ReadFaults,
+    ),
     scenario("give-up-sqlite", Backend::Sqlite, 1, Mischief::GiveUp),
     scenario("give-up-postgres", Backend::Postgres, 1, Mischief::GiveUp),
     scenario(
         "two-instances-postgres",
         Backend::Postgres,
         2,
-        Mischief::Faults,
+        Mischief::ReadFaults,
     ),
     scenario("poison-sqlite", Backend::Sqlite, 1, Mischief::Poison),
     scenario("poison-postgres", Backend::Postgres, 1, Mischief::Poison),

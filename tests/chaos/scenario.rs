@@ -48,6 +48,8 @@ pub(crate) enum Mischief {
     Kill,
     /// Upstream faults at 30 % on create, get and webhooks.
     Faults,
+    /// The same on get and webhooks only: every create answered.
+    ReadFaults,
     /// Creates that take longer upstream than the clients wait.
     GiveUp,
     /// A row nobody can read, inserted by hand, and half the webhooks lost.
@@ -177,17 +179,19 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// The 30 % fault plan: every kind the sandbox can inject, on each route.
-fn fault_plan(seed: u64) -> FaultPlan {
-    let plan = serde_json::json!({
+/// The 30 % fault plan: every kind the sandbox can inject, on each route; without
+/// `creates`, on reads and webhooks only.
+fn fault_plan(seed: u64, creates: bool) -> FaultPlan {
+    let mut plan = serde_json::json!({
         "seed": seed,
         "create": {"random": [
-            {"probability": 0.05, "fault": {"kind": "latency", "ms": 2600}},
+            {"probability": 0.03, "fault": {"kind": "latency", "ms": 2600}},
+            {"probability": 0.03, "fault": {"kind": "slow_body", "ms": 2600}},
             {"probability": 0.05, "fault": {"kind": "server_error", "status": 503}},
             {"probability": 0.05, "fault": {"kind": "reset"}},
-            {"probability": 0.05, "fault": {"kind": "garbage"}},
+            {"probability": 0.04, "fault": {"kind": "garbage"}},
             {"probability": 0.04, "fault": {"kind": "truncated"}},
-            {"probability": 0.03, "fault": {"kind": "latency", "ms": 400}},
+            {"probability": 0.03, "fault": {"kind": "slow_body", "ms": 400}},
             {"probability": 0.03, "fault": {"kind": "trailing_comma"}}
         ]},
         "get": {"random": [
@@ -204,14 +208,22 @@ fn fault_plan(seed: u64) -> FaultPlan {
             {"probability": 0.07, "fault": {"kind": "delay", "ms": 400}}
         ]}
     });
+    if !creates {
+        plan["create"] = serde_json::json!({});
+    }
     serde_json::from_value(plan).unwrap_or_default()
 }
 
 /// Creates that outlive the clients: half of them take 1.5 s upstream, clients wait 0.4 s.
+/// A `latency` comes before IVPAY handles the create (the service's hang-up cancels it
+/// there too); a `slow_body` after (the payment exists when the client has gone).
 fn give_up_plan(seed: u64) -> FaultPlan {
     let plan = serde_json::json!({
         "seed": seed,
-        "create": {"random": [{"probability": 0.5, "fault": {"kind": "latency", "ms": 1500}}]}
+        "create": {"random": [
+            {"probability": 0.25, "fault": {"kind": "latency", "ms": 1500}},
+            {"probability": 0.25, "fault": {"kind": "slow_body", "ms": 1500}}
+        ]}
     });
     serde_json::from_value(plan).unwrap_or_default()
 }
@@ -365,7 +377,8 @@ async fn round_once(
     };
 
     let plan = match scenario.mischief {
-        Mischief::Faults => Some(fault_plan(seed)),
+        Mischief::Faults => Some(fault_plan(seed, true)),
+        Mischief::ReadFaults => Some(fault_plan(seed, false)),
         Mischief::GiveUp => Some(give_up_plan(seed)),
         Mischief::Poison => Some(lost_webhooks_plan(seed)),
         Mischief::Kill => None,
