@@ -286,7 +286,10 @@ pub(crate) fn check(ledger: &Ledger) -> Report {
                             "upstream {} stays unlinked from unknown-outcome row {} ({}) although a webhook for it was answered 200",
                             p.payment_id,
                             r.id,
-                            r.reason.as_deref().unwrap_or("no reason noted")
+                            r.reason.as_deref().map_or("no reason noted".into(), |why| why
+                                .chars()
+                                .take(90)
+                                .collect::<String>())
                         ),
                     ),
                     Some(r) => report.orphans.push((
