@@ -57,3 +57,9 @@ bench secs="10":
     cargo build --release -p ivpay-app --bin ivpay-app
     cargo build --release -p ivpay-tests --bin loadgen
     IVPAY_BENCH_SECS={{secs}} IVPAY_BENCH_DATABASE_URL=${IVPAY_BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres} target/release/loadgen
+
+# chaos harness: kill -9, upstream faults, give-ups, two instances, a poison row, then the ledger check; prints a table (IVPAY_CHAOS_SEED=N replays)
+chaos mode="long" scenarios="all":
+    cargo build -p ivpay-app --bin ivpay-app
+    cargo build -p ivpay-tests --bin chaos
+    IVPAY_TEST_DATABASE_URL=${IVPAY_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres} ${CARGO_TARGET_DIR:-target}/debug/chaos --mode {{mode}} --scenarios {{scenarios}}

@@ -184,9 +184,11 @@ async fn fault_before(fault: Option<&HttpFault>) -> Option<Response> {
             wire::failure("Internal server error"),
         )),
         HttpFault::Unauthorized => Some(unauthorized()),
-        HttpFault::Reset | HttpFault::Garbage | HttpFault::Truncated | HttpFault::TrailingComma => {
-            None
-        }
+        HttpFault::Reset
+        | HttpFault::Garbage
+        | HttpFault::Truncated
+        | HttpFault::TrailingComma
+        | HttpFault::SlowBody { .. } => None,
     }
 }
 
@@ -206,8 +208,26 @@ fn fault_after(fault: Option<HttpFault>, status: StatusCode, data: &impl Seriali
         Some(HttpFault::TrailingComma) => {
             json_response(status, wire::success_with_trailing_comma(data))
         }
+        Some(HttpFault::SlowBody { ms }) => slow(status, wire::success(data), ms),
         _ => json_response(status, wire::success(data)),
     }
+}
+
+/// A response whose status and headers go at once and whose body follows `ms` later.
+fn slow(status: StatusCode, body: Vec<u8>, ms: u64) -> Response {
+    let later = futures_util::stream::once(async move {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+        Ok::<Bytes, io::Error>(Bytes::from(body))
+    });
+    (
+        status,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        Body::from_stream(later),
+    )
+        .into_response()
 }
 
 /// A response whose body fails before its first byte: hyper then closes the connection

@@ -35,6 +35,7 @@ pub(crate) fn routes() -> Router<Sandbox> {
             "/sandbox/faults",
             get(get_faults).put(put_faults).delete(clear_faults),
         )
+        .route("/sandbox/faults/injected", get(faults_injected))
         .route("/sandbox/clock", get(clock))
         .route("/sandbox/clock/advance", post(advance_clock))
         .route("/sandbox/merchants", put(put_merchant))
@@ -162,6 +163,10 @@ async fn clear_deliveries(State(sandbox): State<Sandbox>) -> StatusCode {
 
 async fn get_faults(State(sandbox): State<Sandbox>) -> Response {
     json(StatusCode::OK, &sandbox.faults())
+}
+
+async fn faults_injected(State(sandbox): State<Sandbox>) -> Response {
+    json(StatusCode::OK, &sandbox.faults_injected())
 }
 
 async fn put_faults(

@@ -4,7 +4,7 @@
 use std::collections::VecDeque;
 use std::fmt;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use serde::{Deserialize, Serialize};
 
@@ -14,14 +14,14 @@ use crate::lock::lock;
 /// A fault on IVPAY's own routes (`POST /payment/create`, `GET /payment/{id}`).
 ///
 /// `latency`, `server_error` and `unauthorized` happen *before* the request is handled:
-/// after a 5xx or 401, no payment was created. `reset`, `garbage`, `truncated` and
-/// `trailing_comma` happen *after*: the payment exists (or was read) and only the answer
+/// after a 5xx or 401, no payment was created. `reset`, `garbage`, `truncated`,
+/// `trailing_comma` and `slow_body` happen *after*: the payment exists (or was read) and only the answer
 /// is spoiled, which is the ambiguous case a client must survive.
 ///
 /// In JSON (control API) a fault is tagged by `kind`:
 /// `{"kind":"latency","ms":250}`, `{"kind":"server_error","status":503}`,
 /// `{"kind":"unauthorized"}`, `{"kind":"reset"}`, `{"kind":"garbage"}`,
-/// `{"kind":"truncated"}`, `{"kind":"trailing_comma"}`.
+/// `{"kind":"truncated"}`, `{"kind":"trailing_comma"}`, `{"kind":"slow_body","ms":1500}`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum HttpFault {
@@ -47,6 +47,13 @@ pub enum HttpFault {
     /// Handle the request, then answer with IVPAY's documented layout, trailing comma
     /// after the last field of `data` included (invalid JSON, as in IVPAY's docs).
     TrailingComma,
+    /// Handle the request, send the status and headers at once, then hold the body back
+    /// this long (real time): a slow body. A client that gives up meanwhile leaves a
+    /// payment that exists.
+    SlowBody {
+        /// Milliseconds.
+        ms: u64,
+    },
 }
 
 /// A fault on an outgoing webhook.
@@ -216,6 +223,20 @@ pub(crate) struct FaultInjector {
     /// False while no fault is armed: the hot path then skips the lock.
     armed: AtomicBool,
     state: Mutex<LiveFaults>,
+    /// Faults applied so far, per route, whatever the plans installed since.
+    injected: [AtomicU64; 3],
+}
+
+/// How many faults the sandbox has applied since it started, per route: a chaos run
+/// reports what it injected. Installing or clearing a plan keeps the counts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FaultCounts {
+    /// Faults applied to `POST /payment/create`.
+    pub create: u64,
+    /// Faults applied to `GET /payment/{payment_id}`.
+    pub get: u64,
+    /// Faults applied to outgoing webhook events.
+    pub webhook: u64,
 }
 
 struct LiveFaults {
@@ -293,6 +314,7 @@ impl FaultInjector {
         Self {
             armed: AtomicBool::new(!plan.is_empty()),
             state: Mutex::new(LiveFaults::from_plan(plan)),
+            injected: Default::default(),
         }
     }
 
@@ -319,11 +341,12 @@ impl FaultInjector {
             return None;
         }
         let mut state = lock(&self.state);
-        let fault = match route {
-            HttpRoute::Create => state.create.next(),
-            HttpRoute::Get => state.get.next(),
+        let (fault, slot) = match route {
+            HttpRoute::Create => (state.create.next(), 0),
+            HttpRoute::Get => (state.get.next(), 1),
         };
         self.disarm_if_spent(&state);
+        self.count(fault.is_some(), slot);
         fault
     }
 
@@ -334,7 +357,24 @@ impl FaultInjector {
         let mut state = lock(&self.state);
         let fault = state.webhook.next();
         self.disarm_if_spent(&state);
+        self.count(fault.is_some(), 2);
         fault
+    }
+
+    fn count(&self, applied: bool, slot: usize) {
+        if applied {
+            self.injected[slot].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Faults applied so far.
+    pub(crate) fn injected(&self) -> FaultCounts {
+        let [create, get, webhook] = &self.injected;
+        FaultCounts {
+            create: create.load(Ordering::Relaxed),
+            get: get.load(Ordering::Relaxed),
+            webhook: webhook.load(Ordering::Relaxed),
+        }
     }
 
     fn disarm_if_spent(&self, state: &LiveFaults) {

@@ -66,7 +66,7 @@ pub use checkout::COINS;
 pub use clock::SandboxClock;
 pub use config::{DEFAULT_API_KEY, MerchantConfig, SandboxConfig, WebhookPolicy};
 pub use error::{ConfigError, ControlError, SandboxError};
-pub use fault::{Chance, FaultPlan, HttpFault, RouteFaults, WebhookFault};
+pub use fault::{Chance, FaultCounts, FaultPlan, HttpFault, RouteFaults, WebhookFault};
 pub use payment::{ChangeOutcome, PaymentSnapshot};
 pub use server::{SandboxServer, ShutdownHandle, serve_until};
 pub use state::Sandbox;

@@ -13,7 +13,7 @@ use ivpay_domain::{PaymentStatus, Timestamp};
 use crate::clock::SandboxClock;
 use crate::config::{MerchantConfig, SandboxConfig};
 use crate::error::{ControlError, SandboxError};
-use crate::fault::{FaultInjector, FaultPlan, HttpFault, HttpRoute};
+use crate::fault::{FaultCounts, FaultInjector, FaultPlan, HttpFault, HttpRoute};
 use crate::lock::{lock, read, write};
 use crate::payment::{Change, ChangeOutcome, NewPayment, PaymentBook, PaymentSnapshot, Record};
 use crate::webhook::{DeliveryAttempt, Dispatcher};
@@ -206,6 +206,12 @@ impl Sandbox {
     /// The fault plan as it stands: scripts show the faults not yet used.
     pub fn faults(&self) -> FaultPlan {
         self.inner.faults.plan()
+    }
+
+    /// How many faults have been applied since the sandbox started, per route (what a
+    /// chaos run injected); new plans keep counting.
+    pub fn faults_injected(&self) -> FaultCounts {
+        self.inner.faults.injected()
     }
 
     /// Adds a merchant key, or changes the webhook URL of an existing one. Typical use:

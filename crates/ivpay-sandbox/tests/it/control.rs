@@ -180,9 +180,21 @@ async fn installs_shows_and_clears_faults() -> TestResult {
     assert_eq!(shown["seed"], 5);
     assert_eq!(shown["create"]["script"][0]["status"], 502);
 
+    let injected = format!("{}/sandbox/faults/injected", sb.base_url());
+    let none = json_of(call(reqwest::Method::GET, injected.clone(), None).await).await;
+    assert_eq!(none, json!({"create": 0, "get": 0, "webhook": 0}));
     let response =
         crate::support::post_create(sb.base_url(), KEY, &crate::support::order("o")).await;
     assert_eq!(response.status(), 502);
+    let counted = json_of(call(reqwest::Method::GET, injected.clone(), None).await).await;
+    assert_eq!(counted, json!({"create": 1, "get": 0, "webhook": 0}));
+    let clean = crate::support::post_create(sb.base_url(), KEY, &crate::support::order("p")).await;
+    assert_eq!(clean.status(), 200);
+    assert_eq!(
+        sb.faults_injected().create,
+        1,
+        "a request without a fault is not counted"
+    );
     let shown = json_of(call(reqwest::Method::GET, url.clone(), None).await).await;
     assert_eq!(
         shown["create"]["script"],

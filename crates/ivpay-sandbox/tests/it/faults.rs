@@ -107,6 +107,32 @@ async fn garbage_and_truncated_bodies_are_not_json_but_the_payment_exists() -> T
 }
 
 #[tokio::test]
+async fn a_slow_body_comes_late_for_a_payment_that_already_exists() -> TestResult {
+    let sb = spawn().await;
+    sb.set_faults(create_script([HttpFault::SlowBody { ms: 600 }]))?;
+    let started = Instant::now();
+    let response = post_create(sb.base_url(), KEY, &order("slow")).await;
+    assert_eq!(response.status(), 200, "the status comes at once");
+    assert_eq!(sb.payments().len(), 1, "created before the body is sent");
+    let headers_after = started.elapsed();
+    let body = json_of(response).await;
+    assert!(
+        started.elapsed() >= Duration::from_millis(600),
+        "the body waited: {:?}",
+        started.elapsed()
+    );
+    assert!(
+        headers_after < Duration::from_millis(600),
+        "{headers_after:?}"
+    );
+    assert_eq!(
+        body["data"]["payment_id"],
+        sb.payments()[0].payment_id.as_str()
+    );
+    Ok(())
+}
+
+#[tokio::test]
 async fn the_trailing_comma_body_is_ivpays_documented_layout() -> TestResult {
     let sb = spawn().await;
     sb.set_faults(create_script([HttpFault::TrailingComma]))?;
