@@ -510,7 +510,11 @@ async fn round_once(
             .text()
             .await
             .map_err(|e| e.to_string())?;
-        created_metric += metric(&text, "ivpay_creates_total{", "outcome=\"created\"");
+        // A row is created by its own create (counted when stored, whether or not the
+        // client was still there) or linked later, by a webhook or an operator.
+        created_metric += metric(&text, "ivpay_create_outcomes_total{", "outcome=\"created\"")
+            + metric(&text, "ivpay_unknown_links_total{", "outcome=\"linked\"")
+            + metric(&text, "ivpay_unknown_links_total{", "outcome=\"operator\"");
     }
     // A process killed took its counters with it: compare only unbroken runs.
     if metrics_whole {
@@ -520,7 +524,7 @@ async fn round_once(
             .filter(|r| r.outcome == "created")
             .count();
         ledger.counters.push(collect::counter(
-            "ivpay_creates_total{outcome=\"created\"} (all instances)",
+            "ivpay_create_outcomes_total{outcome=\"created\"} + ivpay_unknown_links_total{linked, operator} (all instances)",
             created_metric,
             created_rows as u64,
         ));

@@ -23,6 +23,14 @@ pub(crate) fn fingerprint(request: &NewPayment) -> String {
     hex::encode(Sha256::digest(request.canonical().as_bytes()))
 }
 
+/// Counts a create outcome once it is stored, whether or not the request that started it
+/// is still there to hear it: with `ivpay_unknown_links_total`, the rows' outcomes can be
+/// told from the counters alone.
+fn count_stored(payment: &Payment) {
+    metrics::counter!("ivpay_create_outcomes_total", "outcome" => payment.outcome().as_str())
+        .increment(1);
+}
+
 /// A settled outcome can only follow an initiated one; anything else is a bug here.
 fn settled(result: Result<(), OutcomeError>) -> Result<(), CreateError> {
     result.map_err(|e| BrokenInvariant::Outcome(e).into())
@@ -209,6 +217,7 @@ where
                     });
                 }
                 tracing::info!(id = %payment.id(), payment_id = %upstream_id, "payment created");
+                count_stored(&payment);
                 Ok(CreateReply {
                     payment,
                     replayed: false,
@@ -288,6 +297,7 @@ where
             tracing::error!(%id, error = %source, outcome = ?payment.outcome(), "could not store the create outcome; left for recovery");
             return Err(CreateError::NotRecorded { id, source });
         }
+        count_stored(&payment);
         Err(outcome_error)
     }
 
