@@ -135,7 +135,7 @@ fn parse_args() -> Result<Args, String> {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> ExitCode {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let args = match parse_args() {
+    let mut args = match parse_args() {
         Ok(args) => args,
         Err(e) => {
             eprintln!("chaos: {e}");
@@ -154,6 +154,10 @@ async fn main() -> ExitCode {
             args.app_bin.display()
         );
         return ExitCode::from(2);
+    }
+    // Services start from scratch folders: a relative path would not reach the binary.
+    if let Ok(absolute) = std::path::absolute(&args.app_bin) {
+        args.app_bin = absolute;
     }
     let params = if args.long {
         Params {
