@@ -187,16 +187,20 @@ fn fault_plan(seed: u64, creates: bool) -> FaultPlan {
         "create": {"random": [
             {"probability": 0.03, "fault": {"kind": "latency", "ms": 2600}},
             {"probability": 0.03, "fault": {"kind": "slow_body", "ms": 2600}},
-            {"probability": 0.05, "fault": {"kind": "server_error", "status": 503}},
-            {"probability": 0.05, "fault": {"kind": "reset"}},
-            {"probability": 0.04, "fault": {"kind": "garbage"}},
+            {"probability": 0.04, "fault": {"kind": "server_error", "status": 503}},
+            {"probability": 0.03, "fault": {"kind": "rate_limited", "retry_after_secs": 1}},
+            {"probability": 0.03, "fault": {"kind": "reset_before_handling"}},
+            {"probability": 0.04, "fault": {"kind": "reset"}},
+            {"probability": 0.03, "fault": {"kind": "garbage"}},
             {"probability": 0.04, "fault": {"kind": "truncated"}},
             {"probability": 0.03, "fault": {"kind": "slow_body", "ms": 400}},
             {"probability": 0.03, "fault": {"kind": "trailing_comma"}}
         ]},
         "get": {"random": [
-            {"probability": 0.08, "fault": {"kind": "server_error", "status": 500}},
-            {"probability": 0.06, "fault": {"kind": "reset"}},
+            {"probability": 0.06, "fault": {"kind": "server_error", "status": 500}},
+            {"probability": 0.02, "fault": {"kind": "rate_limited", "retry_after_secs": 1}},
+            {"probability": 0.02, "fault": {"kind": "reset_before_handling"}},
+            {"probability": 0.04, "fault": {"kind": "reset"}},
             {"probability": 0.06, "fault": {"kind": "garbage"}},
             {"probability": 0.05, "fault": {"kind": "latency", "ms": 2600}},
             {"probability": 0.05, "fault": {"kind": "truncated"}}

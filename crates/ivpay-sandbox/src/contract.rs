@@ -184,6 +184,17 @@ async fn fault_before(fault: Option<&HttpFault>) -> Option<Response> {
             wire::failure("Internal server error"),
         )),
         HttpFault::Unauthorized => Some(unauthorized()),
+        HttpFault::RateLimited { retry_after_secs } => {
+            let mut answer = json_response(
+                StatusCode::TOO_MANY_REQUESTS,
+                wire::failure("Too many requests"),
+            );
+            if let Ok(wait) = HeaderValue::from_str(&retry_after_secs.to_string()) {
+                answer.headers_mut().insert(header::RETRY_AFTER, wait);
+            }
+            Some(answer)
+        }
+        HttpFault::ResetBeforeHandling => Some(reset()),
         HttpFault::Reset
         | HttpFault::Garbage
         | HttpFault::Truncated

@@ -37,6 +37,14 @@ pub enum HttpFault {
     },
     /// Answer 401 `Wrong auth parameters` whatever the key.
     Unauthorized,
+    /// Answer 429 with `Retry-After`, without handling the request (IVPAY documents no
+    /// rate limit; a gateway in front of it may still answer one).
+    RateLimited {
+        /// Seconds in `Retry-After`.
+        retry_after_secs: u64,
+    },
+    /// Break the connection before handling the request: nothing was created.
+    ResetBeforeHandling,
     /// Handle the request, then break the connection instead of answering: the response
     /// body fails before its first byte, so the client sees a closed connection.
     Reset,

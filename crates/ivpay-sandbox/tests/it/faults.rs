@@ -91,6 +91,43 @@ async fn a_reset_loses_the_answer_but_not_the_payment() -> TestResult {
 }
 
 #[tokio::test]
+async fn a_429_names_its_wait_and_creates_nothing() -> TestResult {
+    let sb = spawn().await;
+    sb.set_faults(create_script([HttpFault::RateLimited {
+        retry_after_secs: 7,
+    }]))?;
+    let response = client()
+        .post(format!("{}/payment/create", sb.base_url()))
+        .header("Content-Type", "application/json")
+        .header("X-API-KEY", KEY)
+        .body(order("limited").to_string())
+        .send()
+        .await?;
+    assert_eq!(response.status().as_u16(), 429);
+    assert_eq!(
+        response
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok()),
+        Some("7")
+    );
+    assert!(sb.payments().is_empty());
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_reset_before_handling_loses_the_request_and_creates_nothing() -> TestResult {
+    let sb = spawn().await;
+    sb.set_faults(create_script([HttpFault::ResetBeforeHandling]))?;
+    let outcome = raw_create(&sb).await;
+    assert!(outcome.is_err(), "{outcome:?}");
+    assert!(sb.payments().is_empty(), "nothing was created");
+    let (status, _) = raw_create(&sb).await?;
+    assert_eq!(status, 200, "the server survives the reset");
+    Ok(())
+}
+
+#[tokio::test]
 async fn garbage_and_truncated_bodies_are_not_json_but_the_payment_exists() -> TestResult {
     let sb = spawn().await;
     sb.set_faults(create_script([HttpFault::Garbage, HttpFault::Truncated]))?;
