@@ -219,17 +219,10 @@ where
     ) -> Result<(), UpdateError> {
         let payment = self.repo.get_by_payment_id(&entry.hint.payment_id).await?;
         let note = format!("IVPAY could not confirm it in {attempts} attempts; last: {error}");
-        let update = StatusUpdate {
-            payment_id: entry.hint.payment_id.clone(),
-            status: entry
-                .hint
-                .status
-                .clone()
-                .unwrap_or(ReportedStatus::Unknown(String::new())),
-            processed_at: None,
-            source: UpdateSource::Webhook,
-            evidence: Some(Evidence::from_webhook(entry.hint.raw.clone()).with_note(note)),
-        };
+        let update = as_claimed(
+            &entry.hint,
+            Evidence::from_webhook(entry.hint.raw.clone()).with_note(note),
+        );
         self.record_unchanged(&update, payment.as_ref(), EventOutcome::Unconfirmed)
             .await?;
         tracing::error!(id = %entry.id, payment_id = %entry.hint.payment_id, attempts, %error,
@@ -250,21 +243,12 @@ where
         let now = self.clock.now();
         let attempts = entry.attempts.saturating_add(1);
         if now >= entry.received_at + self.config.unknown_webhook_keep {
-            let update = StatusUpdate {
-                payment_id: entry.hint.payment_id.clone(),
-                status: entry
-                    .hint
-                    .status
-                    .clone()
-                    .unwrap_or(ReportedStatus::Unknown(String::new())),
-                processed_at: None,
-                source: UpdateSource::Webhook,
-                evidence: Some(
-                    Evidence::from_webhook(entry.hint.raw.clone())
-                        .with_confirmation(confirmation)
-                        .with_note(UNMATCHED),
-                ),
-            };
+            let update = as_claimed(
+                &entry.hint,
+                Evidence::from_webhook(entry.hint.raw.clone())
+                    .with_confirmation(confirmation)
+                    .with_note(UNMATCHED),
+            );
             self.record_unchanged(&update, None, EventOutcome::UnknownPayment)
                 .await?;
             let written = self.repo.finish_webhook(entry.id, leased_until).await?;
@@ -293,16 +277,10 @@ where
             Ok(remote) => remote,
             // IVPAY does not know it: nothing to confirm. Kept on record, not retried.
             Err(GatewayError::NotFound(_)) => {
-                let update = StatusUpdate {
-                    payment_id: hint.payment_id.clone(),
-                    status: hint
-                        .status
-                        .clone()
-                        .unwrap_or(ReportedStatus::Unknown(String::new())),
-                    processed_at: None,
-                    source: UpdateSource::Webhook,
-                    evidence: Some(Evidence::from_webhook(hint.raw.clone()).with_note(NOT_FOUND)),
-                };
+                let update = as_claimed(
+                    hint,
+                    Evidence::from_webhook(hint.raw.clone()).with_note(NOT_FOUND),
+                );
                 self.record_unchanged(&update, None, EventOutcome::UnknownPayment)
                     .await?;
                 return Ok(Confirmed::Recorded { linked: false });
@@ -346,5 +324,20 @@ where
         })
         .await?;
         Ok(Confirmed::Recorded { linked })
+    }
+}
+
+/// A webhook's own claim as an update that changes nothing (given up, expired, not found
+/// at IVPAY): the status it claimed (none: unknown), with `evidence`.
+fn as_claimed(hint: &WebhookHint, evidence: Evidence) -> StatusUpdate {
+    StatusUpdate {
+        payment_id: hint.payment_id.clone(),
+        status: hint
+            .status
+            .clone()
+            .unwrap_or(ReportedStatus::Unknown(String::new())),
+        processed_at: None,
+        source: UpdateSource::Webhook,
+        evidence: Some(evidence),
     }
 }
