@@ -34,6 +34,8 @@ pub(crate) struct TestApp {
     pub(crate) base: String,
     pub(crate) http: reqwest::Client,
     pub(crate) sandbox: Sandbox,
+    /// Where the embedded sandbox listens (its checkout pages are under it).
+    pub(crate) sandbox_url: String,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
 }
@@ -54,6 +56,7 @@ pub(crate) async fn spawn_app_with(db_url: &str, adjust: impl FnOnce(&mut Settin
     adjust(&mut settings);
     let app = App::build(settings).await.expect("service starts");
     let base = app.info().service_url.clone();
+    let sandbox_url = app.info().sandbox_url.clone().expect("embedded sandbox");
     let sandbox = app.sandbox().expect("embedded sandbox").sandbox().clone();
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
@@ -70,6 +73,7 @@ pub(crate) async fn spawn_app_with(db_url: &str, adjust: impl FnOnce(&mut Settin
             .build()
             .expect("client"),
         sandbox,
+        sandbox_url,
         stop: Some(tx),
         task: Some(task),
     }

@@ -79,9 +79,10 @@ async fn a_created_webhook_links_the_unknown_row_and_later_ones_apply(backend: B
     let v = wait_for(&app, &id, "outcome", "created").await;
     assert_eq!(v["data"]["outcome"], "created", "{v}");
     assert_eq!(v["data"]["payment_id"], payment_id.as_str());
+    // The template in force: the embedded sandbox's checkout page.
     assert_eq!(
         v["data"]["payment_url"],
-        format!("https://pay.ivpay.io/payment/{payment_id}")
+        format!("{}/checkout/{payment_id}", app.sandbox_url)
     );
 
     // From now on it is a payment like any other: IVPAY's next webhook applies.

@@ -185,7 +185,17 @@ impl App {
             inbox_lease: settings.reconciler.inbox_lease,
             inbox_concurrency: settings.reconciler.inbox_concurrency,
             unknown_webhook_keep: settings.reconciler.unknown_webhook_keep,
-            payment_url_template: settings.ivpay.payment_url_template.clone(),
+            payment_url_template: match &sandbox {
+                // A payment linked from a webhook gets the embedded sandbox's checkout page,
+                // not IVPAY's real one.
+                Some(server) => ivpay_service::PaymentUrlTemplate::new(&format!(
+                    "{}/checkout/{}",
+                    server.base_url(),
+                    ivpay_service::PaymentUrlTemplate::PLACEHOLDER
+                ))
+                .map_err(|e| StartupError::Config(format!("sandbox checkout URL: {e}")))?,
+                None => settings.ivpay.payment_url_template.clone(),
+            },
             idempotency_ttl: settings.idempotency.retention,
             in_flight_wait: settings.idempotency.wait,
             faults,
