@@ -174,10 +174,8 @@ impl App {
             .build()?;
         let faults = fault_points()?;
         let service_config = ServiceConfig {
-            reconcile_lease: ServiceConfig::lease_for(
-                ServiceConfig::default().reconcile_batch,
-                settings.ivpay.longest_get(),
-            ),
+            longest_get: settings.ivpay.longest_get(),
+            reconcile_lease: ServiceConfig::lease_for(settings.ivpay.longest_get()),
             inbox_max_attempts: settings.reconciler.inbox_max_attempts,
             reconcile_base: settings.reconciler.first_check,
             reconcile_max: settings.reconciler.max_delay,
@@ -462,6 +460,8 @@ async fn reconcile_loop(
                     .increment(u64::from(report.finalized));
                 metrics::counter!("ivpay_reconciler_checks_total", "outcome" => "lease_lost")
                     .increment(u64::from(report.lease_lost));
+                metrics::counter!("ivpay_reconciler_checks_total", "outcome" => "handed_back")
+                    .increment(u64::from(report.handed_back));
                 if report.claimed >= batch {
                     Duration::ZERO
                 } else {

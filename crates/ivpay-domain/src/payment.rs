@@ -421,6 +421,22 @@ impl Payment {
         Ok(())
     }
 
+    /// IVPAY's own create answer, arriving after the row was linked to the same upstream
+    /// payment without it (from a webhook, with a `payment_url` made from a template):
+    /// its `payment_url` and creation time replace the linked ones. Answers whether
+    /// anything changed; a row linked to another upstream payment, or not linked, is left
+    /// as it is.
+    pub fn take_create_answer(&mut self, answer: &UpstreamPayment, now: Timestamp) -> bool {
+        match &mut self.upstream {
+            Some(linked) if linked.payment_id == answer.payment_id && linked != answer => {
+                *linked = answer.clone();
+                self.touch(now);
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// IVPAY certainly did not create the payment.
     ///
     /// # Errors
@@ -522,6 +538,31 @@ mod tests {
             })
         );
         assert_eq!(p.version(), 3);
+    }
+
+    #[test]
+    fn the_create_answer_replaces_a_linked_url_only_for_the_same_upstream_payment() {
+        let mut p = sample();
+        let linked = UpstreamPayment {
+            payment_url: "https://pay.ivpay.io/payment/abc".parse().expect("valid"),
+            ..upstream()
+        };
+        assert!(!p.take_create_answer(&upstream(), Timestamp::from_unix_seconds(102)));
+        p.mark_created(linked, Timestamp::from_unix_seconds(102))
+            .expect("linked");
+        let other = UpstreamPayment {
+            payment_id: "xyz".parse().expect("valid"),
+            ..upstream()
+        };
+        assert!(!p.take_create_answer(&other, Timestamp::from_unix_seconds(103)));
+        assert_eq!(p.version(), 2);
+        assert!(p.take_create_answer(&upstream(), Timestamp::from_unix_seconds(103)));
+        assert_eq!(p.upstream(), Some(&upstream()));
+        assert_eq!(p.version(), 3);
+        assert!(
+            !p.take_create_answer(&upstream(), Timestamp::from_unix_seconds(104)),
+            "the same answer twice changes nothing"
+        );
     }
 
     #[test]

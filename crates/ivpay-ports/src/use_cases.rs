@@ -311,6 +311,9 @@ pub struct ReconcileReport {
     /// Claimed payments whose lease ran out before their next check was written; the
     /// worker that took them over schedules them.
     pub lease_lost: u32,
+    /// Claimed payments not checked because too little of the lease was left for a
+    /// check at IVPAY's slowest; handed back due at once.
+    pub handed_back: u32,
 }
 
 /// The use cases, as the HTTP layer and background workers call them.

@@ -24,10 +24,16 @@ pub struct ServiceConfig {
     /// Payments claimed per reconciliation pass. A full batch is followed at once by
     /// another pass, so a small batch costs no throughput and keeps the lease short.
     pub reconcile_batch: u32,
-    /// How long a claim holds a payment before another worker may take it. A pass checks
-    /// its batch one payment after the other, so the lease must cover `reconcile_batch`
-    /// GETs at their slowest, retries included: set it with [`ServiceConfig::lease_for`].
-    /// Should a pass outlast it anyway, its late schedule writes are refused
+    /// The slowest IVPAY `GET` can take, retries included (the adapter's retry window
+    /// plus one attempt's timeout). A pass starts a claimed payment's check only while
+    /// this much of its lease is left, and hands the rest of its batch back at once.
+    pub longest_get: Duration,
+    /// How long a claim holds a payment before another worker may take it: one
+    /// [`ServiceConfig::longest_get`] and a margin for the writes around it, by
+    /// [`ServiceConfig::lease_for`]. It does not grow with the batch: a pass that runs
+    /// out of lease hands its unstarted payments back (so a slow IVPAY slows a pass, and
+    /// a process killed mid-pass holds its payments for this long, not for a batch of
+    /// the slowest GETs). Should a check outlast it anyway, its late writes are refused
     /// ([`ivpay_ports::LeaseWrite::LeaseLost`]) rather than overwrite the next claimer's.
     pub reconcile_lease: Duration,
     /// How often a status update is retried after losing a compare-and-set.
@@ -130,8 +136,8 @@ impl Default for PaymentUrlTemplate {
 /// the first attempt, and the last one may take its full 15 s.
 const DEFAULT_LONGEST_GET: Duration = Duration::from_secs(25);
 
-/// What a lease allows beyond its calls: the storage writes around them.
-const LEASE_MARGIN: Duration = Duration::from_secs(30);
+/// What a lease allows beyond its call: the storage writes around it.
+const LEASE_MARGIN: Duration = Duration::from_secs(10);
 
 /// Payments claimed per reconciliation pass by default.
 const DEFAULT_BATCH: u32 = 16;
@@ -146,8 +152,9 @@ impl Default for ServiceConfig {
             reconcile_base: Duration::from_secs(30),
             reconcile_max: Duration::from_secs(3600),
             reconcile_batch: DEFAULT_BATCH,
-            // 16 × 25 s + 30 s = 430 s.
-            reconcile_lease: Self::lease_for(DEFAULT_BATCH, DEFAULT_LONGEST_GET),
+            longest_get: DEFAULT_LONGEST_GET,
+            // 25 s + 10 s.
+            reconcile_lease: Self::lease_for(DEFAULT_LONGEST_GET),
             max_conflict_retries: 16,
             stale_intent_after: Duration::from_secs(300),
             inbox_lease: Duration::from_secs(60),
@@ -169,15 +176,11 @@ impl ServiceConfig {
         asked.min(self.max_retry_after)
     }
 
-    /// The lease a claim of `rows` rows needs when each is worked on in turn with one
-    /// upstream call that takes at most `longest_call` (IVPAY's `GET` with its retries:
-    /// the adapter's retry window plus one attempt's timeout): `rows × longest_call` plus
-    /// 30 s for the storage writes. The rule behind
-    /// [`ServiceConfig::reconcile_lease`].
-    pub fn lease_for(rows: u32, longest_call: Duration) -> Duration {
-        longest_call
-            .saturating_mul(rows.max(1))
-            .saturating_add(LEASE_MARGIN)
+    /// The lease a claim needs so that one upstream call taking at most `longest_call`
+    /// (IVPAY's `GET` with its retries) and the writes around it fit: `longest_call`
+    /// plus 10 s. The rule behind [`ServiceConfig::reconcile_lease`].
+    pub fn lease_for(longest_call: Duration) -> Duration {
+        longest_call.saturating_add(LEASE_MARGIN)
     }
 
     /// Delay before check number `attempt` (1-based) of a payment: `base · 2^(attempt-1)`,
@@ -220,17 +223,17 @@ mod tests {
     }
 
     #[test]
-    fn the_default_lease_covers_a_batch_of_the_slowest_gets() {
+    fn the_default_lease_covers_the_slowest_get_and_not_a_whole_batch() {
         let c = ServiceConfig::default();
-        let batch = DEFAULT_LONGEST_GET * c.reconcile_batch;
+        assert!(c.reconcile_lease > c.longest_get);
         assert!(
-            c.reconcile_lease > batch,
-            "{:?} <= {batch:?}",
+            c.reconcile_lease < c.longest_get * 2,
+            "{:?}",
             c.reconcile_lease
         );
         assert_eq!(
-            ServiceConfig::lease_for(64, Duration::from_secs(25)),
-            Duration::from_secs(64 * 25 + 30)
+            ServiceConfig::lease_for(Duration::from_secs(12)),
+            Duration::from_secs(22)
         );
     }
 

@@ -2,7 +2,7 @@
 
 use ivpay_domain::{
     ClientId, CreateOutcome, IdempotencyKey, InternalId, NewPayment, OutcomeError, Payment,
-    PaymentId,
+    UpstreamPayment,
 };
 use std::future::Future;
 use std::sync::Arc;
@@ -194,8 +194,9 @@ where
                     .await;
                 if let Err(source) = saved {
                     // A webhook linked the row to this very payment first: that is success.
-                    if let Some(linked) =
-                        self.linked_meanwhile(&source, &payment, &upstream_id).await
+                    if let Some(linked) = self
+                        .linked_meanwhile(&source, &payment, payment.upstream())
+                        .await
                     {
                         return Ok(CreateReply {
                             payment: linked,
@@ -302,27 +303,50 @@ where
     }
 
     /// After our own save of a create's outcome lost its compare-and-set: the row as a
-    /// webhook linked it meanwhile ([`crate::link`]), if it did, to `upstream_id` when
-    /// IVPAY answered us with one. Anything else is the save's error to report.
+    /// webhook linked it meanwhile ([`crate::link`]), if it did, to the payment IVPAY
+    /// `answered` us with, when it answered. The link's `payment_url` came from a template;
+    /// IVPAY's own answer replaces it (best effort: a lost race keeps the template's URL,
+    /// which names the same payment). Anything else is the save's error to report.
     async fn linked_meanwhile(
         &self,
         error: &RepositoryError,
         payment: &Payment,
-        upstream_id: impl Into<Option<&PaymentId>>,
+        answered: Option<&UpstreamPayment>,
     ) -> Option<Payment> {
         if !matches!(error, RepositoryError::VersionConflict { .. }) {
             return None;
         }
-        let upstream_id = upstream_id.into();
-        let stored = self.repo.get(payment.id()).await.ok().flatten()?;
-        let linked_to = stored.payment_id()?;
-        if upstream_id.is_some_and(|ours| ours != linked_to) {
-            tracing::error!(id = %payment.id(), ours = ?upstream_id, linked = %linked_to,
+        let mut stored = self.repo.get(payment.id()).await.ok().flatten()?;
+        let linked_to = stored.payment_id()?.clone();
+        let Some(answer) = answered else {
+            tracing::info!(id = %payment.id(), payment_id = %linked_to,
+                "create finished after a webhook linked its row: the link stands");
+            return Some(stored);
+        };
+        if answer.payment_id != linked_to {
+            tracing::error!(id = %payment.id(), ours = %answer.payment_id, linked = %linked_to,
                 "row linked to another upstream payment than the one IVPAY created for it");
             return None;
         }
+        let version = stored.version();
+        let now = self.clock.now();
+        if stored.take_create_answer(answer, now) {
+            let next = (!stored.is_final()).then(|| {
+                now + self
+                    .config
+                    .reconcile_delay(1, payment.id().as_uuid().as_u128())
+            });
+            match self.repo.save_outcome(&stored, version, next).await {
+                Ok(()) => {}
+                Err(e) => {
+                    tracing::warn!(id = %payment.id(), error = %e,
+                        "kept the linked payment_url: IVPAY's own could not be written");
+                    return self.repo.get(payment.id()).await.ok().flatten();
+                }
+            }
+        }
         tracing::info!(id = %payment.id(), payment_id = %linked_to,
-            "create finished after a webhook linked its row: the link stands");
+            "create finished after a webhook linked its row: the link stands, with IVPAY's payment_url");
         Some(stored)
     }
 

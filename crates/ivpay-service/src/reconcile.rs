@@ -80,6 +80,15 @@ where
         for item in claimed {
             let payment = item.payment;
             let id = payment.id();
+            if self.clock.now() + self.config.longest_get > leased_until {
+                // Too little lease left for a check at IVPAY's slowest: handed back, due
+                // now, for the next pass (ours or another instance's) to claim afresh.
+                let now = self.clock.now();
+                self.schedule(&mut report, id, leased_until, Some(now), item.attempts)
+                    .await?;
+                report.handed_back += 1;
+                continue;
+            }
             let attempts = item.attempts.saturating_add(1);
             let salt = id.as_uuid().as_u128();
             let Some(payment_id) = payment.payment_id().cloned() else {

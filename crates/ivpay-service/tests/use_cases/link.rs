@@ -271,9 +271,17 @@ async fn a_create_whose_row_a_webhook_linked_first_still_succeeds() {
     let (reply, repo) = race_create_with_webhook(Ok(upstream("p80"))).await;
     let reply = reply.expect("the link to the same payment is success");
     assert_eq!(reply.payment.payment_id().map(|p| p.as_str()), Some("p80"));
+    let row = stored(&repo, reply.payment.id()).await;
+    assert_eq!(row.outcome(), &CreateOutcome::Created);
+    let ivpay_url = upstream("p80").payment_url;
     assert_eq!(
-        stored(&repo, reply.payment.id()).await.outcome(),
-        &CreateOutcome::Created
+        row.upstream().map(|u| &u.payment_url),
+        Some(&ivpay_url),
+        "IVPAY's own payment_url replaces the template's"
+    );
+    assert_eq!(
+        reply.payment.upstream().map(|u| &u.payment_url),
+        Some(&ivpay_url)
     );
 }
 

@@ -11,25 +11,20 @@ use ivpay_service::{PaymentService, ServiceConfig};
 
 use crate::support::*;
 
-#[tokio::test]
-async fn reconcile_polls_due_payments_and_backs_off_the_rest() {
-    let repo = InMemoryRepository::new();
-    let clk = clock();
+/// A gateway whose creates answer `{prefix}0`, `{prefix}1`, … (`times` of them).
+fn gateway_numbering(prefix: &'static str, times: usize) -> MockPaymentGateway {
     let mut g = MockPaymentGateway::new();
-    let n = Arc::new(AtomicUsize::new(0));
-    let counter = n.clone();
-    g.expect_create().times(3).returning(move |_| {
+    let counter = AtomicUsize::new(0);
+    g.expect_create().times(times).returning(move |_| {
         let i = counter.fetch_add(1, Ordering::SeqCst);
-        Ok(upstream(&format!("r{i}")))
+        Ok(upstream(&format!("{prefix}{i}")))
     });
-    g.expect_get().returning(|id| match id.as_str() {
-        "r0" => Ok(remote("r0", "PAID")),
-        "r1" => Ok(remote("r1", "PENDING")),
-        _ => Err(timeout()),
-    });
-    let svc = PaymentService::new(repo.clone(), g, clk.clone(), ServiceConfig::default());
+    g
+}
+
+async fn create_payments(svc: &impl PaymentUseCases, n: usize) -> Vec<ivpay_domain::InternalId> {
     let mut ids = Vec::new();
-    for _ in 0..3 {
+    for _ in 0..n {
         ids.push(
             svc.create(client(), None, request("10"))
                 .await
@@ -38,6 +33,21 @@ async fn reconcile_polls_due_payments_and_backs_off_the_rest() {
                 .id(),
         );
     }
+    ids
+}
+
+#[tokio::test]
+async fn reconcile_polls_due_payments_and_backs_off_the_rest() {
+    let repo = InMemoryRepository::new();
+    let clk = clock();
+    let mut g = gateway_numbering("r", 3);
+    g.expect_get().returning(|id| match id.as_str() {
+        "r0" => Ok(remote("r0", "PAID")),
+        "r1" => Ok(remote("r1", "PENDING")),
+        _ => Err(timeout()),
+    });
+    let svc = PaymentService::new(repo.clone(), g, clk.clone(), ServiceConfig::default());
+    let ids = create_payments(&svc, 3).await;
     let nothing_due = svc.reconcile_once().await.expect("pass");
     assert_eq!(nothing_due.claimed, 0, "first checks are in the future");
 
@@ -227,4 +237,49 @@ async fn a_long_retry_after_from_ivpay_delays_the_next_check_only_up_to_the_cap(
     let wait = next.expect("checked again").unix_seconds() - clk_now(&clk).unix_seconds();
     let cap = i64::try_from(cap.as_secs()).expect("small");
     assert_eq!(wait, cap, "Retry-After honoured, but not for a day");
+}
+
+/// The lease covers one check at IVPAY's slowest, not a batch of them: once a slow GET
+/// has eaten the lease, the rest of the batch is handed back due at once (unchecked, its
+/// attempt count untouched) instead of being held until a dead or slow pass lets go.
+#[tokio::test]
+async fn a_pass_that_runs_out_of_lease_hands_the_rest_of_its_batch_back() {
+    let repo = InMemoryRepository::new();
+    let clk = clock();
+    let config = ServiceConfig::default();
+    let slow = config.reconcile_lease - config.longest_get + Duration::from_secs(1);
+    let mut g = gateway_numbering("h", 3);
+    let gets = Arc::new(AtomicUsize::new(0));
+    let (seen, slow_clock) = (gets.clone(), clk.clone());
+    g.expect_get().returning(move |id| {
+        seen.fetch_add(1, Ordering::SeqCst);
+        slow_clock.advance(slow);
+        Ok(remote(id.as_str(), "PENDING"))
+    });
+    let svc = PaymentService::new(repo.clone(), g, clk.clone(), config);
+    let ids = create_payments(&svc, 3).await;
+    clk.advance(Duration::from_secs(3600));
+    let report = svc.reconcile_once().await.expect("pass");
+    assert_eq!(
+        gets.load(Ordering::SeqCst),
+        1,
+        "one check fitted in the lease"
+    );
+    assert_eq!(
+        (report.claimed, report.handed_back, report.lease_lost),
+        (3, 2, 0)
+    );
+    let now = clk_now(&clk);
+    let handed: Vec<_> = ids
+        .iter()
+        .filter_map(|id| repo.schedule_of(*id))
+        .filter(|(next, attempts)| *next == Some(now) && *attempts == 0)
+        .collect();
+    assert_eq!(handed.len(), 2, "due now, never counted as a check");
+
+    let again = svc.reconcile_once().await.expect("pass");
+    assert_eq!(
+        again.claimed, 2,
+        "the next pass claims what was handed back"
+    );
 }
