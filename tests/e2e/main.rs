@@ -23,4 +23,5 @@ mod create_outlives_request;
 mod flows;
 mod intent;
 mod support;
+mod tenancy;
 mod unknown;

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use ivpay_app::{App, Settings};
 use ivpay_persistence::testing::TestDatabase;
-use ivpay_sandbox::Sandbox;
+use ivpay_sandbox::{Sandbox, SandboxServer};
 use serde_json::Value;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -47,6 +47,35 @@ pub(crate) async fn spawn_app(db_url: &str) -> TestApp {
 
 /// As [`spawn_app`], with `adjust` applied to the settings last.
 pub(crate) async fn spawn_app_with(db_url: &str, adjust: impl FnOnce(&mut Settings)) -> TestApp {
+    let app = App::build(quick_settings(db_url, adjust))
+        .await
+        .expect("service starts");
+    let sandbox_url = app.info().sandbox_url.clone().expect("embedded sandbox");
+    let sandbox = app.sandbox().expect("embedded sandbox").sandbox().clone();
+    run(app, sandbox, sandbox_url)
+}
+
+/// The service in live mode against `upstream`, a sandbox of the test's own (several
+/// merchants, say), with `adjust` applied last; `ivpay.api_key` must be one of its keys.
+pub(crate) async fn spawn_app_against(
+    db_url: &str,
+    upstream: &SandboxServer,
+    adjust: impl FnOnce(&mut Settings),
+) -> TestApp {
+    let settings = quick_settings(db_url, |s| {
+        s.ivpay.base_url = upstream.base_url().parse().expect("sandbox URL");
+        s.ivpay.allow_http = true;
+        adjust(s);
+    });
+    let app = App::build(settings).await.expect("service starts");
+    run(
+        app,
+        upstream.sandbox().clone(),
+        upstream.base_url().to_owned(),
+    )
+}
+
+fn quick_settings(db_url: &str, adjust: impl FnOnce(&mut Settings)) -> Settings {
     let mut settings = Settings::default();
     settings.server.bind = "127.0.0.1:0".parse().expect("address");
     settings.database.url = db_url.parse().expect("a database URL");
@@ -54,10 +83,11 @@ pub(crate) async fn spawn_app_with(db_url: &str, adjust: impl FnOnce(&mut Settin
     settings.reconciler.interval = Duration::from_secs(1);
     settings.reconciler.max_delay = Duration::from_secs(2);
     adjust(&mut settings);
-    let app = App::build(settings).await.expect("service starts");
+    settings
+}
+
+fn run(app: App, sandbox: Sandbox, sandbox_url: String) -> TestApp {
     let base = app.info().service_url.clone();
-    let sandbox_url = app.info().sandbox_url.clone().expect("embedded sandbox");
-    let sandbox = app.sandbox().expect("embedded sandbox").sandbox().clone();
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         app.run_until(async {
@@ -102,6 +132,32 @@ impl TestApp {
         }
         let res = req.send().await.expect("create answers");
         (res.status().as_u16(), res.text().await.expect("body"))
+    }
+
+    /// A request to our API with `key` as `X-API-KEY`: status and body.
+    pub(crate) async fn send_as(
+        &self,
+        key: &str,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&str>,
+    ) -> (u16, Value) {
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .header("X-API-KEY", key);
+        if let Some(body) = body {
+            req = req
+                .header("Content-Type", "application/json")
+                .body(body.to_owned());
+        }
+        let res = req.send().await.expect("answers");
+        let status = res.status().as_u16();
+        let text = res.text().await.expect("body");
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
     }
 
     pub(crate) async fn get(&self, path: &str) -> Value {

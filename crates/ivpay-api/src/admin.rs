@@ -1,6 +1,7 @@
 //! `/admin/payments/{id}/link` and `/admin/payments/{id}/abandon`: an operator resolves a
-//! payment whose create outcome is *unknown* (or still *initiated*), with the operators'
-//! key (`admin.key`). Without a key configured the routes answer 404, as if absent.
+//! payment whose create outcome is *unknown* (or still *initiated*), with a key that has
+//! the `admin` scope. Without such a key configured the routes answer 404, as if absent.
+//! Every action is logged with the operator's name.
 
 use std::collections::BTreeMap;
 
@@ -12,32 +13,13 @@ use serde_json::Value;
 use utoipa::openapi::RefOr;
 use utoipa::{IntoResponses, ToSchema};
 
+use crate::auth::Operator;
 use crate::envelope::Envelope;
 use crate::error::{ApiError, samples};
 use crate::json::Json;
+use crate::keys::Scope;
 use crate::payment::PaymentView;
 use crate::state::AppState;
-
-/// Said when no operators' key is configured: the admin routes are not there.
-const ADMIN_OFF: &str = "not found (no admin key configured)";
-
-/// A request carrying the operators' key.
-pub(crate) struct Operator;
-
-impl FromRequestParts<AppState> for Operator {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let Some(key) = &state.admin_key else {
-            return Err(ApiError::NotFound(ADMIN_OFF));
-        };
-        if key.verify(&parts.headers) {
-            Ok(Self)
-        } else {
-            Err(ApiError::Unauthorized)
-        }
-    }
-}
 
 /// The `{id}` of the path: our id.
 pub(crate) struct AdminPath(InternalId);
@@ -80,11 +62,9 @@ impl LinkBody {
 
 /// The errors every admin route answers before its use case runs.
 fn common_errors() -> Vec<ApiError> {
-    let mut errors = vec![
-        ApiError::Unauthorized,
-        ApiError::NotFound(ADMIN_OFF),
-        ApiError::invalid("id", ""),
-    ];
+    let mut errors = crate::auth::errors(Scope::Admin);
+    errors.push(ApiError::NotFound(crate::auth::ADMIN_OFF));
+    errors.push(ApiError::invalid("id", ""));
     errors.extend(samples::any_route());
     errors
 }
@@ -124,11 +104,12 @@ impl IntoResponses for AbandonErrors {
 )]
 pub(crate) async fn link(
     State(state): State<AppState>,
-    _: Operator,
+    Operator(operator): Operator,
     AdminPath(id): AdminPath,
     Json(body): Json<LinkBody>,
 ) -> Result<Envelope<PaymentView>, ApiError> {
     let payment_id = body.payment_id()?;
+    tracing::info!(%operator, %id, %payment_id, "operator links a payment");
     let payment = state.use_cases.link_payment(id, payment_id).await?;
     metrics::counter!("ivpay_unknown_links_total", "outcome" => "operator").increment(1);
     Ok(Envelope::new(PaymentView::of(&payment)))
@@ -144,9 +125,10 @@ pub(crate) async fn link(
 )]
 pub(crate) async fn abandon(
     State(state): State<AppState>,
-    _: Operator,
+    Operator(operator): Operator,
     AdminPath(id): AdminPath,
 ) -> Result<Envelope<PaymentView>, ApiError> {
+    tracing::info!(%operator, %id, "operator abandons a payment");
     let payment = state.use_cases.abandon_payment(id).await?;
     metrics::counter!("ivpay_unknown_abandoned_total").increment(1);
     Ok(Envelope::new(PaymentView::of(&payment)))

@@ -19,11 +19,12 @@ use serde_json::Value;
 use utoipa::openapi::RefOr;
 use utoipa::{IntoResponses, ToSchema};
 
-use crate::auth::AuthenticatedClient;
+use crate::auth::CanCreate;
 use crate::envelope::Envelope;
 use crate::error::ApiError;
 use crate::error::samples;
 use crate::json::Json;
+use crate::keys::Scope;
 use crate::payment::Terms;
 use crate::state::AppState;
 
@@ -190,7 +191,7 @@ pub(crate) struct CreateErrors;
 
 impl IntoResponses for CreateErrors {
     fn responses() -> BTreeMap<String, RefOr<utoipa::openapi::Response>> {
-        let mut errors = AuthenticatedClient::errors();
+        let mut errors = crate::auth::errors(Scope::Create);
         errors.push(ApiError::invalid(Field::AmountFiat.as_str(), ""));
         errors.extend(Json::<CreateBody>::errors());
         errors.extend(samples::create());
@@ -217,12 +218,13 @@ impl IntoResponses for CreateErrors {
 )]
 pub(crate) async fn create(
     State(state): State<AppState>,
-    AuthenticatedClient(client): AuthenticatedClient,
+    CanCreate(client): CanCreate,
     IdempotencyKeyHeader(key): IdempotencyKeyHeader,
     Json(body): Json<CreateBody>,
 ) -> Result<Response, ApiError> {
     body.count_unknown();
     let request = body.request()?;
+    state.redirects.check(&client, &request)?;
     let result = state.use_cases.create(client, key, request).await;
     metrics::counter!("ivpay_creates_total", "outcome" => outcome_label(&result)).increment(1);
     let reply = result?;

@@ -67,10 +67,11 @@ pub(crate) struct ErrorBody {
 
 /// Every `code` an error body can carry (what [`ApiError::code`](crate::ApiError::code)
 /// answers; a test holds the two together).
-pub(crate) const CODES: [&str; 23] = [
+pub(crate) const CODES: [&str; 24] = [
     "invalid_request",
     "malformed_body",
     "unauthorized",
+    "forbidden",
     "not_found",
     "method_not_allowed",
     "body_too_large",

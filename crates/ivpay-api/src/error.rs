@@ -33,6 +33,12 @@ pub enum ApiError {
     /// Missing or wrong `X-API-KEY`. The text is IVPAY's.
     #[error("Wrong auth parameters")]
     Unauthorized,
+    /// The key is known but lacks the scope the route needs.
+    #[error("this key lacks the `{scope}` scope")]
+    Forbidden {
+        /// The scope the route needs (`create`, `read`, `admin`).
+        scope: &'static str,
+    },
     /// Nothing here (no such route, metrics not enabled).
     #[error("{0}")]
     NotFound(&'static str),
@@ -88,7 +94,7 @@ impl From<FieldError> for ApiError {
 
 impl ApiError {
     /// Every [`ApiError::code`], as the document lists them.
-    pub const CODES: [&'static str; 23] = crate::envelope::CODES;
+    pub const CODES: [&'static str; 24] = crate::envelope::CODES;
 
     /// A field error.
     pub(crate) fn invalid(field: &'static str, reason: impl Into<String>) -> Self {
@@ -103,6 +109,7 @@ impl ApiError {
         match self {
             Self::Invalid { .. } | Self::MalformedBody(_) => StatusCode::BAD_REQUEST,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::Forbidden { .. } => StatusCode::FORBIDDEN,
             Self::NotFound(_) | Self::Query(QueryError::NotFound(_)) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -136,6 +143,7 @@ impl ApiError {
             Self::Invalid { .. } => "invalid_request",
             Self::MalformedBody(_) => "malformed_body",
             Self::Unauthorized => "unauthorized",
+            Self::Forbidden { .. } => "forbidden",
             Self::NotFound(_) | Self::Query(QueryError::NotFound(_)) => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::TooLarge { .. } => "body_too_large",
@@ -164,6 +172,7 @@ impl ApiError {
             }
             Self::MalformedBody(_) => "the body is not a JSON object (trailing commas are fine)",
             Self::Unauthorized => "`X-API-KEY` missing or wrong (`Wrong auth parameters`)",
+            Self::Forbidden { .. } => "the key is known but lacks the scope this route needs",
             Self::NotFound(_) | Self::Query(QueryError::NotFound(_)) => {
                 "no such payment or resource"
             }
@@ -476,6 +485,7 @@ pub(crate) mod samples {
             ApiError::invalid("limit", "sample"),
             ApiError::MalformedBody("sample".into()),
             ApiError::Unauthorized,
+            ApiError::Forbidden { scope: "read" },
             ApiError::NotFound("sample"),
             ApiError::MethodNotAllowed,
             ApiError::TooLarge { limit: 1 },

@@ -10,10 +10,11 @@ use serde_json::value::RawValue;
 use utoipa::openapi::RefOr;
 use utoipa::{IntoResponses, ToSchema};
 
-use crate::auth::AuthenticatedClient;
+use crate::auth::CanRead;
 use crate::envelope::Envelope;
 use crate::error::ApiError;
 use crate::error::samples;
+use crate::keys::Scope;
 use crate::payment::PaymentPath;
 use crate::state::AppState;
 
@@ -101,7 +102,7 @@ pub(crate) struct EventsErrors;
 
 impl IntoResponses for EventsErrors {
     fn responses() -> BTreeMap<String, RefOr<utoipa::openapi::Response>> {
-        let mut errors = AuthenticatedClient::errors();
+        let mut errors = crate::auth::errors(Scope::Read);
         errors.extend(PaymentPath::errors());
         errors.extend(samples::query(false));
         errors.extend(samples::any_route());
@@ -118,10 +119,10 @@ impl IntoResponses for EventsErrors {
 )]
 pub(crate) async fn events(
     State(state): State<AppState>,
-    _: AuthenticatedClient,
+    CanRead(client): CanRead,
     PaymentPath(reference): PaymentPath,
 ) -> Result<Envelope<Vec<EventView>>, ApiError> {
-    let events = state.use_cases.events(reference).await?;
+    let events = state.use_cases.events(client, reference).await?;
     Ok(Envelope::new(events.iter().map(EventView::of).collect()))
 }
 

@@ -38,6 +38,10 @@ pub(crate) struct Readiness {
     /// The storage's effective settings (SQLite journal mode, `synchronous`, ...).
     #[schema(schema_with = crate::schema::any)]
     storage: Option<serde_json::Value>,
+    /// What plays IVPAY: `live` (IVPAY itself) or `sandbox` (a simulator: its payment
+    /// pages take no money). Absent when the embedding application did not say.
+    #[schema(example = "live")]
+    mode: Option<&'static str>,
 }
 
 /// Every answer of a route that only the server's time limit can refuse.
@@ -81,6 +85,7 @@ pub(crate) async fn readyz(State(state): State<AppState>) -> Result<Envelope<Rea
         unknown_payments: health.unknown_payments,
         quarantined_rows: health.quarantined_rows,
         storage: state.storage,
+        mode: state.mode,
     }))
 }
 

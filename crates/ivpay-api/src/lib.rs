@@ -39,6 +39,7 @@ mod layers;
 mod listing;
 mod openapi;
 mod payment;
+mod policy;
 mod schema;
 mod state;
 mod webhook;
@@ -55,8 +56,11 @@ use tower_http::trace::TraceLayer;
 
 pub use create::{IDEMPOTENCY_KEY_HEADER, REPLAYED_HEADER};
 pub use error::ApiError;
-pub use keys::{API_KEY_HEADER, AdminKey, ClientKeys, WebhookKey};
+pub use keys::{
+    API_KEY_HEADER, Caller, ClientKeys, DIGEST_PREFIX, KeyDigest, Scope, Scopes, WebhookKeys,
+};
 pub use openapi::document as openapi_document;
+pub use policy::{HostPattern, RedirectPolicy};
 pub use state::{ApiConfig, RateLimit};
 
 use layers::{close_after_refused_body, count_requests, limit_time, no_method, no_route};

@@ -9,10 +9,11 @@ use serde::{Deserialize, Serialize};
 use utoipa::openapi::RefOr;
 use utoipa::{IntoParams, IntoResponses, ToSchema};
 
-use crate::auth::AuthenticatedClient;
+use crate::auth::CanRead;
 use crate::envelope::Envelope;
 use crate::error::ApiError;
 use crate::error::samples;
+use crate::keys::Scope;
 use crate::payment::PaymentView;
 use crate::state::AppState;
 
@@ -101,6 +102,7 @@ fn decode_cursor(text: &str) -> Result<Cursor, ApiError> {
 impl ListQuery {
     fn filter(&self) -> Result<PaymentFilter, ApiError> {
         Ok(PaymentFilter {
+            owner: None,
             status: self
                 .status
                 .as_deref()
@@ -131,7 +133,7 @@ pub(crate) struct ListErrors;
 
 impl IntoResponses for ListErrors {
     fn responses() -> BTreeMap<String, RefOr<utoipa::openapi::Response>> {
-        let mut errors = AuthenticatedClient::errors();
+        let mut errors = crate::auth::errors(Scope::Read);
         errors.push(ApiError::invalid("limit", ""));
         errors.extend(samples::storage().map(|s| ivpay_ports::QueryError::Storage(s).into()));
         errors.extend(samples::any_route());
@@ -148,11 +150,11 @@ impl IntoResponses for ListErrors {
 )]
 pub(crate) async fn list(
     State(state): State<AppState>,
-    _: AuthenticatedClient,
+    CanRead(client): CanRead,
     query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Envelope<PageView>, ApiError> {
     let Query(q) = query.map_err(|e| ApiError::invalid("query", e.body_text()))?;
-    let page = state.use_cases.list(q.filter()?, q.page()?).await?;
+    let page = state.use_cases.list(client, q.filter()?, q.page()?).await?;
     Ok(Envelope::new(PageView {
         items: page.items.iter().map(PaymentView::of).collect(),
         next_cursor: page.next.map(encode_cursor),

@@ -6,15 +6,16 @@ use std::collections::BTreeMap;
 use axum::extract::{FromRequestParts, Query, State};
 use axum::http::request::Parts;
 use ivpay_domain::{Field, FieldError, Payment, Timestamp};
-use ivpay_ports::PaymentRef;
+use ivpay_ports::{PaymentRead, PaymentRef, Refresh};
 use serde::{Deserialize, Serialize};
 use utoipa::openapi::RefOr;
 use utoipa::{IntoParams, IntoResponses, ToSchema};
 
-use crate::auth::AuthenticatedClient;
+use crate::auth::CanRead;
 use crate::envelope::Envelope;
 use crate::error::ApiError;
 use crate::error::samples;
+use crate::keys::Scope;
 use crate::state::AppState;
 
 /// The `{payment_id}` of the path: IVPAY's id or ours.
@@ -111,6 +112,12 @@ pub(crate) struct PaymentView {
     updated_at: i64,
     /// Our record's version.
     version: u64,
+    /// With `?refresh=true` only: `done` (IVPAY was asked), `not_needed` (final, or no
+    /// IVPAY id yet), or `skipped` (the budget of calls toward IVPAY is spent; this is the
+    /// stored state, ask again later).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "done")]
+    refresh: Option<&'static str>,
 }
 
 impl PaymentView {
@@ -131,6 +138,15 @@ impl PaymentView {
             recorded_at: p.created_at().unix_seconds(),
             updated_at: p.updated_at().unix_seconds(),
             version: p.version(),
+            refresh: None,
+        }
+    }
+
+    /// A read, saying what became of its refresh when one was asked for.
+    fn of_read(read: &PaymentRead) -> Self {
+        Self {
+            refresh: (read.refresh != Refresh::NotAsked).then(|| read.refresh.as_str()),
+            ..Self::of(&read.payment)
         }
     }
 }
@@ -149,7 +165,7 @@ pub(crate) struct GetErrors;
 
 impl IntoResponses for GetErrors {
     fn responses() -> BTreeMap<String, RefOr<utoipa::openapi::Response>> {
-        let mut errors = AuthenticatedClient::errors();
+        let mut errors = crate::auth::errors(Scope::Read);
         errors.extend(PaymentPath::errors());
         errors.push(ApiError::invalid("refresh", ""));
         errors.extend(samples::query(true));
@@ -167,11 +183,14 @@ impl IntoResponses for GetErrors {
 )]
 pub(crate) async fn get(
     State(state): State<AppState>,
-    _: AuthenticatedClient,
+    CanRead(client): CanRead,
     PaymentPath(reference): PaymentPath,
     query: Result<Query<GetQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Envelope<PaymentView>, ApiError> {
     let Query(query) = query.map_err(|_| ApiError::invalid("refresh", "expected true or false"))?;
-    let payment = state.use_cases.get(reference, query.refresh).await?;
-    Ok(Envelope::new(PaymentView::of(&payment)))
+    let read = state
+        .use_cases
+        .get(client, reference, query.refresh)
+        .await?;
+    Ok(Envelope::new(PaymentView::of_read(&read)))
 }

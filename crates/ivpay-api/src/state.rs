@@ -6,17 +6,22 @@ use std::sync::Arc;
 use ivpay_ports::PaymentUseCases;
 use metrics_exporter_prometheus::PrometheusHandle;
 
-use crate::keys::{AdminKey, ClientKeys, WebhookKey};
+use crate::keys::{ClientKeys, WebhookKeys};
+use crate::policy::RedirectPolicy;
 
 /// Settings of the router.
 #[derive(Clone, Debug)]
 pub struct ApiConfig {
-    /// Our clients and their keys.
+    /// Our clients' keys with their scopes. A key with the `admin` scope opens the
+    /// `/admin` routes; with none, they answer 404.
     pub clients: ClientKeys,
-    /// IVPAY's key, which IVPAY echoes on webhooks; `None` refuses every webhook.
-    pub webhook_key: Option<WebhookKey>,
-    /// The operators' key for the `/admin` routes; `None` answers 404 there.
-    pub admin_key: Option<AdminKey>,
+    /// IVPAY's keys, one per account, which IVPAY echoes on webhooks; empty refuses every
+    /// webhook.
+    pub webhook_keys: WebhookKeys,
+    /// The hosts each client's redirect URLs may name.
+    pub redirects: RedirectPolicy,
+    /// What `/readyz` says runs upstream: `live` (IVPAY) or `sandbox`.
+    pub mode: Option<&'static str>,
     /// Largest accepted request body, in bytes.
     pub body_limit: usize,
     /// Where `/metrics` reads from; `None` answers 404 there.
@@ -50,8 +55,9 @@ impl ApiConfig {
     pub fn new(clients: ClientKeys) -> Self {
         Self {
             clients,
-            webhook_key: None,
-            admin_key: None,
+            webhook_keys: WebhookKeys::new(),
+            redirects: RedirectPolicy::new(),
+            mode: None,
             body_limit: 64 * 1024,
             metrics: None,
             rate_limit: None,
@@ -66,8 +72,9 @@ impl ApiConfig {
 pub(crate) struct AppState {
     pub(crate) use_cases: Arc<dyn PaymentUseCases>,
     pub(crate) clients: Arc<ClientKeys>,
-    pub(crate) webhook_key: Option<Arc<WebhookKey>>,
-    pub(crate) admin_key: Option<Arc<AdminKey>>,
+    pub(crate) webhook_keys: Arc<WebhookKeys>,
+    pub(crate) redirects: Arc<RedirectPolicy>,
+    pub(crate) mode: Option<&'static str>,
     pub(crate) body_limit: usize,
     pub(crate) metrics: Option<PrometheusHandle>,
     pub(crate) limiter: Option<Arc<Limiter>>,
@@ -80,8 +87,9 @@ impl AppState {
         Self {
             use_cases,
             clients: Arc::new(config.clients),
-            webhook_key: config.webhook_key.map(Arc::new),
-            admin_key: config.admin_key.map(Arc::new),
+            webhook_keys: Arc::new(config.webhook_keys),
+            redirects: Arc::new(config.redirects),
+            mode: config.mode,
             body_limit: config.body_limit,
             metrics: config.metrics,
             storage: config.storage,

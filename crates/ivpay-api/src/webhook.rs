@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 
 use axum::extract::State;
-use ivpay_domain::{Field, FieldError, PaymentId, ReportedStatus, WebhookHint};
+use ivpay_domain::{AccountId, Field, FieldError, PaymentId, ReportedStatus, WebhookHint};
 use ivpay_ports::{RepositoryError, UpdateError, WebhookReceipt};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -58,7 +58,7 @@ pub(crate) struct WebhookBody {
 
 impl WebhookBody {
     /// The hint for the use case: each field from the top level, else from `data`.
-    fn hint(self, raw: &[u8]) -> Result<WebhookHint, ApiError> {
+    fn hint(self, account: AccountId, raw: &[u8]) -> Result<WebhookHint, ApiError> {
         let nested = match self.data {
             Some(data @ Value::Object(_)) => NoticeFields::deserialize(data).unwrap_or_default(),
             _ => NoticeFields::default(),
@@ -77,6 +77,7 @@ impl WebhookBody {
             "webhook read"
         );
         Ok(WebhookHint {
+            account,
             payment_id,
             status: status
                 .as_ref()
@@ -130,7 +131,7 @@ fn payment_id_of(v: Option<&Value>) -> Result<PaymentId, ApiError> {
 /// [`ApiError::MalformedBody`] for a body that is not JSON even tolerantly;
 /// [`ApiError::Invalid`] naming `payment_id` when it is missing or unusable (a JSON body
 /// that is not an object has none).
-pub(crate) fn hint_of(raw: &[u8]) -> Result<WebhookHint, ApiError> {
+pub(crate) fn hint_of(account: AccountId, raw: &[u8]) -> Result<WebhookHint, ApiError> {
     let value: Value = crate::json::from_slice(raw)?;
     if !value.is_object() {
         return Err(ApiError::invalid(
@@ -141,7 +142,7 @@ pub(crate) fn hint_of(raw: &[u8]) -> Result<WebhookHint, ApiError> {
     // Cannot fail: every field takes any JSON value, and an object has no duplicate keys.
     let body =
         WebhookBody::deserialize(value).map_err(|e| ApiError::MalformedBody(e.to_string()))?;
-    body.hint(raw)
+    body.hint(account, raw)
 }
 
 /// The name of a receipt, as the 200 body's `outcome` and the metric label.
@@ -189,10 +190,10 @@ impl IntoResponses for WebhookErrors {
 )]
 pub(crate) async fn receive(
     State(state): State<AppState>,
-    _: IvpayNotifier,
+    IvpayNotifier(account): IvpayNotifier,
     RawBody(raw): RawBody,
 ) -> Result<Envelope<WebhookAck>, ApiError> {
-    let hint = hint_of(&raw).inspect_err(|_| {
+    let hint = hint_of(account, &raw).inspect_err(|_| {
         metrics::counter!("ivpay_webhooks_total", "outcome" => "malformed").increment(1);
     })?;
     let receipt = state
@@ -213,7 +214,7 @@ mod tests {
     use super::*;
 
     fn hint(body: &str) -> Result<WebhookHint, ApiError> {
-        hint_of(body.as_bytes())
+        hint_of(AccountId::default(), body.as_bytes())
     }
 
     #[test]

@@ -7,8 +7,8 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
-use ivpay_api::{AdminKey, ApiConfig, ClientKeys, WebhookKey, router};
-use ivpay_domain::{ReportedStatus, Timestamp, UpstreamPayment};
+use ivpay_api::{ApiConfig, ClientKeys, KeyDigest, Scopes, WebhookKeys, router};
+use ivpay_domain::{AccountId, ReportedStatus, Timestamp, UpstreamPayment};
 use ivpay_ports::fakes::InMemoryRepository;
 use ivpay_ports::{Delivery, GatewayError, MockPaymentGateway, PaymentUseCases, RemotePayment};
 use ivpay_service::{ManualClock, PaymentService, ServiceConfig};
@@ -48,12 +48,22 @@ fn app_with(
         ServiceConfig::default(),
     );
     let use_cases: Arc<dyn PaymentUseCases> = Arc::new(service);
-    let clients = ClientKeys::new().with("shop".parse().expect("id"), &SecretString::from(KEY));
+    let mut clients = ClientKeys::new().with("shop".parse().expect("id"), &SecretString::from(KEY));
+    if let Some(admin) = admin {
+        clients = clients.with_digest(
+            "ops".parse().expect("id"),
+            KeyDigest::of(admin.as_bytes()),
+            Scopes::ADMIN,
+        );
+    }
     let mut config = ApiConfig::new(clients);
-    config.webhook_key = Some(WebhookKey::new(&SecretString::from(IVPAY_KEY)));
+    config.webhook_keys = webhook_keys();
     config.body_limit = 1024;
-    config.admin_key = admin.map(|k| AdminKey::new(&SecretString::from(k)));
     (router(use_cases.clone(), config), use_cases)
+}
+
+fn webhook_keys() -> WebhookKeys {
+    WebhookKeys::new().with(AccountId::default(), &SecretString::from(IVPAY_KEY))
 }
 
 fn creating(id: &'static str) -> MockPaymentGateway {
@@ -621,7 +631,7 @@ mod contract {
     fn mocked(use_cases: MockPaymentUseCases) -> Router {
         let clients = ClientKeys::new().with("shop".parse().expect("id"), &SecretString::from(KEY));
         let mut config = ApiConfig::new(clients);
-        config.webhook_key = Some(WebhookKey::new(&SecretString::from(IVPAY_KEY)));
+        config.webhook_keys = webhook_keys();
         router(Arc::new(use_cases), config)
     }
 
@@ -746,7 +756,13 @@ mod contract {
 
     fn created(request: NewPayment) -> Payment {
         let now = Timestamp::from_unix_seconds(1_726_248_770);
-        let mut p = Payment::initiate(OUR_ID.parse().expect("uuid"), request, now);
+        let mut p = Payment::initiate(
+            OUR_ID.parse().expect("uuid"),
+            "shop".parse().expect("client"),
+            AccountId::default(),
+            request,
+            now,
+        );
         p.mark_created(upstream(IVPAY_ID), now).expect("initiated");
         p
     }
@@ -858,7 +874,7 @@ mod contract {
     #[tokio::test]
     async fn a_contended_refresh_is_503_with_retry_after_and_says_to_retry() {
         let mut uc = MockPaymentUseCases::new();
-        uc.expect_get().times(1).return_once(|_, _| {
+        uc.expect_get().times(1).return_once(|_, _, _| {
             Err(ivpay_ports::QueryError::Contended {
                 id: OUR_ID.parse().expect("uuid"),
                 attempts: 17,
@@ -932,7 +948,9 @@ mod contract {
             event(UpdateSource::Poll, poll),
         ];
         let mut uc = MockPaymentUseCases::new();
-        uc.expect_events().times(1).return_once(move |_| Ok(events));
+        uc.expect_events()
+            .times(1)
+            .return_once(move |_, _| Ok(events));
         let app = mocked(uc);
         let (status, _, out) = send(
             &app,
@@ -1219,10 +1237,11 @@ async fn an_operator_links_an_unknown_payment_once_confirmed_by_ivpay() {
     let nobody = "/admin/payments/0192e4f5-7c3a-7b1e-9d2a-5f6e7a8b9c0d/link";
     let p1 = r#"{"payment_id":"p1"}"#;
     for (path, key, body, status, code) in [
-        // A client's key is not the operators'.
+        // A client's key lacks the admin scope; an unknown key is no one's.
+        (link.as_str(), KEY, p1, StatusCode::FORBIDDEN, "forbidden"),
         (
             link.as_str(),
-            KEY,
+            "not-a-key",
             p1,
             StatusCode::UNAUTHORIZED,
             "unauthorized",

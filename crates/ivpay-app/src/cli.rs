@@ -1,4 +1,4 @@
-//! The command line: `serve` (the default), `migrate`, `sandbox`.
+//! The command line: `serve` (the default), `migrate`, `adopt`, `sandbox`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -33,6 +33,12 @@ pub enum Command {
     Serve,
     /// Apply database migrations and exit.
     Migrate,
+    /// Give every payment stored before payments had owners to one client, so it can read
+    /// them again; then exit. For a deployment upgraded with a single client.
+    Adopt {
+        /// The client (as named in `clients`) that created those payments.
+        client: ivpay_domain::ClientId,
+    },
     /// Run a standalone IVPAY sandbox (simulator) for manual testing.
     Sandbox {
         /// Address to listen on.

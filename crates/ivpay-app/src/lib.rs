@@ -26,8 +26,9 @@ mod telemetry;
 
 pub use cli::{Cli, Command};
 pub use settings::{
-    DatabaseSettings, DatabaseUrl, DatabaseUrlError, IdempotencySettings, IvpaySettings, LogFilter,
-    LogSettings, ReconcilerSettings, ServerSettings, Settings, SettingsError,
+    ADMIN_KEY_OWNER, AccountSettings, Accounts, ClientSettings, DatabaseSettings, DatabaseUrl,
+    DatabaseUrlError, IdempotencySettings, IvpaySettings, KeySettings, LogFilter, LogSettings,
+    ReconcilerSettings, SandboxSettings, ServerSettings, Settings, SettingsError,
 };
 pub use startup::{
     App, DEV_CLIENT_KEY, SANDBOX_MERCHANT_KEY, StartupError, StartupInfo, shutdown_signal,
@@ -56,8 +57,16 @@ fn banner(info: &StartupInfo) {
         "API docs: {}/docs   (OpenAPI: {}/openapi.json)",
         info.service_url, info.service_url
     );
-    if let Some(sandbox) = &info.sandbox_url {
-        println!("upstream: embedded IVPAY sandbox at {sandbox} (no ivpay.api_key configured)");
+    match &info.sandbox_url {
+        Some(sandbox) => println!(
+            "mode: sandbox: an embedded IVPAY simulator at {sandbox} stands in for IVPAY \
+             (no ivpay.api_key); its payment pages take no money"
+        ),
+        None => println!(
+            "mode: live: IVPAY at {} (accounts: {})",
+            info.ivpay_url,
+            info.accounts.join(", ")
+        ),
     }
     if let Some(key) = info.dev_client_key {
         println!("development client key (X-API-KEY): {key}");
@@ -66,6 +75,22 @@ fn banner(info: &StartupInfo) {
         "health: {}/healthz   metrics: {}/metrics",
         info.service_url, info.service_url
     );
+}
+
+/// The database, migrated.
+async fn migrated(settings: &Settings) -> Result<ivpay_persistence::Database, StartupError> {
+    let options = ivpay_persistence::DatabaseOptions::default();
+    let db = ivpay_persistence::connect(settings.database.url.expose_secret(), &options).await?;
+    ivpay_persistence::migrate_up(&db).await?;
+    Ok(db)
+}
+
+#[allow(
+    clippy::print_stdout,
+    reason = "the operator who ran the command reads the count"
+)]
+fn adopted_banner(client: &ivpay_domain::ClientId, adopted: u64) {
+    println!("{adopted} payment(s) without an owner now belong to {client}");
 }
 
 /// Runs the command the CLI names.
@@ -83,14 +108,17 @@ pub async fn run(cli: Cli) -> Result<(), RunError> {
             app.run_until(shutdown_signal()).await?;
         }
         Command::Migrate => {
-            let options = ivpay_persistence::DatabaseOptions::default();
-            let db = ivpay_persistence::connect(settings.database.url.expose_secret(), &options)
-                .await
-                .map_err(StartupError::from)?;
-            ivpay_persistence::migrate_up(&db)
-                .await
-                .map_err(StartupError::from)?;
+            migrated(&settings).await?;
             tracing::info!(url = %settings.database.url, "migrations applied");
+        }
+        Command::Adopt { client } => {
+            let db = migrated(&settings).await?;
+            let adopted = ivpay_persistence::SeaOrmRepository::new(&db)
+                .adopt_unowned(&client)
+                .await
+                .map_err(|e| StartupError::Config(format!("adopt: {e}")))?;
+            tracing::info!(%client, adopted, "payments without an owner given to the client");
+            adopted_banner(&client, adopted);
         }
         Command::Sandbox { bind, webhook_url } => {
             let mut merchant = MerchantConfig::new(ivpay_sandbox::DEFAULT_API_KEY);

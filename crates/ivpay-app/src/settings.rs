@@ -17,12 +17,19 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
-use ivpay_domain::ClientId;
+use ivpay_domain::{AccountId, ClientId};
 use ivpay_service::PaymentUrlTemplate;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde::de::{self, Deserializer, Unexpected, Visitor};
 use url::Url;
+
+mod tenancy;
+
+pub use tenancy::{AccountSettings, Accounts, ClientSettings, KeySettings, SandboxSettings};
+
+/// The name `admin.key` is known by in logs: a client may not take it.
+pub const ADMIN_KEY_OWNER: &str = "admin";
 
 /// Everything the service can be told.
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -34,9 +41,12 @@ pub struct Settings {
     pub database: DatabaseSettings,
     /// The upstream IVPAY account. Without an `api_key`, an embedded sandbox stands in.
     pub ivpay: IvpaySettings,
-    /// Our API clients: name → key. Keys are kept only as SHA-256 digests once the service
-    /// starts. Names from environment variables arrive lower-cased.
-    pub clients: BTreeMap<ClientId, SecretString>,
+    /// Our API clients: name → key, or name → table (keys with scopes, account, redirect
+    /// hosts). Keys are kept only as SHA-256 digests once the service starts, and may be
+    /// given as digests. Names from environment variables arrive lower-cased.
+    pub clients: BTreeMap<ClientId, ClientSettings>,
+    /// The embedded sandbox.
+    pub sandbox: SandboxSettings,
     /// Idempotency keys on create.
     pub idempotency: IdempotencySettings,
     /// The background poller for payments webhooks missed.
@@ -117,8 +127,11 @@ pub struct IvpaySettings {
     /// `https://api.ivpay.io/api/v4`.
     #[serde(deserialize_with = "parsed")]
     pub base_url: Url,
-    /// The merchant API key; not empty. Unset: run against an embedded sandbox.
+    /// The merchant API key (the account named `default`); not empty. Unset: run against
+    /// an embedded sandbox.
     pub api_key: Option<SecretString>,
+    /// The merchant's other IVPAY accounts (points of sale with their own keys), by name.
+    pub accounts: Accounts,
     /// Allow a plain-http base URL (tests, a local sandbox). Default false.
     pub allow_http: bool,
     /// `connect_timeout_secs`: how long to wait for a connection. At least 1 s. Default 5 s.
@@ -133,9 +146,37 @@ pub struct IvpaySettings {
     /// payment page.
     #[serde(deserialize_with = "parsed")]
     pub payment_url_template: PaymentUrlTemplate,
+    /// Calls toward IVPAY per second that refreshes and webhook confirmations together may
+    /// cause, per account; `None` (0) turns the budget off. Default 20.
+    #[serde(deserialize_with = "zero_is_off")]
+    pub budget_per_second: Option<NonZeroU32>,
+    /// Such calls at once after a quiet spell, per account. Default 40.
+    #[serde(deserialize_with = "at_least_one")]
+    pub budget_burst: NonZeroU32,
+    /// Refreshes (`?refresh=true`) per second each client may make; `None` (0) turns the
+    /// limit off. Default 5.
+    #[serde(deserialize_with = "zero_is_off")]
+    pub refresh_per_client_per_second: Option<NonZeroU32>,
+    /// Refreshes a client may make at once after a quiet spell. Default 10.
+    #[serde(deserialize_with = "at_least_one")]
+    pub refresh_per_client_burst: NonZeroU32,
 }
 
 impl IvpaySettings {
+    /// The budget of calls toward IVPAY, as the service takes it.
+    pub fn upstream_budget(&self) -> ivpay_service::BudgetConfig {
+        let rate = |per_second: Option<NonZeroU32>, burst| {
+            per_second.map(|per_second| ivpay_service::Rate { per_second, burst })
+        };
+        ivpay_service::BudgetConfig {
+            per_account: rate(self.budget_per_second, self.budget_burst),
+            per_client: rate(
+                self.refresh_per_client_per_second,
+                self.refresh_per_client_burst,
+            ),
+        }
+    }
+
     /// The slowest `GET` the client can make with these timeouts: the adapter starts no
     /// retry later than its retry window after the first attempt, and that last attempt may
     /// take `request_timeout`. The reconciler's claim lease is sized from it.
@@ -152,10 +193,15 @@ impl Default for IvpaySettings {
             base_url: Url::parse(ivpay_http_adapter::DEFAULT_BASE_URL)
                 .expect("the default IVPAY base URL is a URL"),
             api_key: None,
+            accounts: Accounts::new(),
             allow_http: false,
             connect_timeout: Duration::from_secs(5),
             request_timeout: Duration::from_secs(15),
             payment_url_template: PaymentUrlTemplate::default(),
+            budget_per_second: NonZeroU32::new(20),
+            budget_burst: const { NonZeroU32::new(40).expect("not zero") },
+            refresh_per_client_per_second: NonZeroU32::new(5),
+            refresh_per_client_burst: const { NonZeroU32::new(10).expect("not zero") },
         }
     }
 }
@@ -624,26 +670,95 @@ impl Settings {
                 reason: "credentials are not allowed in the URL",
             });
         }
-        let secrets = self
-            .ivpay
-            .api_key
-            .iter()
-            .map(|key| (String::from("ivpay.api_key"), key))
-            .chain(
-                self.admin
-                    .key
-                    .iter()
-                    .map(|key| (String::from("admin.key"), key)),
-            )
-            .chain(
-                self.clients
-                    .iter()
-                    .map(|(name, key)| (format!("clients.{name}"), key)),
-            );
-        for (key, secret) in secrets {
-            if secret.expose_secret().is_empty() {
-                return Err(SettingsError::Empty { key });
+        self.validate_tenancy()
+    }
+
+    /// Keys, scopes, accounts and names: every key set and not empty, each digest 64 hex
+    /// digits, no key shared by two clients or equal to an IVPAY key (a client could
+    /// then forge webhooks), every client's account configured.
+    fn validate_tenancy(&self) -> Result<(), SettingsError> {
+        let mut secrets: Vec<(String, &SecretString)> = Vec::new();
+        secrets.extend(
+            self.ivpay
+                .api_key
+                .iter()
+                .map(|k| ("ivpay.api_key".to_owned(), k)),
+        );
+        for (name, account) in &self.ivpay.accounts {
+            if name.as_str() == AccountId::DEFAULT {
+                return Err(SettingsError::Invalid {
+                    key: format!("ivpay.accounts.{name}"),
+                    reason: "the default account is ivpay.api_key".into(),
+                });
             }
+            secrets.push((format!("ivpay.accounts.{name}.api_key"), &account.api_key));
+        }
+        if self.ivpay.api_key.is_none() {
+            if let Some(name) = self.ivpay.accounts.keys().next() {
+                return Err(SettingsError::Invalid {
+                    key: format!("ivpay.accounts.{name}"),
+                    reason: "named accounts need ivpay.api_key (the default account): \
+                             without it an embedded sandbox stands in for IVPAY"
+                        .into(),
+                });
+            }
+        }
+        let upstream = secrets.len();
+        secrets.extend(self.admin.key.iter().map(|k| ("admin.key".to_owned(), k)));
+        for (name, client) in &self.clients {
+            if name.as_str() == ADMIN_KEY_OWNER && self.admin.key.is_some() {
+                return Err(SettingsError::Invalid {
+                    key: format!("clients.{name}"),
+                    reason: "the name is taken by admin.key".into(),
+                });
+            }
+            let known = name_is_configured(&client.account, &self.ivpay.accounts);
+            if !known {
+                return Err(SettingsError::Invalid {
+                    key: format!("clients.{name}.account"),
+                    reason: format!(
+                        "no IVPAY account {:?} (configured: default{})",
+                        client.account.as_str(),
+                        self.ivpay
+                            .accounts
+                            .keys()
+                            .map(|a| format!(", {a}"))
+                            .collect::<String>()
+                    ),
+                });
+            }
+            for (i, key) in client.keys.iter().enumerate() {
+                let at = if client.keys.len() == 1 {
+                    format!("clients.{name}")
+                } else {
+                    format!("clients.{name}.keys[{i}]")
+                };
+                secrets.push((at, &key.key));
+            }
+        }
+        let mut digests: Vec<(ivpay_api::KeyDigest, &str)> = Vec::new();
+        for (i, (key, secret)) in secrets.iter().enumerate() {
+            if secret.expose_secret().is_empty() {
+                return Err(SettingsError::Empty { key: key.clone() });
+            }
+            // IVPAY's keys are sent to IVPAY as they are: never a digest.
+            let digest = if i < upstream {
+                ivpay_api::KeyDigest::of(secret.expose_secret().as_bytes())
+            } else {
+                ivpay_api::KeyDigest::from_config(secret).map_err(|reason| {
+                    SettingsError::Invalid {
+                        key: key.clone(),
+                        reason,
+                    }
+                })?
+            };
+            if let Some((_, first)) = digests.iter().find(|(d, _)| *d == digest) {
+                return Err(SettingsError::Invalid {
+                    key: key.clone(),
+                    reason: format!("the same key as {first}: every key must be distinct"),
+                });
+            }
+            digests.push((digest, key.as_str()));
         }
         Ok(())
     }
@@ -654,19 +769,31 @@ impl Settings {
     }
 }
 
-/// Client names are map keys, and config names only the map (`clients`) when a key does
-/// not parse; checking them first names the client.
+/// Whether `account` is the default one or a named one.
+fn name_is_configured(account: &AccountId, accounts: &Accounts) -> bool {
+    account.as_str() == AccountId::DEFAULT || accounts.contains_key(account)
+}
+
+/// Client and account names are map keys, and config names only the map (`clients`)
+/// when a key does not parse; checking them first names the client or account.
 fn check_client_names(config: &config::Config) -> Result<(), SettingsError> {
-    let Ok(clients) = config.get_table("clients") else {
-        // Absent, or not a table: deserializing says which.
-        return Ok(());
-    };
-    for name in clients.keys() {
-        name.parse::<ClientId>()
-            .map_err(|e| SettingsError::Invalid {
-                key: format!("clients.{name}"),
-                reason: e.to_string(),
-            })?;
+    if let Ok(clients) = config.get_table("clients") {
+        for name in clients.keys() {
+            name.parse::<ClientId>()
+                .map_err(|e| SettingsError::Invalid {
+                    key: format!("clients.{name}"),
+                    reason: e.to_string(),
+                })?;
+        }
+    }
+    if let Ok(accounts) = config.get_table("ivpay.accounts") {
+        for name in accounts.keys() {
+            name.parse::<AccountId>()
+                .map_err(|e| SettingsError::Invalid {
+                    key: format!("ivpay.accounts.{name}"),
+                    reason: e.to_string(),
+                })?;
+        }
     }
     Ok(())
 }
@@ -793,7 +920,7 @@ mod tests {
         let shop: ClientId = "shop".parse().expect("name");
         let key = s.clients.get(&shop).expect("the client");
         // Text stays text: a key of digits is not read as the number 123.
-        assert_eq!(key.expose_secret(), "0123");
+        assert_eq!(key.keys[0].key.expose_secret(), "0123");
     }
 
     #[test]

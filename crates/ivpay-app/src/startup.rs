@@ -7,18 +7,19 @@ use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use ivpay_api::{AdminKey, ApiConfig, ClientKeys, WebhookKey};
+use ivpay_api::{ApiConfig, ClientKeys, KeyDigest, RedirectPolicy, Scopes, WebhookKeys};
+use ivpay_domain::{AccountId, ClientId};
 use ivpay_http_adapter::IvpayClient;
 use ivpay_persistence::{DatabaseOptions, SeaOrmRepository};
 use ivpay_ports::PaymentUseCases;
 use ivpay_sandbox::{MerchantConfig, SandboxConfig, SandboxServer};
-use ivpay_service::{PaymentService, ServiceConfig, SystemClock, TaskTracker};
+use ivpay_service::{Accounts, PaymentService, ServiceConfig, SystemClock, TaskTracker};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use secrecy::SecretString;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::settings::{Settings, SettingsError};
+use crate::settings::{ADMIN_KEY_OWNER, Settings, SettingsError};
 
 /// The client key offered in development mode (embedded sandbox, no clients configured).
 pub const DEV_CLIENT_KEY: &str = "dev-client-key";
@@ -68,6 +69,12 @@ pub struct StartupInfo {
     pub sandbox_url: Option<String>,
     /// The development client key, if the service made one up.
     pub dev_client_key: Option<&'static str>,
+    /// `live` (IVPAY) or `sandbox` (the embedded simulator), as `/readyz` says too.
+    pub mode: &'static str,
+    /// Where IVPAY is asked (the sandbox's URL in sandbox mode).
+    pub ivpay_url: String,
+    /// The IVPAY accounts configured, by name.
+    pub accounts: Vec<String>,
 }
 
 /// A built, bound, not yet serving service.
@@ -120,9 +127,20 @@ impl App {
             .map_err(|source| StartupError::Bind { addr, source })?;
         let service_url = format!("http://{local}");
 
-        let mut clients = ClientKeys::new();
-        for (id, key) in &settings.clients {
-            clients = clients.with(id.clone(), key);
+        let mut clients = client_keys(&settings)?;
+        let shared_address = !addr.ip().is_loopback();
+        if settings.ivpay.api_key.is_none()
+            && shared_address
+            && !settings.sandbox.allow_shared_address
+        {
+            return Err(StartupError::Config(format!(
+                "server.bind: {addr} is reachable from other machines and ivpay.api_key is unset, \
+                 so an embedded sandbox would stand in for IVPAY and hand customers payment pages \
+                 that take no money. Set ivpay.api_key (IVPAY_IVPAY__API_KEY) to use IVPAY, bind \
+                 to a loopback address (127.0.0.1) for local development, or set \
+                 sandbox.allow_shared_address = true (IVPAY_SANDBOX__ALLOW_SHARED_ADDRESS) for a \
+                 shared test environment"
+            )));
         }
 
         let (sandbox, api_key, base_url, allow_http) = match &settings.ivpay.api_key {
@@ -151,11 +169,18 @@ impl App {
             }
         };
         let mut dev_client_key = None;
-        if clients.is_empty() {
+        if settings.clients.is_empty() {
             if sandbox.is_none() {
                 return Err(StartupError::Config(
                     "clients: at least one client key is required when ivpay.api_key is set".into(),
                 ));
+            }
+            if shared_address {
+                return Err(StartupError::Config(format!(
+                    "clients: at least one client key is required when server.bind ({addr}) is \
+                     reachable from other machines: the public development key is offered on \
+                     a loopback address only"
+                )));
             }
             clients = clients.with(
                 "dev"
@@ -166,12 +191,28 @@ impl App {
             dev_client_key = Some(DEV_CLIENT_KEY);
         }
 
-        let gateway = IvpayClient::builder(api_key.clone())
-            .base_url(base_url)
-            .allow_http(allow_http)
-            .connect_timeout(settings.ivpay.connect_timeout)
-            .request_timeout(settings.ivpay.request_timeout)
-            .build()?;
+        let client_for = |key: &SecretString| {
+            IvpayClient::builder(key.clone())
+                .base_url(base_url.clone())
+                .allow_http(allow_http)
+                .connect_timeout(settings.ivpay.connect_timeout)
+                .request_timeout(settings.ivpay.request_timeout)
+                .build()
+                .map(crate::metered::Metered)
+        };
+        let mut accounts = Accounts::single(client_for(&api_key)?);
+        let mut webhook_keys = WebhookKeys::new().with(AccountId::default(), &api_key);
+        for (name, account) in &settings.ivpay.accounts {
+            accounts = accounts.with(name.clone(), client_for(&account.api_key)?);
+            webhook_keys = webhook_keys.with(name.clone(), &account.api_key);
+        }
+        let mut redirects = RedirectPolicy::new();
+        for (name, client) in &settings.clients {
+            accounts = accounts.assign(name.clone(), client.account.clone());
+            if !client.redirect_hosts.is_empty() {
+                redirects = redirects.allow(name.clone(), client.redirect_hosts.clone());
+            }
+        }
         let faults = fault_points()?;
         let service_config = ServiceConfig {
             longest_get: settings.ivpay.longest_get(),
@@ -194,15 +235,16 @@ impl App {
                 .map_err(|e| StartupError::Config(format!("sandbox checkout URL: {e}")))?,
                 None => settings.ivpay.payment_url_template.clone(),
             },
+            upstream_budget: settings.ivpay.upstream_budget(),
             idempotency_ttl: settings.idempotency.retention,
             in_flight_wait: settings.idempotency.wait,
             faults,
             ..ServiceConfig::default()
         };
         let reconcile_batch = service_config.reconcile_batch;
-        let service = PaymentService::new(
+        let service = PaymentService::with_accounts(
             SeaOrmRepository::new(&db),
-            crate::metered::Metered(gateway),
+            accounts,
             SystemClock,
             service_config,
         );
@@ -210,8 +252,10 @@ impl App {
         let use_cases: Arc<dyn PaymentUseCases> = Arc::new(service);
 
         let mut api = ApiConfig::new(clients);
-        api.webhook_key = Some(WebhookKey::new(&api_key));
-        api.admin_key = settings.admin.key.as_ref().map(AdminKey::new);
+        api.webhook_keys = webhook_keys;
+        api.redirects = redirects;
+        let mode = if sandbox.is_some() { "sandbox" } else { "live" };
+        api.mode = Some(mode);
         api.body_limit = settings.server.body_limit.get();
         api.metrics = metrics_handle();
         api.storage = Some(storage_report(&db).await);
@@ -233,6 +277,11 @@ impl App {
                 service_url,
                 sandbox_url: sandbox.as_ref().map(|s| s.base_url().to_owned()),
                 dev_client_key,
+                mode,
+                ivpay_url: base_url.clone(),
+                accounts: std::iter::once(AccountId::DEFAULT.to_owned())
+                    .chain(settings.ivpay.accounts.keys().map(ToString::to_string))
+                    .collect(),
             },
             sandbox,
             use_cases,
@@ -376,6 +425,28 @@ fn fault_points() -> Result<ivpay_service::FaultPoints, StartupError> {
         );
     }
     Ok(faults)
+}
+
+/// Every client key with its scopes, digested, and `admin.key` as a key with the `admin`
+/// scope only (known as `admin` in logs).
+fn client_keys(settings: &Settings) -> Result<ClientKeys, StartupError> {
+    let mut keys = ClientKeys::new();
+    for (name, client) in &settings.clients {
+        for key in &client.keys {
+            let digest = KeyDigest::from_config(&key.key)
+                .map_err(|reason| StartupError::Config(format!("clients.{name}: {reason}")))?;
+            keys = keys.with_digest(name.clone(), digest, key.scopes);
+        }
+    }
+    if let Some(admin) = &settings.admin.key {
+        let digest = KeyDigest::from_config(admin)
+            .map_err(|reason| StartupError::Config(format!("admin.key: {reason}")))?;
+        let owner: ClientId = ADMIN_KEY_OWNER
+            .parse()
+            .map_err(|e| StartupError::Config(format!("admin.key: {e}")))?;
+        keys = keys.with_digest(owner, digest, Scopes::ADMIN);
+    }
+    Ok(keys)
 }
 
 /// Counts what an inbox pass (the worker's, or the reconciler's for leftovers) did.

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::id::{InternalId, PaymentId};
+use crate::id::{AccountId, InternalId, PaymentId};
 use crate::status::{PaymentStatus, RefusalReason, ReportedStatus};
 use crate::time::Timestamp;
 
@@ -135,6 +135,8 @@ impl Evidence {
 /// A webhook, as a hint: IVPAY's notice that a payment changed, not yet confirmed.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct WebhookHint {
+    /// The IVPAY account whose key it echoed.
+    pub account: AccountId,
     /// The payment it names.
     pub payment_id: PaymentId,
     /// The status it claims, if it claims one.

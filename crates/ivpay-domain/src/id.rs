@@ -215,6 +215,39 @@ impl ClientId {
 }
 string_id!(ClientId);
 
+/// The name of one of the merchant's IVPAY accounts (a point of sale with its own IVPAY
+/// key). Every payment is made through one; [`AccountId::DEFAULT`] is the one configured
+/// as `ivpay.api_key`, and the one of payments stored before accounts had names.
+///
+/// ```
+/// use ivpay_domain::AccountId;
+///
+/// assert_eq!("pos-2".parse::<AccountId>()?.as_str(), "pos-2");
+/// assert_eq!(AccountId::default().as_str(), AccountId::DEFAULT);
+/// # Ok::<(), ivpay_domain::IdError>(())
+/// ```
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Debug, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct AccountId(String);
+
+impl AccountId {
+    /// Longest accepted account name.
+    pub const MAX_LEN: usize = 64;
+    /// The account configured as `ivpay.api_key`.
+    pub const DEFAULT: &'static str = "default";
+
+    fn check(s: &str) -> Result<(), IdError> {
+        ClientId::check(s)
+    }
+}
+string_id!(AccountId);
+
+impl Default for AccountId {
+    fn default() -> Self {
+        Self(Self::DEFAULT.to_owned())
+    }
+}
+
 /// Our own id for a payment, given before IVPAY is asked, so an intent whose upstream
 /// outcome is unknown still has a name. A UUID (version 7, time-ordered, when we make it).
 ///

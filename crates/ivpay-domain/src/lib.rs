@@ -32,7 +32,7 @@ mod time;
 pub use event::{EventOutcome, Evidence, PaymentEvent, StatusUpdate, UpdateSource, WebhookHint};
 pub use field::{Field, FieldError};
 pub use id::{
-    ClientId, ForeignId, IdError, IdempotencyKey, InternalId, InternalIdError, PaymentId,
+    AccountId, ClientId, ForeignId, IdError, IdempotencyKey, InternalId, InternalIdError, PaymentId,
 };
 pub use money::{AmountError, CurrencyError, FiatAmount, FiatCurrency, Money};
 pub use payment::{

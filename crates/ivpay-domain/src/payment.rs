@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::field::{Field, FieldError};
-use crate::id::{ForeignId, InternalId, PaymentId};
+use crate::id::{AccountId, ClientId, ForeignId, InternalId, PaymentId};
 use crate::money::Money;
 use crate::redirect::RedirectUrl;
 use crate::status::{PaymentStatus, Transition, transition};
@@ -198,6 +198,8 @@ pub struct OutcomeError {
 #[allow(missing_docs)] // the fields mirror Payment's documented getters
 pub struct PaymentRecord {
     pub id: InternalId,
+    pub owner: Option<ClientId>,
+    pub account: AccountId,
     pub money: Money,
     pub foreign_id: Option<ForeignId>,
     pub url_success: Option<RedirectUrl>,
@@ -233,6 +235,8 @@ pub enum RecordError {
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct Payment {
     id: InternalId,
+    owner: Option<ClientId>,
+    account: AccountId,
     money: Money,
     foreign_id: Option<ForeignId>,
     url_success: Option<RedirectUrl>,
@@ -247,10 +251,19 @@ pub struct Payment {
 }
 
 impl Payment {
-    /// A new intent, before IVPAY is asked. Status CREATED, outcome initiated, version 1.
-    pub fn initiate(id: InternalId, request: NewPayment, now: Timestamp) -> Self {
+    /// A new intent of `owner`, made through IVPAY `account`, before IVPAY is asked.
+    /// Status CREATED, outcome initiated, version 1.
+    pub fn initiate(
+        id: InternalId,
+        owner: ClientId,
+        account: AccountId,
+        request: NewPayment,
+        now: Timestamp,
+    ) -> Self {
         Self {
             id,
+            owner: Some(owner),
+            account,
             money: request.money,
             foreign_id: request.foreign_id,
             url_success: request.url_success,
@@ -281,6 +294,8 @@ impl Payment {
         }
         Ok(Self {
             id: r.id,
+            owner: r.owner,
+            account: r.account,
             money: r.money,
             foreign_id: r.foreign_id,
             url_success: r.url_success,
@@ -299,6 +314,8 @@ impl Payment {
     pub fn to_record(&self) -> PaymentRecord {
         PaymentRecord {
             id: self.id,
+            owner: self.owner.clone(),
+            account: self.account.clone(),
             money: self.money,
             foreign_id: self.foreign_id.clone(),
             url_success: self.url_success.clone(),
@@ -316,6 +333,22 @@ impl Payment {
     /// Our id.
     pub fn id(&self) -> InternalId {
         self.id
+    }
+
+    /// The client that created it; `None` only for payments stored before payments had
+    /// owners (no client can read those until an operator assigns them).
+    pub fn owner(&self) -> Option<&ClientId> {
+        self.owner.as_ref()
+    }
+
+    /// Whether `client` may see it: the owner, and no one else.
+    pub fn is_owned_by(&self, client: &ClientId) -> bool {
+        self.owner.as_ref() == Some(client)
+    }
+
+    /// The IVPAY account it was made through, whose key asks IVPAY about it.
+    pub fn account(&self) -> &AccountId {
+        &self.account
     }
     /// Amount and currency.
     pub fn money(&self) -> Money {
@@ -500,6 +533,8 @@ mod tests {
         let req = NewPayment::from_fields("10.00", "USD", None, None, None).expect("valid");
         Payment::initiate(
             InternalId::from_uuid(uuid::Uuid::from_u128(7)),
+            "shop".parse().expect("client"),
+            AccountId::default(),
             req,
             Timestamp::from_unix_seconds(100),
         )

@@ -52,6 +52,15 @@ impl RedirectUrl {
         &self.0
     }
 
+    /// The host a browser would go to, as the URL standard reads it: lower-cased,
+    /// internationalised names in punycode, user info and port left out.
+    pub fn host(&self) -> String {
+        url::Url::parse(&self.0)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_owned))
+            .unwrap_or_default()
+    }
+
     fn check(s: &str) -> Result<(), UrlError> {
         if s.len() > Self::MAX_LEN {
             return Err(UrlError::TooLong { max: Self::MAX_LEN });

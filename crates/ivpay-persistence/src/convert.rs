@@ -5,9 +5,9 @@
 use std::str::FromStr;
 
 use ivpay_domain::{
-    ClientId, CreateOutcome, EventOutcome, Evidence, ForeignId, IdempotencyKey, InternalId, Money,
-    Payment, PaymentEvent, PaymentId, PaymentRecord, PaymentStatus, RedirectUrl, ReportedStatus,
-    Timestamp, UpdateSource, UpstreamPayment, WebhookHint,
+    AccountId, ClientId, CreateOutcome, EventOutcome, Evidence, ForeignId, IdempotencyKey,
+    InternalId, Money, Payment, PaymentEvent, PaymentId, PaymentRecord, PaymentStatus, RedirectUrl,
+    ReportedStatus, Timestamp, UpdateSource, UpstreamPayment, WebhookHint,
 };
 use ivpay_ports::{IdempotencyClaim, IdempotencyRecord, InboxWebhook, RepositoryError};
 use sea_orm::ActiveValue::{NotSet, Set};
@@ -21,6 +21,8 @@ pub(crate) fn payment_row(p: &Payment) -> Result<payment::ActiveModel, Repositor
     let upstream = r.upstream.as_ref();
     Ok(payment::ActiveModel {
         id: Set(r.id.to_string()),
+        owner_client: Set(r.owner.as_ref().map(ToString::to_string)),
+        account: Set(r.account.to_string()),
         ivpay_payment_id: Set(upstream.map(|u| u.payment_id.to_string())),
         foreign_id: Set(r.foreign_id.as_ref().map(ToString::to_string)),
         amount: Set(r.money.amount().to_string()),
@@ -103,6 +105,8 @@ impl TryFrom<payment::Model> for Payment {
         let version = parse("version", k, u64::try_from(m.version))?;
         let record = PaymentRecord {
             id,
+            owner: opt("owner", k, m.owner_client, ClientId::try_from)?,
+            account: parse("account", k, AccountId::try_from(m.account))?,
             money,
             foreign_id: opt("foreign id", k, m.foreign_id, ForeignId::try_from)?,
             url_success: opt("url_success", k, m.url_success, RedirectUrl::try_from)?,
@@ -260,6 +264,7 @@ pub(crate) fn inbox_row(w: &InboxWebhook, next_attempt_at: Timestamp) -> inbox::
         ivpay_payment_id: Set(w.hint.payment_id.to_string()),
         claimed_status: Set(w.hint.status.as_ref().map(ToString::to_string)),
         raw: Set(w.hint.raw.clone()),
+        account: Set(w.hint.account.to_string()),
         received_at: Set(w.received_at.unix_seconds()),
         attempts: Set(i64::from(w.attempts)),
         next_attempt_at: Set(next_attempt_at.unix_seconds()),
@@ -277,6 +282,7 @@ impl TryFrom<inbox::Model> for InboxWebhook {
         Ok(InboxWebhook {
             id: parse("id", k, InternalId::from_str(&m.id))?,
             hint: WebhookHint {
+                account: parse("account", k, AccountId::try_from(m.account))?,
                 payment_id: parse("payment_id", k, PaymentId::try_from(m.ivpay_payment_id))?,
                 status: m.claimed_status.map(ReportedStatus::from),
                 raw: m.raw,

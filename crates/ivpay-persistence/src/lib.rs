@@ -20,7 +20,7 @@
 //! with `synchronous=NORMAL` (see [`Durability`]), a busy timeout and foreign keys on.
 //!
 //! ```no_run
-//! use ivpay_domain::{InternalId, NewPayment, Payment, Timestamp};
+//! use ivpay_domain::{AccountId, InternalId, NewPayment, Payment, Timestamp};
 //! use ivpay_persistence::{connect, migrate_up, DatabaseOptions, SeaOrmRepository};
 //! use ivpay_ports::{IntentInsert, PaymentStore};
 //!
@@ -31,7 +31,7 @@
 //!
 //! let id: InternalId = "0192e4f5-7c3a-7b1e-9d2a-5f6e7a8b9c0d".parse()?;
 //! let request = NewPayment::from_fields("10.50", "USD", Some("order-7"), None, None)?;
-//! let payment = Payment::initiate(id, request, Timestamp::from_unix_seconds(1_726_248_776));
+//! let payment = Payment::initiate(id, "shop".parse()?, AccountId::default(), request, Timestamp::from_unix_seconds(1_726_248_776));
 //! assert_eq!(repo.insert_intent(&payment, None).await?, IntentInsert::Inserted);
 //! let stored = repo.get(id).await?.expect("just inserted");
 //! assert_eq!(stored.money().amount().to_string(), "10.50");

@@ -11,6 +11,7 @@
 mod m0001_payments;
 mod m0002_webhook_inbox;
 mod m0003_recovery_quarantine;
+mod m0004_tenancy;
 
 use sea_orm::{ConnectionTrait, DbBackend, DbErr};
 use sea_orm_migration::{MigrationTrait, MigratorTrait};
@@ -54,6 +55,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0001_payments::Migration),
             Box::new(m0002_webhook_inbox::Migration),
             Box::new(m0003_recovery_quarantine::Migration),
+            Box::new(m0004_tenancy::Migration),
         ]
     }
 }

@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use ivpay_domain::{
-    CreateOutcome, ForeignId, InternalId, Payment, PaymentEvent, PaymentId, PaymentStatus,
-    Timestamp,
+    ClientId, CreateOutcome, ForeignId, InternalId, Payment, PaymentEvent, PaymentId,
+    PaymentStatus, Timestamp,
 };
 use ivpay_ports::{
     ClaimedPayment, IdempotencyClaim, IdempotencyRecord, InboxWebhook, IntentInsert, LeaseWrite,
@@ -74,6 +74,24 @@ impl SeaOrmRepository {
 
     fn conn(&self) -> &DatabaseConnection {
         self.db.connection()
+    }
+
+    /// Gives every payment without an owner (stored before payments had owners) to
+    /// `owner`, and answers how many. An operator's step after upgrading a deployment with
+    /// one client (`ivpay-app adopt <client>`): until then no client can read those rows.
+    ///
+    /// # Errors
+    ///
+    /// [`RepositoryError::Unavailable`]; nothing is written.
+    pub async fn adopt_unowned(&self, owner: &ClientId) -> Result<u64, RepositoryError> {
+        let _turn = self.db.write_turn().await;
+        let result = payment::Entity::update_many()
+            .col_expr(payment::Column::OwnerClient, Expr::value(owner.as_str()))
+            .filter(payment::Column::OwnerClient.is_null())
+            .exec(self.conn())
+            .await
+            .map_err(unavailable)?;
+        Ok(result.rows_affected)
     }
 
     /// Leases to this claimer up to `limit` rows of `entity` that `due` selects (their
@@ -412,6 +430,9 @@ impl PaymentStore for SeaOrmRepository {
             });
         }
         let mut query = payment::Entity::find();
+        if let Some(owner) = &filter.owner {
+            query = query.filter(payment::Column::OwnerClient.eq(owner.as_str()));
+        }
         if let Some(status) = filter.status {
             query = query.filter(payment::Column::Status.eq(status.as_str()));
         }

@@ -19,7 +19,13 @@
 //! let seen = repo.clone(); // a handle on the same storage
 //! let request = NewPayment::from_fields("10.00", "USD", None, None, None)?;
 //! let at = Timestamp::from_unix_seconds(1_726_248_776);
-//! let payment = Payment::initiate("0192e4f5-7c3a-7b1e-9d2a-5f6e7a8b9c0d".parse()?, request, at);
+//! let payment = Payment::initiate(
+//!     "0192e4f5-7c3a-7b1e-9d2a-5f6e7a8b9c0d".parse()?,
+//!     "shop".parse()?,
+//!     ivpay_domain::AccountId::default(),
+//!     request,
+//!     at,
+//! );
 //! assert_eq!(repo.insert_intent(&payment, None).await?, IntentInsert::Inserted);
 //! assert_eq!(seen.get(payment.id()).await?, Some(payment));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
@@ -238,6 +244,7 @@ impl PaymentStore for InMemoryRepository {
             .payments
             .values()
             .map(|r| &r.payment)
+            .filter(|p| filter.owner.as_ref().is_none_or(|o| p.is_owned_by(o)))
             .filter(|p| filter.status.is_none_or(|s| p.status() == s))
             .filter(|p| {
                 filter

@@ -46,8 +46,8 @@ pub use payment_store::{
 pub use reconcile_queue::{ClaimedPayment, ReconcileQueue};
 pub use storage::{LeaseWrite, RepositoryError};
 pub use use_cases::{
-    AdminError, BrokenInvariant, CreateError, CreateReply, Health, InboxReport, PaymentRef,
-    PaymentUseCases, QueryError, ReconcileReport, UpdateError, WebhookReceipt,
+    AdminError, BrokenInvariant, CreateError, CreateReply, Health, InboxReport, PaymentRead,
+    PaymentRef, PaymentUseCases, QueryError, ReconcileReport, Refresh, UpdateError, WebhookReceipt,
 };
 pub use webhook_inbox::{InboxWebhook, WebhookInbox};
 

@@ -50,6 +50,8 @@ pub enum IntentInsert {
 /// Which payments to list. Every field narrows the result; all empty lists everything.
 #[derive(Clone, PartialEq, Eq, Debug, Default)]
 pub struct PaymentFilter {
+    /// Only this client's payments (the use cases always set it to the caller).
+    pub owner: Option<ClientId>,
     /// Only this status.
     pub status: Option<PaymentStatus>,
     /// Only this foreign id (the client's).

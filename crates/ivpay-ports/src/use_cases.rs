@@ -234,6 +234,41 @@ pub enum UpdateError {
     Storage(#[from] RepositoryError),
 }
 
+/// What a read did about IVPAY when asked to refresh.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Refresh {
+    /// No refresh was asked for.
+    NotAsked,
+    /// IVPAY was asked, and what it said applied.
+    Done,
+    /// Nothing to ask: the payment is final, or IVPAY has no id for it.
+    NotNeeded,
+    /// The budget of calls toward IVPAY (the client's or the account's) is spent: the
+    /// stored state is answered, and IVPAY was not asked.
+    Skipped,
+}
+
+impl Refresh {
+    /// As the API shows it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::NotAsked => "not_asked",
+            Self::Done => "done",
+            Self::NotNeeded => "not_needed",
+            Self::Skipped => "skipped",
+        }
+    }
+}
+
+/// A payment read, with what became of its refresh.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct PaymentRead {
+    /// The payment, as stored (after the refresh, if one was made).
+    pub payment: Payment,
+    /// Whether IVPAY was asked.
+    pub refresh: Refresh,
+}
+
 /// What readiness reports beyond "storage answers".
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct Health {
@@ -285,6 +320,9 @@ pub struct InboxReport {
     /// Of the processed, how many stayed unmatched past the keep time: recorded as an
     /// unknown payment and removed.
     pub expired: u32,
+    /// Not confirmed because the account's budget of calls toward IVPAY was spent; tried
+    /// again shortly, attempts not counted.
+    pub over_budget: u32,
 }
 
 /// What one reconciliation pass did.
@@ -332,21 +370,33 @@ pub trait PaymentUseCases: Send + Sync {
         request: NewPayment,
     ) -> Result<CreateReply, CreateError>;
 
-    /// A payment, from storage; with `refresh`, first asks IVPAY for its status and applies
-    /// it (source `api`).
+    /// A payment of `client`, from storage; with `refresh`, first asks IVPAY for its status
+    /// and applies it (source `api`), unless the budget of calls toward IVPAY is spent
+    /// ([`Refresh::Skipped`]). Another client's payment is not found, exactly as a missing
+    /// one.
     ///
     /// # Errors
     ///
     /// [`QueryError::NotFound`], [`QueryError::Upstream`] and [`QueryError::Contended`]
     /// (refresh only), [`QueryError::Storage`].
-    async fn get(&self, reference: PaymentRef, refresh: bool) -> Result<Payment, QueryError>;
+    async fn get(
+        &self,
+        client: ClientId,
+        reference: PaymentRef,
+        refresh: bool,
+    ) -> Result<PaymentRead, QueryError>;
 
-    /// A page of payments.
+    /// A page of `client`'s payments (the filter's `owner` is set to `client`).
     ///
     /// # Errors
     ///
     /// [`QueryError::Storage`].
-    async fn list(&self, filter: PaymentFilter, page: PageRequest) -> Result<Page, QueryError>;
+    async fn list(
+        &self,
+        client: ClientId,
+        filter: PaymentFilter,
+        page: PageRequest,
+    ) -> Result<Page, QueryError>;
 
     /// Storage answers, and what an operator should watch.
     ///
@@ -355,12 +405,16 @@ pub trait PaymentUseCases: Send + Sync {
     /// [`QueryError::Storage`]: not ready.
     async fn health(&self) -> Result<Health, QueryError>;
 
-    /// A payment's history.
+    /// The history of a payment of `client`.
     ///
     /// # Errors
     ///
-    /// [`QueryError::NotFound`], [`QueryError::Storage`].
-    async fn events(&self, reference: PaymentRef) -> Result<Vec<PaymentEvent>, QueryError>;
+    /// [`QueryError::NotFound`] (another client's payment too), [`QueryError::Storage`].
+    async fn events(
+        &self,
+        client: ClientId,
+        reference: PaymentRef,
+    ) -> Result<Vec<PaymentEvent>, QueryError>;
 
     /// An operator links a payment whose create outcome is *unknown* or *initiated* to
     /// IVPAY's `payment_id`, after IVPAY's `GET` confirms the payment exists and (when it

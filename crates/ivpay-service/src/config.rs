@@ -61,6 +61,12 @@ pub struct ServiceConfig {
     /// The `payment_url` given to a row linked without IVPAY's create answer (IVPAY's
     /// `GET` has no `payment_url`).
     pub payment_url_template: PaymentUrlTemplate,
+    /// The budget of calls toward IVPAY that refreshes and webhook confirmations may
+    /// cause: per account (both together) and per client (its refreshes). Over budget, a
+    /// refresh answers the stored state ([`ivpay_ports::Refresh::Skipped`]) and a webhook
+    /// waits in the inbox a second. Default: 20 a second per account (bursts of 40), 5 a
+    /// second per client (bursts of 10).
+    pub upstream_budget: crate::BudgetConfig,
     /// How many times the answer of a create is written before giving up while storage is
     /// unavailable (the first write included). IVPAY has the payment by then, so a short
     /// storage hiccup must not lose it.
@@ -162,6 +168,16 @@ impl Default for ServiceConfig {
             inbox_max_attempts: const { std::num::NonZeroU32::new(50).expect("not zero") },
             unknown_webhook_keep: Duration::from_secs(4 * 3600),
             payment_url_template: PaymentUrlTemplate::default(),
+            upstream_budget: crate::BudgetConfig {
+                per_account: Some(crate::Rate {
+                    per_second: const { std::num::NonZeroU32::new(20).expect("not zero") },
+                    burst: const { std::num::NonZeroU32::new(40).expect("not zero") },
+                }),
+                per_client: Some(crate::Rate {
+                    per_second: const { std::num::NonZeroU32::new(5).expect("not zero") },
+                    burst: const { std::num::NonZeroU32::new(10).expect("not zero") },
+                }),
+            },
             outcome_save_attempts: 4,
             outcome_save_backoff: Duration::from_millis(100),
             max_retry_after: Duration::from_secs(60),

@@ -14,9 +14,9 @@ use ivpay_ports::{
 };
 use sha2::{Digest, Sha256};
 
-use crate::PaymentService;
 use crate::config::ServiceConfig;
 use crate::fault::FaultPoint;
+use crate::{Accounts, PaymentService};
 
 /// A digest of what the request means, so `10.5` and `10.50` are the same request.
 pub(crate) fn fingerprint(request: &NewPayment) -> String {
@@ -40,7 +40,7 @@ fn settled(result: Result<(), OutcomeError>) -> Result<(), CreateError> {
 /// and the write of its answer finish even when the request that started them is gone.
 struct Upstream<R, G, C> {
     repo: Arc<R>,
-    gateway: Arc<G>,
+    gateways: Arc<Accounts<G>>,
     clock: Arc<C>,
     config: Arc<ServiceConfig>,
 }
@@ -59,13 +59,21 @@ where
     ) -> Result<CreateReply, CreateError> {
         let now = self.clock.now();
         let print = fingerprint(&request);
+        let account = self.gateways.account_of(&client);
+        let owner = client.clone();
         let claim = key.map(|key| IdempotencyClaim {
             client,
             key,
             fingerprint: print.clone(),
             expires_at: now + self.config.idempotency_ttl,
         });
-        let payment = Payment::initiate(InternalId::from_uuid(uuid::Uuid::now_v7()), request, now);
+        let payment = Payment::initiate(
+            InternalId::from_uuid(uuid::Uuid::now_v7()),
+            owner,
+            account,
+            request,
+            now,
+        );
 
         // The intent (and the key) are committed before anything leaves the process: a
         // crash or timeout from here on leaves a row to resolve, never a silent loss.
@@ -80,7 +88,7 @@ where
         let id = payment.id();
         let upstream = Upstream {
             repo: Arc::clone(&self.repo),
-            gateway: Arc::clone(&self.gateway),
+            gateways: Arc::clone(&self.gateways),
             clock: Arc::clone(&self.clock),
             config: Arc::clone(&self.config),
         };
@@ -173,7 +181,10 @@ where
             url_failed: payment.url_failed().cloned(),
         };
         let version = payment.version();
-        let answer = self.gateway.create(&request).await;
+        let answer = match self.gateways.of(payment.account()) {
+            Ok(gateway) => gateway.create(&request).await,
+            Err(not_configured) => Err(not_configured),
+        };
         self.config
             .faults
             .pass(FaultPoint::CreateAfterUpstreamResponse)

@@ -41,6 +41,8 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod accounts;
+mod budget;
 mod clock;
 mod config;
 mod create;
@@ -52,6 +54,8 @@ mod reconcile;
 mod update;
 mod webhook;
 
+pub use accounts::Accounts;
+pub use budget::{BudgetConfig, Rate};
 pub use clock::{ManualClock, SystemClock};
 pub use config::{PaymentUrlTemplate, ServiceConfig};
 pub use fault::{FaultAction, FaultPoint, FaultPoints, FaultSpecError};
@@ -65,8 +69,8 @@ use ivpay_domain::{
 };
 use ivpay_ports::{
     AdminError, Clock, CreateError, CreateReply, Health, InboxReport, Page, PageRequest,
-    PaymentFilter, PaymentGateway, PaymentRef, PaymentStore, PaymentUseCases, QueryError,
-    ReconcileQueue, ReconcileReport, UpdateError, WebhookInbox, WebhookReceipt,
+    PaymentFilter, PaymentGateway, PaymentRead, PaymentRef, PaymentStore, PaymentUseCases,
+    QueryError, ReconcileQueue, ReconcileReport, UpdateError, WebhookInbox, WebhookReceipt,
 };
 
 /// The use cases, over storage `R`, an IVPAY gateway `G` and a clock `C`.
@@ -81,7 +85,7 @@ use ivpay_ports::{
 #[derive(Debug)]
 pub struct PaymentService<R, G, C> {
     repo: Arc<R>,
-    gateway: Arc<G>,
+    gateways: Arc<Accounts<G>>,
     clock: Arc<C>,
     config: Arc<ServiceConfig>,
     /// Creates whose upstream call is running, each in its own task.
@@ -90,19 +94,28 @@ pub struct PaymentService<R, G, C> {
     webhook_queued: tokio::sync::Notify,
     /// One webhook confirmation in flight per payment.
     confirming: payment_lock::PaymentLocks,
+    /// The calls toward IVPAY refreshes and webhooks may cause.
+    budget: budget::UpstreamBudget,
 }
 
 impl<R, G, C> PaymentService<R, G, C> {
-    /// Assembles the service from its ports.
+    /// Assembles the service from its ports, with one IVPAY account (the default one).
     pub fn new(repo: R, gateway: G, clock: C, config: ServiceConfig) -> Self {
+        Self::with_accounts(repo, Accounts::single(gateway), clock, config)
+    }
+
+    /// Assembles the service from its ports, with several IVPAY accounts.
+    pub fn with_accounts(repo: R, accounts: Accounts<G>, clock: C, config: ServiceConfig) -> Self {
+        let budget = budget::UpstreamBudget::new(config.upstream_budget);
         Self {
             repo: Arc::new(repo),
-            gateway: Arc::new(gateway),
+            gateways: Arc::new(accounts),
             clock: Arc::new(clock),
             config: Arc::new(config),
             creates: TaskTracker::new(),
             webhook_queued: tokio::sync::Notify::new(),
             confirming: payment_lock::PaymentLocks::default(),
+            budget,
         }
     }
 
@@ -136,12 +149,22 @@ where
         self.create_payment(client, key, request).await
     }
 
-    async fn get(&self, reference: PaymentRef, refresh: bool) -> Result<Payment, QueryError> {
-        self.get_payment(reference, refresh).await
+    async fn get(
+        &self,
+        client: ClientId,
+        reference: PaymentRef,
+        refresh: bool,
+    ) -> Result<PaymentRead, QueryError> {
+        self.get_payment(&client, reference, refresh).await
     }
 
-    async fn list(&self, filter: PaymentFilter, page: PageRequest) -> Result<Page, QueryError> {
-        self.list_payments(filter, page).await
+    async fn list(
+        &self,
+        client: ClientId,
+        filter: PaymentFilter,
+        page: PageRequest,
+    ) -> Result<Page, QueryError> {
+        self.list_payments(client, filter, page).await
     }
 
     async fn health(&self) -> Result<Health, QueryError> {
@@ -151,8 +174,12 @@ where
         })
     }
 
-    async fn events(&self, reference: PaymentRef) -> Result<Vec<PaymentEvent>, QueryError> {
-        self.payment_events(reference).await
+    async fn events(
+        &self,
+        client: ClientId,
+        reference: PaymentRef,
+    ) -> Result<Vec<PaymentEvent>, QueryError> {
+        self.payment_events(&client, reference).await
     }
 
     async fn link_payment(

@@ -8,7 +8,9 @@
 //! an operator. A row is linked by compare-and-set on its version, and the unique index on
 //! IVPAY's id keeps one upstream payment from being linked to two rows.
 
-use ivpay_domain::{CreateOutcome, ForeignId, InternalId, Payment, PaymentId, UpstreamPayment};
+use ivpay_domain::{
+    AccountId, CreateOutcome, ForeignId, InternalId, Payment, PaymentId, UpstreamPayment,
+};
 use ivpay_ports::{
     AdminError, Clock, GatewayError, PaymentGateway, PaymentStore, RepositoryError, UpdateError,
 };
@@ -43,25 +45,32 @@ where
 {
     /// The rows awaiting IVPAY's id that sent `foreign_id` upstream: by the client's foreign
     /// id, and by our own id for rows that had none.
-    async fn candidates(&self, foreign_id: &ForeignId) -> Result<Vec<Payment>, RepositoryError> {
+    async fn candidates(
+        &self,
+        account: &AccountId,
+        foreign_id: &ForeignId,
+    ) -> Result<Vec<Payment>, RepositoryError> {
         let mut found = self.repo.find_by_foreign_id(foreign_id).await?;
         if let Ok(uuid) = uuid::Uuid::parse_str(foreign_id.as_str()) {
             if let Some(own) = self.repo.get(InternalId::from_uuid(uuid)).await? {
                 found.push(own);
             }
         }
-        found.retain(|p| awaiting(p) && p.upstream_foreign_id() == *foreign_id);
+        found.retain(|p| {
+            awaiting(p) && p.upstream_foreign_id() == *foreign_id && p.account() == account
+        });
         found.sort_by_key(Payment::id);
         found.dedup_by_key(|p| p.id());
         Ok(found)
     }
 
-    /// Links the one row awaiting `foreign_id` (IVPAY's, from its `GET` of `payment_id`) to
-    /// `payment_id`, if there is exactly one; [`Match::Known`] when a row holds
-    /// `payment_id` already.
+    /// Links the one row of `account` awaiting `foreign_id` (IVPAY's, from its `GET` of
+    /// `payment_id` with that account's key) to `payment_id`, if there is exactly one;
+    /// [`Match::Known`] when a row holds `payment_id` already.
     pub(crate) async fn link_by_foreign_id(
         &self,
         payment_id: &PaymentId,
+        account: &AccountId,
         foreign_id: Option<&ForeignId>,
     ) -> Result<Match, UpdateError> {
         let attempts = self.config.max_conflict_retries.saturating_add(1);
@@ -73,7 +82,7 @@ where
             let Some(foreign_id) = foreign_id else {
                 return Ok(Match::None);
             };
-            let mut candidates = self.candidates(foreign_id).await?;
+            let mut candidates = self.candidates(account, foreign_id).await?;
             if candidates.len() > 1 {
                 tracing::warn!(%payment_id, %foreign_id,
                     candidates = candidates.len(),
@@ -183,7 +192,11 @@ where
         if self.repo.get_by_payment_id(&payment_id).await?.is_some() {
             return Err(AdminError::AlreadyLinked(payment_id));
         }
-        let remote = match self.gateway.get(&payment_id).await {
+        let gateway = self
+            .gateways
+            .of(payment.account())
+            .map_err(AdminError::Upstream)?;
+        let remote = match gateway.get(&payment_id).await {
             Ok(remote) => remote,
             Err(GatewayError::NotFound(_)) => return Err(AdminError::UpstreamNotFound(payment_id)),
             Err(other) => return Err(AdminError::Upstream(other)),

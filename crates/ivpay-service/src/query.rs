@@ -1,9 +1,9 @@
 //! Reads: one payment (optionally refreshed from IVPAY), a page of payments, a history.
 
-use ivpay_domain::{Evidence, Payment, PaymentEvent, StatusUpdate, UpdateSource};
+use ivpay_domain::{ClientId, Evidence, Payment, PaymentEvent, StatusUpdate, UpdateSource};
 use ivpay_ports::{
-    Clock, Page, PageRequest, PaymentFilter, PaymentGateway, PaymentRef, PaymentStore, QueryError,
-    UpdateError,
+    Clock, Page, PageRequest, PaymentFilter, PaymentGateway, PaymentRead, PaymentRef, PaymentStore,
+    QueryError, Refresh, UpdateError,
 };
 
 use crate::PaymentService;
@@ -15,16 +15,26 @@ impl<R, G, C> PaymentService<R, G, C>
 where
     R: PaymentStore,
 {
-    async fn lookup(&self, reference: &PaymentRef) -> Result<Payment, QueryError> {
+    /// The payment `reference` names, if `client` owns it. Another client's payment is
+    /// answered exactly as a missing one: the same query, the same error, so neither the
+    /// answer nor its timing tells that it exists.
+    async fn lookup(
+        &self,
+        client: &ClientId,
+        reference: &PaymentRef,
+    ) -> Result<Payment, QueryError> {
         let found = match reference {
             PaymentRef::Internal(id) => self.repo.get(*id).await?,
             PaymentRef::Ivpay(id) => self.repo.get_by_payment_id(id).await?,
         };
-        found.ok_or_else(|| QueryError::NotFound(reference.clone()))
+        found
+            .filter(|payment| payment.is_owned_by(client))
+            .ok_or_else(|| QueryError::NotFound(reference.clone()))
     }
 
     pub(crate) async fn list_payments(
         &self,
+        client: ClientId,
         filter: PaymentFilter,
         page: PageRequest,
     ) -> Result<Page, QueryError> {
@@ -32,14 +42,19 @@ where
             limit: page.limit.clamp(1, MAX_PAGE),
             ..page
         };
+        let filter = PaymentFilter {
+            owner: Some(client),
+            ..filter
+        };
         Ok(self.repo.list(&filter, page).await?)
     }
 
     pub(crate) async fn payment_events(
         &self,
+        client: &ClientId,
         reference: PaymentRef,
     ) -> Result<Vec<PaymentEvent>, QueryError> {
-        let payment = self.lookup(&reference).await?;
+        let payment = self.lookup(client, &reference).await?;
         Ok(self.repo.events(payment.id()).await?)
     }
 }
@@ -52,18 +67,29 @@ where
 {
     pub(crate) async fn get_payment(
         &self,
+        client: &ClientId,
         reference: PaymentRef,
         refresh: bool,
-    ) -> Result<Payment, QueryError> {
-        let payment = self.lookup(&reference).await?;
-        if !refresh || !payment.needs_reconciliation() {
-            return Ok(payment);
+    ) -> Result<PaymentRead, QueryError> {
+        let payment = self.lookup(client, &reference).await?;
+        let read = |payment, refresh| Ok(PaymentRead { payment, refresh });
+        if !refresh {
+            return read(payment, Refresh::NotAsked);
         }
         let Some(payment_id) = payment.payment_id().cloned() else {
-            return Ok(payment);
+            return read(payment, Refresh::NotNeeded);
         };
+        if !payment.needs_reconciliation() {
+            return read(payment, Refresh::NotNeeded);
+        }
+        if !self.budget.refresh(client, payment.account()) {
+            metrics::counter!("ivpay_refresh_skipped_total").increment(1);
+            return read(payment, Refresh::Skipped);
+        }
         let remote = self
-            .gateway
+            .gateways
+            .of(payment.account())
+            .map_err(QueryError::Upstream)?
             .get(&payment_id)
             .await
             .map_err(QueryError::Upstream)?;
@@ -80,6 +106,9 @@ where
             UpdateError::Upstream(g) => QueryError::Upstream(g),
             UpdateError::Contended { id, attempts } => QueryError::Contended { id, attempts },
         })?;
-        self.lookup(&PaymentRef::Internal(payment.id())).await
+        let payment = self
+            .lookup(client, &PaymentRef::Internal(payment.id()))
+            .await?;
+        read(payment, Refresh::Done)
     }
 }

@@ -98,7 +98,11 @@ where
                 continue;
             };
             let mut delay = self.config.reconcile_delay(attempts, salt);
-            match self.gateway.get(&payment_id).await {
+            let checked = match self.gateways.of(payment.account()) {
+                Ok(gateway) => gateway.get(&payment_id).await,
+                Err(not_configured) => Err(not_configured),
+            };
+            match checked {
                 Ok(remote) => {
                     let outcome = self
                         .apply_status_update(StatusUpdate {

@@ -117,7 +117,13 @@ mod tests {
         let request = ivpay_domain::NewPayment::from_fields("10", "USD", None, None, None)
             .expect("valid request");
         let at = Timestamp::from_unix_seconds(1_726_248_770);
-        let mut p = Payment::initiate(InternalId::from_uuid(uuid::Uuid::from_u128(7)), request, at);
+        let mut p = Payment::initiate(
+            InternalId::from_uuid(uuid::Uuid::from_u128(7)),
+            "shop".parse().expect("client"),
+            ivpay_domain::AccountId::default(),
+            request,
+            at,
+        );
         p.mark_created(
             UpstreamPayment {
                 payment_id: id.parse().expect("valid id"),

@@ -34,6 +34,9 @@ enum Confirmation {
     /// Unmatched for longer than `unknown_webhook_keep`: recorded as an unknown payment
     /// and removed.
     Expired,
+    /// The account's budget of calls toward IVPAY is spent: IVPAY was not asked, and it
+    /// is tried again shortly, its attempts not counted.
+    OverBudget,
 }
 
 /// What confirming a webhook with IVPAY found.
@@ -46,7 +49,12 @@ enum Confirmed {
         /// IVPAY's answer, kept as evidence if the webhook expires.
         confirmation: String,
     },
+    /// Not asked: the account's budget toward IVPAY is spent.
+    OverBudget,
 }
+
+/// How soon a webhook that found the budget spent is tried again.
+const OVER_BUDGET_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The note kept when a webhook for a payment we hold no row for expires.
 const UNMATCHED: &str = "no row matched before the inbox keep time ran out";
@@ -141,6 +149,7 @@ where
                     report.processed += 1;
                     report.expired += 1;
                 }
+                Ok(Confirmation::OverBudget) => report.over_budget += 1,
                 // Left leased in the inbox: tried again when the lease ends.
                 Err(error) => {
                     report.failed += 1;
@@ -174,6 +183,15 @@ where
             }) => {
                 self.keep_unmatched(&entry, leased_until, ambiguous, confirmation)
                     .await?
+            }
+            Ok(Confirmed::OverBudget) => {
+                let next = self.clock.now() + OVER_BUDGET_RETRY;
+                (
+                    Confirmation::OverBudget,
+                    self.repo
+                        .retry_webhook(entry.id, leased_until, next, entry.attempts)
+                        .await?,
+                )
             }
             Err(UpdateError::Upstream(error)) => {
                 let attempts = entry.attempts.saturating_add(1);
@@ -272,8 +290,24 @@ where
     /// applied is what IVPAY's GET says; both bodies are kept as evidence. A payment IVPAY
     /// knows but no row holds is matched by foreign id ([`crate::link`]) before anything
     /// is applied, or left unmatched.
+    ///
+    /// IVPAY is asked with the key of the account the payment was made through; for a
+    /// payment no row holds yet, with the key of the account whose key the webhook echoed,
+    /// and only that account's rows are candidates for the link.
     async fn confirm_by_get(&self, hint: &WebhookHint) -> Result<Confirmed, UpdateError> {
-        let remote = match self.gateway.get(&hint.payment_id).await {
+        let held = self.repo.get_by_payment_id(&hint.payment_id).await?;
+        let account = held
+            .as_ref()
+            .map_or(&hint.account, |payment| payment.account());
+        if held.is_some() && *account != hint.account {
+            tracing::warn!(payment_id = %hint.payment_id, notified_by = %hint.account, %account,
+                "webhook echoed another account's key than the payment's: confirmed with the payment's own account");
+        }
+        if !self.budget.confirmation(account) {
+            return Ok(Confirmed::OverBudget);
+        }
+        let gateway = self.gateways.of(account).map_err(UpdateError::Upstream)?;
+        let remote = match gateway.get(&hint.payment_id).await {
             Ok(remote) => remote,
             // IVPAY does not know it: nothing to confirm. Kept on record, not retried.
             Err(GatewayError::NotFound(_)) => {
@@ -287,16 +321,11 @@ where
             }
             Err(other) => return Err(UpdateError::Upstream(other)),
         };
-        let linked = if self
-            .repo
-            .get_by_payment_id(&hint.payment_id)
-            .await?
-            .is_some()
-        {
+        let linked = if held.is_some() {
             false
         } else {
             match self
-                .link_by_foreign_id(&hint.payment_id, remote.foreign_id.as_ref())
+                .link_by_foreign_id(&hint.payment_id, account, remote.foreign_id.as_ref())
                 .await?
             {
                 Match::Linked => true,

@@ -18,6 +18,8 @@ pub struct Model {
     pub quarantined_at: Option<i64>,
     /// Why it could not be read, as logged.
     pub quarantine_reason: Option<String>,
+    /// The IVPAY account whose key the webhook echoed.
+    pub account: String,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -49,6 +49,10 @@ pub struct Model {
     pub quarantined_at: Option<i64>,
     /// Why it could not be read, as logged.
     pub quarantine_reason: Option<String>,
+    /// The client that created it; `NULL` for rows from before payments had owners.
+    pub owner_client: Option<String>,
+    /// The IVPAY account it was made through.
+    pub account: String,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

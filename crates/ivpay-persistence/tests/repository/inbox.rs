@@ -9,6 +9,11 @@ fn webhook(n: u128, received: i64) -> InboxWebhook {
     InboxWebhook {
         id: id(n),
         hint: WebhookHint {
+            account: if n % 2 == 0 {
+                ivpay_domain::AccountId::default()
+            } else {
+                "pos-2".parse().expect("account")
+            },
             payment_id: format!("ivpay{n}").parse().expect("valid id"),
             status: Some(ReportedStatus::from("PAID")),
             raw: format!(r#"{{"payment_id":"ivpay{n}","status":"PAID","amount":10.50}}"#),

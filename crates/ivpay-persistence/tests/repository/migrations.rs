@@ -78,3 +78,48 @@ pub(crate) async fn instances_migrating_at_once_all_succeed(t: TestDb) {
         every_migration
     );
 }
+
+/// A row stored before payments had owners keeps no owner through the upgrade (guessing
+/// one could show one client's payments to another), belongs to the default account, is
+/// listed for no client, and is given to a client only by the operator's `adopt`.
+pub(crate) async fn rows_from_before_tenancy_have_no_owner_until_adopted(t: TestDb) {
+    use ivpay_domain::{AccountId, ClientId};
+    use ivpay_ports::PaymentFilter;
+
+    migrate_down(&t.db, Some(1))
+        .await
+        .expect("back to before tenancy");
+    let old = id(42);
+    t.execute_raw(&format!(
+        "INSERT INTO payments (id, version, created_at, updated_at, amount, currency, \
+             create_outcome, status, check_attempts) \
+             VALUES ('{old}', 1, 100, 100, '5.00', 'USD', 'initiated', 'CREATED', 0)"
+    ))
+    .await;
+    migrate_up(&t.db).await.expect("upgraded");
+
+    let row = t.repo.get(old).await.expect("read").expect("kept");
+    assert_eq!(row.owner(), None);
+    assert_eq!(row.account(), &AccountId::default());
+    assert_eq!(row.money().amount().to_string(), "5.00");
+    let shop: ClientId = "shop".parse().expect("client");
+    let listed = |owner: ClientId| {
+        let filter = PaymentFilter {
+            owner: Some(owner),
+            ..PaymentFilter::default()
+        };
+        let repo = t.repo.clone();
+        async move { crate::support::listed_ids(&repo, filter).await.len() }
+    };
+    assert_eq!(listed(shop.clone()).await, 0);
+
+    assert_eq!(t.repo.adopt_unowned(&shop).await.expect("adopted"), 1);
+    assert_eq!(
+        t.repo.adopt_unowned(&shop).await.expect("again"),
+        0,
+        "only unowned rows"
+    );
+    let row = t.repo.get(old).await.expect("read").expect("kept");
+    assert!(row.is_owned_by(&shop));
+    assert_eq!(listed(shop).await, 1);
+}

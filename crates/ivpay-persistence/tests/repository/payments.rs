@@ -1,7 +1,7 @@
 //! Storing and reading payments, events and idempotency keys.
 
 use ivpay_domain::{
-    EventOutcome, Evidence, ForeignId, NewPayment, Payment, PaymentEvent, PaymentStatus,
+    AccountId, EventOutcome, Evidence, ForeignId, NewPayment, Payment, PaymentEvent, PaymentStatus,
     RefusalReason, ReportedStatus, UpdateSource,
 };
 use ivpay_ports::{
@@ -10,8 +10,8 @@ use ivpay_ports::{
 };
 
 use crate::support::{
-    Storage, TestDb, applied_event, at, created_upstream, id, intent, intent_with, move_to,
-    upstream,
+    Storage, TestDb, applied_event, at, created_upstream, id, intent, intent_with, listed_ids,
+    move_to, shop, upstream,
 };
 
 pub(crate) async fn round_trip_keeps_every_field_and_exact_amounts(repo: impl Storage) {
@@ -23,9 +23,23 @@ pub(crate) async fn round_trip_keeps_every_field_and_exact_amounts(repo: impl St
         Some("https://shop.example/failed"),
     )
     .expect("valid request");
-    let full = Payment::initiate(id(1), request, at(1_700_000_000));
+    let full = Payment::initiate(
+        id(1),
+        shop(),
+        AccountId::default(),
+        request,
+        at(1_700_000_000),
+    );
+    let elsewhere = Payment::initiate(
+        id(7),
+        "kiosk".parse().expect("client"),
+        "pos-2".parse().expect("account"),
+        NewPayment::from_fields("1.00", "EUR", None, None, None).expect("valid"),
+        at(1_700_000_006),
+    );
     let cases = [
         full,
+        elsewhere,
         intent(2, "100.00", 1_700_000_001),
         intent(3, "100", 1_700_000_002),
         intent_with(4, "1500", "JPY", None, 1_700_000_003),
@@ -40,6 +54,7 @@ pub(crate) async fn round_trip_keeps_every_field_and_exact_amounts(repo: impl St
     }
     for (p, text) in cases.iter().zip([
         "10.50",
+        "1.00",
         "100.00",
         "100.00",
         "1500",
@@ -48,6 +63,8 @@ pub(crate) async fn round_trip_keeps_every_field_and_exact_amounts(repo: impl St
     ]) {
         let back = repo.get(p.id()).await.expect("read").expect("present");
         assert_eq!(&back, p, "every field survives the round trip");
+        assert_eq!(back.owner(), p.owner());
+        assert_eq!(back.account(), p.account());
         assert_eq!(back.money().amount().to_string(), text);
     }
     assert_eq!(repo.get(id(99)).await.expect("read"), None);
@@ -128,24 +145,7 @@ pub(crate) async fn filters_narrow_by_status_foreign_id_and_creation_range(repo:
     let mut paid = created_upstream(&repo, 100, 1_005, None).await;
     move_to(&repo, &mut paid, PaymentStatus::Paid, 1_006).await;
 
-    let page = |filter: PaymentFilter| {
-        let repo = repo.clone();
-        async move {
-            repo.list(
-                &filter,
-                PageRequest {
-                    after: None,
-                    limit: 100,
-                },
-            )
-            .await
-            .expect("listed")
-            .items
-            .iter()
-            .map(Payment::id)
-            .collect::<Vec<_>>()
-        }
-    };
+    let page = |filter: PaymentFilter| listed_ids(&repo, filter);
     assert_eq!(page(PaymentFilter::default()).await.len(), 13);
     assert_eq!(
         page(PaymentFilter {
@@ -180,6 +180,7 @@ pub(crate) async fn filters_narrow_by_status_foreign_id_and_creation_range(repo:
             foreign_id: Some(ForeignId::try_from("order-a".to_owned()).expect("valid")),
             created_from: Some(at(1_030)),
             created_to: None,
+            owner: Some(shop()),
         })
         .await,
         vec![id(9), id(6), id(3)]
@@ -670,4 +671,31 @@ pub(crate) async fn expired_idempotency_keys_are_purged_in_bounded_batches(repo:
     );
     // The payments themselves stay.
     assert!(repo.get(id(1)).await.expect("read").is_some());
+}
+
+pub(crate) async fn a_listing_for_one_owner_holds_only_its_payments(repo: impl Storage) {
+    let kiosk: ivpay_domain::ClientId = "kiosk".parse().expect("client");
+    for n in 0..6u128 {
+        let owner = if n % 2 == 0 { shop() } else { kiosk.clone() };
+        let p = Payment::initiate(
+            id(n),
+            owner,
+            AccountId::default(),
+            NewPayment::from_fields("1.00", "USD", None, None, None).expect("valid"),
+            at(2_000 + n as i64),
+        );
+        repo.insert_intent(&p, None).await.expect("stored");
+    }
+    let listed = |owner: ivpay_domain::ClientId| {
+        listed_ids(
+            &repo,
+            PaymentFilter {
+                owner: Some(owner),
+                ..PaymentFilter::default()
+            },
+        )
+    };
+    assert_eq!(listed(shop()).await, vec![id(4), id(2), id(0)]);
+    assert_eq!(listed(kiosk).await, vec![id(5), id(3), id(1)]);
+    assert_eq!(listed("nobody".parse().expect("client")).await, vec![]);
 }

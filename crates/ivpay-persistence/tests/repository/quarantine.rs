@@ -14,6 +14,7 @@ fn webhook(n: u128) -> InboxWebhook {
     InboxWebhook {
         id: id(n),
         hint: ivpay_domain::WebhookHint {
+            account: ivpay_domain::AccountId::default(),
             payment_id: format!("ivpay{n}").parse().expect("valid id"),
             status: Some(ivpay_domain::ReportedStatus::from("PAID")),
             raw: format!(r#"{{"payment_id":"ivpay{n}","status":"PAID"}}"#),

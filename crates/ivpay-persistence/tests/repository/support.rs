@@ -5,8 +5,8 @@ use std::future::Future;
 use std::time::Duration;
 
 use ivpay_domain::{
-    EventOutcome, Evidence, InternalId, NewPayment, Payment, PaymentEvent, PaymentStatus,
-    ReportedStatus, Timestamp, UpdateSource, UpstreamPayment,
+    AccountId, ClientId, EventOutcome, Evidence, InternalId, NewPayment, Payment, PaymentEvent,
+    PaymentStatus, ReportedStatus, Timestamp, UpdateSource, UpstreamPayment,
 };
 use ivpay_persistence::testing::TestDatabase;
 use ivpay_persistence::{Database, DatabaseOptions, SeaOrmRepository, connect, migrate_up};
@@ -128,7 +128,30 @@ pub(crate) fn intent_with(
 ) -> Payment {
     let request =
         NewPayment::from_fields(amount, currency, foreign_id, None, None).expect("valid request");
-    Payment::initiate(id(n), request, at(created))
+    Payment::initiate(id(n), shop(), AccountId::default(), request, at(created))
+}
+
+/// The ids of the first page (up to 100) `filter` lists, newest first.
+pub(crate) async fn listed_ids(
+    repo: &impl PaymentStore,
+    filter: ivpay_ports::PaymentFilter,
+) -> Vec<InternalId> {
+    let first = ivpay_ports::PageRequest {
+        after: None,
+        limit: 100,
+    };
+    repo.list(&filter, first)
+        .await
+        .expect("listed")
+        .items
+        .iter()
+        .map(Payment::id)
+        .collect()
+}
+
+/// The client every test payment belongs to.
+pub(crate) fn shop() -> ClientId {
+    "shop".parse().expect("client")
 }
 
 /// What IVPAY answers for payment `n`.

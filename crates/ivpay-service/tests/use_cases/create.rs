@@ -289,6 +289,8 @@ async fn a_request_waiting_too_long_for_the_first_gets_in_flight() {
     // A first request that recorded its intent and then died before settling.
     let payment = ivpay_domain::Payment::initiate(
         ivpay_domain::InternalId::from_uuid(uuid_v4_like()),
+        "shop".parse().expect("client"),
+        ivpay_domain::AccountId::default(),
         request("10"),
         Timestamp::from_unix_seconds(T0),
     );

@@ -51,6 +51,8 @@ async fn unknown_row(repo: &InMemoryRepository, n: u128, foreign_id: Option<&str
         NewPayment::from_fields("10", "USD", foreign_id, None, None).expect("valid request");
     let mut p = Payment::initiate(
         InternalId::from_uuid(uuid::Uuid::from_u128(n)),
+        "shop".parse().expect("client"),
+        ivpay_domain::AccountId::default(),
         request,
         Timestamp::from_unix_seconds(T0),
     );

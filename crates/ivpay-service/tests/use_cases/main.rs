@@ -7,5 +7,6 @@ mod link;
 mod query;
 mod reconcile;
 mod support;
+mod tenancy;
 mod update;
 mod webhook;

@@ -101,6 +101,8 @@ async fn an_intent_left_initiated_by_a_dead_request_is_settled_as_unknown() {
     // A request recorded its intent and key, then the process died before IVPAY answered.
     let stuck = ivpay_domain::Payment::initiate(
         ivpay_domain::InternalId::from_uuid(uuid_v4_like()),
+        "shop".parse().expect("client"),
+        ivpay_domain::AccountId::default(),
         request("10"),
         Timestamp::from_unix_seconds(T0),
     );

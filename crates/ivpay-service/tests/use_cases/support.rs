@@ -111,6 +111,7 @@ pub(crate) fn update(id: &str, status: &str, source: UpdateSource) -> StatusUpda
 
 pub(crate) fn hint(id: &str, status: Option<&str>, raw: &str) -> ivpay_domain::WebhookHint {
     ivpay_domain::WebhookHint {
+        account: ivpay_domain::AccountId::default(),
         payment_id: id.parse().expect("valid"),
         status: status.map(ReportedStatus::from),
         raw: raw.into(),

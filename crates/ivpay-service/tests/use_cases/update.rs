@@ -40,7 +40,7 @@ async fn duplicate_and_out_of_order_updates_never_reverse_a_final_state() {
         "only the first PAID changed it"
     );
     let events = svc
-        .events(PaymentRef::Internal(p.id()))
+        .events(client(), PaymentRef::Internal(p.id()))
         .await
         .expect("history");
     assert_eq!(
