@@ -36,6 +36,7 @@ impl Service {
             .env("IVPAY_DATABASE__MAX_CONNECTIONS", "16")
             .env("IVPAY_LOG__FILTER", "warn")
             .env("IVPAY_RECONCILER__ENABLED", "false")
+            .env("IVPAY_IVPAY__BUDGET_PER_SECOND", "0")
             // One client drives the whole load: the per-client limit would measure itself.
             .env("IVPAY_SERVER__RATE_LIMIT_PER_SECOND", "0")
             // No ivpay.toml there: defaults and the variables above only.

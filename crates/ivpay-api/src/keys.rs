@@ -361,12 +361,8 @@ mod tests {
         assert!(scopes.allows(Scope::Read) && scopes.allows(Scope::Admin));
         assert!(!scopes.allows(Scope::Create));
         assert_eq!(format!("{scopes:?}"), r#"{"read", "admin"}"#);
-        assert!(
-            "write"
-                .parse::<Scope>()
-                .unwrap_err()
-                .contains("create, read or admin")
-        );
+        let unknown = "write".parse::<Scope>().expect_err("not a scope");
+        assert!(unknown.contains("create, read or admin"), "{unknown}");
         assert!(Scopes::default().is_empty());
     }
 

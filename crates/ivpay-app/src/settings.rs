@@ -147,10 +147,10 @@ pub struct IvpaySettings {
     #[serde(deserialize_with = "parsed")]
     pub payment_url_template: PaymentUrlTemplate,
     /// Calls toward IVPAY per second that refreshes and webhook confirmations together may
-    /// cause, per account; `None` (0) turns the budget off. Default 20.
+    /// cause, per account; `None` (0) turns the budget off. Default 50.
     #[serde(deserialize_with = "zero_is_off")]
     pub budget_per_second: Option<NonZeroU32>,
-    /// Such calls at once after a quiet spell, per account. Default 40.
+    /// Such calls at once after a quiet spell, per account. Default 100.
     #[serde(deserialize_with = "at_least_one")]
     pub budget_burst: NonZeroU32,
     /// Refreshes (`?refresh=true`) per second each client may make; `None` (0) turns the
@@ -198,8 +198,8 @@ impl Default for IvpaySettings {
             connect_timeout: Duration::from_secs(5),
             request_timeout: Duration::from_secs(15),
             payment_url_template: PaymentUrlTemplate::default(),
-            budget_per_second: NonZeroU32::new(20),
-            budget_burst: const { NonZeroU32::new(40).expect("not zero") },
+            budget_per_second: NonZeroU32::new(50),
+            budget_burst: const { NonZeroU32::new(100).expect("not zero") },
             refresh_per_client_per_second: NonZeroU32::new(5),
             refresh_per_client_burst: const { NonZeroU32::new(10).expect("not zero") },
         }
@@ -881,6 +881,110 @@ mod tests {
 
     fn file_refusal(toml: &str) -> String {
         from_file(toml).expect_err("refused").to_string()
+    }
+
+    #[test]
+    fn tenancy_mistakes_stop_the_start_naming_the_setting() {
+        let digest = format!("sha256:{}", "ab".repeat(32));
+        let cases = [
+            (
+                "[clients]\na = \"same-key\"\nb = \"same-key\"\n".to_owned(),
+                "clients.b: the same key as clients.a: every key must be distinct",
+            ),
+            (
+                "[ivpay]\napi_key = \"merchant\"\n[clients]\nshop = \"merchant\"\n".to_owned(),
+                "clients.shop: the same key as ivpay.api_key",
+            ),
+            (
+                format!(
+                    "[clients]\nshop = \"{digest}\"\nkiosk = \"sha256:{}\"\n",
+                    "AB".repeat(32)
+                ),
+                "clients.shop: the same key as clients.kiosk",
+            ),
+            (
+                "[clients.shop]\nkey = \"k\"\naccount = \"pos-9\"\n".to_owned(),
+                "clients.shop.account: no IVPAY account \"pos-9\" (configured: default)",
+            ),
+            (
+                "[clients]\nshop = \"sha256:abc\"\n".to_owned(),
+                "clients.shop: sha256: must be followed by 64 hex digits",
+            ),
+            (
+                "[clients.shop]\nkeys = [\"k1\", \"\"]\n".to_owned(),
+                "clients.shop.keys[1]: must not be empty",
+            ),
+            (
+                "[admin]\nkey = \"ops\"\n[clients]\nadmin = \"k\"\n".to_owned(),
+                "clients.admin: the name is taken by admin.key",
+            ),
+            (
+                "[ivpay.accounts.pos-2]\napi_key = \"k2\"\n".to_owned(),
+                "ivpay.accounts.pos-2: named accounts need ivpay.api_key",
+            ),
+            (
+                "[ivpay]\napi_key = \"k\"\n[ivpay.accounts.default]\napi_key = \"k2\"\n".to_owned(),
+                "ivpay.accounts.default: the default account is ivpay.api_key",
+            ),
+        ];
+        for (toml, expected) in cases {
+            let err = file_refusal(&toml);
+            assert!(err.starts_with(expected), "{toml}\n{err}");
+        }
+        // A digest equal to the digest of another plaintext key is the same key too.
+        let shop_digest = format!(
+            "sha256:{}",
+            hex::encode(<sha2::Sha256 as sha2::Digest>::digest(b"plain"))
+        );
+        let err = file_refusal(&format!(
+            "[clients]\na = \"plain\"\nb = \"{shop_digest}\"\n"
+        ));
+        assert!(
+            err.starts_with("clients.b: the same key as clients.a"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn accounts_and_client_tables_load_from_file_and_environment() {
+        let s = Settings::load_with_env(
+            Path::new("/nonexistent/ivpay.toml"),
+            false,
+            [
+                ("IVPAY_IVPAY__API_KEY", "main"),
+                ("IVPAY_IVPAY__ACCOUNTS__POS2__API_KEY", "acct-two-secret"),
+                ("IVPAY_CLIENTS__KIOSK__KEY", "kiosk-key"),
+                ("IVPAY_CLIENTS__KIOSK__SCOPES", "read,create"),
+                ("IVPAY_CLIENTS__KIOSK__ACCOUNT", "pos2"),
+                (
+                    "IVPAY_CLIENTS__KIOSK__REDIRECT_HOSTS",
+                    "kiosk.example,*.kiosk.example",
+                ),
+            ],
+        )
+        .expect("loads");
+        let pos2: AccountId = "pos2".parse().expect("id");
+        assert_eq!(
+            s.ivpay
+                .accounts
+                .get(&pos2)
+                .map(|a| a.api_key.expose_secret()),
+            Some("acct-two-secret")
+        );
+        let kiosk = s.clients.get(&"kiosk".parse().expect("id")).expect("kiosk");
+        assert_eq!(kiosk.account, pos2);
+        assert_eq!(kiosk.keys.len(), 1);
+        assert!(kiosk.keys[0].scopes.allows(ivpay_api::Scope::Read));
+        assert!(!kiosk.keys[0].scopes.allows(ivpay_api::Scope::Admin));
+        assert_eq!(kiosk.redirect_hosts.len(), 2);
+        assert!(
+            !format!("{s:?}").contains("acct-two-secret"),
+            "account keys are redacted"
+        );
+        assert!(
+            !format!("{s:?}").contains("kiosk-key"),
+            "client keys are redacted"
+        );
     }
 
     // One variable of every section, read from the environment and typed.

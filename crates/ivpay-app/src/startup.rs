@@ -458,6 +458,7 @@ fn count_inbox(report: &ivpay_ports::InboxReport) {
         ("lease_lost", report.lease_lost),
         ("failed", report.failed),
         ("unmatched", report.unmatched),
+        ("over_budget", report.over_budget),
     ] {
         metrics::counter!("ivpay_inbox_webhooks_total", "outcome" => outcome)
             .increment(u64::from(n));

@@ -64,7 +64,7 @@ pub struct ServiceConfig {
     /// The budget of calls toward IVPAY that refreshes and webhook confirmations may
     /// cause: per account (both together) and per client (its refreshes). Over budget, a
     /// refresh answers the stored state ([`ivpay_ports::Refresh::Skipped`]) and a webhook
-    /// waits in the inbox a second. Default: 20 a second per account (bursts of 40), 5 a
+    /// waits in the inbox a second. Default: 50 a second per account (bursts of 100), 5 a
     /// second per client (bursts of 10).
     pub upstream_budget: crate::BudgetConfig,
     /// How many times the answer of a create is written before giving up while storage is
@@ -170,8 +170,8 @@ impl Default for ServiceConfig {
             payment_url_template: PaymentUrlTemplate::default(),
             upstream_budget: crate::BudgetConfig {
                 per_account: Some(crate::Rate {
-                    per_second: const { std::num::NonZeroU32::new(20).expect("not zero") },
-                    burst: const { std::num::NonZeroU32::new(40).expect("not zero") },
+                    per_second: const { std::num::NonZeroU32::new(50).expect("not zero") },
+                    burst: const { std::num::NonZeroU32::new(100).expect("not zero") },
                 }),
                 per_client: Some(crate::Rate {
                     per_second: const { std::num::NonZeroU32::new(5).expect("not zero") },
