@@ -18,6 +18,7 @@ on_both_backends!(
     keys_carry_scopes_and_may_be_digests,
     redirect_hosts_outside_a_clients_list_are_refused,
     each_account_creates_and_confirms_its_own_payments,
+    refreshes_over_the_budget_answer_the_stored_state,
 );
 
 const SHOP_KEY: &str = "shop-key-0123456789";
@@ -274,6 +275,60 @@ async fn redirect_hosts_outside_a_clients_list_are_refused(backend: Backend) {
         )
         .await;
     assert_eq!(status, 200, "{answer}");
+    app.stop().await;
+}
+
+async fn refreshes_over_the_budget_answer_the_stored_state(backend: Backend) {
+    let Some(db) = fresh_db(backend).await else {
+        return;
+    };
+    let app = spawn_app_with(db.url(), |s| {
+        two_clients(s);
+        s.ivpay.refresh_per_client_per_second = std::num::NonZeroU32::new(1);
+        s.ivpay.refresh_per_client_burst = std::num::NonZeroU32::new(2).expect("not zero");
+    })
+    .await;
+    let mut refresh_paths = Vec::new();
+    for key in [SHOP_KEY, OTHER_KEY] {
+        let (status, created) = app
+            .send_as(key, Method::POST, "/payment/create", Some(ORDER))
+            .await;
+        assert_eq!(status, 200, "{created}");
+        let id = created["data"]["id"].as_str().expect("id").to_owned();
+        refresh_paths.push((key, format!("/payment/{id}?refresh=true")));
+    }
+    let (shop, shop_path) = &refresh_paths[0];
+    let mut seen = Vec::new();
+    for _ in 0..4 {
+        let (status, read) = app.send_as(shop, Method::GET, shop_path, None).await;
+        assert_eq!(status, 200, "{read}");
+        assert_eq!(
+            read["data"]["status"], "CREATED",
+            "the stored state: {read}"
+        );
+        seen.push(
+            read["data"]["refresh"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+        );
+    }
+    assert_eq!(seen[..2], ["done", "done"], "{seen:?}");
+    assert!(seen[2..].iter().all(|r| r == "skipped"), "{seen:?}");
+    // Another client's budget is its own.
+    let (other, other_path) = &refresh_paths[1];
+    let (_, read) = app.send_as(other, Method::GET, other_path, None).await;
+    assert_eq!(read["data"]["refresh"], "done", "{read}");
+    // Without refresh, nothing is said about it.
+    let (_, read) = app
+        .send_as(
+            shop,
+            Method::GET,
+            shop_path.trim_end_matches("?refresh=true"),
+            None,
+        )
+        .await;
+    assert!(read["data"].get("refresh").is_none(), "{read}");
     app.stop().await;
 }
 
