@@ -52,10 +52,10 @@ migrate:
 sandbox:
     cargo run -p ivpay-app -- sandbox
 
-# load test: create, get and webhook at concurrency 32 on SQLite and PostgreSQL (release build)
+# ivpay against a raw-sqlx baseline, same fake IVPAY, SQLite and PostgreSQL (release build)
 bench secs="10":
     cargo build --release -p ivpay-app --bin ivpay-app
-    cargo build --release -p ivpay-tests --bin loadgen
+    cargo build --release -p ivpay-tests --bin loadgen --bin bench-baseline --bin bench-upstream
     IVPAY_BENCH_SECS={{secs}} IVPAY_BENCH_DATABASE_URL=${IVPAY_BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres} target/release/loadgen
 
 # chaos harness: kill -9, upstream faults, give-ups, two instances, a poison row, then the ledger check; prints a table (IVPAY_CHAOS_SEED=N replays)

@@ -1,20 +1,32 @@
-//! `just bench`: drives a release build of `ivpay-app` (embedded sandbox upstream) at a
-//! fixed concurrency and prints throughput, latency percentiles and the service's peak
-//! memory, on SQLite and, when a server is configured, on PostgreSQL.
+//! `just bench`: ivpay against a baseline doing the same job with the least code, side by
+//! side on this machine, in one run so the machine's noise cancels in the ratios.
 //!
-//! Settings (environment): `IVPAY_BENCH_SECS` per scenario (default 10),
+//! Three processes besides this one, which only generates load: `bench-upstream` (IVPAY,
+//! answering at once), `bench-baseline` (raw sqlx, no layers) and the release `ivpay-app`
+//! (reconciler off, rate limits and the upstream budget off, one client key). For each
+//! backend and each server it runs `create`, `read` (`GET /payment/{id}` by our id) and
+//! `webhook` (a PAID notice: ivpay keeps it in its inbox and confirms it with IVPAY, the
+//! baseline inserts one row) at a fixed concurrency, and prints req/s, p50, p99, CPU per
+//! request (the server's user + system time from `/proc`, over the run), peak RSS, the
+//! time from start to ready, and the ratios ivpay / baseline.
+//!
+//! Settings (environment): `IVPAY_BENCH_SECS` per run (default 10),
 //! `IVPAY_BENCH_CONCURRENCY` (default 32), `IVPAY_BENCH_DATABASE_URL` or
-//! `IVPAY_TEST_DATABASE_URL` (a PostgreSQL admin URL; a fresh `ivpay_bench` database is
-//! made there), `IVPAY_APP_BIN` (default `target/release/ivpay-app`).
+//! `IVPAY_TEST_DATABASE_URL` (a PostgreSQL admin URL; fresh databases are made there),
+//! `IVPAY_BENCH_BIN_DIR` (default `target/release`: where `ivpay-app`, `bench-baseline`
+//! and `bench-upstream` are).
 
-use std::path::PathBuf;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-const CLIENT_KEY: &str = "dev-client-key";
-const SANDBOX_KEY: &str = "sandbox-merchant-key";
+const CLIENT_KEY: &str = "bench-client-key";
+const IVPAY_KEY: &str = "bench-ivpay-key";
+/// Linux's clock ticks per second in `/proc/<pid>/stat` (`getconf CLK_TCK`).
+const TICKS_PER_SECOND: u64 = 100;
 
 fn env_u64(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -23,43 +35,86 @@ fn env_u64(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-struct Service {
+/// A server under test, as a child process.
+struct Server {
     child: Child,
     base: String,
+    ready_after: Duration,
 }
 
-impl Service {
-    fn start(bin: &PathBuf, db_url: &str, port: u16) -> Service {
-        let child = Command::new(bin)
-            .env("IVPAY_SERVER__BIND", format!("127.0.0.1:{port}"))
-            .env("IVPAY_DATABASE__URL", db_url)
-            .env("IVPAY_DATABASE__MAX_CONNECTIONS", "16")
-            .env("IVPAY_LOG__FILTER", "warn")
-            .env("IVPAY_RECONCILER__ENABLED", "false")
-            .env("IVPAY_IVPAY__BUDGET_PER_SECOND", "0")
-            // One client drives the whole load: the per-client limit would measure itself.
-            .env("IVPAY_SERVER__RATE_LIMIT_PER_SECOND", "0")
-            // No ivpay.toml there: defaults and the variables above only.
+impl Server {
+    /// Starts `command`, reads `listening <addr>` from its output when `announces`, else
+    /// uses `base`, and waits for `/readyz`.
+    async fn start(
+        mut command: Command,
+        announces: bool,
+        base: Option<String>,
+        http: &reqwest::Client,
+    ) -> Server {
+        let started = Instant::now();
+        command
             .current_dir(std::env::temp_dir())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
+            .stdout(if announces {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stderr(Stdio::inherit());
+        let mut child = command
             .spawn()
-            .unwrap_or_else(|e| {
-                panic!(
-                    "cannot start {}: {e} (run `cargo build --release -p ivpay-app`)",
-                    bin.display()
-                )
-            });
-        Service {
-            child,
-            base: format!("http://127.0.0.1:{port}"),
+            .unwrap_or_else(|e| panic!("cannot start {command:?}: {e} (run `just bench`)"));
+        let base = match base {
+            Some(base) => base,
+            None => {
+                let out = child.stdout.take().expect("piped");
+                let mut line = String::new();
+                BufReader::new(out).read_line(&mut line).expect("announces");
+                let addr = line
+                    .trim()
+                    .strip_prefix("listening ")
+                    .expect("listening <addr>");
+                format!("http://{addr}")
+            }
+        };
+        for _ in 0..2000 {
+            if let Ok(r) = http.get(format!("{base}/readyz")).send().await {
+                if r.status().is_success() {
+                    return Server {
+                        child,
+                        base,
+                        ready_after: started.elapsed(),
+                    };
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
         }
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("{base} did not become ready");
+    }
+
+    fn proc_file(&self, name: &str) -> String {
+        std::fs::read_to_string(format!("/proc/{}/{name}", self.child.id())).unwrap_or_default()
+    }
+
+    /// User plus system CPU time so far, in clock ticks.
+    fn cpu_ticks(&self) -> u64 {
+        let stat = self.proc_file("stat");
+        // The command name (field 2) may hold spaces; fields are counted after its `)`.
+        let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+        let fields: Vec<&str> = after.split_whitespace().collect();
+        let field = |i: usize| {
+            fields
+                .get(i)
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        // utime and stime are fields 14 and 15 of the line: 11 and 12 after the `)`.
+        field(11) + field(12)
     }
 
     fn peak_rss_kib(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .unwrap_or_default();
-        status
+        self.proc_file("status")
             .lines()
             .find_map(|l| l.strip_prefix("VmHWM:"))
             .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
@@ -82,32 +137,45 @@ fn free_port() -> u16 {
         .expect("a free port")
 }
 
-struct Outcome {
-    name: &'static str,
+/// One run of one path against one server.
+struct Run {
     ok: usize,
     errors: usize,
     elapsed: Duration,
     latencies_us: Vec<u64>,
+    cpu_ticks: u64,
 }
 
-impl Outcome {
-    fn percentile(&self, p: f64) -> f64 {
+impl Run {
+    fn percentile_ms(&self, p: f64) -> f64 {
         if self.latencies_us.is_empty() {
             return 0.0;
         }
         let idx = ((self.latencies_us.len() as f64 - 1.0) * p).round() as usize;
         self.latencies_us[idx] as f64 / 1000.0
     }
+
+    fn rps(&self) -> f64 {
+        self.ok as f64 / self.elapsed.as_secs_f64()
+    }
+
+    fn cpu_us_per_request(&self) -> f64 {
+        if self.ok == 0 {
+            return 0.0;
+        }
+        (self.cpu_ticks * 1_000_000 / TICKS_PER_SECOND) as f64 / self.ok as f64
+    }
 }
 
-/// Runs `request(i)` from `concurrency` workers for `secs` seconds.
-async fn drive<F, Fut>(name: &'static str, concurrency: usize, secs: u64, request: F) -> Outcome
+/// Runs `request(i)` from `concurrency` workers for `secs` seconds against `server`.
+async fn drive<F, Fut>(server: &Server, concurrency: usize, secs: u64, request: F) -> Run
 where
     F: Fn(usize) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = bool> + Send,
 {
     let request = Arc::new(request);
     let counter = Arc::new(AtomicUsize::new(0));
+    let cpu_before = server.cpu_ticks();
     let started = Instant::now();
     let deadline = started + Duration::from_secs(secs);
     let workers: Vec<_> = (0..concurrency)
@@ -120,9 +188,9 @@ where
                     let i = counter.fetch_add(1, Ordering::Relaxed);
                     let t = Instant::now();
                     if request(i).await {
-                        ok += 1
+                        ok += 1;
                     } else {
-                        errors += 1
+                        errors += 1;
                     }
                     lat.push(t.elapsed().as_micros() as u64);
                 }
@@ -130,58 +198,50 @@ where
             })
         })
         .collect();
-    let mut out = Outcome {
-        name,
+    let mut run = Run {
         ok: 0,
         errors: 0,
         elapsed: Duration::ZERO,
         latencies_us: Vec::new(),
+        cpu_ticks: 0,
     };
     for w in workers {
         let (ok, errors, lat) = w.await.expect("worker");
-        out.ok += ok;
-        out.errors += errors;
-        out.latencies_us.extend(lat);
+        run.ok += ok;
+        run.errors += errors;
+        run.latencies_us.extend(lat);
     }
-    out.elapsed = started.elapsed();
-    out.latencies_us.sort_unstable();
-    out
+    run.elapsed = started.elapsed();
+    run.cpu_ticks = server.cpu_ticks().saturating_sub(cpu_before);
+    run.latencies_us.sort_unstable();
+    run
 }
 
-async fn wait_ready(http: &reqwest::Client, base: &str) {
-    for _ in 0..200 {
-        if let Ok(r) = http.get(format!("{base}/readyz")).send().await {
-            if r.status().is_success() {
-                return;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("service at {base} did not become ready");
+/// What one server did on one backend.
+struct Measured {
+    runs: Vec<(&'static str, Run)>,
+    peak_rss_kib: u64,
+    ready_after: Duration,
 }
 
-async fn bench_backend(
-    label: &str,
-    bin: &PathBuf,
-    db_url: &str,
+async fn measure(
+    server: Server,
+    http: &reqwest::Client,
     concurrency: usize,
     secs: u64,
-) -> (Vec<Outcome>, u64) {
-    let service = Service::start(bin, db_url, free_port());
-    let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(concurrency * 2)
-        .build()
-        .expect("client");
-    wait_ready(&http, &service.base).await;
-    let base = Arc::new(service.base.clone());
-    let ids = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
-
+) -> Measured {
+    let base = Arc::new(server.base.clone());
+    let ids = Arc::new(std::sync::Mutex::new(Vec::<(String, String)>::new()));
     let create = {
         let (http, base, ids) = (http.clone(), base.clone(), ids.clone());
-        drive("create", concurrency, secs, move |i| {
+        drive(&server, concurrency, secs, move |i| {
             let (http, base, ids) = (http.clone(), base.clone(), ids.clone());
             async move {
-                let body = format!(r#"{{"amount_fiat":"{}.{:02}","currency_fiat":"USD","foreign_id":"bench-{i}"}}"#, 1 + i % 500, i % 100);
+                let body = format!(
+                    r#"{{"amount_fiat":"{}.{:02}","currency_fiat":"USD","foreign_id":"bench-{i}"}}"#,
+                    1 + i % 500,
+                    i % 100
+                );
                 let res = http
                     .post(format!("{base}/payment/create"))
                     .header("X-API-KEY", CLIENT_KEY)
@@ -189,54 +249,56 @@ async fn bench_backend(
                     .body(body)
                     .send()
                     .await;
-                match res {
-                    Ok(r) if r.status().is_success() => {
-                        let v: serde_json::Value = r.json().await.unwrap_or_default();
-                        if let Some(id) = v["data"]["payment_id"].as_str() {
-                            ids.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(id.to_owned());
-                        }
-                        true
-                    }
-                    _ => false,
+                let Ok(r) = res else { return false };
+                if !r.status().is_success() {
+                    return false;
                 }
+                let v: serde_json::Value = r.json().await.unwrap_or_default();
+                let (Some(ours), Some(theirs)) =
+                    (v["data"]["id"].as_str(), v["data"]["payment_id"].as_str())
+                else {
+                    return false;
+                };
+                ids.lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .push((ours.to_owned(), theirs.to_owned()));
+                true
             }
         })
         .await
     };
-    let ids: Arc<Vec<String>> = Arc::new(std::mem::take(
+    let ids: Arc<Vec<(String, String)>> = Arc::new(std::mem::take(
         &mut *ids
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner),
     ));
-    assert!(!ids.is_empty(), "no payment was created on {label}");
-
-    let get = {
+    assert!(!ids.is_empty(), "no payment was created at {base}");
+    let read = {
         let (http, base, ids) = (http.clone(), base.clone(), ids.clone());
-        drive("get", concurrency, secs, move |i| {
+        drive(&server, concurrency, secs, move |i| {
             let (http, base, ids) = (http.clone(), base.clone(), ids.clone());
             async move {
-                let id = &ids[i % ids.len()];
+                let (ours, _) = &ids[i % ids.len()];
                 matches!(
-                    http.get(format!("{base}/payment/{id}")).header("X-API-KEY", CLIENT_KEY).send().await,
+                    http.get(format!("{base}/payment/{ours}")).header("X-API-KEY", CLIENT_KEY).send().await,
                     Ok(r) if r.status().is_success()
                 )
             }
         })
         .await
     };
-
     let webhook = {
         let (http, base, ids) = (http.clone(), base.clone(), ids.clone());
-        drive("webhook", concurrency, secs, move |i| {
+        drive(&server, concurrency, secs, move |i| {
             let (http, base, ids) = (http.clone(), base.clone(), ids.clone());
             async move {
-                let id = &ids[i % ids.len()];
+                let (_, theirs) = &ids[i % ids.len()];
                 let body = format!(
-                    r#"{{"payment_id":"{id}","status":"CREATED","processed_at":1726248785}}"#
+                    r#"{{"payment_id":"{theirs}","status":"PAID","processed_at":1726248785}}"#
                 );
                 matches!(
                     http.post(format!("{base}/webhooks/ivpay"))
-                        .header("X-API-KEY", SANDBOX_KEY)
+                        .header("X-API-KEY", IVPAY_KEY)
                         .header("Content-Type", "application/json")
                         .body(body)
                         .send()
@@ -247,26 +309,80 @@ async fn bench_backend(
         })
         .await
     };
-    let rss = service.peak_rss_kib();
-    service.stop();
-    (vec![create, get, webhook], rss)
+    let measured = Measured {
+        runs: vec![("create", create), ("read", read), ("webhook", webhook)],
+        peak_rss_kib: server.peak_rss_kib(),
+        ready_after: server.ready_after,
+    };
+    server.stop();
+    measured
+}
+
+fn ivpay_command(bin_dir: &Path, db_url: &str, upstream: &str, port: u16) -> Command {
+    let mut c = Command::new(bin_dir.join("ivpay-app"));
+    c.arg("serve")
+        .env_clear()
+        .env("IVPAY_SERVER__BIND", format!("127.0.0.1:{port}"))
+        .env("IVPAY_DATABASE__URL", db_url)
+        .env("IVPAY_DATABASE__MAX_CONNECTIONS", "16")
+        .env("IVPAY_LOG__FILTER", "warn")
+        .env("IVPAY_RECONCILER__ENABLED", "false")
+        .env("IVPAY_IVPAY__API_KEY", IVPAY_KEY)
+        .env("IVPAY_IVPAY__BASE_URL", upstream)
+        .env("IVPAY_IVPAY__ALLOW_HTTP", "true")
+        .env("IVPAY_CLIENTS__BENCH", CLIENT_KEY)
+        // One client drives the whole load: its own limits would measure themselves.
+        .env("IVPAY_SERVER__RATE_LIMIT_PER_SECOND", "0")
+        .env("IVPAY_IVPAY__BUDGET_PER_SECOND", "0");
+    c
+}
+
+fn baseline_command(bin_dir: &Path, db_url: &str, upstream: &str) -> Command {
+    let mut c = Command::new(bin_dir.join("bench-baseline"));
+    c.env_clear()
+        .env("BASELINE_DATABASE_URL", db_url)
+        .env("BASELINE_UPSTREAM", upstream);
+    c
 }
 
 #[allow(clippy::print_stdout, reason = "the report is the program's output")]
-fn report(label: &str, outcomes: &[Outcome], rss_kib: u64) {
-    for o in outcomes {
-        let rps = o.ok as f64 / o.elapsed.as_secs_f64();
+fn report(backend: &str, baseline: &Measured, ivpay: &Measured) {
+    for ((path, b), (_, i)) in baseline.runs.iter().zip(&ivpay.runs) {
+        for (who, r) in [("baseline", b), ("ivpay", i)] {
+            println!(
+                "| {backend} | {path} | {who} | {:.0} | {:.2} | {:.2} | {:.0} | {} |",
+                r.rps(),
+                r.percentile_ms(0.50),
+                r.percentile_ms(0.99),
+                r.cpu_us_per_request(),
+                r.errors,
+            );
+        }
+        let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
         println!(
-            "{label:<9} {:<8} {:>8} ok {:>6} err {:>9.0} req/s   p50 {:>7.2} ms   p99 {:>7.2} ms",
-            o.name,
-            o.ok,
-            o.errors,
-            rps,
-            o.percentile(0.50),
-            o.percentile(0.99)
+            "| {backend} | {path} | **ivpay / baseline** | **{:.2}** | | **{:.2}** | **{:.2}** | |",
+            ratio(i.rps(), b.rps()),
+            ratio(i.percentile_ms(0.99), b.percentile_ms(0.99)),
+            ratio(i.cpu_us_per_request(), b.cpu_us_per_request()),
         );
     }
-    println!("{label:<9} peak RSS {:.1} MiB", rss_kib as f64 / 1024.0);
+}
+
+#[allow(clippy::print_stdout, reason = "the report is the program's output")]
+fn summary(backend: &str, baseline: &Measured, ivpay: &Measured) {
+    println!(
+        "{backend}: peak RSS ivpay {:.1} MiB, baseline {:.1} MiB; start to ready ivpay {} ms, baseline {} ms",
+        ivpay.peak_rss_kib as f64 / 1024.0,
+        baseline.peak_rss_kib as f64 / 1024.0,
+        ivpay.ready_after.as_millis(),
+        baseline.ready_after.as_millis(),
+    );
+}
+
+#[allow(clippy::print_stdout, reason = "the report is the program's output")]
+fn header() {
+    println!("| backend | path | server | req/s | p50 ms | p99 ms | CPU µs/req | errors |");
+    println!("|---|---|---|---|---|---|---|---|");
 }
 
 #[tokio::main]
@@ -275,33 +391,98 @@ async fn main() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let secs = env_u64("IVPAY_BENCH_SECS", 10);
     let concurrency = env_u64("IVPAY_BENCH_CONCURRENCY", 32) as usize;
-    let bin = PathBuf::from(
-        std::env::var("IVPAY_APP_BIN").unwrap_or_else(|_| "target/release/ivpay-app".into()),
+    let bin_dir = PathBuf::from(
+        std::env::var("IVPAY_BENCH_BIN_DIR").unwrap_or_else(|_| "target/release".into()),
     );
-    // The service runs in a scratch directory, so the path must not be relative.
-    let bin = std::fs::canonicalize(&bin).unwrap_or(bin);
+    let bin_dir = std::fs::canonicalize(&bin_dir).unwrap_or(bin_dir);
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(concurrency * 2)
+        .build()
+        .expect("client");
+    let mut upstream_cmd = Command::new(bin_dir.join("bench-upstream"));
+    upstream_cmd.env_clear();
+    let upstream = {
+        let mut child = upstream_cmd
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("bench-upstream starts (run `just bench`)");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("piped"))
+            .read_line(&mut line)
+            .expect("announces");
+        let addr = line
+            .trim()
+            .strip_prefix("listening ")
+            .expect("listening <addr>")
+            .to_owned();
+        (child, format!("http://{addr}"))
+    };
+    println!(
+        "just bench: {secs} s per run, concurrency {concurrency}, {} cores\n",
+        std::thread::available_parallelism().map_or(0, usize::from)
+    );
 
+    let mut backends = Vec::new();
     let dir = std::env::temp_dir().join(format!("ivpay-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
-    let sqlite = format!("sqlite://{}?mode=rwc", dir.join("bench.db").display());
-    let (outcomes, rss) = bench_backend("sqlite", &bin, &sqlite, concurrency, secs).await;
-    report("sqlite", &outcomes, rss);
-    let _ = std::fs::remove_dir_all(&dir);
-
+    backends.push((
+        "sqlite",
+        format!("sqlite://{}?mode=rwc", dir.join("baseline.db").display()),
+        format!("sqlite://{}?mode=rwc", dir.join("ivpay.db").display()),
+    ));
     let pg = std::env::var("IVPAY_BENCH_DATABASE_URL")
         .or_else(|_| std::env::var("IVPAY_TEST_DATABASE_URL"))
         .ok()
         .filter(|u| !u.is_empty());
-    match pg {
-        Some(admin) => {
-            let url = ivpay_persistence::testing::create_postgres_database(&admin, "ivpay_bench")
-                .await
-                .expect("a fresh PostgreSQL database for the benchmark");
-            let (outcomes, rss) = bench_backend("postgres", &bin, &url, concurrency, secs).await;
-            report("postgres", &outcomes, rss);
-        }
-        None => {
-            println!("postgres: skipped (set IVPAY_BENCH_DATABASE_URL to a PostgreSQL admin URL)")
-        }
+    if let Some(admin) = &pg {
+        let fresh = |name: &'static str| {
+            let admin = admin.clone();
+            async move {
+                ivpay_persistence::testing::create_postgres_database(&admin, name)
+                    .await
+                    .expect("a fresh PostgreSQL database for the benchmark")
+            }
+        };
+        backends.push((
+            "postgres",
+            fresh("ivpay_bench_baseline").await,
+            fresh("ivpay_bench").await,
+        ));
     }
+    let mut results = Vec::new();
+    for (backend, baseline_db, ivpay_db) in &backends {
+        let baseline = Server::start(
+            baseline_command(&bin_dir, baseline_db, &upstream.1),
+            true,
+            None,
+            &http,
+        )
+        .await;
+        let baseline = measure(baseline, &http, concurrency, secs).await;
+        let port = free_port();
+        let ivpay = Server::start(
+            ivpay_command(&bin_dir, ivpay_db, &upstream.1, port),
+            false,
+            Some(format!("http://127.0.0.1:{port}")),
+            &http,
+        )
+        .await;
+        let ivpay = measure(ivpay, &http, concurrency, secs).await;
+        results.push((*backend, baseline, ivpay));
+    }
+    header();
+    for (backend, baseline, ivpay) in &results {
+        report(backend, baseline, ivpay);
+    }
+    println!();
+    for (backend, baseline, ivpay) in &results {
+        summary(backend, baseline, ivpay);
+    }
+    if pg.is_none() {
+        println!("postgres: skipped (set IVPAY_BENCH_DATABASE_URL to a PostgreSQL admin URL)");
+    }
+    let (mut child, _) = upstream;
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(&dir);
 }

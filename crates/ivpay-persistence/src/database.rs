@@ -82,13 +82,27 @@ pub struct SqliteSettings {
     pub foreign_keys: bool,
 }
 
+/// What [`Database::observe_statements`] calls with each statement.
+#[cfg(feature = "testing")]
+type StatementObserver = std::sync::Arc<dyn Fn(&str) + Send + Sync>;
+
 /// An open connection pool to ivpay's database. Cheap to clone: clones share the pool.
 ///
 /// Build repositories on it with [`crate::SeaOrmRepository::new`]; migrate it with
 /// [`crate::migrate_up`].
 #[derive(Clone)]
 pub struct Database {
+    /// Where writes go. On a SQLite file, a pool of one connection that stays open, so
+    /// its page cache and prepared statements stay warm and writers never contend for
+    /// SQLite's write lock among themselves; elsewhere the one pool.
     conn: DatabaseConnection,
+    /// Where reads go: on a SQLite file, a pool of readers of their own (WAL lets them
+    /// read while the writer writes); elsewhere the same pool as `conn`.
+    reader: DatabaseConnection,
+    /// Called with each transaction begun (`testing` feature): with the statements sea-orm
+    /// reports, what a test counts.
+    #[cfg(feature = "testing")]
+    observer: Option<StatementObserver>,
     /// SQLite only: writers of this process queue here, in order, instead of contending
     /// for SQLite's single write lock, whose busy handler backs off by sleeping (up to
     /// 100 ms a try) and turns contention into long tails. Other processes on the same
@@ -135,44 +149,65 @@ pub async fn connect(url: &str, options: &DatabaseOptions) -> Result<Database, C
     let in_memory =
         backend == Backend::Sqlite && (url.contains(":memory:") || url.contains("mode=memory"));
 
-    let mut opts = ConnectOptions::new(url);
-    opts.max_connections(if in_memory {
-        1
-    } else {
-        options.max_connections.get()
-    })
-    .min_connections(if in_memory {
-        1
-    } else {
-        options.min_connections
-    })
-    .connect_timeout(options.connect_timeout)
-    .acquire_timeout(options.acquire_timeout)
-    .sqlx_logging(options.log_statements);
-    if in_memory {
-        // Closing the only connection would drop the database with it.
-        opts.idle_timeout(None).max_lifetime(None);
-    }
     let busy_timeout = options.busy_timeout;
     let synchronous = match options.durability {
         Durability::Normal => SqliteSynchronous::Normal,
         Durability::Full => SqliteSynchronous::Full,
     };
-    opts.map_sqlx_sqlite_opts(move |o| {
-        o.journal_mode(SqliteJournalMode::Wal)
-            .synchronous(synchronous)
-            .busy_timeout(busy_timeout)
-            .foreign_keys(true)
-    });
-
-    let conn = sea_orm::Database::connect(opts)
-        .await
-        .map_err(|e| ConnectError::Open {
-            reason: e.to_string().replace(url, "[database url]"),
-        })?;
+    let pool = |max: u32, min: u32, keep: bool| {
+        let mut opts = ConnectOptions::new(url);
+        opts.max_connections(max)
+            .min_connections(min)
+            .connect_timeout(options.connect_timeout)
+            .acquire_timeout(options.acquire_timeout)
+            .sqlx_logging(options.log_statements);
+        if keep {
+            // Never closed for idleness or age: an in-memory database would go with its
+            // only connection, and the writer's cache would go cold.
+            opts.idle_timeout(None).max_lifetime(None);
+        }
+        opts.map_sqlx_sqlite_opts(move |o| {
+            o.journal_mode(SqliteJournalMode::Wal)
+                .synchronous(synchronous)
+                .busy_timeout(busy_timeout)
+                .foreign_keys(true)
+        });
+        opts
+    };
+    let open = |opts: ConnectOptions| async move {
+        sea_orm::Database::connect(opts)
+            .await
+            .map_err(|e| ConnectError::Open {
+                reason: e.to_string().replace(url, "[database url]"),
+            })
+    };
+    let max = options.max_connections.get();
+    let (conn, reader) = match backend {
+        // Each connection to `:memory:` would be a database of its own: one for all.
+        Backend::Sqlite if in_memory => {
+            let conn = open(pool(1, 1, true)).await?;
+            (conn.clone(), conn)
+        }
+        Backend::Sqlite => {
+            // The writer first: it creates the file (`mode=rwc`) and sets WAL.
+            let writer = open(pool(1, 1, true)).await?;
+            let reader = open(pool(max, options.min_connections, false)).await?;
+            (writer, reader)
+        }
+        Backend::Postgres => {
+            let conn = open(pool(max, options.min_connections, false)).await?;
+            (conn.clone(), conn)
+        }
+    };
     let write_gate =
         (backend == Backend::Sqlite).then(|| std::sync::Arc::new(tokio::sync::Mutex::new(())));
-    Ok(Database { conn, write_gate })
+    Ok(Database {
+        conn,
+        reader,
+        #[cfg(feature = "testing")]
+        observer: None,
+        write_gate,
+    })
 }
 
 impl Database {
@@ -185,9 +220,37 @@ impl Database {
         }
     }
 
-    /// The sea-orm connection, for this crate's repositories and migrations.
+    /// The sea-orm connection writes go through, for this crate's repositories and
+    /// migrations.
     pub(crate) fn connection(&self) -> &DatabaseConnection {
         &self.conn
+    }
+
+    /// The sea-orm connection reads go through (on a SQLite file, the readers' pool).
+    pub(crate) fn reader(&self) -> &DatabaseConnection {
+        &self.reader
+    }
+
+    /// Begins a transaction that writes, on the writer ([`begin_write`]).
+    pub(crate) async fn begin_write(&self) -> Result<sea_orm::DatabaseTransaction, sea_orm::DbErr> {
+        #[cfg(feature = "testing")]
+        if let Some(observe) = &self.observer {
+            observe("BEGIN");
+        }
+        begin_write(&self.conn).await
+    }
+
+    /// Calls `observe` with every statement this handle runs from now on (its SQL), and
+    /// with `BEGIN` for every transaction: what a test counts to keep the statements of a
+    /// use case from growing unnoticed. `COMMIT` and `ROLLBACK` are not reported.
+    #[cfg(feature = "testing")]
+    pub fn observe_statements(&mut self, observe: impl Fn(&str) + Send + Sync + 'static) {
+        let observe: StatementObserver = std::sync::Arc::new(observe);
+        for conn in [&mut self.conn, &mut self.reader] {
+            let report = observe.clone();
+            conn.set_metric_callback(move |info| report(&info.statement.sql));
+        }
+        self.observer = Some(observe);
     }
 
     /// Which database this is.
@@ -205,7 +268,8 @@ impl Database {
     ///
     /// [`RepositoryError::Unavailable`].
     pub async fn ping(&self) -> Result<(), RepositoryError> {
-        self.conn.ping().await.map_err(unavailable)
+        self.conn.ping().await.map_err(unavailable)?;
+        self.reader.ping().await.map_err(unavailable)
     }
 
     /// The effective SQLite settings of one pooled connection, or `None` on PostgreSQL.
@@ -227,6 +291,7 @@ impl Database {
     ///
     /// [`RepositoryError::Unavailable`] if closing fails.
     pub async fn close(self) -> Result<(), RepositoryError> {
+        self.reader.close().await.map_err(unavailable)?;
         self.conn.close().await.map_err(unavailable)
     }
 }
@@ -299,6 +364,30 @@ mod tests {
         format!("sqlite://{}?mode=rwc", dir.path().join(name).display())
     }
 
+    /// On a SQLite file, writes go through one writer connection and reads through a pool
+    /// of their own: a read is answered while a write transaction is open.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite_readers_read_while_the_one_writer_writes() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let db = connect(&file_url(&dir, "split.db"), &DatabaseOptions::default())
+            .await
+            .expect("opens");
+        let writing = db.begin_write().await.expect("the writer begins");
+        let read = tokio::time::timeout(Duration::from_secs(2), read_sqlite_settings(db.reader()))
+            .await
+            .expect("a read does not wait for the writer")
+            .expect("pragmas");
+        assert_eq!(read.journal_mode, "wal");
+        let second_writer =
+            tokio::time::timeout(Duration::from_millis(300), db.connection().begin()).await;
+        assert!(
+            second_writer.is_err(),
+            "one writer connection: a second write waits"
+        );
+        writing.rollback().await.expect("rolls back");
+        db.close().await.expect("closes");
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn every_pooled_sqlite_connection_runs_wal_normal_with_busy_timeout_and_foreign_keys() {
         let dir = tempfile::tempdir().expect("temporary directory");
@@ -310,11 +399,13 @@ mod tests {
         let db = connect(&file_url(&dir, "pool.db"), &options)
             .await
             .expect("opens");
-        // Hold four transactions at once, so each reads through its own connection.
+        // Hold four transactions on the readers and one on the writer at once, so each
+        // reads through its own connection: every one of the five is checked.
         let mut held = Vec::new();
         for _ in 0..4 {
-            held.push(db.connection().begin().await.expect("begins"));
+            held.push(db.reader().begin().await.expect("begins"));
         }
+        held.push(db.connection().begin().await.expect("the writer begins"));
         for txn in &held {
             let settings = read_sqlite_settings(txn).await.expect("pragmas");
             assert_eq!(

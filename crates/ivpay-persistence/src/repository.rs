@@ -21,7 +21,6 @@ use sea_orm::{
 
 use crate::convert::{claim_row, event_row, inbox_row, payment_row, version_to_db};
 use crate::database::Database;
-use crate::database::begin_write;
 use crate::entity::{event, idempotency, inbox, payment};
 use crate::error::{is_foreign_key_violation, is_unique_violation, unavailable};
 
@@ -72,8 +71,14 @@ impl SeaOrmRepository {
         Self { db: db.clone() }
     }
 
+    /// Where writes go (on a SQLite file, the one writer connection).
     fn conn(&self) -> &DatabaseConnection {
         self.db.connection()
+    }
+
+    /// Where reads that write nothing go (on a SQLite file, the readers' pool).
+    fn reader(&self) -> &DatabaseConnection {
+        self.db.reader()
     }
 
     /// Gives every payment without an owner (stored before payments had owners) to
@@ -137,7 +142,7 @@ impl SeaOrmRepository {
         expected: u64,
     ) -> Result<RepositoryError, RepositoryError> {
         let exists = payment::Entity::find_by_id(id.to_string())
-            .count(self.conn())
+            .count(self.reader())
             .await
             .map_err(unavailable)?
             > 0;
@@ -298,25 +303,27 @@ impl PaymentStore for SeaOrmRepository {
     ) -> Result<IntentInsert, RepositoryError> {
         let _turn = self.db.write_turn().await;
         let row = payment_row(payment)?;
+        let Some(c) = &claim else {
+            // One row, one statement: atomic without a transaction around it.
+            payment::Entity::insert(row)
+                .exec_without_returning(self.conn())
+                .await
+                .map_err(payment_write_error)?;
+            return Ok(IntentInsert::Inserted);
+        };
         for _ in 0..KEY_RACE_RETRIES {
-            let txn = begin_write(self.conn()).await.map_err(unavailable)?;
-            if let Some(c) = &claim {
-                idempotency::Entity::delete_many()
-                    .filter(idempotency::Column::ClientId.eq(c.client.as_str()))
-                    .filter(idempotency::Column::IdempotencyKey.eq(c.key.as_str()))
-                    .filter(idempotency::Column::ExpiresAt.lte(payment.created_at().unix_seconds()))
-                    .exec(&txn)
-                    .await
-                    .map_err(unavailable)?;
-            }
+            let txn = self.db.begin_write().await.map_err(unavailable)?;
+            idempotency::Entity::delete_many()
+                .filter(idempotency::Column::ClientId.eq(c.client.as_str()))
+                .filter(idempotency::Column::IdempotencyKey.eq(c.key.as_str()))
+                .filter(idempotency::Column::ExpiresAt.lte(payment.created_at().unix_seconds()))
+                .exec(&txn)
+                .await
+                .map_err(unavailable)?;
             payment::Entity::insert(row.clone())
                 .exec_without_returning(&txn)
                 .await
                 .map_err(payment_write_error)?;
-            let Some(c) = &claim else {
-                txn.commit().await.map_err(unavailable)?;
-                return Ok(IntentInsert::Inserted);
-            };
             let inserted = idempotency::Entity::insert(claim_row(c, payment))
                 .on_conflict_do_nothing_on([
                     idempotency::Column::ClientId,
@@ -356,7 +363,7 @@ impl PaymentStore for SeaOrmRepository {
         let mut row = payment_row(payment)?;
         row.next_check_at = Set(None);
         let id = payment.id();
-        let txn = begin_write(self.conn()).await.map_err(unavailable)?;
+        let txn = self.db.begin_write().await.map_err(unavailable)?;
         if !write_at_version(&txn, row, id, expected_version, Condition::all()).await? {
             txn.rollback().await.map_err(unavailable)?;
             return Err(self.conflict_or_missing(id, expected_version).await?);
@@ -389,7 +396,7 @@ impl PaymentStore for SeaOrmRepository {
 
     async fn get(&self, id: InternalId) -> Result<Option<Payment>, RepositoryError> {
         payment::Entity::find_by_id(id.to_string())
-            .one(self.conn())
+            .one(self.reader())
             .await
             .map_err(unavailable)?
             .map(Payment::try_from)
@@ -399,7 +406,7 @@ impl PaymentStore for SeaOrmRepository {
     async fn get_by_payment_id(&self, id: &PaymentId) -> Result<Option<Payment>, RepositoryError> {
         payment::Entity::find()
             .filter(payment::Column::IvpayPaymentId.eq(id.as_str()))
-            .one(self.conn())
+            .one(self.reader())
             .await
             .map_err(unavailable)?
             .map(Payment::try_from)
@@ -411,7 +418,7 @@ impl PaymentStore for SeaOrmRepository {
             .filter(payment::Column::ForeignId.eq(id.as_str()))
             .order_by_asc(payment::Column::CreatedAt)
             .order_by_asc(payment::Column::Id)
-            .all(self.conn())
+            .all(self.reader())
             .await
             .map_err(unavailable)?;
         rows(models)
@@ -461,7 +468,7 @@ impl PaymentStore for SeaOrmRepository {
             .order_by_desc(payment::Column::CreatedAt)
             .order_by_desc(payment::Column::Id)
             .limit(u64::from(page.limit) + 1)
-            .all(self.conn())
+            .all(self.reader())
             .await
             .map_err(unavailable)?;
         Ok(Page::from_rows(rows(models)?, page.limit))
@@ -481,7 +488,7 @@ impl PaymentStore for SeaOrmRepository {
             row.next_check_at = Set(None);
         }
         let id = payment.id();
-        let txn = begin_write(self.conn()).await.map_err(unavailable)?;
+        let txn = self.db.begin_write().await.map_err(unavailable)?;
         let not_final_or_same = Condition::any()
             .add(payment::Column::Status.is_not_in(FINAL))
             .add(payment::Column::Status.eq(payment.status().as_str()));
@@ -515,7 +522,7 @@ impl PaymentStore for SeaOrmRepository {
             .filter(event::Column::InternalPaymentId.eq(payment.to_string()))
             .order_by_asc(event::Column::ReceivedAt)
             .order_by_asc(event::Column::Id)
-            .all(self.conn())
+            .all(self.reader())
             .await
             .map_err(unavailable)?;
         rows(models)
@@ -551,7 +558,7 @@ impl PaymentStore for SeaOrmRepository {
     async fn count_unknown(&self) -> Result<u64, RepositoryError> {
         payment::Entity::find()
             .filter(payment::Column::CreateOutcome.eq("unknown"))
-            .count(self.conn())
+            .count(self.reader())
             .await
             .map_err(unavailable)
     }
@@ -658,7 +665,7 @@ impl ReconcileQueue for SeaOrmRepository {
             .order_by_asc(payment::Column::CreatedAt)
             .order_by_asc(payment::Column::Id)
             .limit(u64::from(limit))
-            .all(self.conn())
+            .all(self.reader())
             .await
             .map_err(unavailable)?;
         self.readable(
@@ -720,12 +727,12 @@ impl ReconcileQueue for SeaOrmRepository {
     async fn count_quarantined(&self) -> Result<u64, RepositoryError> {
         let payments = payment::Entity::find()
             .filter(payment::Column::QuarantinedAt.is_not_null())
-            .count(self.conn())
+            .count(self.reader())
             .await
             .map_err(unavailable)?;
         let webhooks = inbox::Entity::find()
             .filter(inbox::Column::QuarantinedAt.is_not_null())
-            .count(self.conn())
+            .count(self.reader())
             .await
             .map_err(unavailable)?;
         Ok(payments + webhooks)
