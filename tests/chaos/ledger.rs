@@ -82,6 +82,20 @@ pub(crate) struct EventRow {
     pub(crate) webhook_body: Option<String>,
 }
 
+/// The `GET`s IVPAY answered for one payment in a phase where only the reconcilers ask
+/// (no webhooks, no client refreshes): milliseconds since the phase began.
+#[derive(Clone, Debug)]
+pub(crate) struct QuietPolls {
+    pub(crate) payment_id: String,
+    pub(crate) gets_ms: Vec<u64>,
+}
+
+/// The closest two reconciliation checks of one payment may be: the shortest back-off
+/// (`reconciler.first_check_secs` less its 20 % jitter, 800 ms in the harness) with room
+/// for scheduling. Two instances checking one payment in the same cycle ask within
+/// milliseconds of each other.
+pub(crate) const MIN_POLL_GAP_MS: u64 = 500;
+
 /// A counter the service reports next to what the rows say it should be.
 #[derive(Clone, Debug)]
 pub(crate) struct Counter {
@@ -104,6 +118,8 @@ pub(crate) struct Ledger {
     pub(crate) counters: Vec<Counter>,
     /// SQLite's `PRAGMA integrity_check` answer (`None` on PostgreSQL).
     pub(crate) integrity: Option<String>,
+    /// With several instances: the payments of the quiet phase and IVPAY's `GET`s of each.
+    pub(crate) quiet_polls: Vec<QuietPolls>,
 }
 
 /// The promises, one per kind of violation.
@@ -127,6 +143,9 @@ pub(crate) enum Invariant {
     CountersAgree,
     /// SQLite's `integrity_check` says `ok`.
     StorageIntact,
+    /// With several instances, each payment is checked with IVPAY at most once per
+    /// reconciliation cycle (and at least once while it is open).
+    OneGetPerCycle,
 }
 
 impl fmt::Display for Invariant {
@@ -140,6 +159,7 @@ impl fmt::Display for Invariant {
             Self::WebhookKept => "webhook answered 200 kept",
             Self::CountersAgree => "counters agree with the rows",
             Self::StorageIntact => "sqlite integrity_check",
+            Self::OneGetPerCycle => "at most one GET per payment per cycle",
         })
     }
 }
@@ -452,6 +472,30 @@ pub(crate) fn check(ledger: &Ledger) -> Report {
             );
         }
     }
+
+    for polls in &ledger.quiet_polls {
+        report.checked += 1;
+        if polls.gets_ms.is_empty() {
+            report.violation(
+                Invariant::OneGetPerCycle,
+                format!("{} was never checked with IVPAY", polls.payment_id),
+            );
+        }
+        let mut gets = polls.gets_ms.clone();
+        gets.sort_unstable();
+        for pair in gets.windows(2) {
+            report.checked += 1;
+            if pair[1] - pair[0] < MIN_POLL_GAP_MS {
+                report.violation(
+                    Invariant::OneGetPerCycle,
+                    format!(
+                        "{} checked at {} ms and again at {} ms",
+                        polls.payment_id, pair[0], pair[1]
+                    ),
+                );
+            }
+        }
+    }
     report
 }
 
@@ -519,6 +563,10 @@ mod tests {
                 from_rows: 0,
             }],
             integrity: Some("ok".into()),
+            quiet_polls: vec![QuietPolls {
+                payment_id: "p1".into(),
+                gets_ms: vec![900, 2100, 3900],
+            }],
         }
     }
 
@@ -694,5 +742,18 @@ mod tests {
         let mut l = clean();
         l.integrity = Some("*** in database main ***".into());
         assert_eq!(violated(&l), vec![Invariant::StorageIntact]);
+    }
+
+    #[test]
+    fn two_checks_of_one_payment_in_one_cycle_are_caught() {
+        let mut l = clean();
+        l.quiet_polls[0].gets_ms = vec![900, 905, 2100];
+        assert_eq!(violated(&l), vec![Invariant::OneGetPerCycle]);
+        l.quiet_polls[0].gets_ms = vec![];
+        assert_eq!(
+            violated(&l),
+            vec![Invariant::OneGetPerCycle],
+            "never checked"
+        );
     }
 }

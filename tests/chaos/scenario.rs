@@ -17,7 +17,7 @@ use ivpay_sandbox::{
 use serde_json::Value;
 
 use crate::collect;
-use crate::ledger::{self, AcceptedWebhook, ClientCreate, ClientRead, Ledger, Report};
+use crate::ledger::{self, AcceptedWebhook, ClientCreate, ClientRead, Ledger, QuietPolls, Report};
 
 const MERCHANT_KEY: &str = "chaos-merchant-key";
 const CLIENT_KEY: &str = "chaos-client-key";
@@ -448,6 +448,14 @@ async fn round_once(
             wait_ready(&http, &instance.base()).await?;
         }
     }
+    let quiet_polls = if instances.len() > 1 {
+        quiet_phase(&sandbox, &http, &bases, &record).await?
+    } else {
+        Vec::new()
+    };
+    sandbox
+        .set_merchant(MerchantConfig::new(MERCHANT_KEY).with_webhook(webhook_url(0)))
+        .map_err(|e| e.to_string())?;
     sandbox.advance_clock(Duration::from_secs(3600));
     let settle_deadline = Instant::now() + params.settle_timeout;
     let mut last_deliveries = usize::MAX;
@@ -471,6 +479,7 @@ async fn round_once(
         ledger.creates = std::mem::take(&mut record.creates);
         ledger.reads = std::mem::take(&mut record.reads);
     }
+    ledger.quiet_polls = quiet_polls;
     collect::upstream(&sandbox, &mut ledger);
     let injected = sandbox.faults_injected();
     stats.faults += injected.create + injected.get + injected.webhook;
@@ -548,6 +557,69 @@ async fn round_once(
         database.drop_database().await;
     }
     Ok((ledger, stats))
+}
+
+/// Payments created in the quiet phase.
+const QUIET_PAYMENTS: usize = 8;
+/// How long the reconcilers of every instance poll them alone: a few cycles (checks from
+/// 1 s, at most 2 s apart).
+const QUIET_FOR: Duration = Duration::from_secs(5);
+
+/// With several instances, a phase where only their reconcilers ask IVPAY about
+/// payments: webhooks off, no client load, a few payments created (half through each
+/// instance) and left open. Every `GET` IVPAY answers for them then comes from a
+/// reconciliation check, so two within one cycle mean two instances checked the same
+/// payment. Returns each payment's `GET`s, in milliseconds since the phase began.
+async fn quiet_phase(
+    sandbox: &Sandbox,
+    http: &reqwest::Client,
+    bases: &[String],
+    record: &Mutex<Record>,
+) -> Result<Vec<QuietPolls>, String> {
+    sandbox
+        .set_merchant(MerchantConfig::new(MERCHANT_KEY))
+        .map_err(|e| e.to_string())?;
+    let began = Instant::now();
+    let mut created = Vec::new();
+    for i in 0..QUIET_PAYMENTS {
+        let foreign = format!("quiet-{i}");
+        let body =
+            format!(r#"{{"amount_fiat":"7.00","currency_fiat":"USD","foreign_id":"{foreign}"}}"#);
+        let response = http
+            .post(format!("{}/payment/create", bases[i % bases.len()]))
+            .header("X-API-KEY", CLIENT_KEY)
+            .header("Content-Type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| format!("quiet create: {e}"))?;
+        let status = response.status().as_u16();
+        let json: Value = response.json().await.map_err(|e| e.to_string())?;
+        let entry = ClientCreate {
+            key: None,
+            foreign_id: Some(foreign),
+            status: Some(status),
+            internal_id: json["data"]["id"].as_str().map(str::to_owned),
+            payment_id: json["data"]["payment_id"].as_str().map(str::to_owned),
+        };
+        if let Some(pid) = &entry.payment_id {
+            created.push(pid.clone());
+        }
+        lock(record).creates.push(entry);
+    }
+    tokio::time::sleep(QUIET_FOR).await;
+    let reads = sandbox.reads();
+    Ok(created
+        .into_iter()
+        .map(|payment_id| QuietPolls {
+            gets_ms: reads
+                .iter()
+                .filter(|r| r.payment_id == payment_id && r.at >= began)
+                .map(|r| r.at.duration_since(began).as_millis() as u64)
+                .collect(),
+            payment_id,
+        })
+        .collect())
 }
 
 /// The value of one Prometheus counter line with `label`, 0 when absent.

@@ -70,6 +70,7 @@ async fn get_payment(
         Ok(admitted) => admitted,
         Err(answer) => return answer,
     };
+    sandbox.record_read(&payment_id);
     let Some(snapshot) = sandbox.merchant_payment(&payment_id, &api_key) else {
         return json_response(
             sandbox.unknown_payment_status(),

@@ -69,5 +69,5 @@ pub use error::{ConfigError, ControlError, SandboxError};
 pub use fault::{Chance, FaultCounts, FaultPlan, HttpFault, RouteFaults, WebhookFault};
 pub use payment::{ChangeOutcome, PaymentSnapshot};
 pub use server::{SandboxServer, ShutdownHandle, serve_until};
-pub use state::Sandbox;
+pub use state::{PaymentRead, Sandbox};
 pub use webhook::{DeliveryAttempt, DeliveryOutcome};

@@ -63,6 +63,20 @@ struct Inner {
     book: Mutex<PaymentBook>,
     faults: FaultInjector,
     webhooks: Dispatcher,
+    /// The latest `GET /payment/{id}` answered, oldest first, bounded like the delivery
+    /// log.
+    reads: Mutex<std::collections::VecDeque<PaymentRead>>,
+    reads_capacity: usize,
+}
+
+/// One `GET /payment/{id}` the sandbox answered (found or not): who asked about what,
+/// and when, on the real clock (the sandbox's own clock may be manual).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PaymentRead {
+    /// The id asked about.
+    pub payment_id: String,
+    /// When the request was handled.
+    pub at: std::time::Instant,
 }
 
 impl Sandbox {
@@ -102,6 +116,8 @@ impl Sandbox {
             book: Mutex::new(PaymentBook::default()),
             faults: FaultInjector::new(config.faults),
             webhooks,
+            reads: Mutex::new(std::collections::VecDeque::new()),
+            reads_capacity: config.delivery_log_capacity,
         });
         tokio::spawn(sweep(
             Arc::downgrade(&inner),
@@ -170,6 +186,24 @@ impl Sandbox {
             .get(payment_id)
             .ok_or_else(|| ControlError::UnknownPayment(payment_id.to_owned()))?;
         Ok(self.inner.announce(&Change::of(record)))
+    }
+
+    /// The latest `GET /payment/{id}` requests answered (past the key check), oldest
+    /// first, bounded by the delivery log's capacity.
+    pub fn reads(&self) -> Vec<PaymentRead> {
+        lock(&self.inner.reads).iter().cloned().collect()
+    }
+
+    /// Records a `GET /payment/{id}` handled now.
+    pub(crate) fn record_read(&self, payment_id: &str) {
+        let mut reads = lock(&self.inner.reads);
+        if reads.len() >= self.inner.reads_capacity {
+            reads.pop_front();
+        }
+        reads.push_back(PaymentRead {
+            payment_id: payment_id.to_owned(),
+            at: std::time::Instant::now(),
+        });
     }
 
     /// Every logged webhook attempt, oldest first.

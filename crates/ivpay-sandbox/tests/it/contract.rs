@@ -58,6 +58,15 @@ async fn get_answers_the_documented_fields() -> TestResult {
             }
         })
     );
+    let missing = get_payment(sb.base_url(), KEY, "nope").await;
+    assert_eq!(missing.status(), 404);
+    let reads: Vec<String> = sb
+        .sandbox()
+        .reads()
+        .into_iter()
+        .map(|r| r.payment_id)
+        .collect();
+    assert_eq!(reads, [id.as_str(), "nope"], "every GET is in the read log");
     Ok(())
 }
 
