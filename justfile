@@ -44,6 +44,15 @@ ci:
 run:
     cargo run -p ivpay-app
 
+# a deployable binary in target/dist: the release build without its debug line tables,
+# which are kept beside it (ivpay-app.debug, linked by gnu-debuglink) for backtraces
+dist:
+    cargo build --release -p ivpay-app --bin ivpay-app
+    mkdir -p target/dist
+    objcopy --only-keep-debug target/release/ivpay-app target/dist/ivpay-app.debug
+    objcopy --strip-all --add-gnu-debuglink=target/dist/ivpay-app.debug target/release/ivpay-app target/dist/ivpay-app
+    ls -l target/release/ivpay-app target/dist/
+
 # apply database migrations
 migrate:
     cargo run -p ivpay-app -- migrate

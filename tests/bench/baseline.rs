@@ -2,7 +2,7 @@
 //! measure ivpay against. Raw sqlx, no ORM, no layers: a create checks the key, inserts
 //! the intent before calling IVPAY and updates it with IVPAY's answer after; a read is a
 //! primary-key SELECT (by our id); a webhook is one INSERT. Same database settings as the service
-//! (SQLite: WAL, `synchronous=NORMAL`, busy timeout 5 s).
+//! (SQLite: WAL, `synchronous=NORMAL`, busy timeout 5 s) and pool size (8, ivpay's default).
 //!
 //! Environment: `BASELINE_DATABASE_URL` (`sqlite://...` or `postgres://...`),
 //! `BASELINE_UPSTREAM` (IVPAY's base URL), `BASELINE_BIND` (default `127.0.0.1:0`).
@@ -253,12 +253,7 @@ async fn open(url: &str) -> Result<Db, sqlx::Error> {
                 .await?,
         )
     } else {
-        Db::Postgres(
-            PgPoolOptions::new()
-                .max_connections(16)
-                .connect(url)
-                .await?,
-        )
+        Db::Postgres(PgPoolOptions::new().max_connections(8).connect(url).await?)
     };
     for statement in SCHEMA {
         on_db!(&db, |pool| sqlx::query(statement)

@@ -14,7 +14,8 @@
 //! `IVPAY_BENCH_CONCURRENCY` (default 32), `IVPAY_BENCH_DATABASE_URL` or
 //! `IVPAY_TEST_DATABASE_URL` (a PostgreSQL admin URL; fresh databases are made there),
 //! `IVPAY_BENCH_BIN_DIR` (default `target/release`: where `ivpay-app`, `bench-baseline`
-//! and `bench-upstream` are).
+//! and `bench-upstream` are), `IVPAY_BENCH_BACKENDS` (`sqlite,postgres` by default: to
+//! profile one, say `sqlite`).
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -324,7 +325,6 @@ fn ivpay_command(bin_dir: &Path, db_url: &str, upstream: &str, port: u16) -> Com
         .env_clear()
         .env("IVPAY_SERVER__BIND", format!("127.0.0.1:{port}"))
         .env("IVPAY_DATABASE__URL", db_url)
-        .env("IVPAY_DATABASE__MAX_CONNECTIONS", "16")
         .env("IVPAY_LOG__FILTER", "warn")
         .env("IVPAY_RECONCILER__ENABLED", "false")
         .env("IVPAY_IVPAY__API_KEY", IVPAY_KEY)
@@ -422,6 +422,8 @@ async fn main() {
         std::thread::available_parallelism().map_or(0, usize::from)
     );
 
+    let wanted = std::env::var("IVPAY_BENCH_BACKENDS").unwrap_or_else(|_| "sqlite,postgres".into());
+    let wanted: Vec<&str> = wanted.split(',').map(str::trim).collect();
     let mut backends = Vec::new();
     let dir = std::env::temp_dir().join(format!("ivpay-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
@@ -449,6 +451,7 @@ async fn main() {
             fresh("ivpay_bench").await,
         ));
     }
+    backends.retain(|(name, _, _)| wanted.contains(name));
     let mut results = Vec::new();
     for (backend, baseline_db, ivpay_db) in &backends {
         let baseline = Server::start(

@@ -37,7 +37,7 @@ pub(crate) struct Readiness {
     quarantined_rows: u64,
     /// The storage's effective settings (SQLite journal mode, `synchronous`, ...).
     #[schema(schema_with = crate::schema::any)]
-    storage: Option<serde_json::Value>,
+    storage: Option<std::sync::Arc<serde_json::Value>>,
     /// What plays IVPAY: `live` (IVPAY itself) or `sandbox` (a simulator: its payment
     /// pages take no money). Absent when the embedding application did not say.
     #[schema(example = "live")]

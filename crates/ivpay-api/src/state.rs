@@ -78,7 +78,8 @@ pub(crate) struct AppState {
     pub(crate) body_limit: usize,
     pub(crate) metrics: Option<PrometheusHandle>,
     pub(crate) limiter: Option<Arc<Limiter>>,
-    pub(crate) storage: Option<serde_json::Value>,
+    /// Behind an `Arc`: the state is cloned for every request.
+    pub(crate) storage: Option<Arc<serde_json::Value>>,
 }
 
 impl AppState {
@@ -92,7 +93,7 @@ impl AppState {
             mode: config.mode,
             body_limit: config.body_limit,
             metrics: config.metrics,
-            storage: config.storage,
+            storage: config.storage.map(Arc::new),
             limiter: config.rate_limit.map(|r| {
                 Arc::new(governor::RateLimiter::keyed(
                     governor::Quota::per_second(r.per_second).allow_burst(r.burst),

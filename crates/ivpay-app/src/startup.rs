@@ -463,10 +463,10 @@ fn count_inbox(report: &ivpay_ports::InboxReport) {
         metrics::counter!("ivpay_inbox_webhooks_total", "outcome" => outcome)
             .increment(u64::from(n));
     }
-    for (outcome, n) in [("linked", report.linked), ("ambiguous", report.ambiguous)] {
-        metrics::counter!("ivpay_unknown_links_total", "outcome" => outcome)
-            .increment(u64::from(n));
-    }
+    // `linked` is counted where the link is written (the service), whatever happens to
+    // the webhook after it.
+    metrics::counter!("ivpay_unknown_links_total", "outcome" => "ambiguous")
+        .increment(u64::from(report.ambiguous));
     metrics::counter!("ivpay_unknown_webhooks_expired_total").increment(u64::from(report.expired));
 }
 

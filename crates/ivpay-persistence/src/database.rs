@@ -93,8 +93,11 @@ type StatementObserver = std::sync::Arc<dyn Fn(&str) + Send + Sync>;
 #[derive(Clone)]
 pub struct Database {
     /// Where writes go. On a SQLite file, a pool of one connection that stays open, so
-    /// its page cache and prepared statements stay warm and writers never contend for
-    /// SQLite's write lock among themselves; elsewhere the one pool.
+    /// its page cache and prepared statements stay warm, and writers of this process
+    /// queue for it in order (the pool's queue) instead of contending for SQLite's write
+    /// lock, whose busy handler backs off by sleeping and turns contention into long
+    /// tails. Other processes on the same file are still covered by the busy timeout.
+    /// Elsewhere the one pool.
     conn: DatabaseConnection,
     /// Where reads go: on a SQLite file, a pool of readers of their own (WAL lets them
     /// read while the writer writes); elsewhere the same pool as `conn`.
@@ -103,11 +106,6 @@ pub struct Database {
     /// reports, what a test counts.
     #[cfg(feature = "testing")]
     observer: Option<StatementObserver>,
-    /// SQLite only: writers of this process queue here, in order, instead of contending
-    /// for SQLite's single write lock, whose busy handler backs off by sleeping (up to
-    /// 100 ms a try) and turns contention into long tails. Other processes on the same
-    /// file are still covered by the busy timeout.
-    write_gate: Option<std::sync::Arc<tokio::sync::Mutex<()>>>,
 }
 
 impl std::fmt::Debug for Database {
@@ -161,6 +159,15 @@ pub async fn connect(url: &str, options: &DatabaseOptions) -> Result<Database, C
             .connect_timeout(options.connect_timeout)
             .acquire_timeout(options.acquire_timeout)
             .sqlx_logging(options.log_statements);
+        if backend == Backend::Sqlite {
+            // A connection to a local file does not break in the pool: pinging it before
+            // every use is one more round trip to its worker thread per statement.
+            opts.test_before_acquire(false);
+        } else {
+            // A busy connection is known to work; one idle for a while may have been cut
+            // by the server or the network, so only that one is checked before use.
+            opts.test_before_acquire_if_idle_for(Duration::from_secs(30));
+        }
         if keep {
             // Never closed for idleness or age: an in-memory database would go with its
             // only connection, and the writer's cache would go cold.
@@ -199,27 +206,15 @@ pub async fn connect(url: &str, options: &DatabaseOptions) -> Result<Database, C
             (conn.clone(), conn)
         }
     };
-    let write_gate =
-        (backend == Backend::Sqlite).then(|| std::sync::Arc::new(tokio::sync::Mutex::new(())));
     Ok(Database {
         conn,
         reader,
         #[cfg(feature = "testing")]
         observer: None,
-        write_gate,
     })
 }
 
 impl Database {
-    /// Waits for this process's turn to write (SQLite); immediate on PostgreSQL, whose
-    /// row locks let writers proceed together.
-    pub(crate) async fn write_turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
-        match &self.write_gate {
-            Some(gate) => Some(gate.lock().await),
-            None => None,
-        }
-    }
-
     /// The sea-orm connection writes go through, for this crate's repositories and
     /// migrations.
     pub(crate) fn connection(&self) -> &DatabaseConnection {

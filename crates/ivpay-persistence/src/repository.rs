@@ -89,7 +89,6 @@ impl SeaOrmRepository {
     ///
     /// [`RepositoryError::Unavailable`]; nothing is written.
     pub async fn adopt_unowned(&self, owner: &ClientId) -> Result<u64, RepositoryError> {
-        let _turn = self.db.write_turn().await;
         let result = payment::Entity::update_many()
             .col_expr(payment::Column::OwnerClient, Expr::value(owner.as_str()))
             .filter(payment::Column::OwnerClient.is_null())
@@ -113,7 +112,6 @@ impl SeaOrmRepository {
         mut due: SelectStatement,
         limit: u32,
     ) -> Result<Vec<E::Model>, RepositoryError> {
-        let _turn = self.db.write_turn().await;
         if limit == 0 {
             return Ok(Vec::new());
         }
@@ -197,7 +195,6 @@ impl SeaOrmRepository {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
-        let _turn = self.db.write_turn().await;
         let mut mark = Query::update();
         mark.table(entity)
             .value(at, now)
@@ -283,6 +280,14 @@ async fn write_at_version<C: ConnectionTrait>(
     Ok(done.rows_affected == 1)
 }
 
+/// The one row a lookup by a unique key found, if any. Lookups by a unique key are read
+/// with no `LIMIT`: SQLite plans `LIMIT ?` by the value bound, so a statement with one is
+/// prepared again on every run (its cached plan expires with each new binding), which
+/// costs a read more than the read itself.
+fn at_most_one(models: Vec<payment::Model>) -> Result<Option<Payment>, RepositoryError> {
+    models.into_iter().next().map(Payment::try_from).transpose()
+}
+
 fn rows<T, M>(models: Vec<M>) -> Result<Vec<T>, RepositoryError>
 where
     T: TryFrom<M, Error = RepositoryError>,
@@ -301,7 +306,6 @@ impl PaymentStore for SeaOrmRepository {
         payment: &Payment,
         claim: Option<IdempotencyClaim>,
     ) -> Result<IntentInsert, RepositoryError> {
-        let _turn = self.db.write_turn().await;
         let row = payment_row(payment)?;
         let Some(c) = &claim else {
             // One row, one statement: atomic without a transaction around it.
@@ -359,7 +363,6 @@ impl PaymentStore for SeaOrmRepository {
         payment: &Payment,
         expected_version: u64,
     ) -> Result<(), RepositoryError> {
-        let _turn = self.db.write_turn().await;
         let mut row = payment_row(payment)?;
         row.next_check_at = Set(None);
         let id = payment.id();
@@ -383,7 +386,6 @@ impl PaymentStore for SeaOrmRepository {
         expected_version: u64,
         next_check_at: Option<Timestamp>,
     ) -> Result<(), RepositoryError> {
-        let _turn = self.db.write_turn().await;
         let mut row = payment_row(payment)?;
         row.next_check_at = Set(next_check_at.map(Timestamp::unix_seconds));
         let id = payment.id();
@@ -395,22 +397,20 @@ impl PaymentStore for SeaOrmRepository {
     }
 
     async fn get(&self, id: InternalId) -> Result<Option<Payment>, RepositoryError> {
-        payment::Entity::find_by_id(id.to_string())
-            .one(self.reader())
+        let found = payment::Entity::find_by_id(id.to_string())
+            .all(self.reader())
             .await
-            .map_err(unavailable)?
-            .map(Payment::try_from)
-            .transpose()
+            .map_err(unavailable)?;
+        at_most_one(found)
     }
 
     async fn get_by_payment_id(&self, id: &PaymentId) -> Result<Option<Payment>, RepositoryError> {
-        payment::Entity::find()
+        let found = payment::Entity::find()
             .filter(payment::Column::IvpayPaymentId.eq(id.as_str()))
-            .one(self.reader())
+            .all(self.reader())
             .await
-            .map_err(unavailable)?
-            .map(Payment::try_from)
-            .transpose()
+            .map_err(unavailable)?;
+        at_most_one(found)
     }
 
     async fn find_by_foreign_id(&self, id: &ForeignId) -> Result<Vec<Payment>, RepositoryError> {
@@ -482,7 +482,6 @@ impl PaymentStore for SeaOrmRepository {
         expected_version: u64,
         event: &PaymentEvent,
     ) -> Result<(), RepositoryError> {
-        let _turn = self.db.write_turn().await;
         let mut row = payment_row(payment)?;
         if payment.is_final() {
             row.next_check_at = Set(None);
@@ -506,7 +505,6 @@ impl PaymentStore for SeaOrmRepository {
     /// Also [`RepositoryError::NotFound`] when the event names a payment that does not
     /// exist.
     async fn record_event(&self, event: &PaymentEvent) -> Result<(), RepositoryError> {
-        let _turn = self.db.write_turn().await;
         event::Entity::insert(event_row(event, event.payment))
             .exec_without_returning(self.conn())
             .await
@@ -529,7 +527,6 @@ impl PaymentStore for SeaOrmRepository {
     }
 
     async fn purge_expired_keys(&self, now: Timestamp, limit: u32) -> Result<u64, RepositoryError> {
-        let _turn = self.db.write_turn().await;
         // Bounded per call, so one pass never holds SQLite's write lock for long.
         let mut expired = Query::select();
         expired
@@ -571,7 +568,6 @@ impl WebhookInbox for SeaOrmRepository {
         webhook: &InboxWebhook,
         next_attempt_at: Timestamp,
     ) -> Result<(), RepositoryError> {
-        let _turn = self.db.write_turn().await;
         inbox::Entity::insert(inbox_row(webhook, next_attempt_at))
             .exec_without_returning(self.conn())
             .await
@@ -616,7 +612,6 @@ impl WebhookInbox for SeaOrmRepository {
         id: InternalId,
         leased_until: Timestamp,
     ) -> Result<LeaseWrite, RepositoryError> {
-        let _turn = self.db.write_turn().await;
         let done = inbox::Entity::delete_many()
             .filter(inbox::Column::Id.eq(id.to_string()))
             .filter(inbox::Column::NextAttemptAt.eq(leased_until.unix_seconds()))
@@ -633,7 +628,6 @@ impl WebhookInbox for SeaOrmRepository {
         next_attempt_at: Timestamp,
         attempts: u32,
     ) -> Result<LeaseWrite, RepositoryError> {
-        let _turn = self.db.write_turn().await;
         let done = inbox::Entity::update_many()
             .col_expr(
                 inbox::Column::NextAttemptAt,
@@ -749,7 +743,6 @@ impl ReconcileQueue for SeaOrmRepository {
         next_check_at: Option<Timestamp>,
         attempts: u32,
     ) -> Result<LeaseWrite, RepositoryError> {
-        let _turn = self.db.write_turn().await;
         let done = payment::Entity::update_many()
             .col_expr(
                 payment::Column::NextCheckAt,

@@ -85,29 +85,17 @@ where
             .faults
             .pass(FaultPoint::CreateAfterIntentCommit)
             .await;
-        let id = payment.id();
         let upstream = Upstream {
             repo: Arc::clone(&self.repo),
             gateways: Arc::clone(&self.gateways),
             clock: Arc::clone(&self.clock),
             config: Arc::clone(&self.config),
         };
-        // The call and the write of its answer run in their own task: if this request is
-        // dropped (client gone, request time limit), the task still stores what IVPAY said,
-        // and a repeat with the key replays it. The task ends within the IVPAY client's
-        // timeout plus the bounded retries of the write.
-        let task = self.creates.spawn(upstream.call(payment));
-        match task.await {
-            Ok(answer) => answer,
-            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-            Err(e) => {
-                tracing::error!(%id, error = %e, "create task cancelled before it answered");
-                Err(CreateError::OutcomeUnknown {
-                    id,
-                    reason: "the create was interrupted".into(),
-                })
-            }
-        }
+        // The call and the write of its answer run in place, and if this request is
+        // dropped (client gone, request time limit) they are finished in a task of their
+        // own: IVPAY's answer is still stored, and a repeat with the key replays it. The work
+        // ends within the IVPAY client's timeout plus the bounded retries of the write.
+        crate::detach::FinishOnDrop::new(&self.creates, upstream.call(payment)).await
     }
 
     /// Answers a repeated key from storage. A different request under the same key is

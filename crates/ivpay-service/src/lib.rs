@@ -46,6 +46,7 @@ mod budget;
 mod clock;
 mod config;
 mod create;
+mod detach;
 mod fault;
 mod link;
 mod payment_lock;

@@ -95,6 +95,10 @@ where
             let id = payment.id();
             match self.link(payment, payment_id).await {
                 Ok(_) => {
+                    // Counted here, where it is written: a failure later in the webhook's
+                    // confirmation (or a lost lease) must not lose the count.
+                    metrics::counter!("ivpay_unknown_links_total", "outcome" => "linked")
+                        .increment(1);
                     tracing::info!(%id, %payment_id, %foreign_id,
                         "row linked to its upstream payment by foreign id");
                     return Ok(Match::Linked);

@@ -26,7 +26,9 @@ enum Confirmation {
     Unconfirmed,
     /// Our lease ran out meanwhile and another worker holds it: nothing of ours was written
     /// to the inbox (an event may have been, which the other worker's repeats harmlessly).
-    LeaseLost,
+    /// `linked` when this confirmation linked its row first (the other worker then finds
+    /// it linked already, so only this one can count it).
+    LeaseLost { linked: bool },
     /// IVPAY knows the payment but we hold no row for it (yet): it stays in the inbox
     /// until one appears or `unknown_webhook_keep` runs out. `ambiguous` when several
     /// rows could be it.
@@ -140,7 +142,10 @@ where
                 }
                 Ok(Confirmation::Deferred) => report.deferred += 1,
                 Ok(Confirmation::Unconfirmed) => report.unconfirmed += 1,
-                Ok(Confirmation::LeaseLost) => report.lease_lost += 1,
+                Ok(Confirmation::LeaseLost { linked }) => {
+                    report.lease_lost += 1;
+                    report.linked += u32::from(linked);
+                }
                 Ok(Confirmation::Unmatched { ambiguous }) => {
                     report.unmatched += 1;
                     report.ambiguous += u32::from(ambiguous);
@@ -221,7 +226,8 @@ where
         if written == LeaseWrite::LeaseLost {
             tracing::warn!(id = %entry.id, payment_id = %entry.hint.payment_id,
                 "inbox lease ran out mid-confirmation; the worker holding it now finishes it");
-            return Ok(Confirmation::LeaseLost);
+            let linked = matches!(done, Confirmation::Settled { linked: true });
+            return Ok(Confirmation::LeaseLost { linked });
         }
         Ok(done)
     }
