@@ -78,14 +78,14 @@ impl Server {
             }
         };
         for _ in 0..2000 {
-            if let Ok(r) = http.get(format!("{base}/readyz")).send().await {
-                if r.status().is_success() {
-                    return Server {
-                        child,
-                        base,
-                        ready_after: started.elapsed(),
-                    };
-                }
+            if let Ok(r) = http.get(format!("{base}/readyz")).send().await
+                && r.status().is_success()
+            {
+                return Server {
+                    child,
+                    base,
+                    ready_after: started.elapsed(),
+                };
             }
             tokio::time::sleep(Duration::from_millis(5)).await;
         }

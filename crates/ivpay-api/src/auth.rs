@@ -28,15 +28,15 @@ fn authorize(parts: &Parts, state: &AppState, scope: Scope) -> Result<ClientId, 
             scope: scope.as_str(),
         });
     }
-    if let Some(limiter) = &state.limiter {
-        if let Err(not_until) = limiter.check_key(&caller.client) {
-            use governor::clock::Clock;
-            let now = governor::clock::DefaultClock::default().now();
-            metrics::counter!("ivpay_rate_limited_total").increment(1);
-            return Err(ApiError::RateLimited {
-                retry_after: not_until.wait_time_from(now),
-            });
-        }
+    if let Some(limiter) = &state.limiter
+        && let Err(not_until) = limiter.check_key(&caller.client)
+    {
+        use governor::clock::Clock;
+        let now = governor::clock::DefaultClock::default().now();
+        metrics::counter!("ivpay_rate_limited_total").increment(1);
+        return Err(ApiError::RateLimited {
+            retry_after: not_until.wait_time_from(now),
+        });
     }
     Ok(caller.client)
 }

@@ -693,15 +693,15 @@ impl Settings {
             }
             secrets.push((format!("ivpay.accounts.{name}.api_key"), &account.api_key));
         }
-        if self.ivpay.api_key.is_none() {
-            if let Some(name) = self.ivpay.accounts.keys().next() {
-                return Err(SettingsError::Invalid {
-                    key: format!("ivpay.accounts.{name}"),
-                    reason: "named accounts need ivpay.api_key (the default account): \
+        if self.ivpay.api_key.is_none()
+            && let Some(name) = self.ivpay.accounts.keys().next()
+        {
+            return Err(SettingsError::Invalid {
+                key: format!("ivpay.accounts.{name}"),
+                reason: "named accounts need ivpay.api_key (the default account): \
                              without it an embedded sandbox stands in for IVPAY"
-                        .into(),
-                });
-            }
+                    .into(),
+            });
         }
         let upstream = secrets.len();
         secrets.extend(self.admin.key.iter().map(|k| ("admin.key".to_owned(), k)));

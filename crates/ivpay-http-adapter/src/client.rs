@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use ivpay_domain::PaymentId;
-use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue, RETRY_AFTER};
+use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue, RETRY_AFTER, USER_AGENT};
 use reqwest::{StatusCode, Url, redirect};
 use secrecy::{ExposeSecret, SecretString};
 
@@ -64,6 +64,8 @@ pub struct IvpayClient {
 
 struct Inner {
     http: reqwest::Client,
+    /// Set on every request: the key (marked sensitive), content type and user agent.
+    headers: HeaderMap,
     base_url: Url,
     api_key: SecretString,
     retry: RetryPolicy,
@@ -103,6 +105,7 @@ pub struct IvpayClientBuilder {
     user_agent: String,
     retry: RetryPolicy,
     allow_http: bool,
+    http: Option<reqwest::Client>,
 }
 
 impl fmt::Debug for IvpayClientBuilder {
@@ -115,6 +118,7 @@ impl fmt::Debug for IvpayClientBuilder {
             .field("user_agent", &self.user_agent)
             .field("retry", &self.retry)
             .field("allow_http", &self.allow_http)
+            .field("own_http_client", &self.http.is_some())
             .finish()
     }
 }
@@ -158,6 +162,17 @@ impl IvpayClientBuilder {
         self
     }
 
+    /// Sends through `client` instead of a client of its own: for proxies, middleware or
+    /// a connection pool shared with the rest of an application. The API key, content
+    /// type, user agent and the request timeout are still set on every request; the
+    /// connect timeout is `client`'s. `client` must not follow redirects (build it with
+    /// `redirect(reqwest::redirect::Policy::none())`): IVPAY's answer to a request is
+    /// never somewhere else, and a redirect followed would resend the key.
+    pub fn http_client(mut self, client: reqwest::Client) -> Self {
+        self.http = Some(client);
+        self
+    }
+
     /// Builds the client.
     ///
     /// Installs rustls' `ring` crypto provider as the process default if none is
@@ -186,17 +201,19 @@ impl IvpayClientBuilder {
         // whole workspace). Installing fails harmlessly when a provider is already set.
         let _ = rustls::crypto::ring::default_provider().install_default();
 
-        let http = reqwest::Client::builder()
-            .redirect(redirect::Policy::none())
-            .connect_timeout(self.connect_timeout)
-            .timeout(self.request_timeout)
-            .user_agent(user_agent)
-            .default_headers(headers)
-            .build()
-            .map_err(BuildError::Http)?;
+        headers.insert(USER_AGENT, user_agent);
+        let http = match self.http {
+            Some(client) => client,
+            None => reqwest::Client::builder()
+                .redirect(redirect::Policy::none())
+                .connect_timeout(self.connect_timeout)
+                .build()
+                .map_err(BuildError::Http)?,
+        };
         Ok(IvpayClient {
             inner: Arc::new(Inner {
                 http,
+                headers,
                 base_url,
                 api_key: self.api_key,
                 retry: self.retry,
@@ -243,6 +260,7 @@ impl IvpayClient {
             user_agent: concat!("ivpay-http-adapter/", env!("CARGO_PKG_VERSION")).to_owned(),
             retry: RetryPolicy::default(),
             allow_http: false,
+            http: None,
         }
     }
 
@@ -343,7 +361,12 @@ impl IvpayClient {
         body: Option<Vec<u8>>,
         payment_id: Option<&PaymentId>,
     ) -> Result<Reply<T>, IvpayError> {
-        let mut request = self.inner.http.request(operation.method(), url);
+        let mut request = self
+            .inner
+            .http
+            .request(operation.method(), url)
+            .headers(self.inner.headers.clone())
+            .timeout(self.inner.request_timeout);
         if let Some(body) = body {
             request = request.body(body);
         }

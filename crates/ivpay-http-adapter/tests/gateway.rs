@@ -608,3 +608,38 @@ async fn a_rate_limited_create_is_refused_unprocessed_and_not_repeated() -> Test
     assert!(!err.may_have_reached_upstream(), "IVPAY did not process it");
     Ok(())
 }
+
+/// A caller's own `reqwest::Client` (its default headers stand for a proxy's or a
+/// middleware's additions) carries the requests, with the key, content type, user agent
+/// and timeout still set on each.
+#[tokio::test]
+async fn requests_go_through_the_callers_own_http_client() -> TestResult {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path(format!("/api/v4/payment/{PAYMENT}")))
+        .and(header("X-API-KEY", KEY))
+        .and(header("x-shop-trace", "abc"))
+        .and(header("content-type", "application/json"))
+        .respond_with(json(200, GET_RESPONSE))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let mut shop_headers = reqwest::header::HeaderMap::new();
+    shop_headers.insert(
+        "x-shop-trace",
+        reqwest::header::HeaderValue::from_static("abc"),
+    );
+    let shared = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .default_headers(shop_headers)
+        .build()?;
+    let client = IvpayClient::builder(KEY)
+        .base_url(format!("{}/api/v4", server.uri()))
+        .allow_http(true)
+        .http_client(shared)
+        .retry_policy(RetryPolicy::NONE)
+        .build()?;
+    let got = client.get(&payment_id()).await?;
+    assert_eq!(got.status, ReportedStatus::from("PAID"));
+    Ok(())
+}

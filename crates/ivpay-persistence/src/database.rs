@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+#[cfg(feature = "sqlite")]
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{ConnectOptions, ConnectionTrait, DatabaseConnection, DbBackend, Statement};
 
@@ -16,6 +17,16 @@ pub enum Backend {
     Sqlite,
     /// PostgreSQL, for several instances sharing the load.
     Postgres,
+}
+
+impl Backend {
+    /// Whether this build can talk to it (`sqlite` and `postgres` features).
+    pub const fn compiled_in(self) -> bool {
+        match self {
+            Self::Sqlite => cfg!(feature = "sqlite"),
+            Self::Postgres => cfg!(feature = "postgres"),
+        }
+    }
 }
 
 /// How often SQLite waits for the disk (`PRAGMA synchronous`) in WAL mode.
@@ -144,14 +155,20 @@ pub async fn connect(url: &str, options: &DatabaseOptions) -> Result<Database, C
                 .collect(),
         });
     };
+    if !backend.compiled_in() {
+        return Err(ConnectError::NotCompiledIn { backend });
+    }
     let in_memory =
         backend == Backend::Sqlite && (url.contains(":memory:") || url.contains("mode=memory"));
 
-    let busy_timeout = options.busy_timeout;
-    let synchronous = match options.durability {
-        Durability::Normal => SqliteSynchronous::Normal,
-        Durability::Full => SqliteSynchronous::Full,
-    };
+    #[cfg(feature = "sqlite")]
+    let (busy_timeout, synchronous) = (
+        options.busy_timeout,
+        match options.durability {
+            Durability::Normal => SqliteSynchronous::Normal,
+            Durability::Full => SqliteSynchronous::Full,
+        },
+    );
     let pool = |max: u32, min: u32, keep: bool| {
         let mut opts = ConnectOptions::new(url);
         opts.max_connections(max)
@@ -173,6 +190,7 @@ pub async fn connect(url: &str, options: &DatabaseOptions) -> Result<Database, C
             // only connection, and the writer's cache would go cold.
             opts.idle_timeout(None).max_lifetime(None);
         }
+        #[cfg(feature = "sqlite")]
         opts.map_sqlx_sqlite_opts(move |o| {
             o.journal_mode(SqliteJournalMode::Wal)
                 .synchronous(synchronous)
@@ -215,6 +233,19 @@ pub async fn connect(url: &str, options: &DatabaseOptions) -> Result<Database, C
 }
 
 impl Database {
+    /// Runs on a sea-orm connection the host already has (its pool, its options), for
+    /// reads and writes alike. The host's pool settings apply as they are: on SQLite,
+    /// WAL mode and a busy timeout are the host's to set, and writers share its pool
+    /// rather than one writer connection of ours.
+    pub fn from_connection(conn: DatabaseConnection) -> Self {
+        Database {
+            reader: conn.clone(),
+            conn,
+            #[cfg(feature = "testing")]
+            observer: None,
+        }
+    }
+
     /// The sea-orm connection writes go through, for this crate's repositories and
     /// migrations.
     pub(crate) fn connection(&self) -> &DatabaseConnection {
@@ -350,7 +381,7 @@ pub(crate) async fn read_sqlite_settings(
     })
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "sqlite"))]
 mod tests {
     use super::*;
     use sea_orm::TransactionTrait;
@@ -484,7 +515,19 @@ mod tests {
             ..DatabaseOptions::default()
         };
         let err = connect(url, &options).await.expect_err("nothing listens");
-        assert!(matches!(err, ConnectError::Open { .. }), "{err:?}");
+        if Backend::Postgres.compiled_in() {
+            assert!(matches!(err, ConnectError::Open { .. }), "{err:?}");
+        } else {
+            assert!(
+                matches!(
+                    err,
+                    ConnectError::NotCompiledIn {
+                        backend: Backend::Postgres
+                    }
+                ),
+                "a build without the postgres feature says so: {err:?}"
+            );
+        }
         assert!(!format!("{err} {err:?}").contains("hunter2"), "{err:?}");
     }
 

@@ -12,6 +12,13 @@ pub enum ConnectError {
         /// The scheme given, cut to 16 characters.
         scheme: String,
     },
+    /// The URL names a backend this build left out (`ivpay-persistence`'s `sqlite` or
+    /// `postgres` feature).
+    #[error("this build has no {backend:?} support (enable ivpay-persistence's feature for it)")]
+    NotCompiledIn {
+        /// The backend the URL names.
+        backend: crate::Backend,
+    },
     /// The database could not be opened or reached.
     #[error("cannot open the database: {reason}")]
     Open {

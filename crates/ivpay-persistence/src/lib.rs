@@ -49,5 +49,5 @@ pub mod testing;
 
 pub use database::{Backend, Database, DatabaseOptions, Durability, SqliteSettings, connect};
 pub use error::{ConnectError, MigrateError};
-pub use migration::{applied_migrations, migrate_down, migrate_up};
+pub use migration::{Migrator, applied_migrations, migrate_down, migrate_up};
 pub use repository::SeaOrmRepository;

@@ -46,8 +46,11 @@ async fn run(db: &Database, direction: Direction) -> Result<(), DbErr> {
     txn.commit().await
 }
 
-/// The ordered list of migrations.
-pub(crate) struct Migrator;
+/// ivpay's migrations, in order, as a sea-orm [`MigratorTrait`]: for a host that runs its
+/// own migrations and ours with one migrator (`Migrator::migrations()` appended to its
+/// own list; the names, `m0001_payments` and on, are ours alone). [`migrate_up`] is the
+/// usual way: it runs them in one serialized transaction.
+pub struct Migrator;
 
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {

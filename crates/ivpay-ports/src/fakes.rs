@@ -146,10 +146,10 @@ impl PaymentStore for InMemoryRepository {
         }
         if let Some(claim) = claim {
             let slot = (claim.client.clone(), claim.key.clone());
-            if let Some(existing) = st.keys.get(&slot) {
-                if existing.expires_at > payment.created_at() {
-                    return Ok(IntentInsert::KeyTaken(existing.clone()));
-                }
+            if let Some(existing) = st.keys.get(&slot)
+                && existing.expires_at > payment.created_at()
+            {
+                return Ok(IntentInsert::KeyTaken(existing.clone()));
             }
             st.keys.insert(
                 slot,
@@ -292,10 +292,10 @@ impl PaymentStore for InMemoryRepository {
 
     async fn record_event(&self, event: &PaymentEvent) -> Result<(), RepositoryError> {
         let mut st = self.lock();
-        if let Some(id) = event.payment {
-            if !st.payments.contains_key(&id) {
-                return Err(RepositoryError::NotFound(id));
-            }
+        if let Some(id) = event.payment
+            && !st.payments.contains_key(&id)
+        {
+            return Err(RepositoryError::NotFound(id));
         }
         st.events.push(event.clone());
         Ok(())

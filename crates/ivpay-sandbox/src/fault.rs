@@ -205,10 +205,10 @@ impl FaultPlan {
             .chain(self.create.random.iter().map(|c| &c.fault))
             .chain(self.get.random.iter().map(|c| &c.fault));
         for fault in statuses {
-            if let HttpFault::ServerError { status } = fault {
-                if !(500..=599).contains(status) {
-                    return Err(ConfigError::ServerErrorStatus(*status));
-                }
+            if let HttpFault::ServerError { status } = fault
+                && !(500..=599).contains(status)
+            {
+                return Err(ConfigError::ServerErrorStatus(*status));
             }
         }
         Ok(())

@@ -51,10 +51,10 @@ where
         foreign_id: &ForeignId,
     ) -> Result<Vec<Payment>, RepositoryError> {
         let mut found = self.repo.find_by_foreign_id(foreign_id).await?;
-        if let Ok(uuid) = uuid::Uuid::parse_str(foreign_id.as_str()) {
-            if let Some(own) = self.repo.get(InternalId::from_uuid(uuid)).await? {
-                found.push(own);
-            }
+        if let Ok(uuid) = uuid::Uuid::parse_str(foreign_id.as_str())
+            && let Some(own) = self.repo.get(InternalId::from_uuid(uuid)).await?
+        {
+            found.push(own);
         }
         found.retain(|p| {
             awaiting(p) && p.upstream_foreign_id() == *foreign_id && p.account() == account
@@ -206,14 +206,14 @@ where
             Err(other) => return Err(AdminError::Upstream(other)),
         };
         let sent = payment.upstream_foreign_id();
-        if let Some(held) = &remote.foreign_id {
-            if *held != sent {
-                return Err(AdminError::ForeignIdMismatch {
-                    payment_id,
-                    expected: sent.as_str().to_owned(),
-                    found: Some(held.as_str().to_owned()),
-                });
-            }
+        if let Some(held) = &remote.foreign_id
+            && *held != sent
+        {
+            return Err(AdminError::ForeignIdMismatch {
+                payment_id,
+                expected: sent.as_str().to_owned(),
+                found: Some(held.as_str().to_owned()),
+            });
         }
         // Decided on the row as read before IVPAY answered: a change since (the create
         // finishing, a webhook linking it) loses the compare-and-set.

@@ -74,22 +74,21 @@ where
         // A hint that claims what we already have changes nothing, whatever IVPAY says now:
         // record it (the event row is what makes it durable) without spending a GET. IVPAY
         // sends one for CREATED on every create.
-        if let Some(ReportedStatus::Known(claimed)) = &hint.status {
-            if let Some(payment) = self.repo.get_by_payment_id(&hint.payment_id).await? {
-                if payment.status() == *claimed {
-                    let update = StatusUpdate {
-                        payment_id: hint.payment_id.clone(),
-                        status: ReportedStatus::Known(*claimed),
-                        processed_at: None,
-                        source: UpdateSource::Webhook,
-                        evidence: Some(Evidence::from_webhook(hint.raw.clone())),
-                    };
-                    let outcome = self
-                        .record_unchanged(&update, Some(&payment), EventOutcome::Duplicate)
-                        .await?;
-                    return Ok(WebhookReceipt::Processed(outcome));
-                }
-            }
+        if let Some(ReportedStatus::Known(claimed)) = &hint.status
+            && let Some(payment) = self.repo.get_by_payment_id(&hint.payment_id).await?
+            && payment.status() == *claimed
+        {
+            let update = StatusUpdate {
+                payment_id: hint.payment_id.clone(),
+                status: ReportedStatus::Known(*claimed),
+                processed_at: None,
+                source: UpdateSource::Webhook,
+                evidence: Some(Evidence::from_webhook(hint.raw.clone())),
+            };
+            let outcome = self
+                .record_unchanged(&update, Some(&payment), EventOutcome::Duplicate)
+                .await?;
+            return Ok(WebhookReceipt::Processed(outcome));
         }
         // Kept before anything else can fail: from here on, the webhook is not lost. Due at
         // once: the inbox worker, woken below, confirms it; if this process dies first, the

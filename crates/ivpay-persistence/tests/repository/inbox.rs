@@ -9,7 +9,7 @@ fn webhook(n: u128, received: i64) -> InboxWebhook {
     InboxWebhook {
         id: id(n),
         hint: WebhookHint {
-            account: if n % 2 == 0 {
+            account: if n.is_multiple_of(2) {
                 ivpay_domain::AccountId::default()
             } else {
                 "pos-2".parse().expect("account")

@@ -3,7 +3,8 @@
 //! is set; with `IVPAY_REQUIRE_POSTGRES=1` a missing URL fails) and on the in-memory fake
 //! (`ivpay_ports::fakes::InMemoryRepository`), so the fake keeps the contract the service
 //! and router tests rely on. Behaviours that reach under the ports (raw SQL, migrations)
-//! run on the databases only.
+//! run on the databases only. Each database's tests need its feature (`sqlite`,
+//! `postgres`; both by default), so a build with one driver runs its part.
 
 mod abandon;
 mod concurrency;
@@ -21,6 +22,7 @@ macro_rules! suite {
         every_backend: [$($module:ident :: $name:ident),* $(,)?],
         databases_only: [$($db_module:ident :: $db_name:ident),* $(,)?] $(,)?
     ) => {
+        #[cfg(feature = "sqlite")]
         mod sqlite {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -35,6 +37,7 @@ macro_rules! suite {
                 }
             )*
         }
+        #[cfg(feature = "postgres")]
         mod postgres {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

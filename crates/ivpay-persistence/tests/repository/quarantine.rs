@@ -239,6 +239,7 @@ pub(crate) async fn stale_intent_and_unknown_scans_use_their_partial_indexes(t: 
 
 /// Runs `body` on this thread with a Prometheus recorder of its own, and returns what it
 /// recorded (this test's counters, whatever other tests do meanwhile).
+#[cfg(feature = "sqlite")]
 fn recorded<F: std::future::Future<Output = ()>>(body: impl FnOnce() -> F) -> String {
     let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
     let handle = recorder.handle();
@@ -251,6 +252,7 @@ fn recorded<F: std::future::Future<Output = ()>>(body: impl FnOnce() -> F) -> St
 }
 
 /// Each quarantined row is counted once, under its table, however many passes skip it.
+#[cfg(feature = "sqlite")]
 #[test]
 fn quarantined_rows_are_counted_once_per_row_and_table() {
     let text = recorded(|| {

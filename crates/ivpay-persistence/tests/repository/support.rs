@@ -77,6 +77,7 @@ impl TestDb {
 }
 
 /// Runs `behaviour` on a fresh SQLite file in a temporary directory.
+#[cfg(feature = "sqlite")]
 pub(crate) async fn on_sqlite<F, Fut>(behaviour: F)
 where
     F: FnOnce(TestDb) -> Fut,
@@ -90,6 +91,7 @@ where
 
 /// Runs `behaviour` on a fresh PostgreSQL database, or skips (saying so) when no server
 /// is configured, or fails when one is required.
+#[cfg(feature = "postgres")]
 pub(crate) async fn on_postgres<F, Fut>(test: &str, behaviour: F)
 where
     F: FnOnce(TestDb) -> Fut,

@@ -64,13 +64,12 @@ impl Driver {
         let http = client();
         let mut ready = false;
         for _ in 0..200 {
-            if let Ok(response) = http.get(format!("{base}/status")).send().await {
-                if let Ok(status) = response.json_value().await {
-                    if status["value"]["ready"] == true {
-                        ready = true;
-                        break;
-                    }
-                }
+            if let Ok(response) = http.get(format!("{base}/status")).send().await
+                && let Ok(status) = response.json_value().await
+                && status["value"]["ready"] == true
+            {
+                ready = true;
+                break;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
