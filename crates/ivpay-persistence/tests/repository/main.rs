@@ -105,6 +105,7 @@ suite! {
         migrations::health_reports_the_backend_and_its_settings,
         migrations::instances_migrating_at_once_all_succeed,
         migrations::rows_from_before_tenancy_have_no_owner_until_adopted,
+        migrations::a_hosts_connection_and_migrator_carry_ivpay_storage,
         quarantine::unreadable_rows_are_quarantined_and_the_rest_of_the_batch_proceeds,
         quarantine::a_fixed_row_released_by_the_operator_is_claimed_again,
         quarantine::stale_intent_and_unknown_scans_use_their_partial_indexes,

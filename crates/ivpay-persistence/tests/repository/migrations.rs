@@ -123,3 +123,30 @@ pub(crate) async fn rows_from_before_tenancy_have_no_owner_until_adopted(t: Test
     assert!(row.is_owned_by(&shop));
     assert_eq!(listed(shop).await, 1);
 }
+
+/// A host that runs ivpay's storage on its own sea-orm connection, and ivpay's migrations
+/// through sea-orm's own `MigratorTrait` (as it would beside its own migrations).
+pub(crate) async fn a_hosts_connection_and_migrator_carry_ivpay_storage(t: TestDb) {
+    use ivpay_persistence::{Database, Migrator, SeaOrmRepository};
+    use sea_orm_migration::MigratorTrait;
+
+    migrate_down(&t.db, None).await.expect("an empty database");
+    let host = sea_orm::Database::connect(t.url.as_str())
+        .await
+        .expect("the host's own connection");
+    Migrator::up(&host, None)
+        .await
+        .expect("ours, run by sea-orm");
+    let db = Database::from_connection(host);
+    assert_eq!(
+        applied_migrations(&db).await.expect("read").len(),
+        Migrator::migrations().len()
+    );
+    let repo = SeaOrmRepository::new(&db);
+    let payment = intent(7, "3.50", 10);
+    assert_eq!(
+        repo.insert_intent(&payment, None).await.expect("stored"),
+        IntentInsert::Inserted
+    );
+    assert_eq!(repo.get(id(7)).await.expect("read"), Some(payment));
+}
