@@ -448,14 +448,7 @@ async fn round_once(
             wait_ready(&http, &instance.base()).await?;
         }
     }
-    let quiet_polls = if instances.len() > 1 {
-        quiet_phase(&sandbox, &http, &bases, &record).await?
-    } else {
-        Vec::new()
-    };
-    sandbox
-        .set_merchant(MerchantConfig::new(MERCHANT_KEY).with_webhook(webhook_url(0)))
-        .map_err(|e| e.to_string())?;
+
     sandbox.advance_clock(Duration::from_secs(3600));
     let settle_deadline = Instant::now() + params.settle_timeout;
     let mut last_deliveries = usize::MAX;
@@ -471,6 +464,13 @@ async fn round_once(
         last_deliveries = deliveries;
         tokio::time::sleep(Duration::from_millis(1000)).await;
     }
+    // Once everything is final the reconcilers are idle: only then can a few new
+    // payments show how often each is checked.
+    let quiet_polls = if instances.len() > 1 {
+        quiet_phase(&sandbox, &http, &bases, &record).await?
+    } else {
+        Vec::new()
+    };
 
     // collect
     let mut ledger = Ledger::default();
@@ -565,9 +565,10 @@ const QUIET_PAYMENTS: usize = 8;
 /// 1 s, at most 2 s apart).
 const QUIET_FOR: Duration = Duration::from_secs(5);
 
-/// With several instances, a phase where only their reconcilers ask IVPAY about
-/// payments: webhooks off, no client load, a few payments created (half through each
-/// instance) and left open. Every `GET` IVPAY answers for them then comes from a
+/// With several instances, after the settle phase (every earlier payment final, the
+/// reconcilers idle), a phase where only their reconcilers ask IVPAY about payments:
+/// webhooks off, no client load, a few payments created (half through each instance) and
+/// left open (they stay CREATED, as at IVPAY). Every `GET` IVPAY answers for them then comes from a
 /// reconciliation check, so two within one cycle mean two instances checked the same
 /// payment. Returns each payment's `GET`s, in milliseconds since the phase began.
 async fn quiet_phase(
