@@ -84,7 +84,7 @@ pub(crate) async fn readyz(State(state): State<AppState>) -> Result<Envelope<Rea
         database: "ok",
         unknown_payments: health.unknown_payments,
         quarantined_rows: health.quarantined_rows,
-        storage: state.storage,
+        storage: state.storage.clone(),
         mode: state.mode,
     }))
 }

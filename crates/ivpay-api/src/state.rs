@@ -67,38 +67,49 @@ impl ApiConfig {
     }
 }
 
-/// What every handler shares.
+/// What every handler shares, behind one `Arc`: axum clones the state for every request,
+/// so a clone is one reference count, not one per field.
 #[derive(Clone)]
-pub(crate) struct AppState {
+pub(crate) struct AppState(Arc<Shared>);
+
+/// The handlers' shared settings and handles.
+pub(crate) struct Shared {
     pub(crate) use_cases: Arc<dyn PaymentUseCases>,
-    pub(crate) clients: Arc<ClientKeys>,
-    pub(crate) webhook_keys: Arc<WebhookKeys>,
-    pub(crate) redirects: Arc<RedirectPolicy>,
+    pub(crate) clients: ClientKeys,
+    pub(crate) webhook_keys: WebhookKeys,
+    pub(crate) redirects: RedirectPolicy,
     pub(crate) mode: Option<&'static str>,
     pub(crate) body_limit: usize,
     pub(crate) metrics: Option<PrometheusHandle>,
-    pub(crate) limiter: Option<Arc<Limiter>>,
-    /// Behind an `Arc`: the state is cloned for every request.
+    pub(crate) limiter: Option<Limiter>,
     pub(crate) storage: Option<Arc<serde_json::Value>>,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
 }
 
 impl AppState {
     /// The state the handlers share, from the router's settings.
     pub(crate) fn new(use_cases: Arc<dyn PaymentUseCases>, config: ApiConfig) -> Self {
-        Self {
+        Self(Arc::new(Shared {
             use_cases,
-            clients: Arc::new(config.clients),
-            webhook_keys: Arc::new(config.webhook_keys),
-            redirects: Arc::new(config.redirects),
+            clients: config.clients,
+            webhook_keys: config.webhook_keys,
+            redirects: config.redirects,
             mode: config.mode,
             body_limit: config.body_limit,
             metrics: config.metrics,
             storage: config.storage.map(Arc::new),
             limiter: config.rate_limit.map(|r| {
-                Arc::new(governor::RateLimiter::keyed(
+                governor::RateLimiter::keyed(
                     governor::Quota::per_second(r.per_second).allow_burst(r.burst),
-                ))
+                )
             }),
-        }
+        }))
     }
 }

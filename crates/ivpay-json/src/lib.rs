@@ -57,8 +57,15 @@ pub fn to_strict(body: &[u8]) -> Result<Cow<'_, [u8]>, SyntaxError> {
 /// When the body is not JSON even with trailing commas tolerated (the message says
 /// where), or not `T`'s shape.
 pub fn from_slice<T: DeserializeOwned>(body: &[u8]) -> Result<T, serde_json::Error> {
-    let strict = to_strict(body).map_err(serde_json::Error::custom)?;
-    serde_json::from_slice(&strict)
+    // Strict JSON, the common case, is read once. Only a syntax error sends the body
+    // through the lenient rewrite: a type error found first would be found there too.
+    match serde_json::from_slice(body) {
+        Err(e) if e.is_syntax() || e.is_eof() => {
+            let strict = to_strict(body).map_err(serde_json::Error::custom)?;
+            serde_json::from_slice(&strict)
+        }
+        read => read,
+    }
 }
 
 #[cfg(test)]
