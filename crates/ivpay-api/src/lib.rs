@@ -11,7 +11,7 @@
 //! types the handlers read and answer (`/openapi.json`, browsable at `/docs`).
 //!
 //! **May depend on:** `ivpay-domain`, `ivpay-ports` (it holds an
-//! `Arc<dyn PaymentUseCases>`), `ivpay-json` (IVPAY's JSON dialect), axum, tower-http and
+//! `Arc<dyn PaymentUseCases>`), `ivpay-json` (IVPAY's JSON dialect), axum and
 //! utoipa. Never on storage or the IVPAY client.
 //!
 //! ```
@@ -47,12 +47,10 @@ mod webhook;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Request};
+use axum::extract::DefaultBodyLimit;
 use axum::middleware;
 use axum::routing::{get, post};
 use ivpay_ports::PaymentUseCases;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::trace::TraceLayer;
 
 pub use create::{IDEMPOTENCY_KEY_HEADER, REPLAYED_HEADER};
 pub use error::ApiError;
@@ -63,7 +61,7 @@ pub use openapi::document as openapi_document;
 pub use policy::{HostPattern, RedirectPolicy};
 pub use state::{ApiConfig, RateLimit};
 
-use layers::{close_after_refused_body, count_requests, limit_time, no_method, no_route};
+use layers::{limit_time, no_method, no_route, observe};
 use state::AppState;
 
 /// The API's routes, with request ids, tracing, body limits and metrics.
@@ -90,20 +88,8 @@ pub fn router(use_cases: Arc<dyn PaymentUseCases>, config: ApiConfig) -> Router 
         Some(limit) => routes.layer(middleware::from_fn_with_state(limit, limit_time)),
         None => routes,
     };
-    routes
-        .layer(middleware::from_fn(count_requests))
-        .layer(middleware::from_fn(close_after_refused_body))
-        .with_state(state)
-        .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
-            let id = req
-                .headers()
-                .get("x-request-id")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("-");
-            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
-        })
-        // One line per request at INFO (status and latency, inside the span above).
-        .on_response(tower_http::trace::DefaultOnResponse::new().level(tracing::Level::INFO)))
-        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+    // Request id, trace span, metrics and `Connection: close` after a refused body, in
+    // one layer (`layers::observe`): each of them as a layer of its own cost a fifth of a
+    // read.
+    routes.layer(middleware::from_fn(observe)).with_state(state)
 }

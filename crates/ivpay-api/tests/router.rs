@@ -101,6 +101,36 @@ fn json(bytes: &[u8]) -> Value {
 const BODY: &str = r#"{"amount_fiat":"10.5","currency_fiat":"usd","foreign_id":"123456"}"#;
 
 #[tokio::test]
+async fn a_request_id_is_echoed_or_made_once_per_request() {
+    let app = app(MockPaymentGateway::new());
+    let given = Request::get("/healthz")
+        .header("x-request-id", "from-the-client-7")
+        .body(Body::empty())
+        .expect("req");
+    let (_, headers, _) = send(&app, given).await;
+    assert_eq!(
+        headers.get("x-request-id").map(|v| v.as_bytes()),
+        Some(&b"from-the-client-7"[..])
+    );
+    let mut made = std::collections::BTreeSet::new();
+    for _ in 0..3 {
+        let (_, headers, _) = send(
+            &app,
+            Request::get("/healthz").body(Body::empty()).expect("req"),
+        )
+        .await;
+        let id = headers
+            .get("x-request-id")
+            .expect("made")
+            .to_str()
+            .expect("text");
+        assert_eq!(id.len(), 16, "{id}");
+        made.insert(id.to_owned());
+    }
+    assert_eq!(made.len(), 3, "each request its own id");
+}
+
+#[tokio::test]
 async fn create_answers_in_ivpays_envelope_with_our_fields_added() {
     let app = app(creating("6b577835afbefe60335b6e5cd04410a9"));
     let (status, headers, body) = send(
