@@ -35,26 +35,27 @@ fn method_label(method: &axum::http::Method) -> &'static str {
     }
 }
 
-/// A route template as a `'static` label: the router has a handful, each interned once.
-fn route_label(route: &str) -> &'static str {
-    static ROUTES: std::sync::LazyLock<std::sync::RwLock<Vec<&'static str>>> =
+/// A label value as `&'static str`, interned once: route templates and status codes are
+/// a handful each, so the set stays small and a label never allocates after the first.
+fn interned(value: &str) -> &'static str {
+    static SEEN: std::sync::LazyLock<std::sync::RwLock<Vec<&'static str>>> =
         std::sync::LazyLock::new(Default::default);
-    let known = ROUTES
+    let seen = SEEN
         .read()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    if let Some(found) = known.iter().find(|r| **r == route) {
+    if let Some(found) = seen.iter().find(|v| **v == value) {
         return found;
     }
-    drop(known);
-    let mut known = ROUTES
+    drop(seen);
+    let mut seen = SEEN
         .write()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    if let Some(found) = known.iter().find(|r| **r == route) {
+    if let Some(found) = seen.iter().find(|v| **v == value) {
         return found;
     }
-    let interned: &'static str = Box::leak(route.to_owned().into_boxed_str());
-    known.push(interned);
-    interned
+    let new: &'static str = Box::leak(value.to_owned().into_boxed_str());
+    seen.push(new);
+    new
 }
 
 /// What every request goes through, in one layer:
@@ -89,7 +90,7 @@ pub(crate) async fn observe(mut request: Request, next: Next) -> Response {
     let route = request
         .extensions()
         .get::<MatchedPath>()
-        .map_or("unmatched", |p| route_label(p.as_str()));
+        .map_or("unmatched", |p| interned(p.as_str()));
     let method = method_label(request.method());
     let started = std::time::Instant::now();
     let mut response = if tracing::enabled!(tracing::Level::INFO) {
@@ -112,7 +113,7 @@ pub(crate) async fn observe(mut request: Request, next: Next) -> Response {
         next.run(request).await
     };
     let status = response.status();
-    metrics::counter!("ivpay_http_requests_total", "route" => route, "method" => method, "status" => status.as_str().to_owned())
+    metrics::counter!("ivpay_http_requests_total", "route" => route, "method" => method, "status" => interned(status.as_str()))
         .increment(1);
     metrics::histogram!("ivpay_http_request_seconds", "route" => route)
         .record(started.elapsed().as_secs_f64());
