@@ -44,18 +44,13 @@ struct Server {
 }
 
 impl Server {
-    /// Starts `command`, reads `listening <addr>` from its output when `announces`, else
-    /// uses `base`, and waits for `/readyz`.
-    async fn start(
-        mut command: Command,
-        announces: bool,
-        base: Option<String>,
-        http: &reqwest::Client,
-    ) -> Server {
+    /// Starts `command` and waits for `/readyz`: at `base`, or, without one, where the
+    /// program says it listens ([`announced`]).
+    async fn start(mut command: Command, base: Option<String>, http: &reqwest::Client) -> Server {
         let started = Instant::now();
         command
             .current_dir(std::env::temp_dir())
-            .stdout(if announces {
+            .stdout(if base.is_none() {
                 Stdio::piped()
             } else {
                 Stdio::null()
@@ -66,16 +61,7 @@ impl Server {
             .unwrap_or_else(|e| panic!("cannot start {command:?}: {e} (run `just bench`)"));
         let base = match base {
             Some(base) => base,
-            None => {
-                let out = child.stdout.take().expect("piped");
-                let mut line = String::new();
-                BufReader::new(out).read_line(&mut line).expect("announces");
-                let addr = line
-                    .trim()
-                    .strip_prefix("listening ")
-                    .expect("listening <addr>");
-                format!("http://{addr}")
-            }
+            None => announced(&mut child),
         };
         for _ in 0..2000 {
             if let Ok(r) = http.get(format!("{base}/readyz")).send().await
@@ -129,6 +115,20 @@ impl Server {
             .status();
         let _ = self.child.wait();
     }
+}
+
+/// The base URL a program started with piped output announces on its first line,
+/// `listening <addr>`.
+fn announced(child: &mut Child) -> String {
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("piped"))
+        .read_line(&mut line)
+        .expect("announces");
+    let addr = line
+        .trim()
+        .strip_prefix("listening ")
+        .expect("listening <addr>");
+    format!("http://{addr}")
 }
 
 fn free_port() -> u16 {
@@ -406,16 +406,8 @@ async fn main() {
             .stdout(Stdio::piped())
             .spawn()
             .expect("bench-upstream starts (run `just bench`)");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("piped"))
-            .read_line(&mut line)
-            .expect("announces");
-        let addr = line
-            .trim()
-            .strip_prefix("listening ")
-            .expect("listening <addr>")
-            .to_owned();
-        (child, format!("http://{addr}"))
+        let base = announced(&mut child);
+        (child, base)
     };
     println!(
         "just bench: {secs} s per run, concurrency {concurrency}, {} cores\n",
@@ -456,7 +448,6 @@ async fn main() {
     for (backend, baseline_db, ivpay_db) in &backends {
         let baseline = Server::start(
             baseline_command(&bin_dir, baseline_db, &upstream.1),
-            true,
             None,
             &http,
         )
@@ -465,7 +456,6 @@ async fn main() {
         let port = free_port();
         let ivpay = Server::start(
             ivpay_command(&bin_dir, ivpay_db, &upstream.1, port),
-            false,
             Some(format!("http://127.0.0.1:{port}")),
             &http,
         )
