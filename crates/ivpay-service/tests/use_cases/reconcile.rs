@@ -188,12 +188,7 @@ async fn a_check_that_outlives_its_lease_leaves_the_new_claimers_schedule_alone(
         Err(timeout())
     });
     let svc = PaymentService::new(repo.clone(), g, clk.clone(), config);
-    let id = svc
-        .create(client(), None, request("10"))
-        .await
-        .expect("created")
-        .payment
-        .id();
+    let id = create_payments(&svc, 1).await[0];
     clk.advance(Duration::from_secs(3600));
     let report = svc.reconcile_once().await.expect("pass");
     assert_eq!(
@@ -226,12 +221,7 @@ async fn a_long_retry_after_from_ivpay_delays_the_next_check_only_up_to_the_cap(
     let config = ServiceConfig::default();
     let cap = config.max_retry_after;
     let svc = PaymentService::new(repo.clone(), g, clk.clone(), config);
-    let id = svc
-        .create(client(), None, request("10"))
-        .await
-        .expect("created")
-        .payment
-        .id();
+    let id = create_payments(&svc, 1).await[0];
     clk.advance(Duration::from_secs(3600));
     let report = svc.reconcile_once().await.expect("pass");
     assert_eq!(report.failed, 1);
