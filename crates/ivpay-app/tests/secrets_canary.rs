@@ -197,9 +197,7 @@ async fn no_secret_leaks(backend: Backend) {
             "/payments?status=CREATED&limit=1".to_owned(),
         ),
     ] {
-        let answer = http
-            .send(what, http.get(&path).header(API_KEY, CLIENT_KEY))
-            .await;
+        let answer = http.get_as(what, CLIENT_KEY, &path).await;
         assert_eq!(answer.status, 200, "{what}: {}", answer.text);
         if let Some(cursor) = answer.json()["data"]["next_cursor"].as_str() {
             let next = http
@@ -232,10 +230,10 @@ async fn no_secret_leaks(backend: Backend) {
     let paid = wait_for_status(&mut http, CLIENT_KEY, &pid1, "PAID").await;
     assert_eq!(paid["data"]["status"], "PAID", "{paid}");
     let events = http
-        .send(
+        .get_as(
             "history after the webhook",
-            http.get(&format!("/payment/{pid1}/events"))
-                .header(API_KEY, CLIENT_KEY),
+            CLIENT_KEY,
+            &format!("/payment/{pid1}/events"),
         )
         .await;
     assert!(
@@ -263,10 +261,10 @@ async fn no_secret_leaks(backend: Backend) {
         .expect("payment_id")
         .to_owned();
     let foreign = http
-        .send(
+        .get_as(
             "shop reads the kiosk's payment",
-            http.get(&format!("/payment/{pid3}"))
-                .header(API_KEY, CLIENT_KEY),
+            CLIENT_KEY,
+            &format!("/payment/{pid3}"),
         )
         .await;
     assert_eq!(
@@ -286,17 +284,10 @@ async fn no_secret_leaks(backend: Backend) {
         ),
         ("kiosk: history", format!("/payment/{pid3}/events")),
     ] {
-        let answer = http
-            .send(what, http.get(&path).header(API_KEY, KIOSK_KEY))
-            .await;
+        let answer = http.get_as(what, KIOSK_KEY, &path).await;
         assert_eq!(answer.status, 200, "{what}: {}", answer.text);
     }
-    let listed = http
-        .send(
-            "kiosk: list",
-            http.get("/payments").header(API_KEY, KIOSK_KEY),
-        )
-        .await;
+    let listed = http.get_as("kiosk: list", KIOSK_KEY, "/payments").await;
     assert_eq!(listed.status, 200, "{}", listed.text);
 
     // ---- forged webhooks: wrong keys, the other secrets in IVPAY's place
@@ -362,10 +353,10 @@ async fn no_secret_leaks(backend: Backend) {
         assert_eq!(answer.status, 401, "{what}: {}", answer.text);
     }
     let read = http
-        .send(
+        .get_as(
             "read with the merchant key",
-            http.get(&format!("/payment/{pid1}"))
-                .header(API_KEY, MERCHANT_KEY),
+            MERCHANT_KEY,
+            &format!("/payment/{pid1}"),
         )
         .await;
     assert_eq!(read.status, 401, "{}", read.text);
@@ -411,11 +402,7 @@ async fn no_secret_leaks(backend: Backend) {
         "refresh while IVPAY answers garbage",
     ] {
         let answer = http
-            .send(
-                what,
-                http.get(&format!("/payment/{pid2}?refresh=true"))
-                    .header(API_KEY, CLIENT_KEY),
-            )
+            .get_as(what, CLIENT_KEY, &format!("/payment/{pid2}?refresh=true"))
             .await;
         // 200 when the reconciler's GET took the fault first; else IVPAY's failure, 502.
         assert!(
@@ -551,9 +538,7 @@ async fn no_secret_leaks(backend: Backend) {
         ("list, bad cursor", "/payments?cursor=%%%".to_owned()),
         ("no such route", "/nothing/here".to_owned()),
     ] {
-        let answer = http
-            .send(what, http.get(&path).header(API_KEY, CLIENT_KEY))
-            .await;
+        let answer = http.get_as(what, CLIENT_KEY, &path).await;
         assert!(answer.is_client_error(), "{what}: {}", answer.text);
     }
     let wrong_method = http
@@ -700,11 +685,7 @@ async fn wait_for_status(http: &mut Http, key: &str, payment_id: &str, status: &
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         let answer = http
-            .send(
-                "read while waiting",
-                http.get(&format!("/payment/{payment_id}"))
-                    .header(API_KEY, key),
-            )
+            .get_as("read while waiting", key, &format!("/payment/{payment_id}"))
             .await;
         let value = answer.json();
         if value["data"]["status"] == status || Instant::now() > deadline {
@@ -729,19 +710,11 @@ struct Footprint {
 
 async fn footprint(conn: &DatabaseConnection, http: &mut Http, id: &str) -> Footprint {
     let payment = http
-        .send(
-            "read",
-            http.get(&format!("/payment/{id}"))
-                .header(API_KEY, CLIENT_KEY),
-        )
+        .get_as("read", CLIENT_KEY, &format!("/payment/{id}"))
         .await
         .json();
     let history = http
-        .send(
-            "history",
-            http.get(&format!("/payment/{id}/events"))
-                .header(API_KEY, CLIENT_KEY),
-        )
+        .get_as("history", CLIENT_KEY, &format!("/payment/{id}/events"))
         .await
         .json();
     Footprint {
@@ -1183,6 +1156,12 @@ impl Http {
         self.client
             .post(format!("{}{path}", self.base))
             .header("Content-Type", JSON)
+    }
+
+    /// A GET of `path` with `key` as `X-API-KEY`: the shape most of the flows take.
+    async fn get_as(&mut self, what: &str, key: &str, path: &str) -> &Exchange {
+        let request = self.get(path).header(API_KEY, key);
+        self.send(what, request).await
     }
 
     async fn send(&mut self, what: &str, request: reqwest::RequestBuilder) -> &Exchange {
