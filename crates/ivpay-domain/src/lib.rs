@@ -24,6 +24,7 @@ mod event;
 mod field;
 mod id;
 mod money;
+mod notice;
 mod payment;
 mod redirect;
 mod status;
@@ -35,6 +36,7 @@ pub use id::{
     AccountId, ClientId, ForeignId, IdError, IdempotencyKey, InternalId, InternalIdError, PaymentId,
 };
 pub use money::{AmountError, CurrencyError, FiatAmount, FiatCurrency, Money};
+pub use notice::{EndpointUrl, NoticeFilter, NoticeType, UnknownNoticeType};
 pub use payment::{
     CreateOutcome, NewPayment, OutcomeError, Payment, PaymentRecord, RecordError, UpstreamPayment,
 };

@@ -31,6 +31,7 @@ mod clock;
 #[cfg(feature = "fakes")]
 pub mod fakes;
 mod gateway;
+mod notice_sender;
 mod payment_store;
 mod reconcile_queue;
 mod storage;
@@ -39,6 +40,7 @@ mod webhook_inbox;
 
 pub use clock::Clock;
 pub use gateway::{CreateRequest, Delivery, GatewayError, PaymentGateway, RemotePayment};
+pub use notice_sender::{NoticeSender, OutboundNotice, SendOutcome, SendReport};
 pub use payment_store::{
     Cursor, IdempotencyClaim, IdempotencyRecord, IntentInsert, Page, PageRequest, PaymentFilter,
     PaymentStore,
@@ -55,6 +57,8 @@ pub use webhook_inbox::{InboxWebhook, WebhookInbox};
 pub use clock::MockClock;
 #[cfg(any(test, feature = "mocks"))]
 pub use gateway::MockPaymentGateway;
+#[cfg(any(test, feature = "mocks"))]
+pub use notice_sender::MockNoticeSender;
 #[cfg(any(test, feature = "mocks"))]
 pub use payment_store::MockPaymentStore;
 #[cfg(any(test, feature = "mocks"))]
