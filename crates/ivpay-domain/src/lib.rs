@@ -25,6 +25,7 @@ mod field;
 mod id;
 mod money;
 mod notice;
+mod notice_type;
 mod payment;
 mod redirect;
 mod status;
@@ -36,7 +37,10 @@ pub use id::{
     AccountId, ClientId, ForeignId, IdError, IdempotencyKey, InternalId, InternalIdError, PaymentId,
 };
 pub use money::{AmountError, CurrencyError, FiatAmount, FiatCurrency, Money};
-pub use notice::{EndpointUrl, NoticeFilter, NoticeType, UnknownNoticeType};
+pub use notice::{
+    Disabled, Endpoint, EndpointId, EndpointSecrets, EndpointUrl, NoticeBody, PaymentSnapshot,
+};
+pub use notice_type::{NoticeFilter, NoticeType, UnknownNoticeType};
 pub use payment::{
     CreateOutcome, NewPayment, OutcomeError, Payment, PaymentRecord, RecordError, UpstreamPayment,
 };

@@ -1,4 +1,4 @@
-//! Outbound notifications: what a client's endpoint hears about its payments.
+//! Outbound notifications: endpoints, and what a notice says about a payment.
 //!
 //! A *notice* announces one change of one payment (`payment.paid`, ...). Each client may
 //! register *endpoints* (a URL, the notice types it wants); every notice is delivered to
@@ -9,193 +9,11 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::payment::{CreateOutcome, Payment};
+use crate::id::{ClientId, IdError};
+use crate::notice_type::{NoticeFilter, NoticeType};
+use crate::payment::Payment;
 use crate::redirect::{RedirectUrl, UrlError};
-use crate::status::PaymentStatus;
-
-/// The kinds of notice, named as the body's `type` and in an endpoint's filter.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug, Serialize, Deserialize)]
-pub enum NoticeType {
-    /// IVPAY accepted the payment: it has an IVPAY id and a payment URL.
-    #[serde(rename = "payment.created")]
-    Created,
-    /// IVPAY saw the customer pay; not final yet.
-    #[serde(rename = "payment.pending")]
-    Pending,
-    /// Paid: final.
-    #[serde(rename = "payment.paid")]
-    Paid,
-    /// Timed out unpaid: final.
-    #[serde(rename = "payment.timeout")]
-    Timeout,
-    /// The create's outcome is unknown: IVPAY may or may not have the payment.
-    #[serde(rename = "payment.unknown")]
-    Unknown,
-    /// A payment whose create outcome was unknown was found at IVPAY and linked.
-    #[serde(rename = "payment.linked")]
-    Linked,
-    /// IVPAY refused the create; nothing exists upstream.
-    #[serde(rename = "payment.rejected")]
-    Rejected,
-    /// The payment was given up before IVPAY held it (an operator, or a 429).
-    #[serde(rename = "payment.abandoned")]
-    Abandoned,
-}
-
-/// An event type name that is not one of [`NoticeType`]'s.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown event type {0:?}, expected one of {list}", list = NoticeType::names())]
-pub struct UnknownNoticeType(pub String);
-
-impl NoticeType {
-    /// Every type, in the order of a payment's life.
-    pub const ALL: [Self; 8] = [
-        Self::Created,
-        Self::Pending,
-        Self::Paid,
-        Self::Timeout,
-        Self::Unknown,
-        Self::Linked,
-        Self::Rejected,
-        Self::Abandoned,
-    ];
-
-    /// The wire name, `payment.<what>`.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Created => "payment.created",
-            Self::Pending => "payment.pending",
-            Self::Paid => "payment.paid",
-            Self::Timeout => "payment.timeout",
-            Self::Unknown => "payment.unknown",
-            Self::Linked => "payment.linked",
-            Self::Rejected => "payment.rejected",
-            Self::Abandoned => "payment.abandoned",
-        }
-    }
-
-    /// Every name, comma-separated, for error messages.
-    pub fn names() -> String {
-        Self::ALL.map(Self::as_str).join(", ")
-    }
-
-    /// The notice a payment's create outcome announces, if any (`Initiated` announces
-    /// nothing: IVPAY has not answered yet).
-    pub fn for_outcome(payment: &Payment) -> Option<Self> {
-        match payment.outcome() {
-            CreateOutcome::Initiated => None,
-            CreateOutcome::Created => {
-                Some(Self::for_status(payment.status()).unwrap_or(Self::Created))
-            }
-            CreateOutcome::Rejected { .. } => Some(Self::Rejected),
-            CreateOutcome::Unknown { .. } => Some(Self::Unknown),
-            CreateOutcome::Abandoned { .. } => Some(Self::Abandoned),
-        }
-    }
-
-    /// The notice a status change announces (`Created` announces `payment.created`).
-    pub const fn for_status(status: PaymentStatus) -> Option<Self> {
-        match status {
-            PaymentStatus::Created => Some(Self::Created),
-            PaymentStatus::Pending => Some(Self::Pending),
-            PaymentStatus::Paid => Some(Self::Paid),
-            PaymentStatus::Timeout => Some(Self::Timeout),
-        }
-    }
-
-    const fn bit(self) -> u16 {
-        1 << (self as u16)
-    }
-}
-
-impl FromStr for NoticeType {
-    type Err = UnknownNoticeType;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|t| t.as_str() == s)
-            .ok_or_else(|| UnknownNoticeType(s.to_owned()))
-    }
-}
-
-impl fmt::Display for NoticeType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// The set of notice types an endpoint wants. Empty means every type, as in Svix.
-///
-/// ```
-/// use ivpay_domain::{NoticeFilter, NoticeType};
-///
-/// let f: NoticeFilter = "payment.paid, payment.timeout".parse()?;
-/// assert!(f.wants(NoticeType::Paid));
-/// assert!(!f.wants(NoticeType::Pending));
-/// assert!(NoticeFilter::all().wants(NoticeType::Pending));
-/// assert_eq!(f.to_string(), "payment.paid,payment.timeout");
-/// # Ok::<(), ivpay_domain::UnknownNoticeType>(())
-/// ```
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default)]
-pub struct NoticeFilter(u16);
-
-impl NoticeFilter {
-    /// Every type.
-    pub const fn all() -> Self {
-        Self(0)
-    }
-
-    /// Exactly these types (none given: every type).
-    pub fn of(types: impl IntoIterator<Item = NoticeType>) -> Self {
-        Self(types.into_iter().fold(0, |acc, t| acc | t.bit()))
-    }
-
-    /// Whether a notice of this type goes to the endpoint.
-    pub const fn wants(self, t: NoticeType) -> bool {
-        self.0 == 0 || self.0 & t.bit() != 0
-    }
-
-    /// Whether every type is wanted.
-    pub const fn is_all(self) -> bool {
-        self.0 == 0
-    }
-
-    /// The types chosen, in [`NoticeType::ALL`]'s order (empty for every type).
-    pub fn types(self) -> Vec<NoticeType> {
-        if self.0 == 0 {
-            return Vec::new();
-        }
-        NoticeType::ALL
-            .into_iter()
-            .filter(|t| self.0 & t.bit() != 0)
-            .collect()
-    }
-}
-
-impl FromStr for NoticeFilter {
-    type Err = UnknownNoticeType;
-    /// Comma-separated names; empty or `*` for every type.
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let s = s.trim();
-        if s.is_empty() || s == "*" {
-            return Ok(Self::all());
-        }
-        s.split(',')
-            .map(|t| t.trim().parse::<NoticeType>())
-            .collect::<Result<Vec<_>, _>>()
-            .map(Self::of)
-    }
-}
-
-impl fmt::Display for NoticeFilter {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.is_all() {
-            return f.write_str("*");
-        }
-        let names: Vec<&str> = self.types().into_iter().map(NoticeType::as_str).collect();
-        f.write_str(&names.join(","))
-    }
-}
+use crate::time::Timestamp;
 
 /// Where an endpoint receives notices: an absolute http(s) URL without user info.
 ///
@@ -248,39 +66,261 @@ impl fmt::Display for EndpointUrl {
     }
 }
 
+/// An endpoint's id: `ep_` and 32 hex digits when made through the API, or a name given
+/// in the configuration. 1 to 64 characters of `A-Z a-z 0-9 _ -`.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Debug, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct EndpointId(String);
+
+impl EndpointId {
+    /// Longest accepted id.
+    pub const MAX_LEN: usize = 64;
+
+    /// A new id from a UUID made elsewhere (the service makes random ones).
+    pub fn from_uuid(id: uuid::Uuid) -> Self {
+        Self(format!("ep_{}", id.simple()))
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    fn check(s: &str) -> Result<(), IdError> {
+        if s.is_empty() {
+            return Err(IdError::Empty);
+        }
+        let got = s.chars().count();
+        if got > Self::MAX_LEN {
+            return Err(IdError::TooLong {
+                max: Self::MAX_LEN,
+                got,
+            });
+        }
+        if let Some((position, found)) = s
+            .chars()
+            .enumerate()
+            .find(|(_, c)| !(c.is_ascii_alphanumeric() || *c == '_' || *c == '-'))
+        {
+            return Err(IdError::BadCharacter {
+                found,
+                position,
+                allowed: "A-Z a-z 0-9 _ -",
+            });
+        }
+        Ok(())
+    }
+}
+
+impl FromStr for EndpointId {
+    type Err = IdError;
+    fn from_str(s: &str) -> Result<Self, IdError> {
+        Self::check(s)?;
+        Ok(Self(s.to_owned()))
+    }
+}
+
+impl TryFrom<String> for EndpointId {
+    type Error = IdError;
+    fn try_from(s: String) -> Result<Self, IdError> {
+        Self::check(&s)?;
+        Ok(Self(s))
+    }
+}
+
+impl From<EndpointId> for String {
+    fn from(id: EndpointId) -> String {
+        id.0
+    }
+}
+
+impl fmt::Display for EndpointId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// An endpoint's signing secrets (`whsec_...`), newest first. Every one signs each
+/// notice while several are held (a rotation), so a receiver that knows either verifies.
+///
+/// The text is opaque here; the edges check it with `ivpay-signing`. `Debug` shows how many
+/// there are, never what they are.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct EndpointSecrets(Vec<String>);
+
+impl EndpointSecrets {
+    /// Secrets as given, newest first.
+    pub fn new(secrets: Vec<String>) -> Self {
+        Self(secrets)
+    }
+
+    /// The secrets' text, for signing and storage only.
+    pub fn expose(&self) -> &[String] {
+        &self.0
+    }
+
+    /// How many are held.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether none is held.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for EndpointSecrets {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "EndpointSecrets({} redacted)", self.0.len())
+    }
+}
+
+/// A client's endpoint: where its notices go and which it wants.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Endpoint {
+    /// Its id.
+    pub id: EndpointId,
+    /// The client whose payments it hears about.
+    pub client: ClientId,
+    /// Where notices are posted.
+    pub url: EndpointUrl,
+    /// Signing secrets, newest first.
+    pub secrets: EndpointSecrets,
+    /// The types it wants.
+    pub filter: NoticeFilter,
+    /// A note for people (what system listens there).
+    pub description: Option<String>,
+    /// `None` while enabled; why it was disabled otherwise.
+    pub disabled: Option<Disabled>,
+    /// Since when every attempt to it failed, while that lasts.
+    pub failing_since: Option<Timestamp>,
+    /// When it was added.
+    pub created_at: Timestamp,
+    /// When it last changed.
+    pub updated_at: Timestamp,
+}
+
+impl Endpoint {
+    /// Whether notices are sent to it.
+    pub fn is_enabled(&self) -> bool {
+        self.disabled.is_none()
+    }
+
+    /// Whether a notice of `kind` for `client` goes here now.
+    pub fn wants(&self, client: &ClientId, kind: NoticeType) -> bool {
+        self.is_enabled() && &self.client == client && self.filter.wants(kind)
+    }
+}
+
+/// Why and when an endpoint was disabled.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Disabled {
+    /// `operator`, `gone` (it answered 410) or `failing` (every attempt failed for too long).
+    pub reason: String,
+    /// When.
+    pub at: Timestamp,
+}
+
+/// A payment as a notice carries it: the same fields, named the same, as
+/// `GET /payment/{id}` answers (ivpay-api holds a test to that).
+#[derive(Clone, PartialEq, Eq, Debug, Serialize)]
+pub struct PaymentSnapshot {
+    /// IVPAY's id (null while the create's outcome is not `created`).
+    pub payment_id: Option<String>,
+    /// The client's reference.
+    pub foreign_id: Option<String>,
+    /// When IVPAY processed the current status (Unix seconds).
+    pub processed_at: Option<i64>,
+    /// The status.
+    pub status: &'static str,
+    /// Our id.
+    pub id: String,
+    /// The checkout page.
+    pub payment_url: Option<String>,
+    /// When IVPAY created it, or when we recorded it if IVPAY has not said.
+    pub created_at: i64,
+    /// The amount at the currency's scale.
+    pub amount_fiat: String,
+    /// The currency code.
+    pub currency_fiat: &'static str,
+    /// As sent.
+    pub url_success: Option<String>,
+    /// As sent.
+    pub url_failed: Option<String>,
+    /// Our create call: initiated, created, rejected, unknown or abandoned.
+    pub outcome: &'static str,
+    /// Why, for rejected, unknown and abandoned.
+    pub outcome_reason: Option<String>,
+    /// Whether the status is PAID or TIMEOUT.
+    #[serde(rename = "final")]
+    pub is_final: bool,
+    /// When we recorded the intent.
+    pub recorded_at: i64,
+    /// When our record last changed.
+    pub updated_at: i64,
+    /// Our record's version.
+    pub version: u64,
+}
+
+impl PaymentSnapshot {
+    /// The payment as it is now.
+    pub fn of(p: &Payment) -> Self {
+        let up = p.upstream();
+        Self {
+            payment_id: up.map(|u| u.payment_id.to_string()),
+            foreign_id: p.foreign_id().map(ToString::to_string),
+            processed_at: p.processed_at().map(Timestamp::unix_seconds),
+            status: p.status().as_str(),
+            id: p.id().to_string(),
+            payment_url: up.map(|u| u.payment_url.to_string()),
+            created_at: up.map_or(p.created_at(), |u| u.created_at).unix_seconds(),
+            amount_fiat: p.money().amount().to_string(),
+            currency_fiat: p.money().currency().code(),
+            url_success: p.url_success().map(ToString::to_string),
+            url_failed: p.url_failed().map(ToString::to_string),
+            outcome: p.outcome().as_str(),
+            outcome_reason: p.outcome().reason().map(str::to_owned),
+            is_final: p.is_final(),
+            recorded_at: p.created_at().unix_seconds(),
+            updated_at: p.updated_at().unix_seconds(),
+            version: p.version(),
+        }
+    }
+}
+
+/// A notice's body: `{"type", "timestamp", "sequence", "data"}`, as the Standard Webhooks
+/// specification suggests, with `sequence` the payment's version after the change (it
+/// grows with every change of one payment, so a receiver can put notices in order and
+/// drop one older than what it holds).
+#[derive(Clone, PartialEq, Eq, Debug, Serialize)]
+pub struct NoticeBody {
+    /// `payment.<what>`.
+    #[serde(rename = "type")]
+    pub kind: NoticeType,
+    /// When the change was recorded, RFC 3339 in UTC.
+    pub timestamp: String,
+    /// The payment's version after the change.
+    pub sequence: u64,
+    /// The payment after the change.
+    pub data: PaymentSnapshot,
+}
+
+impl NoticeBody {
+    /// The body announcing `kind` for `payment` as it is now.
+    pub fn of(kind: NoticeType, payment: &Payment) -> Self {
+        Self {
+            kind,
+            timestamp: payment.updated_at().to_rfc3339(),
+            sequence: payment.version(),
+            data: PaymentSnapshot::of(payment),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn names_round_trip_and_unknown_names_are_refused_with_the_list() {
-        for t in NoticeType::ALL {
-            assert_eq!(t.as_str().parse::<NoticeType>(), Ok(t));
-            assert_eq!(
-                serde_json::to_string(&t).unwrap(),
-                format!("\"{}\"", t.as_str())
-            );
-        }
-        let err = "payment.refunded".parse::<NoticeType>().unwrap_err();
-        assert!(err.to_string().contains("payment.refunded"));
-        assert!(err.to_string().contains("payment.paid"));
-    }
-
-    #[test]
-    fn a_filter_keeps_only_its_types_and_empty_means_all() {
-        let f = NoticeFilter::of([NoticeType::Paid, NoticeType::Linked]);
-        assert!(f.wants(NoticeType::Paid) && f.wants(NoticeType::Linked));
-        assert!(!f.wants(NoticeType::Created));
-        assert_eq!(f.types(), vec![NoticeType::Paid, NoticeType::Linked]);
-        assert_eq!(f.to_string().parse::<NoticeFilter>(), Ok(f));
-        assert_eq!("*".parse::<NoticeFilter>(), Ok(NoticeFilter::all()));
-        assert!(
-            NoticeType::ALL
-                .into_iter()
-                .all(|t| NoticeFilter::all().wants(t))
-        );
-        assert!("payment.paid,nope".parse::<NoticeFilter>().is_err());
-    }
 
     #[test]
     fn endpoint_urls_refuse_user_info_and_non_http_schemes() {
@@ -292,5 +332,45 @@ mod tests {
         );
         assert!("ftp://shop.example/hooks".parse::<EndpointUrl>().is_err());
         assert!("https://shop.example/a@b".parse::<EndpointUrl>().is_ok());
+    }
+
+    #[test]
+    fn endpoint_ids_keep_to_their_alphabet_and_secrets_never_show() {
+        let id = EndpointId::from_uuid(uuid::Uuid::from_u128(1));
+        assert_eq!(id.as_str(), "ep_00000000000000000000000000000001");
+        assert!("orders-hook_2".parse::<EndpointId>().is_ok());
+        assert!("a/b".parse::<EndpointId>().is_err());
+        assert!("x".repeat(65).parse::<EndpointId>().is_err());
+        let secrets = EndpointSecrets::new(vec!["whsec_c2VjcmV0c2VjcmV0c2VjcmV0".into()]);
+        assert_eq!(format!("{secrets:?}"), "EndpointSecrets(1 redacted)");
+    }
+
+    fn payment() -> Payment {
+        let request = crate::NewPayment::from_fields("12.5", "EUR", Some("order-7"), None, None)
+            .expect("valid");
+        Payment::initiate(
+            crate::InternalId::from_uuid(uuid::Uuid::from_u128(9)),
+            "shop".parse().expect("client"),
+            crate::AccountId::default(),
+            request,
+            Timestamp::from_unix_seconds(1_614_265_330),
+        )
+    }
+
+    #[test]
+    fn a_body_carries_the_type_the_time_the_version_and_the_payment() {
+        let mut p = payment();
+        p.mark_rejected("bad".into(), Timestamp::from_unix_seconds(1_614_265_331))
+            .expect("settles");
+        let body = serde_json::to_value(NoticeBody::of(NoticeType::Rejected, &p)).expect("json");
+        assert_eq!(body["type"], "payment.rejected");
+        assert_eq!(body["timestamp"], "2021-02-25T15:02:11Z");
+        assert_eq!(body["sequence"], 2);
+        assert_eq!(body["data"]["amount_fiat"], "12.50");
+        assert_eq!(body["data"]["foreign_id"], "order-7");
+        assert_eq!(body["data"]["outcome"], "rejected");
+        assert_eq!(body["data"]["outcome_reason"], "bad");
+        assert_eq!(body["data"]["final"], false);
+        assert_eq!(body["data"]["version"], 2);
     }
 }

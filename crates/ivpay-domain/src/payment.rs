@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::field::{Field, FieldError};
 use crate::id::{AccountId, ClientId, ForeignId, InternalId, PaymentId};
 use crate::money::Money;
+use crate::notice_type::NoticeType;
 use crate::redirect::RedirectUrl;
 use crate::status::{PaymentStatus, Transition, transition};
 use crate::time::Timestamp;
@@ -248,7 +249,22 @@ pub struct Payment {
     created_at: Timestamp,
     updated_at: Timestamp,
     version: u64,
+    notices: Announcements,
 }
+
+/// The notices a payment's changes since it was loaded announce, in order: what storage
+/// writes to the outbox in the same transaction as the change. Not part of the payment's
+/// value: two payments with the same fields are equal whatever they have to announce.
+#[derive(Clone, Debug, Default)]
+struct Announcements(Vec<NoticeType>);
+
+impl PartialEq for Announcements {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for Announcements {}
 
 impl Payment {
     /// A new intent of `owner`, made through IVPAY `account`, before IVPAY is asked.
@@ -275,6 +291,7 @@ impl Payment {
             created_at: now,
             updated_at: now,
             version: 1,
+            notices: Announcements::default(),
         }
     }
 
@@ -307,6 +324,7 @@ impl Payment {
             created_at: r.created_at,
             updated_at: r.updated_at,
             version: r.version,
+            notices: Announcements::default(),
         })
     }
 
@@ -408,6 +426,12 @@ impl Payment {
         self.version
     }
 
+    /// What the changes made since this payment was loaded (or initiated) announce, in
+    /// order: storage writes them to the outbox with the change.
+    pub fn notices(&self) -> &[NoticeType] {
+        &self.notices.0
+    }
+
     /// Whether the status is final (PAID or TIMEOUT).
     pub fn is_final(&self) -> bool {
         self.status.is_final()
@@ -422,8 +446,17 @@ impl Payment {
     fn settle(&mut self, to: CreateOutcome, now: Timestamp) -> Result<(), OutcomeError> {
         match self.outcome {
             CreateOutcome::Initiated | CreateOutcome::Unknown { .. } => {
+                let linked = matches!(self.outcome, CreateOutcome::Unknown { .. })
+                    && to == CreateOutcome::Created;
                 self.outcome = to;
                 self.touch(now);
+                self.notices.0.push(match &self.outcome {
+                    _ if linked => NoticeType::Linked,
+                    CreateOutcome::Rejected { .. } => NoticeType::Rejected,
+                    CreateOutcome::Unknown { .. } => NoticeType::Unknown,
+                    CreateOutcome::Abandoned { .. } => NoticeType::Abandoned,
+                    CreateOutcome::Initiated | CreateOutcome::Created => NoticeType::Created,
+                });
                 Ok(())
             }
             _ => Err(OutcomeError {
@@ -518,6 +551,7 @@ impl Payment {
             self.status = to;
             self.processed_at = processed_at.or(self.processed_at);
             self.touch(now);
+            self.notices.0.extend(NoticeType::for_status(to));
         }
         decision
     }
@@ -546,6 +580,50 @@ mod tests {
             payment_url: "https://pay.example/abc".parse().expect("valid"),
             created_at: Timestamp::from_unix_seconds(101),
         }
+    }
+
+    #[test]
+    fn each_change_announces_its_notice_in_order_and_a_restored_payment_announces_none() {
+        let now = Timestamp::from_unix_seconds(200);
+        let mut p = sample();
+        assert!(p.notices().is_empty());
+        p.mark_created(upstream(), now).expect("settles");
+        assert_eq!(
+            p.apply_status(PaymentStatus::Pending, None, now),
+            Transition::Apply
+        );
+        // A duplicate changes nothing and announces nothing.
+        assert_ne!(
+            p.apply_status(PaymentStatus::Pending, None, now),
+            Transition::Apply
+        );
+        p.apply_status(PaymentStatus::Paid, None, now);
+        assert_eq!(
+            p.notices(),
+            [NoticeType::Created, NoticeType::Pending, NoticeType::Paid]
+        );
+        let restored = Payment::restore(p.to_record()).expect("restores");
+        assert!(restored.notices().is_empty());
+        assert_eq!(
+            restored, p,
+            "what is left to announce is not part of the value"
+        );
+
+        let mut unknown = sample();
+        unknown
+            .mark_unknown("timeout".into(), now)
+            .expect("settles");
+        let mut later = Payment::restore(unknown.to_record()).expect("restores");
+        later.mark_created(upstream(), now).expect("links");
+        assert_eq!(unknown.notices(), [NoticeType::Unknown]);
+        assert_eq!(later.notices(), [NoticeType::Linked]);
+
+        let mut gone = sample();
+        gone.mark_abandoned("429".into(), now).expect("settles");
+        let mut refused = sample();
+        refused.mark_rejected("400".into(), now).expect("settles");
+        assert_eq!(gone.notices(), [NoticeType::Abandoned]);
+        assert_eq!(refused.notices(), [NoticeType::Rejected]);
     }
 
     #[test]

@@ -32,6 +32,7 @@ mod clock;
 pub mod fakes;
 mod gateway;
 mod notice_sender;
+mod notification_store;
 mod payment_store;
 mod reconcile_queue;
 mod storage;
@@ -41,6 +42,10 @@ mod webhook_inbox;
 pub use clock::Clock;
 pub use gateway::{CreateRequest, Delivery, GatewayError, PaymentGateway, RemotePayment};
 pub use notice_sender::{NoticeSender, OutboundNotice, SendOutcome, SendReport};
+pub use notification_store::{
+    AfterAttempt, AttemptOutcome, DeliveryAttempt, DeliveryState, NoAudience, NoticeAudience,
+    Notification, NotificationFilter, NotificationStore,
+};
 pub use payment_store::{
     Cursor, IdempotencyClaim, IdempotencyRecord, IntentInsert, Page, PageRequest, PaymentFilter,
     PaymentStore,
@@ -59,6 +64,8 @@ pub use clock::MockClock;
 pub use gateway::MockPaymentGateway;
 #[cfg(any(test, feature = "mocks"))]
 pub use notice_sender::MockNoticeSender;
+#[cfg(any(test, feature = "mocks"))]
+pub use notification_store::{MockNoticeAudience, MockNotificationStore};
 #[cfg(any(test, feature = "mocks"))]
 pub use payment_store::MockPaymentStore;
 #[cfg(any(test, feature = "mocks"))]
