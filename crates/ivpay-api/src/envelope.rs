@@ -67,7 +67,7 @@ pub(crate) struct ErrorBody {
 
 /// Every `code` an error body can carry (what [`ApiError::code`](crate::ApiError::code)
 /// answers; a test holds the two together).
-pub(crate) const CODES: [&str; 24] = [
+pub(crate) const CODES: [&str; 25] = [
     "invalid_request",
     "malformed_body",
     "unauthorized",
@@ -92,6 +92,7 @@ pub(crate) const CODES: [&str; 24] = [
     "outcome_settled",
     "already_linked",
     "foreign_id_mismatch",
+    "already_exists",
 ];
 
 fn code_schema() -> utoipa::openapi::schema::Object {

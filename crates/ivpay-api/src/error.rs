@@ -8,7 +8,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use ivpay_domain::{FieldError, InternalId};
 use ivpay_ports::{
-    AdminError, CreateError, GatewayError, QueryError, RepositoryError, UpdateError,
+    AdminError, CreateError, GatewayError, NotifyError, QueryError, RepositoryError, UpdateError,
 };
 use utoipa::openapi::schema::Ref;
 use utoipa::openapi::{ContentBuilder, RefOr, ResponseBuilder};
@@ -81,6 +81,9 @@ pub enum ApiError {
     /// An operator's link or abandon was refused or failed.
     #[error(transparent)]
     Admin(#[from] AdminError),
+    /// An operation on notification endpoints or the delivery log was refused or failed.
+    #[error(transparent)]
+    Notify(#[from] NotifyError),
 }
 
 impl From<FieldError> for ApiError {
@@ -94,7 +97,7 @@ impl From<FieldError> for ApiError {
 
 impl ApiError {
     /// Every [`ApiError::code`], as the document lists them.
-    pub const CODES: [&'static str; 24] = crate::envelope::CODES;
+    pub const CODES: [&'static str; 25] = crate::envelope::CODES;
 
     /// A field error.
     pub(crate) fn invalid(field: &'static str, reason: impl Into<String>) -> Self {
@@ -134,6 +137,12 @@ impl ApiError {
             Self::Update(UpdateError::Upstream(_)) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Update(UpdateError::Storage(s)) => storage_status(s),
             Self::Admin(e) => admin_status(e),
+            Self::Notify(e) => match e {
+                NotifyError::NotFound { .. } => StatusCode::NOT_FOUND,
+                NotifyError::Invalid { .. } => StatusCode::BAD_REQUEST,
+                NotifyError::Exists(_) => StatusCode::CONFLICT,
+                NotifyError::Storage(s) => storage_status(s),
+            },
         }
     }
 
@@ -161,6 +170,12 @@ impl ApiError {
                 "storage_error"
             }
             Self::Admin(e) => admin_code(e),
+            Self::Notify(e) => match e {
+                NotifyError::NotFound { .. } => "not_found",
+                NotifyError::Invalid { .. } => "invalid_request",
+                NotifyError::Exists(_) => "already_exists",
+                NotifyError::Storage(_) => "storage_error",
+            },
         }
     }
 
@@ -219,6 +234,12 @@ impl ApiError {
                 "storage failed; nothing was kept"
             }
             Self::Admin(e) => admin_meaning(e),
+            Self::Notify(e) => match e {
+                NotifyError::NotFound { .. } => "no such endpoint or notification",
+                NotifyError::Invalid { .. } => "a field is invalid; `field` names it",
+                NotifyError::Exists(_) => "an endpoint with this id exists already",
+                NotifyError::Storage(_) => "storage failed",
+            },
         }
     }
 
@@ -271,7 +292,9 @@ impl ApiError {
 
     fn field(&self) -> Option<&'static str> {
         match self {
-            Self::Invalid { field, .. } => Some(field),
+            Self::Invalid { field, .. } | Self::Notify(NotifyError::Invalid { field, .. }) => {
+                Some(field)
+            }
             _ => None,
         }
     }
@@ -449,6 +472,32 @@ pub(crate) mod samples {
         errors
     }
 
+    /// Every way a notification operation can fail in the use case: `found` adds a missing
+    /// endpoint or notification, `fields` the invalid ones, `exists` a taken endpoint id.
+    pub(crate) fn notify(found: bool, fields: &[&'static str], exists: bool) -> Vec<ApiError> {
+        let mut errors: Vec<ApiError> = Vec::new();
+        if found {
+            errors.push(
+                NotifyError::NotFound {
+                    what: "endpoint",
+                    id: "sample".into(),
+                }
+                .into(),
+            );
+        }
+        errors.extend(fields.iter().map(|field| {
+            ApiError::from(NotifyError::Invalid {
+                field,
+                reason: String::new(),
+            })
+        }));
+        if exists {
+            errors.push(NotifyError::Exists("sample".parse().expect("a valid endpoint id")).into());
+        }
+        errors.extend(storage().map(|s| NotifyError::Storage(s).into()));
+        errors
+    }
+
     /// Every way an operator's link (`link`) or abandon can fail in the use case.
     pub(crate) fn admin(link: bool) -> Vec<ApiError> {
         let pid: ivpay_domain::PaymentId = "sample".parse().expect("a valid IVPAY id");
@@ -506,6 +555,7 @@ pub(crate) mod samples {
         errors.extend(create());
         errors.extend(query(true));
         errors.extend(admin(true));
+        errors.extend(notify(true, &["secret"], true));
         errors
     }
 }

@@ -37,6 +37,7 @@ mod json;
 mod keys;
 mod layers;
 mod listing;
+mod notify;
 mod openapi;
 mod payment;
 mod policy;
@@ -77,6 +78,27 @@ pub fn router(use_cases: Arc<dyn PaymentUseCases>, config: ApiConfig) -> Router 
         .route("/webhooks/ivpay", post(webhook::receive))
         .route("/admin/payments/{id}/link", post(admin::link))
         .route("/admin/payments/{id}/abandon", post(admin::abandon))
+        .route(
+            "/admin/endpoints",
+            post(notify::add_endpoint).get(notify::list_endpoints),
+        )
+        .route("/admin/endpoints/{id}", get(notify::get_endpoint))
+        .route(
+            "/admin/endpoints/{id}/disable",
+            post(notify::disable_endpoint),
+        )
+        .route(
+            "/admin/endpoints/{id}/enable",
+            post(notify::enable_endpoint),
+        )
+        .route("/admin/endpoints/{id}/rotate", post(notify::rotate_secret))
+        .route("/admin/endpoints/{id}/recover", post(notify::recover))
+        .route("/admin/notifications", get(notify::list_notifications))
+        .route("/admin/notifications/{id}", get(notify::get_notification))
+        .route(
+            "/admin/notifications/{id}/redeliver",
+            post(notify::redeliver),
+        )
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))

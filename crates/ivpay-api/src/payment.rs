@@ -194,3 +194,61 @@ pub(crate) async fn get(
         .await?;
     Ok(Envelope::new(PaymentView::of_read(&read)))
 }
+
+#[cfg(test)]
+mod tests {
+    use ivpay_domain::{AccountId, NewPayment, PaymentSnapshot, PaymentStatus, UpstreamPayment};
+
+    use super::*;
+
+    /// A notice carries the payment exactly as this route shows it (`refresh` aside): the
+    /// domain's snapshot and this view must not drift apart.
+    #[test]
+    fn a_notice_shows_the_payment_as_the_read_does() {
+        let request = NewPayment::from_fields(
+            "10.5",
+            "USD",
+            Some("order-7"),
+            Some("https://shop.example/ok"),
+            None,
+        )
+        .expect("valid");
+        let mut p = Payment::initiate(
+            "00000000-0000-0000-0000-000000000003".parse().expect("id"),
+            "shop".parse().expect("client"),
+            AccountId::default(),
+            request.clone(),
+            Timestamp::from_unix_seconds(100),
+        );
+        let mut rejected = Payment::initiate(
+            "00000000-0000-0000-0000-000000000004".parse().expect("id"),
+            "shop".parse().expect("client"),
+            AccountId::default(),
+            request,
+            Timestamp::from_unix_seconds(100),
+        );
+        rejected
+            .mark_rejected("no".into(), Timestamp::from_unix_seconds(101))
+            .expect("settles");
+        let initiated = p.clone();
+        p.mark_created(
+            UpstreamPayment {
+                payment_id: "abc".parse().expect("id"),
+                payment_url: "https://pay.example/abc".parse().expect("url"),
+                created_at: Timestamp::from_unix_seconds(101),
+            },
+            Timestamp::from_unix_seconds(102),
+        )
+        .expect("settles");
+        p.apply_status(
+            PaymentStatus::Paid,
+            Some(Timestamp::from_unix_seconds(150)),
+            Timestamp::from_unix_seconds(151),
+        );
+        for payment in [initiated, rejected, p] {
+            let view = serde_json::to_value(PaymentView::of(&payment)).expect("json");
+            let snapshot = serde_json::to_value(PaymentSnapshot::of(&payment)).expect("json");
+            assert_eq!(view, snapshot);
+        }
+    }
+}

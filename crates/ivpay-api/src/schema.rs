@@ -135,6 +135,24 @@ pub(crate) fn internal_id() -> Object {
         .build()
 }
 
+/// An endpoint's id.
+pub(crate) fn endpoint_id() -> Object {
+    text(ENDPOINT_ID, 1, ivpay_domain::EndpointId::MAX_LEN)
+        .description(Some("an endpoint's id"))
+        .examples(["ep_0192e4f57c3a7b1e9d2a5f6e7a8b9c0d"])
+        .build()
+}
+
+/// What `EndpointId` reads.
+pub(crate) const ENDPOINT_ID: &str = "^[A-Za-z0-9_-]+$";
+
+/// A notification's id: a hyphenated UUID.
+pub(crate) fn notification_id() -> Object {
+    text(INTERNAL_ID, 36, 36)
+        .description(Some("a notification's id (a hyphenated UUID)"))
+        .build()
+}
+
 /// A hyphenated UUID, the one spelling `InternalId` reads.
 pub(crate) const INTERNAL_ID: &str =
     "^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$";

@@ -3,14 +3,14 @@
 use std::num::NonZeroU32;
 use std::sync::Arc;
 
-use ivpay_ports::PaymentUseCases;
+use ivpay_ports::{NotificationUseCases, PaymentUseCases};
 use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::keys::{ClientKeys, WebhookKeys};
 use crate::policy::RedirectPolicy;
 
 /// Settings of the router.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct ApiConfig {
     /// Our clients' keys with their scopes. A key with the `admin` scope opens the
     /// `/admin` routes; with none, they answer 404.
@@ -37,6 +37,26 @@ pub struct ApiConfig {
     /// The storage's effective settings, shown by `/readyz` (e.g. SQLite's journal mode
     /// and `synchronous`), so a misconfigured deployment is visible.
     pub storage: Option<serde_json::Value>,
+    /// Endpoints and the delivery log of outbound notifications, behind the admin key;
+    /// `None` answers 404 on `/admin/endpoints` and `/admin/notifications`.
+    pub notifications: Option<Arc<dyn NotificationUseCases>>,
+}
+
+impl std::fmt::Debug for ApiConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiConfig")
+            .field("clients", &self.clients)
+            .field("webhook_keys", &self.webhook_keys)
+            .field("redirects", &self.redirects)
+            .field("mode", &self.mode)
+            .field("body_limit", &self.body_limit)
+            .field("metrics", &self.metrics.is_some())
+            .field("rate_limit", &self.rate_limit)
+            .field("request_timeout", &self.request_timeout)
+            .field("storage", &self.storage)
+            .field("notifications", &self.notifications.is_some())
+            .finish()
+    }
 }
 
 /// A per-client request rate: `per_second` on average, up to `burst` at once.
@@ -63,6 +83,7 @@ impl ApiConfig {
             rate_limit: None,
             request_timeout: None,
             storage: None,
+            notifications: None,
         }
     }
 }
@@ -83,6 +104,7 @@ pub(crate) struct Shared {
     pub(crate) metrics: Option<PrometheusHandle>,
     pub(crate) limiter: Option<Limiter>,
     pub(crate) storage: Option<Arc<serde_json::Value>>,
+    pub(crate) notifications: Option<Arc<dyn NotificationUseCases>>,
 }
 
 impl std::ops::Deref for AppState {
@@ -105,6 +127,7 @@ impl AppState {
             body_limit: config.body_limit,
             metrics: config.metrics,
             storage: config.storage.map(Arc::new),
+            notifications: config.notifications,
             limiter: config.rate_limit.map(|r| {
                 governor::RateLimiter::keyed(
                     governor::Quota::per_second(r.per_second).allow_burst(r.burst),

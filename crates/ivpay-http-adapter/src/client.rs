@@ -506,7 +506,7 @@ fn transport_error(error: reqwest::Error) -> IvpayError {
 
 /// The innermost error message (e.g. `Connection refused (os error 111)`), which says more
 /// than reqwest's outer "error sending request", and carries no URL.
-fn root_cause(error: &reqwest::Error) -> String {
+pub(crate) fn root_cause(error: &reqwest::Error) -> String {
     let mut current: &dyn std::error::Error = error;
     while let Some(next) = current.source() {
         current = next;

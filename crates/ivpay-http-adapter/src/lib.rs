@@ -44,9 +44,13 @@
 mod client;
 mod error;
 mod gateway;
+mod notify;
 mod retry;
 pub mod wire;
 
 pub use client::{DEFAULT_BASE_URL, IvpayClient, IvpayClientBuilder, MAX_BODY_BYTES, Reply};
 pub use error::{BuildError, IvpayError, Unavailability};
+pub use notify::{
+    HostLookup, NotifyBuildError, NotifyConfig, NotifySender, SystemLookup, address_refusal,
+};
 pub use retry::{Operation, RetryDecision, RetryPolicy};

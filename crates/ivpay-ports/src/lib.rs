@@ -33,6 +33,7 @@ pub mod fakes;
 mod gateway;
 mod notice_sender;
 mod notification_store;
+mod notify_use_cases;
 mod payment_store;
 mod reconcile_queue;
 mod storage;
@@ -46,6 +47,7 @@ pub use notification_store::{
     AfterAttempt, AttemptOutcome, DeliveryAttempt, DeliveryState, NoAudience, NoticeAudience,
     Notification, NotificationFilter, NotificationStore,
 };
+pub use notify_use_cases::{EndpointWithSecret, NewEndpoint, NotificationUseCases, NotifyError};
 pub use payment_store::{
     Cursor, IdempotencyClaim, IdempotencyRecord, IntentInsert, Page, PageRequest, PaymentFilter,
     PaymentStore,
@@ -66,6 +68,8 @@ pub use gateway::MockPaymentGateway;
 pub use notice_sender::MockNoticeSender;
 #[cfg(any(test, feature = "mocks"))]
 pub use notification_store::{MockNoticeAudience, MockNotificationStore};
+#[cfg(any(test, feature = "mocks"))]
+pub use notify_use_cases::MockNotificationUseCases;
 #[cfg(any(test, feature = "mocks"))]
 pub use payment_store::MockPaymentStore;
 #[cfg(any(test, feature = "mocks"))]
