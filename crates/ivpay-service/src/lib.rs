@@ -10,7 +10,8 @@
 //! **May depend on:** `ivpay-domain`, `ivpay-ports`, and small runtime helpers (`tokio`'s
 //! timer for [`SystemClock`], its tasks for creates that outlive their request, tracked by
 //! `tokio-util`'s `TaskTracker`, and its `Notify` and `Mutex` for the inbox worker,
-//! `futures-util` to confirm webhooks side by side, `tracing`, `sha2`, `uuid`). Never on an
+//! `futures-util` to confirm webhooks side by side, `tracing`, `sha2`, `uuid`), and on
+//! `ivpay-signing` (pure) to sign notifications. Never on an
 //! adapter crate: no `reqwest`, `sea-orm` or `axum`.
 //!
 //! ```
@@ -49,6 +50,7 @@ mod create;
 mod detach;
 mod fault;
 mod link;
+mod notify;
 mod payment_lock;
 mod query;
 mod reconcile;
@@ -60,6 +62,7 @@ pub use budget::{BudgetConfig, Rate};
 pub use clock::{ManualClock, SystemClock};
 pub use config::{PaymentUrlTemplate, ServiceConfig};
 pub use fault::{FaultAction, FaultPoint, FaultPoints, FaultSpecError};
+pub use notify::{DeliveryReport, Directory, Notifications, NotifyConfig};
 pub use tokio_util::task::TaskTracker;
 
 use std::sync::Arc;
