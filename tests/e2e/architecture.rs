@@ -111,15 +111,21 @@ const LIBRARIES: &[&str] = &[
     "ivpay-api",
     "ivpay-sandbox",
     "ivpay-json",
+    "ivpay-signing",
 ];
 
 /// Which of our crates each crate may depend on (normal dependencies): inward only, and
 /// adapters side by side on the ports, never on each other or on the service.
-const ALLOWED: [(&str, &[&str]); 10] = [
+const ALLOWED: [(&str, &[&str]); 11] = [
     ("ivpay-domain", &[]),
     ("ivpay-json", &[]),
+    // Standard Webhooks signatures: pure, for the service and for merchants' receivers.
+    ("ivpay-signing", &[]),
     ("ivpay-ports", &["ivpay-domain"]),
-    ("ivpay-service", &["ivpay-domain", "ivpay-ports"]),
+    (
+        "ivpay-service",
+        &["ivpay-domain", "ivpay-ports", "ivpay-signing"],
+    ),
     (
         "ivpay-http-adapter",
         &["ivpay-domain", "ivpay-ports", "ivpay-json"],

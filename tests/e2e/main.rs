@@ -22,6 +22,7 @@ mod architecture;
 mod create_outlives_request;
 mod flows;
 mod intent;
+mod notifications;
 mod statements;
 mod support;
 mod tenancy;

@@ -1,4 +1,4 @@
-//! The command line: `serve` (the default), `migrate`, `adopt`, `sandbox`.
+//! The command line: `serve` (the default), `migrate`, `adopt`, `notifications`, `sandbox`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -39,6 +39,12 @@ pub enum Command {
         /// The client (as named in `clients`) that created those payments.
         client: ivpay_domain::ClientId,
     },
+    /// Outbound notifications to clients' endpoints.
+    Notifications {
+        /// What to do.
+        #[command(subcommand)]
+        action: NotificationsCommand,
+    },
     /// Run a standalone IVPAY sandbox (simulator) for manual testing.
     Sandbox {
         /// Address to listen on.
@@ -55,4 +61,13 @@ impl Cli {
     pub fn config_required(&self) -> bool {
         self.config != std::path::Path::new("ivpay.toml")
     }
+}
+
+/// `notifications` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum NotificationsCommand {
+    /// Development: register a temporary endpoint on the running service, print each
+    /// notification as it arrives (checking its signature) and forward it to a local URL;
+    /// Ctrl-C disables the endpoint.
+    Listen(crate::listen::ListenArgs),
 }

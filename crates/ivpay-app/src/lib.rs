@@ -19,16 +19,19 @@
 //! ```
 
 mod cli;
+mod listen;
 mod metered;
 mod settings;
 mod startup;
 mod telemetry;
 
-pub use cli::{Cli, Command};
+pub use cli::{Cli, Command, NotificationsCommand};
+pub use listen::ListenArgs;
 pub use settings::{
     ADMIN_KEY_OWNER, AccountSettings, Accounts, ClientSettings, DatabaseSettings, DatabaseUrl,
-    DatabaseUrlError, IdempotencySettings, IvpaySettings, KeySettings, LogFilter, LogSettings,
-    ReconcilerSettings, SandboxSettings, ServerSettings, Settings, SettingsError,
+    DatabaseUrlError, EndpointSettings, IdempotencySettings, IvpaySettings, KeySettings, LogFilter,
+    LogSettings, NotifySettings, ReconcilerSettings, SandboxSettings, ServerSettings, Settings,
+    SettingsError,
 };
 pub use startup::{
     App, DEV_CLIENT_KEY, SANDBOX_MERCHANT_KEY, StartupError, StartupInfo, shutdown_signal,
@@ -120,6 +123,9 @@ pub async fn run(cli: Cli) -> Result<(), RunError> {
             tracing::info!(%client, adopted, "payments without an owner given to the client");
             adopted_banner(&client, adopted);
         }
+        Command::Notifications {
+            action: NotificationsCommand::Listen(args),
+        } => listen::listen(&settings, args).await?,
         Command::Sandbox { bind, webhook_url } => {
             let mut merchant = MerchantConfig::new(ivpay_sandbox::DEFAULT_API_KEY);
             if let Some(url) = webhook_url {

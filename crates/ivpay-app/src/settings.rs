@@ -24,8 +24,10 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer, Unexpected, Visitor};
 use url::Url;
 
+mod notify;
 mod tenancy;
 
+pub use notify::{EndpointSettings, NotifySettings};
 pub use tenancy::{AccountSettings, Accounts, ClientSettings, KeySettings, SandboxSettings};
 
 /// The name `admin.key` is known by in logs: a client may not take it.
@@ -53,6 +55,8 @@ pub struct Settings {
     pub reconciler: ReconcilerSettings,
     /// Operators: the key of the `/admin` routes.
     pub admin: AdminSettings,
+    /// Signed notifications to clients' endpoints.
+    pub notify: NotifySettings,
     /// Logs.
     pub log: LogSettings,
 }
@@ -638,6 +642,13 @@ impl Settings {
                 self.reconciler.unknown_webhook_keep,
                 1,
             ),
+            ("notify.timeout_secs", self.notify.timeout, 1),
+            ("notify.disable_after_secs", self.notify.disable_after, 1),
+            (
+                "notify.directory_refresh_secs",
+                self.notify.directory_refresh,
+                1,
+            ),
         ];
         for (key, value, min) in minimums {
             if value < Duration::from_secs(min) {
@@ -670,7 +681,36 @@ impl Settings {
                 reason: "credentials are not allowed in the URL",
             });
         }
-        self.validate_tenancy()
+        self.validate_tenancy()?;
+        self.validate_notify()
+    }
+
+    /// Notifications: a sensible poll interval, and each configured endpoint's client
+    /// known (`dev` in development, with no clients) and its secret readable.
+    fn validate_notify(&self) -> Result<(), SettingsError> {
+        if self.notify.interval < Duration::from_millis(10) {
+            return Err(SettingsError::Invalid {
+                key: "notify.interval_millis".into(),
+                reason: "must be at least 10".into(),
+            });
+        }
+        for (id, e) in &self.notify.endpoints {
+            let known = self.clients.contains_key(&e.client)
+                || (self.clients.is_empty() && e.client.as_str() == "dev");
+            if !known {
+                return Err(SettingsError::Invalid {
+                    key: format!("notify.endpoints.{id}.client"),
+                    reason: format!("{} is not a configured client", e.client),
+                });
+            }
+            if let Err(reason) = ivpay_signing::SigningSecret::parse(e.secret.expose_secret()) {
+                return Err(SettingsError::Invalid {
+                    key: format!("notify.endpoints.{id}.secret"),
+                    reason: reason.to_string(),
+                });
+            }
+        }
+        Ok(())
     }
 
     /// Keys, scopes, accounts and names: every key set and not empty, each digest 64 hex
@@ -822,12 +862,12 @@ fn whole<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
 }
 
 /// Whole seconds.
-fn secs<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+pub(super) fn secs<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
     whole(deserializer).map(Duration::from_secs)
 }
 
 /// A count of at least 1.
-fn at_least_one<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+pub(super) fn at_least_one<'de, D, T>(deserializer: D) -> Result<T, D::Error>
 where
     D: Deserializer<'de>,
     T: TryFrom<NonZeroU64>,
@@ -881,6 +921,76 @@ mod tests {
 
     fn file_refusal(toml: &str) -> String {
         from_file(toml).expect_err("refused").to_string()
+    }
+
+    #[test]
+    fn notification_endpoints_load_from_file_and_environment_and_mistakes_name_the_key() {
+        let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+        let s = from_file(&format!(
+            "[clients]\nshop = \"k\"\n[notify]\nretry_schedule_secs = [1, 2]\n\
+             [notify.endpoints.orders]\nclient = \"shop\"\nurl = \"https://shop.example/n\"\n\
+             secret = \"{secret}\"\nevents = [\"payment.paid\", \"payment.timeout\"]\n"
+        ))
+        .expect("loads");
+        let e = &s.notify.endpoints[&"orders".parse().expect("id")];
+        assert_eq!(e.client.as_str(), "shop");
+        assert_eq!(e.events.to_string(), "payment.paid,payment.timeout");
+        assert_eq!(
+            s.notify.retry_schedule,
+            [Duration::from_secs(1), Duration::from_secs(2)]
+        );
+        let env = from_env(&[
+            ("IVPAY_CLIENTS__SHOP", "k"),
+            ("IVPAY_NOTIFY__ENDPOINTS__ORDERS__CLIENT", "shop"),
+            (
+                "IVPAY_NOTIFY__ENDPOINTS__ORDERS__URL",
+                "https://shop.example/n",
+            ),
+            ("IVPAY_NOTIFY__ENDPOINTS__ORDERS__SECRET", secret),
+            (
+                "IVPAY_NOTIFY__ENDPOINTS__ORDERS__EVENTS",
+                "payment.paid, payment.linked",
+            ),
+            ("IVPAY_NOTIFY__RETRY_SCHEDULE_SECS", "5, 60"),
+        ])
+        .expect("loads");
+        let e = &env.notify.endpoints[&"orders".parse().expect("id")];
+        assert_eq!(e.events.to_string(), "payment.paid,payment.linked");
+        assert_eq!(env.notify.retry_schedule.len(), 2);
+        assert!(
+            !format!("{env:?}").contains("MfKQ9r8G"),
+            "the secret stays out of Debug"
+        );
+
+        let base = "[clients]\nshop = \"k\"\n[notify.endpoints.orders]\nurl = \"https://shop.example/n\"\n";
+        let cases = [
+            (
+                format!("{base}client = \"other\"\nsecret = \"{secret}\"\n"),
+                "notify.endpoints.orders.client: other is not a configured client",
+            ),
+            (
+                format!("{base}client = \"shop\"\nsecret = \"whsec_c2hvcnQ=\"\n"),
+                "notify.endpoints.orders.secret: the secret has 5 bytes",
+            ),
+            (
+                format!(
+                    "{base}client = \"shop\"\nsecret = \"{secret}\"\nevents = \"payment.refunded\"\n"
+                ),
+                "notify.endpoints",
+            ),
+            (
+                "[notify]\nretry_schedule_secs = [0]\n".to_owned(),
+                "notify.retry_schedule_secs",
+            ),
+            (
+                "[notify]\ninterval_millis = 1\n".to_owned(),
+                "notify.interval_millis: must be at least 10",
+            ),
+        ];
+        for (toml, expected) in cases {
+            let err = file_refusal(&toml);
+            assert!(err.starts_with(expected), "{toml}\n{err}");
+        }
     }
 
     #[test]

@@ -7,19 +7,23 @@ use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use ivpay_api::{ApiConfig, ClientKeys, KeyDigest, RedirectPolicy, Scopes, WebhookKeys};
+use ivpay_api::{ApiConfig, ClientKeys, KeyDigest, RedirectPolicy, Scope, Scopes, WebhookKeys};
 use ivpay_domain::{AccountId, ClientId};
-use ivpay_http_adapter::IvpayClient;
+use ivpay_http_adapter::{IvpayClient, NotifySender};
 use ivpay_persistence::{DatabaseOptions, SeaOrmRepository};
+use ivpay_ports::NotificationStore;
 use ivpay_ports::PaymentUseCases;
 use ivpay_sandbox::{MerchantConfig, SandboxConfig, SandboxServer};
-use ivpay_service::{Accounts, PaymentService, ServiceConfig, SystemClock, TaskTracker};
+use ivpay_service::{
+    Accounts, Directory, Notifications, NotifyConfig, PaymentService, ServiceConfig, SystemClock,
+    TaskTracker,
+};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::settings::{ADMIN_KEY_OWNER, Settings, SettingsError};
+use crate::settings::{ADMIN_KEY_OWNER, NotifySettings, Settings, SettingsError};
 
 /// The client key offered in development mode (embedded sandbox, no clients configured).
 pub const DEV_CLIENT_KEY: &str = "dev-client-key";
@@ -92,6 +96,72 @@ pub struct App {
     shutdown_grace: Duration,
     reconcile_batch: u32,
     info: StartupInfo,
+    notifications: Arc<Deliverer>,
+    notify: NotifySettings,
+}
+
+/// Notifications as the binary wires them: the database, the guarded HTTP sender, the
+/// system clock.
+type Deliverer = Notifications<SeaOrmRepository, NotifySender, SystemClock>;
+
+/// Notifications from the settings, over `repo` (whose audience is `directory`).
+fn notifications(
+    settings: &Settings,
+    repo: SeaOrmRepository,
+    directory: Arc<Directory>,
+    allow_private: bool,
+) -> Result<Deliverer, StartupError> {
+    let notify = &settings.notify;
+    let sender = NotifySender::new(ivpay_http_adapter::NotifyConfig {
+        timeout: notify.timeout,
+        connect_timeout: notify.timeout.min(Duration::from_secs(5)),
+        allow_private,
+        ..ivpay_http_adapter::NotifyConfig::default()
+    })
+    .map_err(|e| StartupError::Config(format!("notify: {e}")))?;
+    let config = NotifyConfig {
+        batch: notify.batch.get(),
+        concurrency: notify.concurrency,
+        attempt_timeout: notify.timeout,
+        schedule: notify.retry_schedule.clone(),
+        disable_after: notify.disable_after,
+        ..NotifyConfig::default()
+    };
+    Ok(Notifications::new(
+        Arc::new(repo),
+        sender,
+        Arc::new(SystemClock),
+        directory,
+        config,
+    ))
+}
+
+/// Writes the endpoints of `notify.endpoints` to the database: URL, secret, events and
+/// description from the settings; whether it is disabled, and since when it fails, from
+/// the database.
+async fn configured_endpoints(settings: &Settings, notify: &Deliverer) -> Result<(), StartupError> {
+    let store = notify.store();
+    let now = ivpay_ports::Clock::now(&SystemClock);
+    for (id, e) in &settings.notify.endpoints {
+        let fail = |e: ivpay_ports::RepositoryError| {
+            StartupError::Config(format!("notify.endpoints.{id}: {e}"))
+        };
+        let existing = store.endpoint(id).await.map_err(fail)?;
+        let endpoint = ivpay_domain::Endpoint {
+            id: id.clone(),
+            client: e.client.clone(),
+            url: e.url.clone(),
+            secrets: ivpay_domain::EndpointSecrets::new(vec![e.secret.expose_secret().to_owned()]),
+            filter: e.events,
+            description: e.description.clone(),
+            disabled: existing.as_ref().and_then(|x| x.disabled.clone()),
+            failing_since: existing.as_ref().and_then(|x| x.failing_since),
+            created_at: existing.as_ref().map_or(now, |x| x.created_at),
+            updated_at: now,
+        };
+        store.save_endpoint(&endpoint).await.map_err(fail)?;
+    }
+    Ok(())
 }
 
 fn metrics_handle() -> Option<PrometheusHandle> {
@@ -182,11 +252,14 @@ impl App {
                      a loopback address only"
                 )));
             }
-            clients = clients.with(
+            // On a loopback address in sandbox mode only: the development key may also
+            // use the admin routes, so `ivpay-app notifications listen` works out of the box.
+            clients = clients.with_digest(
                 "dev"
                     .parse()
                     .map_err(|e| StartupError::Config(format!("dev client: {e}")))?,
-                &SecretString::from(DEV_CLIENT_KEY),
+                KeyDigest::of(DEV_CLIENT_KEY.as_bytes()),
+                Scope::ALL.into_iter().collect(),
             );
             dev_client_key = Some(DEV_CLIENT_KEY);
         }
@@ -242,12 +315,24 @@ impl App {
             ..ServiceConfig::default()
         };
         let reconcile_batch = service_config.reconcile_batch;
-        let service = PaymentService::with_accounts(
-            SeaOrmRepository::new(&db),
-            accounts,
-            SystemClock,
-            service_config,
-        );
+        let directory = Arc::new(Directory::new());
+        let repo = SeaOrmRepository::new(&db).with_audience(directory.clone());
+        let allow_private = settings
+            .notify
+            .allow_private_targets
+            .unwrap_or(sandbox.is_some() && !shared_address);
+        let notifications = Arc::new(notifications(
+            &settings,
+            repo.clone(),
+            directory,
+            allow_private,
+        )?);
+        configured_endpoints(&settings, &notifications).await?;
+        notifications
+            .reload_directory()
+            .await
+            .map_err(|e| StartupError::Config(format!("notify: reading the endpoints: {e}")))?;
+        let service = PaymentService::with_accounts(repo, accounts, SystemClock, service_config);
         let creates = service.create_tasks();
         let use_cases: Arc<dyn PaymentUseCases> = Arc::new(service);
 
@@ -268,6 +353,7 @@ impl App {
                     burst: settings.server.rate_limit_burst,
                 });
         api.request_timeout = Some(settings.server.request_timeout);
+        api.notifications = Some(notifications.clone());
         let router = ivpay_api::router(use_cases.clone(), api);
 
         Ok(Self {
@@ -293,6 +379,8 @@ impl App {
                 .enabled
                 .then_some(settings.reconciler.interval),
             inbox_idle: settings.reconciler.interval,
+            notifications,
+            notify: settings.notify.clone(),
         })
     }
 
@@ -333,6 +421,19 @@ impl App {
             self.inbox_idle,
             stop_rx.clone(),
         ))];
+        if self.notify.enabled {
+            workers.push(tokio::spawn(deliver_loop(
+                self.notifications.clone(),
+                self.notify.interval,
+                self.notify.batch.get(),
+                stop_rx.clone(),
+            )));
+        }
+        workers.push(tokio::spawn(directory_loop(
+            self.notifications.clone(),
+            self.notify.directory_refresh,
+            stop_rx.clone(),
+        )));
         workers.extend(self.reconciler.map(|interval| {
             tokio::spawn(reconcile_loop(
                 self.use_cases.clone(),
@@ -549,6 +650,53 @@ async fn reconcile_loop(
         tokio::select! {
             _ = stop.wait_for(|s| *s) => break,
             () = tokio::time::sleep(pause) => {}
+        }
+    }
+}
+
+/// Delivers due notifications until stopped: a full batch is followed at once by another
+/// pass, an idle or failed one by a pause.
+async fn deliver_loop(
+    notify: Arc<Deliverer>,
+    interval: Duration,
+    batch: u32,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        let pause = match notify.deliver_due().await {
+            Ok(report) => {
+                if report.claimed > 0 {
+                    tracing::debug!(?report, "delivery pass");
+                }
+                if report.claimed >= batch as usize {
+                    Duration::ZERO
+                } else {
+                    interval
+                }
+            }
+            Err(e) => {
+                metrics::counter!("ivpay_notify_errors_total").increment(1);
+                tracing::warn!(error = %e, "delivery pass failed");
+                interval.max(Duration::from_secs(1))
+            }
+        };
+        tokio::select! {
+            _ = stop.wait_for(|s| *s) => break,
+            () = tokio::time::sleep(pause) => {}
+        }
+    }
+}
+
+/// Reads the listening endpoints again every `every`, for changes made through other
+/// instances.
+async fn directory_loop(notify: Arc<Deliverer>, every: Duration, mut stop: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = stop.wait_for(|s| *s) => break,
+            () = tokio::time::sleep(every) => {}
+        }
+        if let Err(e) = notify.reload_directory().await {
+            tracing::warn!(error = %e, "reading the endpoints failed; keeping the last list");
         }
     }
 }

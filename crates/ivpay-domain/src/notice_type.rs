@@ -186,11 +186,11 @@ mod tests {
         for t in NoticeType::ALL {
             assert_eq!(t.as_str().parse::<NoticeType>(), Ok(t));
             assert_eq!(
-                serde_json::to_string(&t).unwrap(),
+                serde_json::to_string(&t).expect("json"),
                 format!("\"{}\"", t.as_str())
             );
         }
-        let err = "payment.refunded".parse::<NoticeType>().unwrap_err();
+        let err = "payment.refunded".parse::<NoticeType>().expect_err("unknown");
         assert!(err.to_string().contains("payment.refunded"));
         assert!(err.to_string().contains("payment.paid"));
     }

@@ -43,6 +43,8 @@ mod database;
 mod entity;
 mod error;
 mod migration;
+mod notify;
+mod outbox;
 mod repository;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -12,6 +12,7 @@ mod m0001_payments;
 mod m0002_webhook_inbox;
 mod m0003_recovery_quarantine;
 mod m0004_tenancy;
+mod m0005_notifications;
 
 use sea_orm::{ConnectionTrait, DbBackend, DbErr};
 use sea_orm_migration::{MigrationTrait, MigratorTrait};
@@ -59,6 +60,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0002_webhook_inbox::Migration),
             Box::new(m0003_recovery_quarantine::Migration),
             Box::new(m0004_tenancy::Migration),
+            Box::new(m0005_notifications::Migration),
         ]
     }
 }

@@ -2,6 +2,7 @@
 //! compare-and-set status changes with their events, idempotency claims decided by the
 //! primary key, and leased inbox and reconciliation claims.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use ivpay_domain::{
@@ -10,7 +11,8 @@ use ivpay_domain::{
 };
 use ivpay_ports::{
     ClaimedPayment, IdempotencyClaim, IdempotencyRecord, InboxWebhook, IntentInsert, LeaseWrite,
-    Page, PageRequest, PaymentFilter, PaymentStore, ReconcileQueue, RepositoryError, WebhookInbox,
+    NoAudience, NoticeAudience, Page, PageRequest, PaymentFilter, PaymentStore, ReconcileQueue,
+    RepositoryError, WebhookInbox,
 };
 use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType, Order, Query, SelectStatement};
@@ -21,8 +23,9 @@ use sea_orm::{
 
 use crate::convert::{claim_row, event_row, inbox_row, payment_row, version_to_db};
 use crate::database::Database;
-use crate::entity::{event, idempotency, inbox, payment};
+use crate::entity::{event, idempotency, inbox, notification, payment};
 use crate::error::{is_foreign_key_violation, is_unique_violation, unavailable};
+use crate::outbox::notice_rows;
 
 /// Statuses a reconciler still asks IVPAY about.
 const NON_FINAL: [&str; 2] = [
@@ -60,25 +63,61 @@ struct KeyContention;
 /// assert!(repo.get(id).await?.is_none());
 /// # Ok(()) }
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct SeaOrmRepository {
     db: Database,
+    /// Who hears about a change: asked inside the write of each one.
+    audience: Arc<dyn NoticeAudience>,
+}
+
+impl std::fmt::Debug for SeaOrmRepository {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SeaOrmRepository")
+            .field("db", &self.db)
+            .finish_non_exhaustive()
+    }
 }
 
 impl SeaOrmRepository {
     /// A repository on `db`'s pool. The schema must be migrated ([`crate::migrate_up`]).
+    /// Nobody listens to its changes until [`SeaOrmRepository::with_audience`].
     pub fn new(db: &Database) -> Self {
-        Self { db: db.clone() }
+        Self {
+            db: db.clone(),
+            audience: Arc::new(NoAudience),
+        }
+    }
+
+    /// The same repository, writing a notification for every endpoint `audience` names
+    /// with each change it announces, in the change's own transaction (the outbox). A
+    /// change nobody listens to is written exactly as without an audience.
+    #[must_use]
+    pub fn with_audience(mut self, audience: Arc<dyn NoticeAudience>) -> Self {
+        self.audience = audience;
+        self
     }
 
     /// Where writes go (on a SQLite file, the one writer connection).
-    fn conn(&self) -> &DatabaseConnection {
+    pub(crate) fn conn(&self) -> &DatabaseConnection {
         self.db.connection()
     }
 
     /// Where reads that write nothing go (on a SQLite file, the readers' pool).
-    fn reader(&self) -> &DatabaseConnection {
+    pub(crate) fn reader(&self) -> &DatabaseConnection {
         self.db.reader()
+    }
+
+    /// The database, for a transaction.
+    pub(crate) fn database(&self) -> &Database {
+        &self.db
+    }
+
+    /// The notification rows `payment`'s changes announce to whoever listens.
+    fn notices(
+        &self,
+        payment: &Payment,
+    ) -> Result<Vec<notification::ActiveModel>, RepositoryError> {
+        notice_rows(payment, self.audience.as_ref())
     }
 
     /// Gives every payment without an owner (stored before payments had owners) to
@@ -104,7 +143,7 @@ impl SeaOrmRepository {
     /// On PostgreSQL the `due` rows are locked `FOR UPDATE SKIP LOCKED`, so concurrent
     /// claimers skip each other's rows instead of queueing on them; on SQLite the statement
     /// holds the single write lock. Either way each row goes to one claimer.
-    async fn lease<E: EntityTrait>(
+    pub(crate) async fn lease<E: EntityTrait>(
         &self,
         entity: E,
         (id, lease): (E::Column, E::Column),
@@ -134,7 +173,7 @@ impl SeaOrmRepository {
     }
 
     /// After a compare-and-set matched no row: was it the version, or is the row gone?
-    async fn conflict_or_missing(
+    pub(crate) async fn conflict_or_missing(
         &self,
         id: InternalId,
         expected: u64,
@@ -280,6 +319,21 @@ async fn write_at_version<C: ConnectionTrait>(
     Ok(done.rows_affected == 1)
 }
 
+/// Writes the notification rows of a change, in one statement, inside its transaction.
+async fn insert_notices<C: ConnectionTrait>(
+    conn: &C,
+    rows: Vec<notification::ActiveModel>,
+) -> Result<(), RepositoryError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    notification::Entity::insert_many(rows)
+        .exec_without_returning(conn)
+        .await
+        .map_err(unavailable)?;
+    Ok(())
+}
+
 /// The one row a lookup by a unique key found, if any. Lookups by a unique key are read
 /// with no `LIMIT`: SQLite plans `LIMIT ?` by the value bound, so a statement with one is
 /// prepared again on every run (its cached plan expires with each new binding), which
@@ -366,11 +420,13 @@ impl PaymentStore for SeaOrmRepository {
         let mut row = payment_row(payment)?;
         row.next_check_at = Set(None);
         let id = payment.id();
+        let notices = self.notices(payment)?;
         let txn = self.db.begin_write().await.map_err(unavailable)?;
         if !write_at_version(&txn, row, id, expected_version, Condition::all()).await? {
             txn.rollback().await.map_err(unavailable)?;
             return Err(self.conflict_or_missing(id, expected_version).await?);
         }
+        insert_notices(&txn, notices).await?;
         idempotency::Entity::delete_many()
             .filter(idempotency::Column::InternalPaymentId.eq(id.to_string()))
             .exec(&txn)
@@ -389,11 +445,24 @@ impl PaymentStore for SeaOrmRepository {
         let mut row = payment_row(payment)?;
         row.next_check_at = Set(next_check_at.map(Timestamp::unix_seconds));
         let id = payment.id();
-        if write_at_version(self.conn(), row, id, expected_version, Condition::all()).await? {
-            Ok(())
-        } else {
-            Err(self.conflict_or_missing(id, expected_version).await?)
+        let notices = self.notices(payment)?;
+        if notices.is_empty() {
+            // Nobody listens: one statement, atomic without a transaction around it.
+            return if write_at_version(self.conn(), row, id, expected_version, Condition::all())
+                .await?
+            {
+                Ok(())
+            } else {
+                Err(self.conflict_or_missing(id, expected_version).await?)
+            };
         }
+        let txn = self.db.begin_write().await.map_err(unavailable)?;
+        if !write_at_version(&txn, row, id, expected_version, Condition::all()).await? {
+            txn.rollback().await.map_err(unavailable)?;
+            return Err(self.conflict_or_missing(id, expected_version).await?);
+        }
+        insert_notices(&txn, notices).await?;
+        txn.commit().await.map_err(unavailable)
     }
 
     async fn get(&self, id: InternalId) -> Result<Option<Payment>, RepositoryError> {
@@ -487,6 +556,7 @@ impl PaymentStore for SeaOrmRepository {
             row.next_check_at = Set(None);
         }
         let id = payment.id();
+        let notices = self.notices(payment)?;
         let txn = self.db.begin_write().await.map_err(unavailable)?;
         let not_final_or_same = Condition::any()
             .add(payment::Column::Status.is_not_in(FINAL))
@@ -499,6 +569,7 @@ impl PaymentStore for SeaOrmRepository {
             .exec_without_returning(&txn)
             .await
             .map_err(unavailable)?;
+        insert_notices(&txn, notices).await?;
         txn.commit().await.map_err(unavailable)
     }
 

@@ -17,7 +17,8 @@ use crate::storage::{LeaseWrite, RepositoryError};
 /// answer at once (from memory).
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 pub trait NoticeAudience: Send + Sync {
-    /// The enabled endpoints of `client` that want notices of `kind`, now.
+    /// The endpoints of `client` that want notices of `kind`, now (disabled ones too:
+    /// their notices are kept as skipped, for a recovery).
     fn endpoints_for(&self, client: &ClientId, kind: NoticeType) -> Vec<EndpointId>;
 }
 

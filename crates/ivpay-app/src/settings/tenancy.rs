@@ -142,7 +142,7 @@ impl<'de> Deserialize<'de> for KeySettings {
 }
 
 /// A list, in a file as an array, in the environment as text separated by commas.
-struct List<T>(Vec<T>);
+pub(super) struct List<T>(pub(super) Vec<T>);
 
 impl<'de, T> Deserialize<'de> for List<T>
 where

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use ivpay_domain::{Disabled, Endpoint, EndpointId, Timestamp};
+use ivpay_domain::{Disabled, Endpoint, EndpointId, InternalId, Timestamp};
 use ivpay_ports::{
     AfterAttempt, AttemptOutcome, Clock, DeliveryAttempt, LeaseWrite, NoticeSender, Notification,
     NotificationStore, OutboundNotice, RepositoryError, SendOutcome, SendReport,
@@ -77,13 +77,31 @@ where
                 endpoints.insert(id, e);
             }
         }
+        // One payment's notices to one endpoint go one after the other, in the order of
+        // the changes; the rest side by side.
+        let mut lines: BTreeMap<(EndpointId, InternalId), Vec<Notification>> = BTreeMap::new();
+        for n in claimed {
+            lines
+                .entry((n.endpoint.clone(), n.payment))
+                .or_default()
+                .push(n);
+        }
         let attempts: Vec<(AttemptOutcome, EndpointId, Health)> =
-            futures_util::stream::iter(claimed)
-                .map(|n| {
-                    let endpoint = endpoints.get(&n.endpoint);
-                    self.attempt(n, endpoint)
+            futures_util::stream::iter(lines.into_values())
+                .map(|mut line| {
+                    line.sort_by_key(|n| (n.sequence, n.id));
+                    let endpoints = &endpoints;
+                    async move {
+                        let mut done = Vec::with_capacity(line.len());
+                        for n in line {
+                            let endpoint = endpoints.get(&n.endpoint);
+                            done.push(self.attempt(n, endpoint).await);
+                        }
+                        done
+                    }
                 })
                 .buffer_unordered(self.config.concurrency.get())
+                .flat_map(futures_util::stream::iter)
                 .collect()
                 .await;
         let outcomes: Vec<AttemptOutcome> = attempts.iter().map(|(o, ..)| o.clone()).collect();

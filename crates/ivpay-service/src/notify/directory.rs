@@ -9,7 +9,7 @@ use ivpay_ports::NoticeAudience;
 
 type Listeners = HashMap<ClientId, Vec<(EndpointId, NoticeFilter)>>;
 
-/// The enabled endpoints of every client, as last loaded.
+/// The endpoints of every client, as last loaded.
 ///
 /// Storage asks it, inside the transaction of a change, which endpoints get a notice. It
 /// answers from memory: [`Directory::load`] replaces its contents, and the service loads
@@ -27,10 +27,12 @@ impl Directory {
         Self::default()
     }
 
-    /// Replaces what it knows with `endpoints` (disabled ones are left out).
+    /// Replaces what it knows with `endpoints`. Disabled ones are kept: their notices are
+    /// written all the same (the deliverer marks them *skipped* at once), so a recovery
+    /// can send them once the endpoint is enabled again.
     pub fn load(&self, endpoints: &[Endpoint]) {
         let mut next = Listeners::new();
-        for e in endpoints.iter().filter(|e| e.is_enabled()) {
+        for e in endpoints {
             next.entry(e.client.clone())
                 .or_default()
                 .push((e.id.clone(), e.filter));
@@ -38,12 +40,12 @@ impl Directory {
         *self.listeners.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(next);
     }
 
-    /// How many enabled endpoints it knows.
+    /// How many endpoints it knows.
     pub fn len(&self) -> usize {
         self.snapshot().values().map(Vec::len).sum()
     }
 
-    /// Whether it knows no enabled endpoint.
+    /// Whether it knows no endpoint.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -90,7 +92,7 @@ mod tests {
     }
 
     #[test]
-    fn answers_the_enabled_endpoints_of_the_client_that_want_the_type() {
+    fn answers_the_endpoints_of_the_client_that_want_the_type() {
         let dir = Directory::new();
         let shop: ClientId = "shop".parse().expect("client");
         assert!(dir.endpoints_for(&shop, NoticeType::Paid).is_empty());
@@ -106,9 +108,10 @@ mod tests {
                 .map(|id| id.as_str().to_owned())
                 .collect::<Vec<_>>()
         };
-        assert_eq!(ids(NoticeType::Paid), ["a", "b"]);
-        assert_eq!(ids(NoticeType::Pending), ["a"]);
-        assert_eq!(dir.len(), 3);
+        // The disabled one too: its notices are kept, as skipped, for a recovery.
+        assert_eq!(ids(NoticeType::Paid), ["a", "b", "c"]);
+        assert_eq!(ids(NoticeType::Pending), ["a", "c"]);
+        assert_eq!(dir.len(), 4);
         dir.load(&[]);
         assert!(ids(NoticeType::Paid).is_empty());
     }

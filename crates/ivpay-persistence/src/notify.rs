@@ -1,0 +1,346 @@
+//! [`NotificationStore`] on sea-orm: endpoints, claims of due notifications (leased, each
+//! to one deliverer), attempts recorded with what comes next, and the delivery log.
+
+use ivpay_domain::{ClientId, Disabled, Endpoint, EndpointId, InternalId, Timestamp};
+use ivpay_ports::{
+    AfterAttempt, AttemptOutcome, DeliveryAttempt, DeliveryState, LeaseWrite, Notification,
+    NotificationFilter, NotificationStore, RepositoryError,
+};
+use sea_orm::sea_query::{Expr, ExprTrait, Func, OnConflict, Query};
+use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+
+use crate::entity::{attempt, endpoint, notification};
+use crate::error::unavailable;
+use crate::outbox::{attempt_row, endpoint_row};
+use crate::repository::SeaOrmRepository;
+
+const PENDING: &str = DeliveryState::Pending.as_str();
+
+/// States a recovery sends again.
+const RECOVERABLE: [&str; 2] = [
+    DeliveryState::Failed.as_str(),
+    DeliveryState::Skipped.as_str(),
+];
+
+fn rows<T, M>(models: Vec<M>) -> Result<Vec<T>, RepositoryError>
+where
+    T: TryFrom<M, Error = RepositoryError>,
+{
+    models.into_iter().map(T::try_from).collect()
+}
+
+#[async_trait::async_trait]
+impl NotificationStore for SeaOrmRepository {
+    async fn save_endpoint(&self, e: &Endpoint) -> Result<(), RepositoryError> {
+        endpoint::Entity::insert(endpoint_row(e))
+            .on_conflict(
+                OnConflict::column(endpoint::Column::Id)
+                    .update_columns([
+                        endpoint::Column::ClientId,
+                        endpoint::Column::Url,
+                        endpoint::Column::Secrets,
+                        endpoint::Column::Filter,
+                        endpoint::Column::Description,
+                        endpoint::Column::DisabledReason,
+                        endpoint::Column::DisabledAt,
+                        endpoint::Column::FailingSince,
+                        endpoint::Column::UpdatedAt,
+                    ])
+                    .to_owned(),
+            )
+            .exec_without_returning(self.conn())
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn endpoint(&self, id: &EndpointId) -> Result<Option<Endpoint>, RepositoryError> {
+        let found = endpoint::Entity::find_by_id(id.to_string())
+            .all(self.reader())
+            .await
+            .map_err(unavailable)?;
+        found.into_iter().next().map(Endpoint::try_from).transpose()
+    }
+
+    async fn endpoints(&self, client: Option<ClientId>) -> Result<Vec<Endpoint>, RepositoryError> {
+        let mut query = endpoint::Entity::find();
+        if let Some(client) = client {
+            query = query.filter(endpoint::Column::ClientId.eq(client.as_str()));
+        }
+        let models = query
+            .order_by_asc(endpoint::Column::CreatedAt)
+            .order_by_asc(endpoint::Column::Id)
+            .all(self.reader())
+            .await
+            .map_err(unavailable)?;
+        rows(models)
+    }
+
+    async fn set_endpoint_failing(
+        &self,
+        id: &EndpointId,
+        since: Option<Timestamp>,
+    ) -> Result<(), RepositoryError> {
+        let value = match since {
+            // Keep an earlier start of the streak.
+            Some(t) => Func::coalesce([
+                Expr::col(endpoint::Column::FailingSince),
+                Expr::value(t.unix_seconds()),
+            ])
+            .into(),
+            None => Expr::value(Option::<i64>::None),
+        };
+        endpoint::Entity::update_many()
+            .col_expr(endpoint::Column::FailingSince, value)
+            .filter(endpoint::Column::Id.eq(id.as_str()))
+            .exec(self.conn())
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn disable_endpoint(
+        &self,
+        id: &EndpointId,
+        why: &Disabled,
+    ) -> Result<bool, RepositoryError> {
+        let done = endpoint::Entity::update_many()
+            .col_expr(
+                endpoint::Column::DisabledReason,
+                Expr::value(why.reason.clone()),
+            )
+            .col_expr(
+                endpoint::Column::DisabledAt,
+                Expr::value(why.at.unix_seconds()),
+            )
+            .col_expr(
+                endpoint::Column::UpdatedAt,
+                Expr::value(why.at.unix_seconds()),
+            )
+            .filter(endpoint::Column::Id.eq(id.as_str()))
+            .filter(endpoint::Column::DisabledReason.is_null())
+            .exec(self.conn())
+            .await
+            .map_err(unavailable)?;
+        Ok(done.rows_affected > 0)
+    }
+
+    async fn claim_notifications(
+        &self,
+        now: Timestamp,
+        until: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<Notification>, RepositoryError> {
+        let mut due = Query::select();
+        due.column(notification::Column::Id)
+            .from(notification::Entity)
+            .and_where(notification::Column::State.eq(PENDING))
+            .and_where(notification::Column::NextAttemptAt.lte(now.unix_seconds()))
+            .order_by(
+                notification::Column::NextAttemptAt,
+                sea_orm::sea_query::Order::Asc,
+            );
+        let models = self
+            .lease(
+                notification::Entity,
+                (
+                    notification::Column::Id,
+                    notification::Column::NextAttemptAt,
+                ),
+                until,
+                due,
+                limit,
+            )
+            .await?;
+        let mut claimed: Vec<Notification> = rows(models)?;
+        // RETURNING gives no order: deliver the oldest first.
+        claimed.sort_by_key(|n| (n.created_at, n.id));
+        Ok(claimed)
+    }
+
+    async fn record_attempts(
+        &self,
+        outcomes: &[AttemptOutcome],
+        leased_until: Timestamp,
+    ) -> Result<Vec<LeaseWrite>, RepositoryError> {
+        if outcomes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let txn = self.database().begin_write().await.map_err(unavailable)?;
+        let mut writes = Vec::with_capacity(outcomes.len());
+        let mut logged = Vec::new();
+        for o in outcomes {
+            let mut update = notification::Entity::update_many()
+                .filter(notification::Column::Id.eq(o.notification.to_string()))
+                .filter(notification::Column::State.eq(PENDING))
+                .filter(notification::Column::NextAttemptAt.eq(leased_until.unix_seconds()));
+            let (state, next) = match o.next {
+                AfterAttempt::Delivered => (DeliveryState::Delivered, None),
+                AfterAttempt::RetryAt(t) => (DeliveryState::Pending, Some(t.unix_seconds())),
+                AfterAttempt::GiveUp => (DeliveryState::Failed, None),
+                AfterAttempt::Skip => (DeliveryState::Skipped, None),
+            };
+            update = update
+                .col_expr(notification::Column::State, Expr::value(state.as_str()))
+                .col_expr(notification::Column::NextAttemptAt, Expr::value(next));
+            if let Some(a) = &o.attempt {
+                let number = i32::try_from(a.number).unwrap_or(i32::MAX);
+                update = update
+                    .col_expr(notification::Column::Attempts, Expr::value(number))
+                    .col_expr(
+                        notification::Column::RoundAttempts,
+                        Expr::col(notification::Column::RoundAttempts).add(1),
+                    )
+                    .col_expr(
+                        notification::Column::LastStatus,
+                        Expr::value(a.status.map(i32::from)),
+                    )
+                    .col_expr(
+                        notification::Column::LastError,
+                        Expr::value(a.error.clone()),
+                    );
+                if o.next == AfterAttempt::Delivered {
+                    update = update.col_expr(
+                        notification::Column::DeliveredAt,
+                        Expr::value(a.at.unix_seconds()),
+                    );
+                }
+            }
+            let done = update.exec(&txn).await.map_err(unavailable)?;
+            if done.rows_affected > 0 {
+                writes.push(LeaseWrite::Written);
+                logged.extend(o.attempt.as_ref().map(attempt_row));
+            } else {
+                writes.push(LeaseWrite::LeaseLost);
+            }
+        }
+        if !logged.is_empty() {
+            attempt::Entity::insert_many(logged)
+                .exec_without_returning(&txn)
+                .await
+                .map_err(unavailable)?;
+        }
+        txn.commit().await.map_err(unavailable)?;
+        Ok(writes)
+    }
+
+    async fn notifications(
+        &self,
+        filter: &NotificationFilter,
+        limit: u32,
+    ) -> Result<Vec<Notification>, RepositoryError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let mut query = notification::Entity::find();
+        if let Some(client) = &filter.client {
+            query = query.filter(notification::Column::ClientId.eq(client.as_str()));
+        }
+        if let Some(endpoint) = &filter.endpoint {
+            query = query.filter(notification::Column::EndpointId.eq(endpoint.as_str()));
+        }
+        if let Some(payment) = filter.payment {
+            query = query.filter(notification::Column::InternalPaymentId.eq(payment.to_string()));
+        }
+        if let Some(state) = filter.state {
+            query = query.filter(notification::Column::State.eq(state.as_str()));
+        }
+        if let Some(before) = filter.before {
+            // Keyset paging on (created_at, id), newest first: strictly older than the
+            // cursor's row.
+            let found = notification::Entity::find_by_id(before.to_string())
+                .all(self.reader())
+                .await
+                .map_err(unavailable)?;
+            let Some(cursor) = found.into_iter().next() else {
+                return Ok(Vec::new());
+            };
+            query = query.filter(
+                Condition::any()
+                    .add(notification::Column::CreatedAt.lt(cursor.created_at))
+                    .add(
+                        Condition::all()
+                            .add(notification::Column::CreatedAt.eq(cursor.created_at))
+                            .add(notification::Column::Id.lt(cursor.id)),
+                    ),
+            );
+        }
+        let models = query
+            .order_by_desc(notification::Column::CreatedAt)
+            .order_by_desc(notification::Column::Id)
+            .limit(u64::from(limit))
+            .all(self.reader())
+            .await
+            .map_err(unavailable)?;
+        rows(models)
+    }
+
+    async fn notification(&self, id: InternalId) -> Result<Option<Notification>, RepositoryError> {
+        let found = notification::Entity::find_by_id(id.to_string())
+            .all(self.reader())
+            .await
+            .map_err(unavailable)?;
+        found
+            .into_iter()
+            .next()
+            .map(Notification::try_from)
+            .transpose()
+    }
+
+    async fn attempts(&self, id: InternalId) -> Result<Vec<DeliveryAttempt>, RepositoryError> {
+        let models = attempt::Entity::find()
+            .filter(attempt::Column::NotificationId.eq(id.to_string()))
+            .order_by_asc(attempt::Column::Number)
+            .order_by_asc(attempt::Column::Id)
+            .all(self.reader())
+            .await
+            .map_err(unavailable)?;
+        rows(models)
+    }
+
+    async fn redeliver(&self, id: InternalId, now: Timestamp) -> Result<(), RepositoryError> {
+        let done = again()
+            .col_expr(
+                notification::Column::NextAttemptAt,
+                Expr::value(now.unix_seconds()),
+            )
+            .filter(notification::Column::Id.eq(id.to_string()))
+            .exec(self.conn())
+            .await
+            .map_err(unavailable)?;
+        if done.rows_affected == 0 {
+            return Err(RepositoryError::NotFound(id));
+        }
+        Ok(())
+    }
+
+    async fn recover(
+        &self,
+        endpoint: &EndpointId,
+        since: Timestamp,
+        now: Timestamp,
+    ) -> Result<u64, RepositoryError> {
+        let done = again()
+            .col_expr(
+                notification::Column::NextAttemptAt,
+                Expr::value(now.unix_seconds()),
+            )
+            .filter(notification::Column::EndpointId.eq(endpoint.as_str()))
+            .filter(notification::Column::State.is_in(RECOVERABLE))
+            .filter(notification::Column::CreatedAt.gte(since.unix_seconds()))
+            .exec(self.conn())
+            .await
+            .map_err(unavailable)?;
+        Ok(done.rows_affected)
+    }
+}
+
+/// An update that makes notifications pending again in a new round of the schedule.
+fn again() -> sea_orm::UpdateMany<notification::Entity> {
+    notification::Entity::update_many()
+        .col_expr(
+            notification::Column::State,
+            Expr::value(DeliveryState::Pending.as_str()),
+        )
+        .col_expr(notification::Column::RoundAttempts, Expr::value(0))
+}
