@@ -23,6 +23,7 @@ mod create_outlives_request;
 mod flows;
 mod intent;
 mod notifications;
+mod notify_schedule;
 mod statements;
 mod support;
 mod tenancy;

@@ -190,7 +190,9 @@ mod tests {
                 format!("\"{}\"", t.as_str())
             );
         }
-        let err = "payment.refunded".parse::<NoticeType>().expect_err("unknown");
+        let err = "payment.refunded"
+            .parse::<NoticeType>()
+            .expect_err("unknown");
         assert!(err.to_string().contains("payment.refunded"));
         assert!(err.to_string().contains("payment.paid"));
     }

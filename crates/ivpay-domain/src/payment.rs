@@ -252,11 +252,12 @@ pub struct Payment {
     notices: Announcements,
 }
 
-/// The notices a payment's changes since it was loaded announce, in order: what storage
-/// writes to the outbox in the same transaction as the change. Not part of the payment's
-/// value: two payments with the same fields are equal whatever they have to announce.
+/// The notices a payment's changes since it was loaded announce, in order, each with the
+/// version its change made: what storage writes to the outbox in the same transaction as
+/// the change. Not part of the payment's value: two payments with the same fields are
+/// equal whatever they have to announce.
 #[derive(Clone, Debug, Default)]
-struct Announcements(Vec<NoticeType>);
+struct Announcements(Vec<(NoticeType, u64)>);
 
 impl PartialEq for Announcements {
     fn eq(&self, _: &Self) -> bool {
@@ -427,9 +428,22 @@ impl Payment {
     }
 
     /// What the changes made since this payment was loaded (or initiated) announce, in
-    /// order: storage writes them to the outbox with the change.
-    pub fn notices(&self) -> &[NoticeType] {
-        &self.notices.0
+    /// order.
+    pub fn notices(&self) -> Vec<NoticeType> {
+        self.notices.0.iter().map(|(kind, _)| *kind).collect()
+    }
+
+    /// What the changes made after `version` announce, in order: what a write from
+    /// `version` (its compare-and-set) must put in the outbox. A change already stored
+    /// (at or before `version`) is not announced again, even by a payment value kept and
+    /// changed further after it was saved.
+    pub fn notices_after(&self, version: u64) -> Vec<NoticeType> {
+        self.notices
+            .0
+            .iter()
+            .filter(|(_, at)| *at > version)
+            .map(|(kind, _)| *kind)
+            .collect()
     }
 
     /// Whether the status is final (PAID or TIMEOUT).
@@ -450,13 +464,14 @@ impl Payment {
                     && to == CreateOutcome::Created;
                 self.outcome = to;
                 self.touch(now);
-                self.notices.0.push(match &self.outcome {
+                let kind = match &self.outcome {
                     _ if linked => NoticeType::Linked,
                     CreateOutcome::Rejected { .. } => NoticeType::Rejected,
                     CreateOutcome::Unknown { .. } => NoticeType::Unknown,
                     CreateOutcome::Abandoned { .. } => NoticeType::Abandoned,
                     CreateOutcome::Initiated | CreateOutcome::Created => NoticeType::Created,
-                });
+                };
+                self.notices.0.push((kind, self.version));
                 Ok(())
             }
             _ => Err(OutcomeError {
@@ -551,7 +566,10 @@ impl Payment {
             self.status = to;
             self.processed_at = processed_at.or(self.processed_at);
             self.touch(now);
-            self.notices.0.extend(NoticeType::for_status(to));
+            let version = self.version;
+            self.notices
+                .0
+                .extend(NoticeType::for_status(to).map(|kind| (kind, version)));
         }
         decision
     }

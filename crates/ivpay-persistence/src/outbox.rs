@@ -13,18 +13,20 @@ use sea_orm::ActiveValue::{NotSet, Set};
 use crate::entity::{attempt, endpoint, notification};
 use crate::error::corrupt;
 
-/// The notification rows announcing `payment`'s changes since it was loaded: for each
-/// notice (in order), one row per endpoint the audience names, all of one notice sharing a
-/// message id. Empty when nobody listens (or the payment has no owner).
+/// The notification rows announcing `payment`'s changes after `expected_version` (what
+/// a write from that version stores): for each notice (in order), one row per endpoint the
+/// audience names, all of one notice sharing a message id. Empty when nobody listens (or
+/// the payment has no owner).
 pub(crate) fn notice_rows(
     payment: &Payment,
+    expected_version: u64,
     audience: &dyn NoticeAudience,
 ) -> Result<Vec<notification::ActiveModel>, RepositoryError> {
     let Some(owner) = payment.owner() else {
         return Ok(Vec::new());
     };
     let mut rows = Vec::new();
-    for &kind in payment.notices() {
+    for kind in payment.notices_after(expected_version) {
         let endpoints = audience.endpoints_for(owner, kind);
         if endpoints.is_empty() {
             continue;

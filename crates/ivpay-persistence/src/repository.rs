@@ -112,12 +112,14 @@ impl SeaOrmRepository {
         &self.db
     }
 
-    /// The notification rows `payment`'s changes announce to whoever listens.
+    /// The notification rows a write of `payment` from `expected_version` announces to
+    /// whoever listens.
     fn notices(
         &self,
         payment: &Payment,
+        expected_version: u64,
     ) -> Result<Vec<notification::ActiveModel>, RepositoryError> {
-        notice_rows(payment, self.audience.as_ref())
+        notice_rows(payment, expected_version, self.audience.as_ref())
     }
 
     /// Gives every payment without an owner (stored before payments had owners) to
@@ -420,7 +422,7 @@ impl PaymentStore for SeaOrmRepository {
         let mut row = payment_row(payment)?;
         row.next_check_at = Set(None);
         let id = payment.id();
-        let notices = self.notices(payment)?;
+        let notices = self.notices(payment, expected_version)?;
         let txn = self.db.begin_write().await.map_err(unavailable)?;
         if !write_at_version(&txn, row, id, expected_version, Condition::all()).await? {
             txn.rollback().await.map_err(unavailable)?;
@@ -445,7 +447,7 @@ impl PaymentStore for SeaOrmRepository {
         let mut row = payment_row(payment)?;
         row.next_check_at = Set(next_check_at.map(Timestamp::unix_seconds));
         let id = payment.id();
-        let notices = self.notices(payment)?;
+        let notices = self.notices(payment, expected_version)?;
         if notices.is_empty() {
             // Nobody listens: one statement, atomic without a transaction around it.
             return if write_at_version(self.conn(), row, id, expected_version, Condition::all())
@@ -556,7 +558,7 @@ impl PaymentStore for SeaOrmRepository {
             row.next_check_at = Set(None);
         }
         let id = payment.id();
-        let notices = self.notices(payment)?;
+        let notices = self.notices(payment, expected_version)?;
         let txn = self.db.begin_write().await.map_err(unavailable)?;
         let not_final_or_same = Condition::any()
             .add(payment::Column::Status.is_not_in(FINAL))

@@ -2,10 +2,11 @@
 //! the outbox of signed notices with their delivery log.
 //!
 //! A change of a payment and the notices announcing it are written in one transaction:
-//! when storage saves a payment whose [`Payment::notices`](ivpay_domain::Payment::notices)
-//! is not empty, it asks the [`NoticeAudience`] which endpoints want each one and writes
-//! one [`Notification`] per endpoint beside the change. A crash can lose neither without
-//! the other.
+//! when storage saves a payment from a version whose
+//! [`Payment::notices_after`](ivpay_domain::Payment::notices_after) that version is not
+//! empty, it asks the [`NoticeAudience`] which endpoints want each one and writes one
+//! [`Notification`] per endpoint beside the change. A crash can lose neither without the
+//! other.
 
 use std::fmt;
 
