@@ -106,6 +106,8 @@ pub(crate) async fn listen(settings: &Settings, args: ListenArgs) -> Result<(), 
     };
     let listener = TcpListener::bind("127.0.0.1:0").await.map_err(fail)?;
     let local = format!("http://{}/", listener.local_addr().map_err(fail)?);
+    // reqwest is built without a crypto provider (crates.md): the IVPAY client's, ring.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let http = reqwest::Client::builder()
         .no_proxy()
         .build()
