@@ -230,6 +230,7 @@ async fn measure(
     http: &reqwest::Client,
     concurrency: usize,
     secs: u64,
+    create_only: bool,
 ) -> Measured {
     let base = Arc::new(server.base.clone());
     let ids = Arc::new(std::sync::Mutex::new(Vec::<(String, String)>::new()));
@@ -274,6 +275,15 @@ async fn measure(
             .unwrap_or_else(std::sync::PoisonError::into_inner),
     ));
     assert!(!ids.is_empty(), "no payment was created at {base}");
+    if create_only {
+        let measured = Measured {
+            runs: vec![("create", create)],
+            peak_rss_kib: server.peak_rss_kib(),
+            ready_after: server.ready_after,
+        };
+        server.stop();
+        return measured;
+    }
     let read = {
         let (http, base, ids) = (http.clone(), base.clone(), ids.clone());
         drive(&server, concurrency, secs, move |i| {
@@ -337,6 +347,28 @@ fn ivpay_command(bin_dir: &Path, db_url: &str, upstream: &str, port: u16) -> Com
     c
 }
 
+/// The notification endpoint the `notify` run configures: the fake upstream's `/hook`.
+const HOOK_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+/// As [`ivpay_command`], with one endpoint of the client hearing every notice.
+fn ivpay_notify_command(bin_dir: &Path, db_url: &str, upstream: &str, port: u16) -> Command {
+    let mut c = ivpay_command(bin_dir, db_url, upstream, port);
+    c.env("IVPAY_NOTIFY__ENDPOINTS__BENCH__CLIENT", "bench")
+        .env(
+            "IVPAY_NOTIFY__ENDPOINTS__BENCH__URL",
+            format!("{upstream}/hook"),
+        )
+        .env("IVPAY_NOTIFY__ENDPOINTS__BENCH__SECRET", HOOK_SECRET)
+        .env("IVPAY_NOTIFY__ALLOW_PRIVATE_TARGETS", "true");
+    // Delivery settings to try, passed through (`IVPAY_BENCH_NOTIFY__BATCH=256`, ...).
+    for (name, value) in std::env::vars() {
+        if let Some(setting) = name.strip_prefix("IVPAY_BENCH_NOTIFY__") {
+            c.env(format!("IVPAY_NOTIFY__{setting}"), value);
+        }
+    }
+    c
+}
+
 fn baseline_command(bin_dir: &Path, db_url: &str, upstream: &str) -> Command {
     let mut c = Command::new(bin_dir.join("bench-baseline"));
     c.env_clear()
@@ -368,6 +400,27 @@ fn report(backend: &str, baseline: &Measured, ivpay: &Measured) {
     }
 }
 
+/// Create with one notification endpoint against create without.
+#[allow(clippy::print_stdout, reason = "the report is the program's output")]
+fn notify_report(backend: &str, plain: &Measured, notify: &Measured) {
+    let (Some((_, p)), Some((_, n))) = (plain.runs.first(), notify.runs.first()) else {
+        return;
+    };
+    println!(
+        "{backend}: create with one notification endpoint {:.0} req/s, CPU {:.0} µs/req, p99 {:.2} ms; \
+         without {:.0} req/s: ratio **{:.2}**",
+        n.rps(),
+        n.cpu_us_per_request(),
+        n.percentile_ms(0.99),
+        p.rps(),
+        if p.rps() > 0.0 {
+            n.rps() / p.rps()
+        } else {
+            0.0
+        },
+    );
+}
+
 #[allow(clippy::print_stdout, reason = "the report is the program's output")]
 fn summary(backend: &str, baseline: &Measured, ivpay: &Measured) {
     println!(
@@ -383,6 +436,18 @@ fn summary(backend: &str, baseline: &Measured, ivpay: &Measured) {
 fn header() {
     println!("| backend | path | server | req/s | p50 ms | p99 ms | CPU µs/req | errors |");
     println!("|---|---|---|---|---|---|---|---|");
+}
+
+/// A fresh database beside `ivpay_db` for the run with a notification endpoint.
+async fn notify_database(backend: &str, ivpay_db: &str, pg: Option<&str>) -> String {
+    match (backend, pg) {
+        ("postgres", Some(admin)) => {
+            ivpay_persistence::testing::create_postgres_database(admin, "ivpay_bench_notify")
+                .await
+                .expect("a fresh PostgreSQL database for the benchmark")
+        }
+        _ => ivpay_db.replace("ivpay.db", "ivpay-notify.db"),
+    }
 }
 
 #[tokio::main]
@@ -444,6 +509,35 @@ async fn main() {
         ));
     }
     backends.retain(|(name, _, _)| wanted.contains(name));
+    // `IVPAY_BENCH_ONLY=notify`: only the create runs of ivpay without and with a
+    // notification endpoint (a quicker loop while working on notifications).
+    if std::env::var("IVPAY_BENCH_ONLY").is_ok_and(|v| v == "notify") {
+        for (backend, _, ivpay_db) in &backends {
+            let port = free_port();
+            let plain = Server::start(
+                ivpay_command(&bin_dir, ivpay_db, &upstream.1, port),
+                Some(format!("http://127.0.0.1:{port}")),
+                &http,
+            )
+            .await;
+            let plain = measure(plain, &http, concurrency, secs, true).await;
+            let notify_db = notify_database(backend, ivpay_db, pg.as_deref()).await;
+            let port = free_port();
+            let notify = Server::start(
+                ivpay_notify_command(&bin_dir, &notify_db, &upstream.1, port),
+                Some(format!("http://127.0.0.1:{port}")),
+                &http,
+            )
+            .await;
+            let notify = measure(notify, &http, concurrency, secs, true).await;
+            notify_report(backend, &plain, &notify);
+        }
+        let (mut child, _) = upstream;
+        let _ = child.kill();
+        let _ = child.wait();
+        let _ = std::fs::remove_dir_all(&dir);
+        return;
+    }
     let mut results = Vec::new();
     for (backend, baseline_db, ivpay_db) in &backends {
         let baseline = Server::start(
@@ -452,7 +546,7 @@ async fn main() {
             &http,
         )
         .await;
-        let baseline = measure(baseline, &http, concurrency, secs).await;
+        let baseline = measure(baseline, &http, concurrency, secs, false).await;
         let port = free_port();
         let ivpay = Server::start(
             ivpay_command(&bin_dir, ivpay_db, &upstream.1, port),
@@ -460,16 +554,27 @@ async fn main() {
             &http,
         )
         .await;
-        let ivpay = measure(ivpay, &http, concurrency, secs).await;
-        results.push((*backend, baseline, ivpay));
+        let ivpay = measure(ivpay, &http, concurrency, secs, false).await;
+        // The same create run with one notification endpoint, on a database of its own.
+        let notify_db = notify_database(backend, ivpay_db, pg.as_deref()).await;
+        let port = free_port();
+        let notify = Server::start(
+            ivpay_notify_command(&bin_dir, &notify_db, &upstream.1, port),
+            Some(format!("http://127.0.0.1:{port}")),
+            &http,
+        )
+        .await;
+        let notify = measure(notify, &http, concurrency, secs, true).await;
+        results.push((*backend, baseline, ivpay, notify));
     }
     header();
-    for (backend, baseline, ivpay) in &results {
+    for (backend, baseline, ivpay, _) in &results {
         report(backend, baseline, ivpay);
     }
     println!();
-    for (backend, baseline, ivpay) in &results {
+    for (backend, baseline, ivpay, notify) in &results {
         summary(backend, baseline, ivpay);
+        notify_report(backend, ivpay, notify);
     }
     if pg.is_none() {
         println!("postgres: skipped (set IVPAY_BENCH_DATABASE_URL to a PostgreSQL admin URL)");

@@ -1,6 +1,7 @@
 //! `bench-upstream`: IVPAY played as cheaply as possible for `just bench`. It answers a
 //! create and a `GET` at once, in IVPAY's envelope, keeps nothing and sends no webhooks,
-//! so what the benchmark measures is the server in front of it. Listens on the address
+//! so what the benchmark measures is the server in front of it. It also plays a client's
+//! notification endpoint (`POST /hook`, answered 204 at once). Listens on the address
 //! given as its first argument (default `127.0.0.1:0`) and prints `listening <addr>`.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -49,7 +50,11 @@ async fn main() -> std::io::Result<()> {
         .unwrap_or_else(|| "127.0.0.1:0".to_owned());
     let app = Router::new()
         .route("/payment/create", post(create))
-        .route("/payment/{id}", get(read));
+        .route("/payment/{id}", get(read))
+        .route(
+            "/hook",
+            post(|| async { axum::http::StatusCode::NO_CONTENT }),
+        );
     let listener = tokio::net::TcpListener::bind(&addr).await?;
     println!("listening {}", listener.local_addr()?);
     axum::serve(listener, app).await

@@ -381,4 +381,47 @@ async fn a_change_that_loses_its_compare_and_set_writes_no_notice(backend: Backe
         .rev()
         .collect();
     assert_eq!(kinds, ["payment.created", "payment.pending"]);
+
+    // The same for a create's outcome (on PostgreSQL one statement, not a transaction):
+    // two answers for one intent, the second stored from a stale version.
+    let intent = Payment::initiate(
+        InternalId::from_uuid(uuid::Uuid::from_u128(2)),
+        "shop".parse().expect("client"),
+        AccountId::default(),
+        NewPayment::from_fields("1.00", "USD", None, None, None).expect("valid"),
+        now,
+    );
+    rig.repo.insert_intent(&intent, None).await.expect("intent");
+    let (mut created, mut rejected) = (intent.clone(), intent.clone());
+    created
+        .mark_created(
+            UpstreamPayment {
+                payment_id: "up2".parse().expect("id"),
+                payment_url: "https://pay.example/up2".parse().expect("url"),
+                created_at: now,
+            },
+            now,
+        )
+        .expect("settles");
+    rejected.mark_rejected("400".into(), now).expect("settles");
+    rig.repo
+        .save_outcome(&created, intent.version(), None)
+        .await
+        .expect("the first answer is stored");
+    let lost = rig
+        .repo
+        .save_outcome(&rejected, intent.version(), None)
+        .await;
+    assert!(
+        matches!(lost, Err(RepositoryError::VersionConflict { .. })),
+        "{lost:?}"
+    );
+    let second: Vec<&str> = rig
+        .log()
+        .await
+        .iter()
+        .filter(|n| n.payment == intent.id())
+        .map(|n| n.kind.as_str())
+        .collect();
+    assert_eq!(second, ["payment.created"]);
 }

@@ -1,13 +1,18 @@
 //! [`NotificationStore`] on sea-orm: endpoints, claims of due notifications (leased, each
 //! to one deliverer), attempts recorded with what comes next, and the delivery log.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use ivpay_domain::{ClientId, Disabled, Endpoint, EndpointId, InternalId, Timestamp};
 use ivpay_ports::{
     AfterAttempt, AttemptOutcome, DeliveryAttempt, DeliveryState, LeaseWrite, Notification,
     NotificationFilter, NotificationStore, RepositoryError,
 };
 use sea_orm::sea_query::{Expr, ExprTrait, Func, OnConflict, Query};
-use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    QueryTrait,
+};
 
 use crate::entity::{attempt, endpoint, notification};
 use crate::error::unavailable;
@@ -136,6 +141,11 @@ impl NotificationStore for SeaOrmRepository {
             .from(notification::Entity)
             .and_where(notification::Column::State.eq(PENDING))
             .and_where(notification::Column::NextAttemptAt.lte(now.unix_seconds()))
+            .cond_where(
+                Condition::any()
+                    .add(notification::Column::LeaseUntil.is_null())
+                    .add(notification::Column::LeaseUntil.lte(now.unix_seconds())),
+            )
             .order_by(
                 notification::Column::NextAttemptAt,
                 sea_orm::sea_query::Order::Asc,
@@ -143,10 +153,7 @@ impl NotificationStore for SeaOrmRepository {
         let models = self
             .lease(
                 notification::Entity,
-                (
-                    notification::Column::Id,
-                    notification::Column::NextAttemptAt,
-                ),
+                (notification::Column::Id, notification::Column::LeaseUntil),
                 until,
                 due,
                 limit,
@@ -166,48 +173,38 @@ impl NotificationStore for SeaOrmRepository {
         if outcomes.is_empty() {
             return Ok(Vec::new());
         }
+        // Outcomes that set the same values share one UPDATE (a healthy pass: one for all
+        // its deliveries), each fenced by the lease; RETURNING says which rows it held.
+        let mut groups: BTreeMap<Change, Vec<String>> = BTreeMap::new();
+        for o in outcomes {
+            groups
+                .entry(Change::of(o))
+                .or_default()
+                .push(o.notification.to_string());
+        }
         let txn = self.database().begin_write().await.map_err(unavailable)?;
+        let mut written: BTreeSet<String> = BTreeSet::new();
+        for (change, ids) in groups {
+            let mut update = change
+                .update()
+                .filter(notification::Column::Id.is_in(ids))
+                .filter(notification::Column::State.eq(PENDING))
+                .filter(notification::Column::LeaseUntil.eq(leased_until.unix_seconds()))
+                .into_query();
+            update.returning_col(notification::Column::Id);
+            let backend = txn.get_database_backend();
+            let updated = txn
+                .query_all_raw(backend.build(&update))
+                .await
+                .map_err(unavailable)?;
+            for row in updated {
+                written.insert(row.try_get::<String>("", "id").map_err(unavailable)?);
+            }
+        }
         let mut writes = Vec::with_capacity(outcomes.len());
         let mut logged = Vec::new();
         for o in outcomes {
-            let mut update = notification::Entity::update_many()
-                .filter(notification::Column::Id.eq(o.notification.to_string()))
-                .filter(notification::Column::State.eq(PENDING))
-                .filter(notification::Column::NextAttemptAt.eq(leased_until.unix_seconds()));
-            let (state, next) = match o.next {
-                AfterAttempt::Delivered => (DeliveryState::Delivered, None),
-                AfterAttempt::RetryAt(t) => (DeliveryState::Pending, Some(t.unix_seconds())),
-                AfterAttempt::GiveUp => (DeliveryState::Failed, None),
-                AfterAttempt::Skip => (DeliveryState::Skipped, None),
-            };
-            update = update
-                .col_expr(notification::Column::State, Expr::value(state.as_str()))
-                .col_expr(notification::Column::NextAttemptAt, Expr::value(next));
-            if let Some(a) = &o.attempt {
-                let number = i32::try_from(a.number).unwrap_or(i32::MAX);
-                update = update
-                    .col_expr(notification::Column::Attempts, Expr::value(number))
-                    .col_expr(
-                        notification::Column::RoundAttempts,
-                        Expr::col(notification::Column::RoundAttempts).add(1),
-                    )
-                    .col_expr(
-                        notification::Column::LastStatus,
-                        Expr::value(a.status.map(i32::from)),
-                    )
-                    .col_expr(
-                        notification::Column::LastError,
-                        Expr::value(a.error.clone()),
-                    );
-                if o.next == AfterAttempt::Delivered {
-                    update = update.col_expr(
-                        notification::Column::DeliveredAt,
-                        Expr::value(a.at.unix_seconds()),
-                    );
-                }
-            }
-            let done = update.exec(&txn).await.map_err(unavailable)?;
-            if done.rows_affected > 0 {
+            if written.contains(&o.notification.to_string()) {
                 writes.push(LeaseWrite::Written);
                 logged.extend(o.attempt.as_ref().map(attempt_row));
             } else {
@@ -335,6 +332,71 @@ impl NotificationStore for SeaOrmRepository {
     }
 }
 
+/// What an attempt's outcome sets on its notification; outcomes with equal changes are
+/// written by one statement.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Debug)]
+struct Change {
+    state: &'static str,
+    next_attempt_at: Option<i64>,
+    /// `None` when nothing was sent (a skip): the attempt counts stay.
+    attempted: Option<(Option<i32>, Option<String>)>,
+    delivered_at: Option<i64>,
+}
+
+impl Change {
+    fn of(o: &AttemptOutcome) -> Self {
+        let (state, next_attempt_at) = match o.next {
+            AfterAttempt::Delivered => (DeliveryState::Delivered, None),
+            AfterAttempt::RetryAt(t) => (DeliveryState::Pending, Some(t.unix_seconds())),
+            AfterAttempt::GiveUp => (DeliveryState::Failed, None),
+            AfterAttempt::Skip => (DeliveryState::Skipped, None),
+        };
+        Self {
+            state: state.as_str(),
+            next_attempt_at,
+            attempted: o
+                .attempt
+                .as_ref()
+                .map(|a| (a.status.map(i32::from), a.error.clone())),
+            delivered_at: o
+                .attempt
+                .as_ref()
+                .filter(|_| o.next == AfterAttempt::Delivered)
+                .map(|a| a.at.unix_seconds()),
+        }
+    }
+
+    fn update(&self) -> sea_orm::UpdateMany<notification::Entity> {
+        let mut update = notification::Entity::update_many()
+            .col_expr(notification::Column::State, Expr::value(self.state))
+            .col_expr(
+                notification::Column::NextAttemptAt,
+                Expr::value(self.next_attempt_at),
+            )
+            .col_expr(
+                notification::Column::LeaseUntil,
+                Expr::value(Option::<i64>::None),
+            );
+        if let Some((status, error)) = &self.attempted {
+            update = update
+                .col_expr(
+                    notification::Column::Attempts,
+                    Expr::col(notification::Column::Attempts).add(1),
+                )
+                .col_expr(
+                    notification::Column::RoundAttempts,
+                    Expr::col(notification::Column::RoundAttempts).add(1),
+                )
+                .col_expr(notification::Column::LastStatus, Expr::value(*status))
+                .col_expr(notification::Column::LastError, Expr::value(error.clone()));
+        }
+        if let Some(at) = self.delivered_at {
+            update = update.col_expr(notification::Column::DeliveredAt, Expr::value(at));
+        }
+        update
+    }
+}
+
 /// An update that makes notifications pending again in a new round of the schedule.
 fn again() -> sea_orm::UpdateMany<notification::Entity> {
     notification::Entity::update_many()
@@ -343,4 +405,8 @@ fn again() -> sea_orm::UpdateMany<notification::Entity> {
             Expr::value(DeliveryState::Pending.as_str()),
         )
         .col_expr(notification::Column::RoundAttempts, Expr::value(0))
+        .col_expr(
+            notification::Column::LeaseUntil,
+            Expr::value(Option::<i64>::None),
+        )
 }

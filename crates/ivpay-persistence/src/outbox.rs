@@ -52,6 +52,7 @@ pub(crate) fn notice_rows(
                 attempts: Set(0),
                 round_attempts: Set(0),
                 next_attempt_at: Set(Some(at)),
+                lease_until: Set(None),
                 last_status: Set(None),
                 last_error: Set(None),
                 delivered_at: Set(None),

@@ -321,6 +321,70 @@ async fn write_at_version<C: ConnectionTrait>(
     Ok(done.rows_affected == 1)
 }
 
+/// PostgreSQL: the compare-and-set of [`write_at_version`] and the insert of its notices as
+/// one statement (`WITH changed AS (UPDATE .. RETURNING id) INSERT .. SELECT .. FROM
+/// changed`): a statement is atomic, so no transaction (and none of its round trips) is
+/// needed, and a lost compare-and-set inserts nothing. Whether it wrote.
+async fn write_with_notices(
+    conn: &DatabaseConnection,
+    row: payment::ActiveModel,
+    id: InternalId,
+    expected: u64,
+    notices: Vec<notification::ActiveModel>,
+) -> Result<bool, RepositoryError> {
+    use sea_orm::sea_query::{CommonTableExpression, SelectStatement, UnionType, WithClause};
+    use sea_orm::{ActiveModelTrait, Iterable, QueryTrait};
+
+    if notices.is_empty() {
+        return write_at_version(conn, row, id, expected, Condition::all()).await;
+    }
+    let wanted = notices.len();
+    let mut update = payment::Entity::update_many()
+        .set(row)
+        .filter(payment::Column::Id.eq(id.to_string()))
+        .filter(payment::Column::Version.eq(version_to_db(expected)?))
+        .into_query();
+    update.returning_col(payment::Column::Id);
+    let changed = CommonTableExpression::new()
+        .query(update)
+        .table_name("changed")
+        .to_owned();
+    let columns: Vec<notification::Column> = notification::Column::iter().collect();
+    let mut selects = notices.into_iter().map(|n| {
+        let mut select = SelectStatement::new();
+        for c in &columns {
+            let value = n
+                .get(*c)
+                .into_value()
+                .unwrap_or(sea_orm::Value::String(None));
+            select.expr(Expr::val(value));
+        }
+        select.from("changed");
+        select
+    });
+    let Some(mut select) = selects.next() else {
+        return Ok(false);
+    };
+    for other in selects {
+        select.union(UnionType::All, other);
+    }
+    let mut insert = Query::insert();
+    insert
+        .into_table(notification::Entity)
+        .columns(columns)
+        .select_from(select)
+        .map_err(|e| RepositoryError::Corrupt(format!("notice insert: {e}")))?
+        .returning_col(notification::Column::Id);
+    let statement = conn
+        .get_database_backend()
+        .build(&insert.with(WithClause::new().cte(changed).to_owned()));
+    let inserted = conn
+        .query_all_raw(statement)
+        .await
+        .map_err(payment_write_error)?;
+    Ok(inserted.len() == wanted)
+}
+
 /// Writes the notification rows of a change, in one statement, inside its transaction.
 async fn insert_notices<C: ConnectionTrait>(
     conn: &C,
@@ -453,6 +517,15 @@ impl PaymentStore for SeaOrmRepository {
             return if write_at_version(self.conn(), row, id, expected_version, Condition::all())
                 .await?
             {
+                Ok(())
+            } else {
+                Err(self.conflict_or_missing(id, expected_version).await?)
+            };
+        }
+        if self.conn().get_database_backend() == DbBackend::Postgres {
+            // One statement, atomic on its own: the compare-and-set in a CTE, the notices
+            // inserted only from the row it changed.
+            return if write_with_notices(self.conn(), row, id, expected_version, notices).await? {
                 Ok(())
             } else {
                 Err(self.conflict_or_missing(id, expected_version).await?)

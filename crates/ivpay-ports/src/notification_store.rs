@@ -218,9 +218,9 @@ pub trait NotificationStore: Send + Sync {
         why: &Disabled,
     ) -> Result<bool, RepositoryError>;
 
-    /// Leases up to `limit` pending notifications due at `now` to this deliverer until
-    /// `until` (their `next_attempt_at` moves there), oldest due first, each to one
-    /// deliverer however many instances share the database.
+    /// Leases up to `limit` pending notifications due at `now` (and not leased, or leased
+    /// only until `now` or before) to this deliverer until `until`, oldest due first, each
+    /// to one deliverer however many instances share the database.
     ///
     /// # Errors
     ///

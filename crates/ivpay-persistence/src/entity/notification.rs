@@ -21,6 +21,8 @@ pub struct Model {
     pub attempts: i32,
     pub round_attempts: i32,
     pub next_attempt_at: Option<i64>,
+    /// Until when a deliverer holds it (set by a claim, cleared by the attempt's record).
+    pub lease_until: Option<i64>,
     pub last_status: Option<i32>,
     pub last_error: Option<String>,
     pub delivered_at: Option<i64>,
