@@ -5,7 +5,7 @@
 use ivpay_sandbox::Sandbox;
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbErr, Statement};
 
-use crate::ledger::{Counter, EventRow, Ledger, Row, UpstreamPayment};
+use crate::ledger::{Counter, EventRow, Ledger, NoticeRow, Row, UpstreamPayment};
 
 /// Opens the database for reading (and for the poison row).
 pub(crate) async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
@@ -79,6 +79,23 @@ pub(crate) async fn database(
             webhook_body: webhook_of(evidence.as_deref()),
         });
     }
+    for r in rows(
+        db,
+        "SELECT internal_payment_id, event_type, state, message_id FROM notifications",
+    )
+    .await?
+    {
+        let payment: String = r.try_get("", "internal_payment_id")?;
+        if skip.contains(&payment) {
+            continue;
+        }
+        ledger.notices.push(NoticeRow {
+            payment,
+            kind: r.try_get("", "event_type")?,
+            state: r.try_get("", "state")?,
+            message_id: r.try_get("", "message_id")?,
+        });
+    }
     for r in rows(db, "SELECT raw FROM webhook_inbox").await? {
         ledger.inbox.push(r.try_get("", "raw")?);
     }
@@ -104,7 +121,8 @@ pub(crate) async fn unknown_rows(db: &DatabaseConnection) -> Result<u64, DbErr> 
     Ok(u64::try_from(n).unwrap_or(0))
 }
 
-/// Non-final rows and inbox entries left: zero when the service has caught up.
+/// Non-final rows, inbox entries and notifications still to deliver: zero when the service
+/// has caught up.
 pub(crate) async fn backlog(db: &DatabaseConnection, skip: &[String]) -> Result<usize, DbErr> {
     let mut n = 0;
     for r in rows(
@@ -120,6 +138,9 @@ pub(crate) async fn backlog(db: &DatabaseConnection, skip: &[String]) -> Result<
         }
     }
     n += rows(db, "SELECT id FROM webhook_inbox").await?.len();
+    n += rows(db, "SELECT id FROM notifications WHERE state = 'pending'")
+        .await?
+        .len();
     Ok(n)
 }
 

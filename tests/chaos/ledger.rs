@@ -120,6 +120,35 @@ pub(crate) struct Ledger {
     pub(crate) integrity: Option<String>,
     /// With several instances: the payments of the quiet phase and IVPAY's `GET`s of each.
     pub(crate) quiet_polls: Vec<QuietPolls>,
+    /// Whether one endpoint listened to every type: then the outbox is checked.
+    pub(crate) notify: bool,
+    /// The outbox: every notification row.
+    pub(crate) notices: Vec<NoticeRow>,
+    /// What the endpoint received (answered 2xx or not).
+    pub(crate) received: Vec<ReceivedNotice>,
+}
+
+/// A row of the outbox.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct NoticeRow {
+    pub(crate) payment: String,
+    /// `payment.created`, ...
+    pub(crate) kind: String,
+    /// `pending`, `delivered`, ...
+    pub(crate) state: String,
+    pub(crate) message_id: String,
+}
+
+/// A notice as the endpoint got it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct ReceivedNotice {
+    pub(crate) message_id: String,
+    pub(crate) kind: String,
+    pub(crate) payment: String,
+    /// Its signature verified with the endpoint's secret.
+    pub(crate) signed: bool,
+    /// The endpoint answered it 2xx.
+    pub(crate) taken: bool,
 }
 
 /// The promises, one per kind of violation.
@@ -146,6 +175,13 @@ pub(crate) enum Invariant {
     /// With several instances, each payment is checked with IVPAY at most once per
     /// reconciliation cycle (and at least once while it is open).
     OneGetPerCycle,
+    /// Every change a row shows is announced in the outbox (created or linked, rejected,
+    /// unknown, abandoned, paid, timeout), and no notice announces what the row does not
+    /// show.
+    NoticeWritten,
+    /// Every notice reached the endpoint, signed, and the endpoint took it; nothing it
+    /// received was invented.
+    NoticeDelivered,
 }
 
 impl fmt::Display for Invariant {
@@ -160,6 +196,8 @@ impl fmt::Display for Invariant {
             Self::CountersAgree => "counters agree with the rows",
             Self::StorageIntact => "sqlite integrity_check",
             Self::OneGetPerCycle => "at most one GET per payment per cycle",
+            Self::NoticeWritten => "every change announced, nothing else",
+            Self::NoticeDelivered => "every notice delivered, signed",
         })
     }
 }
@@ -496,7 +534,132 @@ pub(crate) fn check(ledger: &Ledger) -> Report {
             }
         }
     }
+    if ledger.notify {
+        check_notices(ledger, &mut report);
+    }
     report
+}
+
+/// The notices a row's state must have been announced by, each as one of a few types.
+fn announced(row: &Row) -> Vec<&'static [&'static str]> {
+    let mut wanted: Vec<&'static [&'static str]> = Vec::new();
+    match row.outcome.as_str() {
+        "created" => wanted.push(&["payment.created", "payment.linked"]),
+        "rejected" => wanted.push(&["payment.rejected"]),
+        "abandoned" => wanted.push(&["payment.abandoned"]),
+        "unknown" => wanted.push(&["payment.unknown"]),
+        _ => {}
+    }
+    match row.status.as_str() {
+        "PAID" if row.outcome == "created" => wanted.push(&["payment.paid"]),
+        "TIMEOUT" if row.outcome == "created" => wanted.push(&["payment.timeout"]),
+        _ => {}
+    }
+    wanted
+}
+
+/// Whether a notice of `kind` fits what the row shows (a pending, linked or unknown notice
+/// may be history: the row moved on).
+fn fits(row: &Row, kind: &str) -> bool {
+    match kind {
+        "payment.paid" => row.status == "PAID",
+        "payment.timeout" => row.status == "TIMEOUT",
+        "payment.pending" | "payment.created" => row.outcome == "created",
+        "payment.linked" => row.outcome == "created",
+        "payment.unknown" => matches!(row.outcome.as_str(), "unknown" | "created" | "abandoned"),
+        "payment.rejected" => row.outcome == "rejected",
+        "payment.abandoned" => row.outcome == "abandoned",
+        _ => false,
+    }
+}
+
+fn check_notices(ledger: &Ledger, report: &mut Report) {
+    let mut by_payment: BTreeMap<&str, Vec<&NoticeRow>> = BTreeMap::new();
+    for n in &ledger.notices {
+        by_payment.entry(n.payment.as_str()).or_default().push(n);
+    }
+    let rows: BTreeMap<&str, &Row> = ledger.rows.iter().map(|r| (r.id.as_str(), r)).collect();
+    for row in &ledger.rows {
+        let written = by_payment.get(row.id.as_str()).cloned().unwrap_or_default();
+        for kinds in announced(row) {
+            report.checked += 1;
+            if !written.iter().any(|n| kinds.contains(&n.kind.as_str())) {
+                report.violation(
+                    Invariant::NoticeWritten,
+                    format!(
+                        "{} ({} {}) has no {} notice (has {:?})",
+                        row.id,
+                        row.outcome,
+                        row.status,
+                        kinds.join(" or "),
+                        written.iter().map(|n| n.kind.as_str()).collect::<Vec<_>>()
+                    ),
+                );
+            }
+        }
+    }
+    for n in &ledger.notices {
+        report.checked += 1;
+        match rows.get(n.payment.as_str()) {
+            Some(row) if fits(row, &n.kind) => {}
+            Some(row) => report.violation(
+                Invariant::NoticeWritten,
+                format!(
+                    "{} announces {} but the row is {} {}",
+                    n.payment, n.kind, row.outcome, row.status
+                ),
+            ),
+            None => report.violation(
+                Invariant::NoticeWritten,
+                format!("{} announces {} for no row", n.message_id, n.kind),
+            ),
+        }
+    }
+    let outbox: BTreeMap<&str, &NoticeRow> = ledger
+        .notices
+        .iter()
+        .map(|n| (n.message_id.as_str(), n))
+        .collect();
+    let mut taken: BTreeMap<&str, bool> = BTreeMap::new();
+    for r in &ledger.received {
+        report.checked += 1;
+        if !r.signed {
+            report.violation(
+                Invariant::NoticeDelivered,
+                format!(
+                    "{} arrived with a signature that does not verify",
+                    r.message_id
+                ),
+            );
+        }
+        match outbox.get(r.message_id.as_str()) {
+            Some(n) if n.kind == r.kind && n.payment == r.payment => {}
+            _ => report.violation(
+                Invariant::NoticeDelivered,
+                format!(
+                    "received {} ({} of {}) that the outbox does not hold",
+                    r.message_id, r.kind, r.payment
+                ),
+            ),
+        }
+        *taken.entry(r.message_id.as_str()).or_default() |= r.taken;
+    }
+    for n in &ledger.notices {
+        report.checked += 1;
+        if n.state != "delivered" || !taken.get(n.message_id.as_str()).copied().unwrap_or(false) {
+            report.violation(
+                Invariant::NoticeDelivered,
+                format!(
+                    "{} ({} of {}) is {} and the endpoint took it: {}",
+                    n.message_id,
+                    n.kind,
+                    n.payment,
+                    n.state,
+                    taken.get(n.message_id.as_str()).copied().unwrap_or(false)
+                ),
+            );
+        }
+    }
 }
 
 #[cfg(test)]
@@ -567,7 +730,73 @@ mod tests {
                 payment_id: "p1".into(),
                 gets_ms: vec![900, 2100, 3900],
             }],
+            notify: false,
+            notices: vec![
+                notice("m1", "payment.created", "delivered"),
+                notice("m2", "payment.paid", "delivered"),
+            ],
+            received: vec![
+                received("m1", "payment.created", true),
+                received("m2", "payment.paid", false),
+                received("m2", "payment.paid", true),
+            ],
         }
+    }
+
+    fn notice(id: &str, kind: &str, state: &str) -> NoticeRow {
+        NoticeRow {
+            payment: "r1".into(),
+            kind: kind.into(),
+            state: state.into(),
+            message_id: id.into(),
+        }
+    }
+
+    fn received(id: &str, kind: &str, taken: bool) -> ReceivedNotice {
+        ReceivedNotice {
+            message_id: id.into(),
+            kind: kind.into(),
+            payment: "r1".into(),
+            signed: true,
+            taken,
+        }
+    }
+
+    fn notifying() -> Ledger {
+        Ledger {
+            notify: true,
+            ..clean()
+        }
+    }
+
+    #[test]
+    fn a_change_without_its_notice_or_a_notice_without_its_change_is_caught() {
+        assert_eq!(violated(&notifying()), vec![]);
+        let mut l = notifying();
+        l.notices.retain(|n| n.kind != "payment.paid");
+        l.received.retain(|r| r.kind != "payment.paid");
+        assert_eq!(violated(&l), vec![Invariant::NoticeWritten]);
+        let mut l = notifying();
+        l.notices.push(notice("m3", "payment.timeout", "delivered"));
+        l.received.push(received("m3", "payment.timeout", true));
+        assert_eq!(violated(&l), vec![Invariant::NoticeWritten]);
+    }
+
+    #[test]
+    fn a_notice_not_delivered_unsigned_or_invented_is_caught() {
+        let mut l = notifying();
+        l.notices[1].state = "pending".into();
+        assert_eq!(violated(&l), vec![Invariant::NoticeDelivered]);
+        let mut l = notifying();
+        l.received
+            .retain(|r| !(r.kind == "payment.paid" && r.taken));
+        assert_eq!(violated(&l), vec![Invariant::NoticeDelivered]);
+        let mut l = notifying();
+        l.received[0].signed = false;
+        assert_eq!(violated(&l), vec![Invariant::NoticeDelivered]);
+        let mut l = notifying();
+        l.received.push(received("m9", "payment.paid", true));
+        assert_eq!(violated(&l), vec![Invariant::NoticeDelivered]);
     }
 
     fn violated(ledger: &Ledger) -> Vec<Invariant> {

@@ -20,6 +20,8 @@ use crate::collect;
 use crate::ledger::{self, AcceptedWebhook, ClientCreate, ClientRead, Ledger, QuietPolls, Report};
 
 const MERCHANT_KEY: &str = "chaos-merchant-key";
+/// The secret of the one notification endpoint, which hears every type.
+const HOOK_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const CLIENT_KEY: &str = "chaos-client-key";
 /// The hand-made row of the poison scenario: its amount does not parse.
 const POISON_ID: &str = "00000000-0000-4000-8000-00000000dead";
@@ -306,6 +308,7 @@ async fn round_once(
     config.merchants = vec![MerchantConfig::new(MERCHANT_KEY)];
     let sandbox: SandboxServer = Sandbox::spawn(config).await.map_err(|e| e.to_string())?;
 
+    let receiver = Receiver::start(seed).await?;
     let mut instances = Vec::new();
     for i in 0..scenario.instances {
         let port = free_port().map_err(|e| e.to_string())?;
@@ -329,6 +332,19 @@ async fn round_once(
             ("IVPAY_RECONCILER__INBOX_LEASE_SECS", "3".into()),
             ("IVPAY_IDEMPOTENCY__WAIT_SECS", "3".into()),
             ("IVPAY_LOG__FILTER", "warn".into()),
+            // One endpoint hearing everything, a receiver of the harness that fails a
+            // share of the attempts; retries a second apart so the settle phase sees them
+            // through.
+            ("IVPAY_NOTIFY__ENDPOINTS__CHAOS__CLIENT", "shop".into()),
+            ("IVPAY_NOTIFY__ENDPOINTS__CHAOS__URL", receiver.url.clone()),
+            ("IVPAY_NOTIFY__ENDPOINTS__CHAOS__SECRET", HOOK_SECRET.into()),
+            ("IVPAY_NOTIFY__ALLOW_PRIVATE_TARGETS", "true".into()),
+            ("IVPAY_NOTIFY__INTERVAL_MILLIS", "100".into()),
+            ("IVPAY_NOTIFY__TIMEOUT_SECS", "2".into()),
+            (
+                "IVPAY_NOTIFY__RETRY_SCHEDULE_SECS",
+                "1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1".into(),
+            ),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
@@ -471,6 +487,16 @@ async fn round_once(
     } else {
         Vec::new()
     };
+    // The quiet phase's own notices, too.
+    let notify_deadline = Instant::now() + Duration::from_secs(15);
+    while collect::backlog(&db, &skip)
+        .await
+        .map_err(|e| e.to_string())?
+        > 0
+        && Instant::now() < notify_deadline
+    {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 
     // collect
     let mut ledger = Ledger::default();
@@ -494,6 +520,8 @@ async fn round_once(
     collect::database(&db, &mut ledger, &skip)
         .await
         .map_err(|e| e.to_string())?;
+    ledger.received = receiver.received();
+    ledger.notify = true;
     let unknown = collect::unknown_rows(&db)
         .await
         .map_err(|e| e.to_string())?;
@@ -557,6 +585,72 @@ async fn round_once(
         database.drop_database().await;
     }
     Ok((ledger, stats))
+}
+
+/// The endpoint of the harness: checks each notice's signature, keeps what it got, and
+/// answers 500 to a seeded share of them (so retries happen under the kills and faults).
+struct Receiver {
+    url: String,
+    got: Arc<Mutex<Vec<ledger::ReceivedNotice>>>,
+}
+
+impl Receiver {
+    async fn start(seed: u64) -> Result<Self, String> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .map_err(|e| e.to_string())?;
+        let url = format!(
+            "http://{}/hook",
+            listener.local_addr().map_err(|e| e.to_string())?
+        );
+        let got: Arc<Mutex<Vec<ledger::ReceivedNotice>>> = Arc::default();
+        let rng = Arc::new(Mutex::new(fastrand::Rng::with_seed(seed ^ 0x686f_6f6b)));
+        let secret = ivpay_signing::SigningSecret::parse(HOOK_SECRET).map_err(|e| e.to_string())?;
+        let state = (got.clone(), rng, Arc::new(secret));
+        let app = axum::Router::new()
+            .route("/hook", axum::routing::post(hook))
+            .with_state(state);
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Ok(Self { url, got })
+    }
+
+    fn received(&self) -> Vec<ledger::ReceivedNotice> {
+        lock(&self.got).clone()
+    }
+}
+
+type HookState = (
+    Arc<Mutex<Vec<ledger::ReceivedNotice>>>,
+    Arc<Mutex<fastrand::Rng>>,
+    Arc<ivpay_signing::SigningSecret>,
+);
+
+async fn hook(
+    axum::extract::State((got, rng, secret)): axum::extract::State<HookState>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> axum::http::StatusCode {
+    let notice: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let signed = ivpay_signing::verify_now(std::slice::from_ref(&secret), &headers, &body).is_ok();
+    let taken = lock(&rng).u8(..100) >= 15;
+    lock(&got).push(ledger::ReceivedNotice {
+        message_id: headers
+            .get("webhook-id")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned(),
+        kind: notice["type"].as_str().unwrap_or_default().to_owned(),
+        payment: notice["data"]["id"].as_str().unwrap_or_default().to_owned(),
+        signed,
+        taken,
+    });
+    if taken {
+        axum::http::StatusCode::NO_CONTENT
+    } else {
+        axum::http::StatusCode::INTERNAL_SERVER_ERROR
+    }
 }
 
 /// Payments created in the quiet phase.
