@@ -516,7 +516,7 @@ pub(crate) async fn add_endpoint(
 ) -> Result<Envelope<EndpointSecretView>, ApiError> {
     let notify = use_cases(&state)?;
     let new = body.into_new()?;
-    tracing::info!(%operator, client = %new.client, url = %new.url, "operator adds an endpoint");
+    tracing::info!(%operator, client = %new.client, host = %new.url.host(), "operator adds an endpoint");
     let added = notify.add_endpoint(new).await?;
     Ok(Envelope::new(EndpointSecretView::of(&added)))
 }

@@ -28,6 +28,11 @@ impl EndpointUrl {
     pub fn as_str(&self) -> &str {
         self.0.as_str()
     }
+
+    /// Its host, for logs: clients put tokens in paths and queries, so those stay out.
+    pub fn host(&self) -> String {
+        self.0.host()
+    }
 }
 
 impl FromStr for EndpointUrl {

@@ -131,7 +131,7 @@ where
             updated_at: now,
         };
         self.save(&endpoint).await?;
-        tracing::info!(endpoint = %endpoint.id, client = %endpoint.client, url = %endpoint.url, "endpoint added");
+        tracing::info!(endpoint = %endpoint.id, client = %endpoint.client, host = %endpoint.url.host(), "endpoint added");
         Ok(EndpointWithSecret { endpoint, secret })
     }
 
