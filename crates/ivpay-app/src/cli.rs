@@ -1,4 +1,5 @@
-//! The command line: `serve` (the default), `migrate`, `adopt`, `notifications`, `sandbox`.
+//! The command line: `serve` (the default), `migrate`, `adopt`, `doctor`, `notifications`,
+//! `sandbox`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -39,6 +40,11 @@ pub enum Command {
         /// The client (as named in `clients`) that created those payments.
         client: ivpay_domain::ClientId,
     },
+    /// Check this deployment: configuration, database (reachable, migrated, SQLite
+    /// settings), IVPAY (reachable, the key accepted, by a harmless read), the webhook
+    /// route, the clock. One line per check with the fix; exits 1 if any fails. Changes
+    /// nothing.
+    Doctor,
     /// Outbound notifications to clients' endpoints.
     Notifications {
         /// What to do.

@@ -19,6 +19,7 @@
 //! ```
 
 mod cli;
+mod doctor;
 mod listen;
 mod metered;
 mod settings;
@@ -48,6 +49,9 @@ pub enum RunError {
     /// The service could not start or failed.
     #[error(transparent)]
     Startup(#[from] StartupError),
+    /// `doctor` found a problem (each is printed with its fix).
+    #[error("doctor: some checks failed (see above)")]
+    Doctor,
 }
 
 #[allow(
@@ -81,6 +85,25 @@ fn banner(info: &StartupInfo) {
 }
 
 /// The database, migrated.
+/// Prints the doctor's findings; answers whether any failed.
+#[allow(
+    clippy::print_stdout,
+    reason = "the operator who ran the command reads the findings"
+)]
+fn report(checks: &[doctor::Check]) -> bool {
+    for check in checks {
+        println!("{check}");
+    }
+    let failed = checks
+        .iter()
+        .filter(|c| c.verdict == doctor::Verdict::Fail)
+        .count();
+    if failed == 0 {
+        println!("all checks passed");
+    }
+    failed > 0
+}
+
 async fn migrated(settings: &Settings) -> Result<ivpay_persistence::Database, StartupError> {
     let options = ivpay_persistence::DatabaseOptions::default();
     let db = ivpay_persistence::connect(settings.database.url.expose_secret(), &options).await?;
@@ -102,6 +125,16 @@ fn adopted_banner(client: &ivpay_domain::ClientId, adopted: u64) {
 ///
 /// [`RunError`] with the setting or step at fault.
 pub async fn run(cli: Cli) -> Result<(), RunError> {
+    if matches!(cli.command, Some(Command::Doctor)) {
+        // Settings that do not load are the first finding, not a reason to stop.
+        let settings = Settings::load(&cli.config, cli.config_required());
+        let failed = report(&doctor::checks(settings).await);
+        return if failed {
+            Err(RunError::Doctor)
+        } else {
+            Ok(())
+        };
+    }
     let settings = Settings::load(&cli.config, cli.config_required())?;
     telemetry::init(&settings.log.filter, cli.log_json || settings.log.json);
     match cli.command.unwrap_or(Command::Serve) {
@@ -123,6 +156,7 @@ pub async fn run(cli: Cli) -> Result<(), RunError> {
             tracing::info!(%client, adopted, "payments without an owner given to the client");
             adopted_banner(&client, adopted);
         }
+        Command::Doctor => {}
         Command::Notifications {
             action: NotificationsCommand::Listen(args),
         } => listen::listen(&settings, args).await?,

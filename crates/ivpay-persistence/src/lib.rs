@@ -51,5 +51,5 @@ pub mod testing;
 
 pub use database::{Backend, Database, DatabaseOptions, Durability, SqliteSettings, connect};
 pub use error::{ConnectError, MigrateError};
-pub use migration::{Migrator, applied_migrations, migrate_down, migrate_up};
+pub use migration::{Migrator, applied_migrations, migrate_down, migrate_up, pending_migrations};
 pub use repository::SeaOrmRepository;

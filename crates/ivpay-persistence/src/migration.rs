@@ -88,6 +88,21 @@ pub async fn migrate_down(db: &Database, steps: Option<u32>) -> Result<(), Migra
         .map_err(MigrateError::from_db)
 }
 
+/// Names of the migrations this build knows and the database has not applied, in order:
+/// what `migrate_up` would run. For `ivpay-app doctor`.
+///
+/// # Errors
+///
+/// [`MigrateError`] when the migration table cannot be read.
+pub async fn pending_migrations(db: &Database) -> Result<Vec<String>, MigrateError> {
+    let applied = applied_migrations(db).await?;
+    Ok(Migrator::migrations()
+        .iter()
+        .map(|m| m.name().to_owned())
+        .filter(|name| !applied.contains(name))
+        .collect())
+}
+
 /// Names of the applied migrations, oldest first, for health checks and tests.
 ///
 /// # Errors
