@@ -62,6 +62,10 @@ pub struct SandboxConfig {
     pub unknown_payment_status: StatusCode,
     /// Most delivery attempts kept in the log; the oldest are dropped first. Default 10 000.
     pub delivery_log_capacity: usize,
+    /// A final payment (PAID or TIMEOUT) whose last change is older than this is forgotten
+    /// by the sweeper, so a long development run stays small; `None` keeps every payment.
+    /// Default 7 days.
+    pub forget_after: Option<Duration>,
 }
 
 impl Default for SandboxConfig {
@@ -78,6 +82,7 @@ impl Default for SandboxConfig {
             create_status: StatusCode::OK,
             unknown_payment_status: StatusCode::NOT_FOUND,
             delivery_log_capacity: 10_000,
+            forget_after: Some(Duration::from_secs(7 * 24 * 3600)),
         }
     }
 }

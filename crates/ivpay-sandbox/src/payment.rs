@@ -141,6 +141,28 @@ impl PaymentBook {
             .collect()
     }
 
+    /// Forgets final payments (PAID, TIMEOUT) whose last change is older than `before`
+    /// (Unix seconds), so a long development run stays small; answers how many. A
+    /// forgotten payment is unknown afterwards, as at IVPAY after its retention.
+    pub(crate) fn forget_final_before(&mut self, before: i64) -> usize {
+        let old: Vec<String> = self
+            .by_id
+            .iter()
+            .filter(|(_, r)| {
+                r.snapshot.status.is_final() && r.snapshot.processed_at.unix_seconds() < before
+            })
+            .map(|(id, _)| id.clone())
+            .collect();
+        if old.is_empty() {
+            return 0;
+        }
+        for id in &old {
+            self.by_id.remove(id);
+        }
+        self.order.retain(|id| self.by_id.contains_key(id));
+        old.len()
+    }
+
     /// Turns this payment into TIMEOUT if its window has passed.
     pub(crate) fn expire_one(&mut self, id: &str, now_millis: i64) -> Option<Change> {
         let record = self.by_id.get_mut(id)?;
@@ -243,6 +265,30 @@ mod tests {
 
     fn status(book: &PaymentBook, id: &str) -> Option<PaymentStatus> {
         book.get(id).map(|r| r.snapshot.status)
+    }
+
+    #[test]
+    fn forgets_only_final_payments_older_than_the_cut() {
+        let mut book = PaymentBook::default();
+        for (id, status, at) in [
+            ("old-paid", PaymentStatus::Paid, 100),
+            ("old-open", PaymentStatus::Created, 100),
+            ("new-paid", PaymentStatus::Paid, 900),
+        ] {
+            let mut r = record(id, 10_000_000);
+            r.snapshot.status = status;
+            r.snapshot.processed_at = Timestamp::from_unix_seconds(at);
+            book.insert(r);
+        }
+        assert_eq!(book.forget_final_before(500), 1);
+        assert!(!book.contains("old-paid"));
+        assert!(
+            book.contains("old-open"),
+            "an open payment is never forgotten"
+        );
+        assert!(book.contains("new-paid"));
+        assert_eq!(book.list().len(), 2);
+        assert_eq!(book.forget_final_before(500), 0);
     }
 
     #[test]

@@ -67,6 +67,7 @@ struct Inner {
     /// log.
     reads: Mutex<std::collections::VecDeque<PaymentRead>>,
     reads_capacity: usize,
+    forget_after: Option<Duration>,
 }
 
 /// One `GET /payment/{id}` the sandbox answered (found or not): who asked about what,
@@ -118,6 +119,7 @@ impl Sandbox {
             webhooks,
             reads: Mutex::new(std::collections::VecDeque::new()),
             reads_capacity: config.delivery_log_capacity,
+            forget_after: config.forget_after,
         });
         tokio::spawn(sweep(
             Arc::downgrade(&inner),
@@ -367,6 +369,13 @@ impl Inner {
         let mut book = lock(&self.book);
         for change in book.expire_due(now) {
             self.announce(&change);
+        }
+        if let Some(after) = self.forget_after {
+            let keep = i64::try_from(after.as_secs()).unwrap_or(i64::MAX);
+            let forgotten = book.forget_final_before(now.div_euclid(1000).saturating_sub(keep));
+            if forgotten > 0 {
+                tracing::debug!(forgotten, "sandbox forgot old final payments");
+            }
         }
     }
 

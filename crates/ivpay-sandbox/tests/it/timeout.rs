@@ -121,3 +121,39 @@ async fn expires_at_is_reported() -> TestResult {
     assert_eq!(payment.expires_at.unix_seconds(), START + 20 * 60);
     Ok(())
 }
+
+#[tokio::test]
+async fn payments_final_for_longer_than_kept_are_forgotten_and_recent_ones_kept() -> TestResult {
+    let sb = Sandbox::spawn(SandboxConfig {
+        forget_after: Some(Duration::from_secs(3600)),
+        ..with_window(1)
+    })
+    .await?;
+    let ended = create_ok(sb.base_url(), "a").await;
+    // Times out after a minute, then stays final for more than the hour kept.
+    sb.advance_clock(Duration::from_secs(61));
+    assert_eq!(status_of(sb.base_url(), &ended).await, "TIMEOUT");
+    let recent = create_ok(sb.base_url(), "b").await;
+    // `ended` has now been final for an hour and a minute; `recent` ends a minute from
+    // now, so it has been final for less than the hour.
+    sb.clock().advance(Duration::from_secs(3600));
+    for _ in 0..200 {
+        let ids: Vec<String> = sb.payments().into_iter().map(|p| p.payment_id).collect();
+        if !ids.contains(&ended) {
+            assert!(
+                ids.contains(&recent),
+                "a payment final for less than the hour is kept: {ids:?}"
+            );
+            assert_eq!(
+                get_payment(sb.base_url(), KEY, &ended)
+                    .await
+                    .status()
+                    .as_u16(),
+                404
+            );
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    Err(format!("{ended} was never forgotten").into())
+}
