@@ -67,7 +67,7 @@ pub(crate) struct ErrorBody {
 
 /// Every `code` an error body can carry (what [`ApiError::code`](crate::ApiError::code)
 /// answers; a test holds the two together).
-pub(crate) const CODES: [&str; 25] = [
+pub(crate) const CODES: [&str; 26] = [
     "invalid_request",
     "malformed_body",
     "unauthorized",
@@ -93,6 +93,7 @@ pub(crate) const CODES: [&str; 25] = [
     "already_linked",
     "foreign_id_mismatch",
     "already_exists",
+    "unknown_client",
 ];
 
 fn code_schema() -> utoipa::openapi::schema::Object {

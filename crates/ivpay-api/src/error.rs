@@ -97,7 +97,7 @@ impl From<FieldError> for ApiError {
 
 impl ApiError {
     /// Every [`ApiError::code`], as the document lists them.
-    pub const CODES: [&'static str; 25] = crate::envelope::CODES;
+    pub const CODES: [&'static str; 26] = crate::envelope::CODES;
 
     /// A field error.
     pub(crate) fn invalid(field: &'static str, reason: impl Into<String>) -> Self {
@@ -141,6 +141,7 @@ impl ApiError {
                 NotifyError::NotFound { .. } => StatusCode::NOT_FOUND,
                 NotifyError::Invalid { .. } => StatusCode::BAD_REQUEST,
                 NotifyError::Exists(_) => StatusCode::CONFLICT,
+                NotifyError::UnknownClient(_) => StatusCode::UNPROCESSABLE_ENTITY,
                 NotifyError::Storage(s) => storage_status(s),
             },
         }
@@ -174,6 +175,7 @@ impl ApiError {
                 NotifyError::NotFound { .. } => "not_found",
                 NotifyError::Invalid { .. } => "invalid_request",
                 NotifyError::Exists(_) => "already_exists",
+                NotifyError::UnknownClient(_) => "unknown_client",
                 NotifyError::Storage(_) => "storage_error",
             },
         }
@@ -238,6 +240,9 @@ impl ApiError {
                 NotifyError::NotFound { .. } => "no such endpoint or notification",
                 NotifyError::Invalid { .. } => "a field is invalid; `field` names it",
                 NotifyError::Exists(_) => "an endpoint with this id exists already",
+                NotifyError::UnknownClient(_) => {
+                    "the body names a client that is not configured (`clients` in the settings)"
+                }
                 NotifyError::Storage(_) => "storage failed",
             },
         }
@@ -493,6 +498,9 @@ pub(crate) mod samples {
         }));
         if exists {
             errors.push(NotifyError::Exists("sample".parse().expect("a valid endpoint id")).into());
+            errors.push(
+                NotifyError::UnknownClient("sample".parse().expect("a valid client id")).into(),
+            );
         }
         errors.extend(storage().map(|s| NotifyError::Storage(s).into()));
         errors

@@ -218,6 +218,11 @@ impl ClientKeys {
         self.entries.is_empty()
     }
 
+    /// Whether `client` has a key.
+    pub fn knows(&self, client: &ClientId) -> bool {
+        self.entries.iter().any(|(_, c)| &c.client == client)
+    }
+
     /// Whether some key may use `scope`.
     pub fn any_allows(&self, scope: Scope) -> bool {
         self.entries.iter().any(|(_, c)| c.scopes.allows(scope))

@@ -157,29 +157,70 @@ impl EndpointSecretView {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, expecting = "a JSON object")]
 pub(crate) struct NewEndpointBody {
-    /// The client whose payments it hears about.
-    #[schema(example = "shop")]
+    /// The client whose payments it hears about (a configured client).
+    #[schema(schema_with = crate::schema::client_id)]
     client: String,
     /// Where notices are posted: an absolute http(s) URL.
-    #[schema(example = "https://shop.example/ivpay/notifications")]
+    #[schema(schema_with = crate::schema::endpoint_url)]
     url: String,
     /// The types it wants (`payment.created`, `payment.pending`, `payment.paid`,
     /// `payment.timeout`, `payment.unknown`, `payment.linked`, `payment.rejected`,
     /// `payment.abandoned`); absent or empty for every type.
     #[serde(default)]
+    #[schema(schema_with = event_list)]
     events: Option<Vec<String>>,
-    /// A note for people.
+    /// A note for people, at most 512 characters.
     #[serde(default)]
+    #[schema(max_length = 512)]
     description: Option<String>,
     /// Its signing secret (`whsec_` and base64 of 24 to 64 bytes); absent to make one.
     #[serde(default)]
+    #[schema(schema_with = crate::schema::signing_secret)]
     secret: Option<String>,
     /// Its id (`A-Z a-z 0-9 _ -`, up to 64); absent to make one.
     #[serde(default)]
+    #[schema(schema_with = optional_endpoint_id)]
     id: Option<String>,
 }
 
 const DESCRIPTION_MAX: usize = 512;
+
+fn event_list() -> utoipa::openapi::schema::Array {
+    let mut list = utoipa::openapi::schema::ArrayBuilder::new()
+        .items(crate::schema::notice_type())
+        .build();
+    list.schema_type = [
+        utoipa::openapi::schema::Type::Array,
+        utoipa::openapi::schema::Type::Null,
+    ]
+    .into_iter()
+    .collect();
+    list
+}
+
+fn optional_endpoint_id() -> utoipa::openapi::schema::Object {
+    let mut id = crate::schema::endpoint_id();
+    id.schema_type = [
+        utoipa::openapi::schema::Type::String,
+        utoipa::openapi::schema::Type::Null,
+    ]
+    .into_iter()
+    .collect();
+    id
+}
+
+/// Unix seconds as a JSON number: an integer, or a float with no fraction (`5.0`), which
+/// JSON Schema counts as an integer too.
+fn whole_seconds<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    let n = serde_json::Number::deserialize(d)?;
+    n.as_i64()
+        .or_else(|| {
+            n.as_f64()
+                .filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15)
+                .map(|f| f as i64)
+        })
+        .ok_or_else(|| serde::de::Error::custom("expected whole Unix seconds"))
+}
 
 impl NewEndpointBody {
     fn into_new(self) -> Result<NewEndpoint, ApiError> {
@@ -241,7 +282,8 @@ pub(crate) struct RotateBody {
 #[serde(deny_unknown_fields, expecting = "a JSON object")]
 pub(crate) struct RecoverBody {
     /// Send again what failed since this time (Unix seconds).
-    #[schema(example = 1_764_892_800)]
+    #[serde(deserialize_with = "whole_seconds")]
+    #[schema(schema_with = crate::schema::non_negative_seconds, example = 1_764_892_800)]
     since: i64,
 }
 
@@ -258,6 +300,7 @@ pub(crate) struct RecoveredView {
 #[into_params(parameter_in = Query)]
 pub(crate) struct EndpointQuery {
     /// Only this client's endpoints.
+    #[param(schema_with = crate::schema::client_id)]
     client: Option<String>,
 }
 
@@ -267,18 +310,22 @@ pub(crate) struct EndpointQuery {
 #[into_params(parameter_in = Query)]
 pub(crate) struct NotificationQuery {
     /// Of this client's payments.
+    #[param(schema_with = crate::schema::client_id)]
     client: Option<String>,
     /// To this endpoint.
+    #[param(schema_with = crate::schema::endpoint_id)]
     endpoint: Option<String>,
     /// About this payment (our id).
     #[param(schema_with = crate::schema::internal_id)]
     payment: Option<String>,
     /// In this state: `pending`, `delivered`, `failed` or `skipped`.
+    #[param(schema_with = crate::schema::delivery_state)]
     state: Option<String>,
     /// Older than this notification (the last id of the previous page).
     #[param(schema_with = crate::schema::notification_id)]
     before: Option<String>,
     /// Page size, 1 to 200 (default 50).
+    #[param(schema_with = crate::schema::page_size)]
     limit: Option<String>,
 }
 
@@ -516,6 +563,9 @@ pub(crate) async fn add_endpoint(
 ) -> Result<Envelope<EndpointSecretView>, ApiError> {
     let notify = use_cases(&state)?;
     let new = body.into_new()?;
+    if !state.clients.knows(&new.client) {
+        return Err(ivpay_ports::NotifyError::UnknownClient(new.client).into());
+    }
     tracing::info!(%operator, client = %new.client, host = %new.url.host(), "operator adds an endpoint");
     let added = notify.add_endpoint(new).await?;
     Ok(Envelope::new(EndpointSecretView::of(&added)))

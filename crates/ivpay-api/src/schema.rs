@@ -135,6 +135,84 @@ pub(crate) fn internal_id() -> Object {
         .build()
 }
 
+/// A client's name, as the settings name it.
+pub(crate) fn client_id() -> Object {
+    text(CLIENT_ID, 1, 64)
+        .description(Some("a client's name (as configured under `clients`)"))
+        .examples(["shop"])
+        .build()
+}
+
+/// What `ClientId` reads.
+pub(crate) const CLIENT_ID: &str = "^[A-Za-z0-9._-]+$";
+
+/// An endpoint's URL: an absolute http or https URL as [`REDIRECT_URL`] reads it (no user
+/// info).
+pub(crate) fn endpoint_url() -> Object {
+    text(REDIRECT_URL, 1, RedirectUrl::MAX_LEN)
+        .description(Some(
+            "where notices are posted: an absolute http or https URL",
+        ))
+        .examples(["https://shop.example/ivpay/notifications"])
+        .build()
+}
+
+/// A signing secret: `whsec_` and standard base64 of 24 to 64 bytes (or `null` to have
+/// one made).
+pub(crate) fn signing_secret() -> Object {
+    nullable(
+        text(SIGNING_SECRET, 38, 6 + 88)
+            .description(Some(
+                "`whsec_` and base64 of 24 to 64 bytes; null or absent to have one made",
+            ))
+            .build(),
+    )
+}
+
+/// Whole groups of four base64 characters (3 bytes each), then an optional padded tail:
+/// 24 to 62 bytes, or 63 and 64.
+pub(crate) const SIGNING_SECRET: &str = concat!(
+    r"^whsec_(((?:[A-Za-z0-9+/]{4}){8,20}(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?)",
+    r"|((?:[A-Za-z0-9+/]{4}){21}(?:[A-Za-z0-9+/]{2}==)?))$",
+);
+
+/// A notice type.
+pub(crate) fn notice_type() -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(
+            ivpay_domain::NoticeType::ALL.map(ivpay_domain::NoticeType::as_str),
+        ))
+        .build()
+}
+
+/// A delivery state.
+pub(crate) fn delivery_state() -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(["pending", "delivered", "failed", "skipped"]))
+        .build()
+}
+
+/// A page size of the delivery log: 1 to 200.
+pub(crate) fn page_size() -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::Integer)
+        .minimum(Some(1))
+        .maximum(Some(200))
+        .default(Some(50.into()))
+        .build()
+}
+
+/// Unix seconds, not negative, within what every JSON reader holds exactly.
+pub(crate) fn non_negative_seconds() -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::Integer)
+        .minimum(Some(0))
+        .maximum(Some(LARGEST_INTEGER_ID))
+        .build()
+}
+
 /// An endpoint's id.
 pub(crate) fn endpoint_id() -> Object {
     text(ENDPOINT_ID, 1, ivpay_domain::EndpointId::MAX_LEN)

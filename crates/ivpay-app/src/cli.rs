@@ -1,5 +1,5 @@
-//! The command line: `serve` (the default), `migrate`, `adopt`, `doctor`, `notifications`,
-//! `sandbox`.
+//! The command line: `serve` (the default), `migrate`, `adopt`, `doctor`, `purge`,
+//! `notifications`, `sandbox`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -45,6 +45,10 @@ pub enum Command {
     /// route, the clock. One line per check with the fix; exits 1 if any fails. Changes
     /// nothing.
     Doctor,
+    /// Delete rows past their retention now (`[retention]`: old events, finished
+    /// notifications), in batches, with progress on a terminal; the service also does it
+    /// every `retention.interval_secs`.
+    Purge,
     /// Outbound notifications to clients' endpoints.
     Notifications {
         /// What to do.

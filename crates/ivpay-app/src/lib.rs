@@ -31,8 +31,8 @@ pub use listen::ListenArgs;
 pub use settings::{
     ADMIN_KEY_OWNER, AccountSettings, Accounts, ClientSettings, DatabaseSettings, DatabaseUrl,
     DatabaseUrlError, EndpointSettings, IdempotencySettings, IvpaySettings, KeySettings, LogFilter,
-    LogSettings, NotifySettings, ReconcilerSettings, SandboxSettings, ServerSettings, Settings,
-    SettingsError,
+    LogSettings, NotifySettings, ReconcilerSettings, RetentionSettings, SandboxSettings,
+    ServerSettings, Settings, SettingsError,
 };
 pub use startup::{
     App, DEV_CLIENT_KEY, SANDBOX_MERCHANT_KEY, StartupError, StartupInfo, shutdown_signal,
@@ -85,6 +85,28 @@ fn banner(info: &StartupInfo) {
 }
 
 /// The database, migrated.
+/// One line per batch of a purge, rewritten in place on a terminal.
+#[allow(clippy::print_stdout, reason = "the operator watches a long purge")]
+fn purge_progress(what: ivpay_ports::Retained, total: u64) {
+    use std::io::{IsTerminal, Write};
+    if std::io::stdout().is_terminal() {
+        print!("\rpurging {}: {total} rows", what.as_str());
+        let _ = std::io::stdout().flush();
+    }
+}
+
+#[allow(clippy::print_stdout, reason = "the operator reads what was deleted")]
+fn purged_banner(report: &ivpay_service::RetentionReport) {
+    use std::io::IsTerminal;
+    if std::io::stdout().is_terminal() {
+        println!();
+    }
+    println!(
+        "purged {} event(s) and {} notification(s) past their retention",
+        report.events, report.notifications
+    );
+}
+
 /// Prints the doctor's findings; answers whether any failed.
 #[allow(
     clippy::print_stdout,
@@ -157,6 +179,22 @@ pub async fn run(cli: Cli) -> Result<(), RunError> {
             adopted_banner(&client, adopted);
         }
         Command::Doctor => {}
+        Command::Purge => {
+            let db = migrated(&settings).await?;
+            let retention = ivpay_service::Retention::new(
+                ivpay_persistence::SeaOrmRepository::new(&db),
+                ivpay_service::SystemClock,
+                ivpay_service::RetentionConfig {
+                    max_batches: u32::MAX,
+                    ..settings.retention.config()
+                },
+            );
+            let report = retention
+                .purge_once(purge_progress)
+                .await
+                .map_err(|e| StartupError::Config(format!("purge: {e}")))?;
+            purged_banner(&report);
+        }
         Command::Notifications {
             action: NotificationsCommand::Listen(args),
         } => listen::listen(&settings, args).await?,

@@ -57,6 +57,8 @@ pub struct Settings {
     pub admin: AdminSettings,
     /// Signed notifications to clients' endpoints.
     pub notify: NotifySettings,
+    /// How long old rows are kept.
+    pub retention: RetentionSettings,
     /// Logs.
     pub log: LogSettings,
 }
@@ -292,6 +294,48 @@ impl Default for ReconcilerSettings {
             inbox_concurrency: const { NonZeroUsize::new(8).expect("not zero") },
             inbox_max_attempts: const { NonZeroU32::new(50).expect("not zero") },
             unknown_webhook_keep: Duration::from_secs(4 * 3600),
+        }
+    }
+}
+
+/// `[retention]`: old rows deleted in bounded batches by a worker. Payments are kept.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetentionSettings {
+    /// Status events (payments' history and evidence) older than this many days are
+    /// deleted; 0 keeps them. Default 0.
+    pub events_days: u32,
+    /// Delivered, failed and skipped notifications (with their attempts) older than this
+    /// many days are deleted; 0 keeps them. Default 30.
+    pub notifications_days: u32,
+    /// `interval_secs`: time between purge passes. At least 1 s. Default 3600 s.
+    #[serde(rename = "interval_secs", deserialize_with = "secs")]
+    pub interval: Duration,
+    /// Rows deleted per statement. Default 1000.
+    #[serde(deserialize_with = "at_least_one")]
+    pub batch: NonZeroU32,
+}
+
+impl Default for RetentionSettings {
+    fn default() -> Self {
+        Self {
+            events_days: 0,
+            notifications_days: 30,
+            interval: Duration::from_secs(3600),
+            batch: const { NonZeroU32::new(1000).expect("not zero") },
+        }
+    }
+}
+
+impl RetentionSettings {
+    /// The service's retention from these settings.
+    pub fn config(&self) -> ivpay_service::RetentionConfig {
+        let days = |d: u32| (d > 0).then(|| Duration::from_secs(u64::from(d) * 24 * 3600));
+        ivpay_service::RetentionConfig {
+            events: days(self.events_days),
+            notifications: days(self.notifications_days),
+            batch: self.batch.get(),
+            ..ivpay_service::RetentionConfig::default()
         }
     }
 }
@@ -643,6 +687,7 @@ impl Settings {
                 1,
             ),
             ("notify.timeout_secs", self.notify.timeout, 1),
+            ("retention.interval_secs", self.retention.interval, 1),
             ("notify.disable_after_secs", self.notify.disable_after, 1),
             (
                 "notify.directory_refresh_secs",

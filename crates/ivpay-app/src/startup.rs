@@ -23,7 +23,9 @@ use secrecy::{ExposeSecret, SecretString};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::settings::{ADMIN_KEY_OWNER, NotifySettings, Settings, SettingsError};
+use crate::settings::{
+    ADMIN_KEY_OWNER, NotifySettings, RetentionSettings, Settings, SettingsError,
+};
 
 /// The client key offered in development mode (embedded sandbox, no clients configured).
 pub const DEV_CLIENT_KEY: &str = "dev-client-key";
@@ -98,6 +100,8 @@ pub struct App {
     info: StartupInfo,
     notifications: Arc<Deliverer>,
     notify: NotifySettings,
+    /// Where and how the retention worker purges.
+    retention: (SeaOrmRepository, RetentionSettings),
 }
 
 /// Notifications as the binary wires them: the database, the guarded HTTP sender, the
@@ -332,6 +336,7 @@ impl App {
             .reload_directory()
             .await
             .map_err(|e| StartupError::Config(format!("notify: reading the endpoints: {e}")))?;
+        let repo_for_retention = repo.clone();
         let service = PaymentService::with_accounts(repo, accounts, SystemClock, service_config);
         let creates = service.create_tasks();
         let use_cases: Arc<dyn PaymentUseCases> = Arc::new(service);
@@ -381,6 +386,7 @@ impl App {
             inbox_idle: settings.reconciler.interval,
             notifications,
             notify: settings.notify.clone(),
+            retention: (repo_for_retention, settings.retention.clone()),
         })
     }
 
@@ -429,6 +435,12 @@ impl App {
                 stop_rx.clone(),
             )));
         }
+        let (store, retention) = self.retention;
+        workers.push(tokio::spawn(retention_loop(
+            ivpay_service::Retention::new(store, SystemClock, retention.config()),
+            retention.interval,
+            stop_rx.clone(),
+        )));
         workers.push(tokio::spawn(directory_loop(
             self.notifications.clone(),
             self.notify.directory_refresh,
@@ -684,6 +696,36 @@ async fn deliver_loop(
             _ = stop.wait_for(|s| *s) => break,
             () = tokio::time::sleep(pause) => {}
         }
+    }
+}
+
+/// Purges rows past their retention every `every` (the first pass a minute after start,
+/// out of the way of a busy start-up); a pass stopped by its batch limit is followed by
+/// the next at once.
+async fn retention_loop(
+    retention: ivpay_service::Retention<SeaOrmRepository, SystemClock>,
+    every: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut pause = every.min(Duration::from_secs(60));
+    loop {
+        tokio::select! {
+            _ = stop.wait_for(|s| *s) => break,
+            () = tokio::time::sleep(pause) => {}
+        }
+        pause = match retention.purge_once(|_, _| {}).await {
+            Ok(report) => {
+                if report.events + report.notifications > 0 {
+                    tracing::info!(?report, "retention pass");
+                }
+                if report.more { Duration::ZERO } else { every }
+            }
+            Err(e) => {
+                metrics::counter!("ivpay_retention_errors_total").increment(1);
+                tracing::warn!(error = %e, "retention pass failed");
+                every
+            }
+        };
     }
 }
 

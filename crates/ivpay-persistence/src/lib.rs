@@ -46,6 +46,7 @@ mod migration;
 mod notify;
 mod outbox;
 mod repository;
+mod retention;
 #[cfg(feature = "testing")]
 pub mod testing;
 

@@ -36,6 +36,7 @@ mod notification_store;
 mod notify_use_cases;
 mod payment_store;
 mod reconcile_queue;
+mod retention;
 mod storage;
 mod use_cases;
 mod webhook_inbox;
@@ -53,6 +54,7 @@ pub use payment_store::{
     PaymentStore,
 };
 pub use reconcile_queue::{ClaimedPayment, ReconcileQueue};
+pub use retention::{Retained, RetentionStore};
 pub use storage::{LeaseWrite, RepositoryError};
 pub use use_cases::{
     AdminError, BrokenInvariant, CreateError, CreateReply, Health, InboxReport, PaymentRead,
@@ -74,6 +76,8 @@ pub use notify_use_cases::MockNotificationUseCases;
 pub use payment_store::MockPaymentStore;
 #[cfg(any(test, feature = "mocks"))]
 pub use reconcile_queue::MockReconcileQueue;
+#[cfg(any(test, feature = "mocks"))]
+pub use retention::MockRetentionStore;
 #[cfg(any(test, feature = "mocks"))]
 pub use use_cases::MockPaymentUseCases;
 #[cfg(any(test, feature = "mocks"))]

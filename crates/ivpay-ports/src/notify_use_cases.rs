@@ -78,6 +78,9 @@ pub enum NotifyError {
     /// An endpoint with this id exists already.
     #[error("endpoint {0} exists already")]
     Exists(EndpointId),
+    /// The endpoint would belong to a client that is not configured.
+    #[error("client: {0} is not a configured client")]
+    UnknownClient(ClientId),
     /// Storage failed.
     #[error(transparent)]
     Storage(#[from] RepositoryError),

@@ -54,6 +54,7 @@ mod notify;
 mod payment_lock;
 mod query;
 mod reconcile;
+mod retention;
 mod update;
 mod webhook;
 
@@ -63,6 +64,7 @@ pub use clock::{ManualClock, SystemClock};
 pub use config::{PaymentUrlTemplate, ServiceConfig};
 pub use fault::{FaultAction, FaultPoint, FaultPoints, FaultSpecError};
 pub use notify::{DeliveryReport, Directory, Notifications, NotifyConfig};
+pub use retention::{Retention, RetentionConfig, RetentionReport};
 pub use tokio_util::task::TaskTracker;
 
 use std::sync::Arc;

@@ -4,7 +4,15 @@ use std::fmt;
 use std::str::FromStr;
 
 use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
+use base64::alphabet;
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD};
+
+/// Standard base64 that also takes a last character with unused low bits set (`...Ab==`
+/// read as `...AQ==` would be): such a secret names the same bytes, so it is not refused.
+const LENIENT: GeneralPurpose = GeneralPurpose::new(
+    &alphabet::STANDARD,
+    GeneralPurposeConfig::new().with_decode_allow_trailing_bits(true),
+);
 use hmac::{KeyInit, Mac};
 
 use crate::UnixTime;
@@ -80,7 +88,7 @@ impl SigningSecret {
         if encoded.is_empty() {
             return Err(SecretError::Empty);
         }
-        let key = STANDARD
+        let key = LENIENT
             .decode(encoded)
             .map_err(|_| SecretError::NotBase64)?;
         if key.len() < MIN_BYTES {
