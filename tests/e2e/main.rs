@@ -24,6 +24,7 @@ mod flows;
 mod intent;
 mod notifications;
 mod notify_schedule;
+mod retention;
 mod statements;
 mod support;
 mod tenancy;
