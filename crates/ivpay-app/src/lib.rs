@@ -25,6 +25,7 @@ mod metered;
 mod settings;
 mod startup;
 mod telemetry;
+mod zeroed;
 
 pub use cli::{Cli, Command, NotificationsCommand};
 pub use listen::ListenArgs;
@@ -37,6 +38,7 @@ pub use settings::{
 pub use startup::{
     App, DEV_CLIENT_KEY, SANDBOX_MERCHANT_KEY, StartupError, StartupInfo, shutdown_signal,
 };
+pub use zeroed::{COUNTERS, Counter, NOT_ZEROED, series};
 
 use ivpay_sandbox::{MerchantConfig, SandboxConfig};
 

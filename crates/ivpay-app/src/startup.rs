@@ -171,7 +171,13 @@ async fn configured_endpoints(settings: &Settings, notify: &Deliverer) -> Result
 fn metrics_handle() -> Option<PrometheusHandle> {
     static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
     HANDLE
-        .get_or_init(|| PrometheusBuilder::new().install_recorder().ok())
+        .get_or_init(|| {
+            let handle = PrometheusBuilder::new().install_recorder().ok();
+            if handle.is_some() {
+                crate::zeroed::register();
+            }
+            handle
+        })
         .clone()
 }
 
