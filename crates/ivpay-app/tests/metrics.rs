@@ -128,3 +128,174 @@ async fn every_counter_is_exported_at_zero_from_the_first_scrape() {
     let _ = stop.send(());
     running.await.expect("task").expect("clean stop");
 }
+
+/// The metrics the service exports: the counters, the gauges set by `/readyz`, and the
+/// histograms with their Prometheus series.
+fn exported() -> BTreeSet<String> {
+    let mut names: BTreeSet<String> = COUNTERS
+        .iter()
+        .map(|(n, _)| (*n).to_owned())
+        .chain(NOT_ZEROED.iter().map(|(n, _)| (*n).to_owned()))
+        .collect();
+    names.extend(["ivpay_unknown_payments", "ivpay_quarantined_rows"].map(str::to_owned));
+    for histogram in ["ivpay_http_request_seconds", "ivpay_upstream_call_seconds"] {
+        for suffix in ["_bucket", "_sum", "_count"] {
+            names.insert(format!("{histogram}{suffix}"));
+        }
+    }
+    names
+}
+
+/// Every `ivpay_...` metric an expression names, with the `label="value"` matchers that
+/// follow it in braces.
+fn named_in(expr: &str) -> Vec<(String, Vec<(String, String)>)> {
+    let mut found = Vec::new();
+    let mut rest = expr;
+    while let Some(at) = rest.find("ivpay_") {
+        let tail = &rest[at..];
+        let name: String = tail
+            .chars()
+            .take_while(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_')
+            .collect();
+        let after = &tail[name.len()..];
+        let mut matchers = Vec::new();
+        if let Some(inner) = after.strip_prefix('{').and_then(|a| a.split_once('}')) {
+            for m in inner.0.split(',') {
+                if let Some((k, v)) = m.split_once('=') {
+                    // Exact matchers only; `=~` and `!=` name patterns, not values.
+                    if !k.ends_with('!') && !v.starts_with('~') {
+                        matchers.push((k.trim().to_owned(), v.trim().trim_matches('"').to_owned()));
+                    }
+                }
+            }
+        }
+        found.push((name.clone(), matchers));
+        rest = &tail[name.len()..];
+    }
+    found
+}
+
+/// Each matcher names a label the counter has, with a value it takes.
+fn check_names(source: &str, expr: &str) -> usize {
+    let exported = exported();
+    let mut checked = 0;
+    for (name, matchers) in named_in(expr) {
+        assert!(
+            exported.contains(&name),
+            "{source}: {name} is not exported ({expr})"
+        );
+        checked += 1;
+        let Some((_, labels)) = COUNTERS.iter().find(|(n, _)| *n == name) else {
+            continue;
+        };
+        for (key, value) in matchers {
+            let values = labels
+                .iter()
+                .find(|(k, _)| *k == key)
+                .map(|(_, v)| *v)
+                .unwrap_or_else(|| panic!("{source}: {name} has no label {key}"));
+            assert!(
+                values.contains(&value.as_str()),
+                "{source}: {name}{{{key}=\"{value}\"}} never counted"
+            );
+        }
+    }
+    checked
+}
+
+fn monitoring(file: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../docs/monitoring")
+        .join(file);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+#[test]
+fn the_dashboard_parses_and_names_only_exported_metrics() {
+    let dashboard: serde_json::Value =
+        serde_json::from_str(&monitoring("ivpay-dashboard.json")).expect("the dashboard is JSON");
+    assert!(dashboard["title"].is_string() && dashboard["uid"].is_string());
+    let panels = dashboard["panels"].as_array().expect("panels");
+    assert!(panels.len() >= 10, "{} panels", panels.len());
+    let mut checked = 0;
+    for panel in panels {
+        let title = panel["title"].as_str().expect("a panel title");
+        assert!(
+            panel["gridPos"]["w"].is_u64() && panel["type"].is_string(),
+            "{title}"
+        );
+        let targets = panel["targets"].as_array().expect("targets");
+        assert!(!targets.is_empty(), "{title} shows something");
+        for t in targets {
+            let expr = t["expr"].as_str().expect("a PromQL expression");
+            checked += check_names(title, expr);
+        }
+    }
+    assert!(checked >= 15, "{checked} metric references");
+}
+
+/// The rules file, read as Prometheus reads it: groups of rules, each alert with an
+/// expression (on one line, or a `|` block), labels and annotations.
+#[test]
+fn the_alert_rules_parse_and_name_only_exported_metrics() {
+    let text = monitoring("ivpay-alerts.yml");
+    assert!(text.lines().any(|l| l.trim() == "groups:"), "a rules file");
+    let lines: Vec<&str> = text.lines().collect();
+    let mut alerts = Vec::new();
+    let mut i = 0;
+    while i < lines.len() {
+        let line = lines[i].trim();
+        if let Some(name) = line.strip_prefix("- alert: ") {
+            let mut expr = String::new();
+            let mut severity = None;
+            let mut runbook = false;
+            i += 1;
+            while i < lines.len() && !lines[i].trim().starts_with("- alert: ") {
+                let l = lines[i].trim();
+                if let Some(e) = l.strip_prefix("expr: ") {
+                    if e == "|" {
+                        let indent = lines[i].len() - lines[i].trim_start().len();
+                        i += 1;
+                        while i < lines.len()
+                            && lines[i].len() - lines[i].trim_start().len() > indent
+                        {
+                            expr.push_str(lines[i].trim());
+                            expr.push(' ');
+                            i += 1;
+                        }
+                        continue;
+                    }
+                    expr = e.to_owned();
+                }
+                if let Some(s) = l.strip_prefix("severity: ") {
+                    severity = Some(s.to_owned());
+                }
+                runbook |= l.starts_with("runbook: ");
+                i += 1;
+            }
+            assert!(!expr.is_empty(), "{name} has an expression");
+            assert!(
+                matches!(severity.as_deref(), Some("warning" | "critical")),
+                "{name} has a severity"
+            );
+            assert!(runbook, "{name} says what to do");
+            alerts.push((name.to_owned(), expr));
+            continue;
+        }
+        i += 1;
+    }
+    assert!(alerts.len() >= 10, "{} alerts", alerts.len());
+    for (name, expr) in &alerts {
+        assert!(check_names(name, expr) >= 1, "{name} names a metric");
+    }
+    // The issue's four signals are each covered.
+    let all: String = alerts.iter().map(|(_, e)| e.as_str()).collect();
+    for needed in [
+        "ivpay_unknown_payments",
+        "ivpay_reconciler_checks_total{outcome=\"applied\"}",
+        "ivpay_reconciler_errors_total",
+        "ivpay_notifications_total{outcome=\"failed\"}",
+    ] {
+        assert!(all.contains(needed), "an alert on {needed}");
+    }
+}
