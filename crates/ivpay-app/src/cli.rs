@@ -49,8 +49,21 @@ pub enum Command {
     /// notifications), in batches, with progress on a terminal; the service also does it
     /// every `retention.interval_secs`.
     Purge,
-    /// Outbound notifications to clients' endpoints.
+    /// Payments, through a running service's API (`--key`: a client's key).
+    Payments {
+        /// Where the service is, the key, the output.
+        #[command(flatten)]
+        remote: crate::remote::RemoteArgs,
+        /// What to do.
+        #[command(subcommand)]
+        action: crate::remote::PaymentsCommand,
+    },
+    /// Outbound notifications to clients' endpoints, through a running service's admin
+    /// API (`--key` with the admin scope).
     Notifications {
+        /// Where the service is, the key, the output.
+        #[command(flatten)]
+        remote: crate::remote::RemoteArgs,
         /// What to do.
         #[command(subcommand)]
         action: NotificationsCommand,
@@ -80,4 +93,7 @@ pub enum NotificationsCommand {
     /// notification as it arrives (checking its signature) and forward it to a local URL;
     /// Ctrl-C disables the endpoint.
     Listen(crate::listen::ListenArgs),
+    /// The delivery log.
+    #[command(flatten)]
+    Log(crate::remote::LogCommand),
 }

@@ -22,6 +22,7 @@ mod cli;
 mod doctor;
 mod listen;
 mod metered;
+mod remote;
 mod settings;
 mod startup;
 mod telemetry;
@@ -29,6 +30,7 @@ mod zeroed;
 
 pub use cli::{Cli, Command, NotificationsCommand};
 pub use listen::ListenArgs;
+pub use remote::{LogCommand, PaymentsCommand, RemoteArgs};
 pub use settings::{
     ADMIN_KEY_OWNER, AccountSettings, Accounts, ClientSettings, DatabaseSettings, DatabaseUrl,
     DatabaseUrlError, EndpointSettings, IdempotencySettings, IvpaySettings, KeySettings, LogFilter,
@@ -198,8 +200,16 @@ pub async fn run(cli: Cli) -> Result<(), RunError> {
             purged_banner(&report);
         }
         Command::Notifications {
+            remote,
             action: NotificationsCommand::Listen(args),
-        } => listen::listen(&settings, args).await?,
+        } => listen::listen(&settings, &remote, args).await?,
+        Command::Notifications {
+            remote,
+            action: NotificationsCommand::Log(action),
+        } => remote::log(&settings, &remote, action).await?,
+        Command::Payments { remote, action } => {
+            remote::payments(&settings, &remote, action).await?;
+        }
         Command::Sandbox { bind, webhook_url } => {
             let mut merchant = MerchantConfig::new(ivpay_sandbox::DEFAULT_API_KEY);
             if let Some(url) = webhook_url {

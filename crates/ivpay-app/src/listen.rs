@@ -3,7 +3,6 @@
 //! listener, prints every notification as it arrives (checking its signature), forwards
 //! it to a URL of the developer's choice, and disables the endpoint on Ctrl-C.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::body::Bytes;
@@ -11,12 +10,12 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use ivpay_domain::ClientId;
-use secrecy::ExposeSecret;
 use serde_json::Value;
 use tokio::net::TcpListener;
 
+use crate::remote::{Remote, RemoteArgs, fail};
 use crate::settings::Settings;
-use crate::startup::{DEV_CLIENT_KEY, StartupError};
+use crate::startup::StartupError;
 
 /// What `notifications listen` was told.
 #[derive(Debug, Clone, clap::Args)]
@@ -32,29 +31,6 @@ pub struct ListenArgs {
     /// The types to hear (comma-separated); all by default.
     #[arg(long, default_value = "*")]
     pub events: String,
-    /// The running service; default: `server.bind` of the settings.
-    #[arg(long)]
-    pub service: Option<reqwest::Url>,
-    /// A key with the admin scope; default: `admin.key` of the settings, or the
-    /// development key in development.
-    #[arg(long, env = "IVPAY_ADMIN_KEY", hide_env_values = true)]
-    pub admin_key: Option<String>,
-}
-
-/// Why listening failed.
-fn fail(what: impl std::fmt::Display) -> StartupError {
-    StartupError::Config(format!("notifications listen: {what}"))
-}
-
-/// The service's URL from where it binds (a wildcard address is reached on loopback).
-fn service_url(bind: SocketAddr) -> String {
-    let host = match bind {
-        SocketAddr::V4(a) if a.ip().is_unspecified() => "127.0.0.1".to_owned(),
-        SocketAddr::V6(a) if a.ip().is_unspecified() => "[::1]".to_owned(),
-        SocketAddr::V4(a) => a.ip().to_string(),
-        SocketAddr::V6(a) => format!("[{}]", a.ip()),
-    };
-    format!("http://{host}:{}", bind.port())
 }
 
 struct Listening {
@@ -72,23 +48,12 @@ struct Listening {
     clippy::print_stdout,
     reason = "the developer who ran the command reads what arrives"
 )]
-pub(crate) async fn listen(settings: &Settings, args: ListenArgs) -> Result<(), StartupError> {
-    let service = args
-        .service
-        .map_or_else(|| service_url(settings.server.bind), |u| u.to_string());
-    let service = service.trim_end_matches('/').to_owned();
-    let key = match (&args.admin_key, &settings.admin.key) {
-        (Some(k), _) => k.clone(),
-        (None, Some(k)) if !k.expose_secret().starts_with("sha256:") => {
-            k.expose_secret().to_owned()
-        }
-        (None, _) if settings.clients.is_empty() => DEV_CLIENT_KEY.to_owned(),
-        (None, _) => {
-            return Err(fail(
-                "give a key with the admin scope (--admin-key or IVPAY_ADMIN_KEY)",
-            ));
-        }
-    };
+pub(crate) async fn listen(
+    settings: &Settings,
+    remote: &RemoteArgs,
+    args: ListenArgs,
+) -> Result<(), StartupError> {
+    let service = Remote::new(settings, remote)?;
     let client = match (args.client, settings.clients.len()) {
         (Some(c), _) => c,
         (None, 0) => "dev".parse().map_err(fail)?,
@@ -106,8 +71,6 @@ pub(crate) async fn listen(settings: &Settings, args: ListenArgs) -> Result<(), 
     };
     let listener = TcpListener::bind("127.0.0.1:0").await.map_err(fail)?;
     let local = format!("http://{}/", listener.local_addr().map_err(fail)?);
-    // reqwest is built without a crypto provider (crates.md): the IVPAY client's, ring.
-    let _ = rustls::crypto::ring::default_provider().install_default();
     let http = reqwest::Client::builder()
         .no_proxy()
         .build()
@@ -124,13 +87,7 @@ pub(crate) async fn listen(settings: &Settings, args: ListenArgs) -> Result<(), 
         "events": events,
         "description": "ivpay-app notifications listen",
     });
-    let answer = admin(
-        &http,
-        &key,
-        format!("{service}/admin/endpoints"),
-        Some(body),
-    )
-    .await?;
+    let answer = service.post("/admin/endpoints", &body, None).await?;
     let id = answer["id"].as_str().unwrap_or_default().to_owned();
     let secret = answer["secret"].as_str().unwrap_or_default().to_owned();
     println!("Ready: notifications of {client}'s payments arrive at {local} (endpoint {id}).");
@@ -150,44 +107,15 @@ pub(crate) async fn listen(settings: &Settings, args: ListenArgs) -> Result<(), 
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(crate::startup::shutdown_signal())
         .await;
-    admin(
-        &http,
-        &key,
-        format!("{service}/admin/endpoints/{id}/disable"),
-        None,
-    )
-    .await?;
+    service
+        .post(
+            &format!("/admin/endpoints/{id}/disable"),
+            &serde_json::json!({}),
+            None,
+        )
+        .await?;
     println!("Endpoint {id} disabled.");
     served.map_err(fail)
-}
-
-/// One admin call; answers `data` of the envelope.
-async fn admin(
-    http: &reqwest::Client,
-    key: &str,
-    url: String,
-    body: Option<Value>,
-) -> Result<Value, StartupError> {
-    let request = http
-        .post(&url)
-        .header("X-API-KEY", key)
-        .json(&body.unwrap_or_else(|| serde_json::json!({})));
-    let response = request
-        .send()
-        .await
-        .map_err(|e| fail(format!("{url}: is the service running? {e}")))?;
-    let status = response.status();
-    let envelope: Value = response
-        .json()
-        .await
-        .map_err(|e| fail(format!("{url}: {status}: {e}")))?;
-    if !status.is_success() {
-        return Err(fail(format!(
-            "{url}: {status}: {}",
-            envelope["error"].as_str().unwrap_or("no message")
-        )));
-    }
-    Ok(envelope["data"].clone())
 }
 
 /// A notification arrived: print it, check its signature, forward it.
