@@ -99,38 +99,22 @@ async fn payments_and_the_delivery_log_from_the_command_line() {
     };
     assert_eq!(status, 200);
 
-    let created = json(
-        port,
-        &[
-            "payments",
-            "create",
-            "--amount",
-            "10.5",
-            "--currency",
-            "usd",
-            "--foreign-id",
-            "order-9",
-            "--idempotency-key",
-            "cli-1",
-        ],
-    );
+    const CREATE: &[&str] = &[
+        "payments",
+        "create",
+        "--amount",
+        "10.5",
+        "--currency",
+        "usd",
+        "--foreign-id",
+        "order-9",
+        "--idempotency-key",
+        "cli-1",
+    ];
+    let created = json(port, CREATE);
     let id = created["id"].as_str().expect("our id").to_owned();
     // The same key again creates nothing more.
-    let again = json(
-        port,
-        &[
-            "payments",
-            "create",
-            "--amount",
-            "10.5",
-            "--currency",
-            "usd",
-            "--foreign-id",
-            "order-9",
-            "--idempotency-key",
-            "cli-1",
-        ],
-    );
+    let again = json(port, CREATE);
     assert_eq!(again["id"], created["id"]);
 
     let got = json(port, &["payments", "get", &id]);
