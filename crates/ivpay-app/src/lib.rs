@@ -40,7 +40,7 @@ pub use settings::{
 pub use startup::{
     App, DEV_CLIENT_KEY, SANDBOX_MERCHANT_KEY, StartupError, StartupInfo, shutdown_signal,
 };
-pub use zeroed::{COUNTERS, Counter, NOT_ZEROED, series};
+pub use zeroed::{COUNTERS, Counter, GAUGES, NOT_ZEROED, series};
 
 use ivpay_sandbox::{MerchantConfig, SandboxConfig};
 

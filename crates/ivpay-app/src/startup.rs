@@ -653,6 +653,12 @@ async fn reconcile_loop(
                     .increment(u64::from(report.lease_lost));
                 metrics::counter!("ivpay_reconciler_checks_total", "outcome" => "handed_back")
                     .increment(u64::from(report.handed_back));
+                // The gauges `/readyz` sets, kept current here too, so an alert on them
+                // does not depend on someone reading `/readyz`.
+                if let Ok(health) = use_cases.health().await {
+                    metrics::gauge!("ivpay_unknown_payments").set(health.unknown_payments as f64);
+                    metrics::gauge!("ivpay_quarantined_rows").set(health.quarantined_rows as f64);
+                }
                 if report.claimed >= batch {
                     Duration::ZERO
                 } else {

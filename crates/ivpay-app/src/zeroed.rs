@@ -165,8 +165,15 @@ pub fn series(
     all
 }
 
-/// Registers every series of [`COUNTERS`] at 0 (a no-op for one already counting).
+/// The gauges, registered at 0 too (the reconciler and `/readyz` keep them current).
+pub const GAUGES: &[&str] = &["ivpay_unknown_payments", "ivpay_quarantined_rows"];
+
+/// Registers every series of [`COUNTERS`] and every gauge at 0 (a no-op for one already
+/// counting).
 pub(crate) fn register() {
+    for name in GAUGES {
+        metrics::gauge!(*name).set(0.0);
+    }
     for (name, labels) in COUNTERS {
         for series in series(labels) {
             let labels: Vec<metrics::Label> = series

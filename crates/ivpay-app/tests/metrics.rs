@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use ivpay_app::{App, COUNTERS, NOT_ZEROED, Settings, series};
+use ivpay_app::{App, COUNTERS, GAUGES, NOT_ZEROED, Settings, series};
 
 /// `(name, label, value)` of every `counter!("ivpay_...")` in the crates' sources, with
 /// the label's value when it is written out (`"outcome" => "linked"`).
@@ -125,6 +125,12 @@ async fn every_counter_is_exported_at_zero_from_the_first_scrape() {
         }
     }
     assert!(checked > 60, "{checked} series");
+    for gauge in GAUGES {
+        assert!(
+            text.lines().any(|l| l == format!("{gauge} 0")),
+            "{gauge} at 0 in:\n{text}"
+        );
+    }
     let _ = stop.send(());
     running.await.expect("task").expect("clean stop");
 }
@@ -137,7 +143,7 @@ fn exported() -> BTreeSet<String> {
         .map(|(n, _)| (*n).to_owned())
         .chain(NOT_ZEROED.iter().map(|(n, _)| (*n).to_owned()))
         .collect();
-    names.extend(["ivpay_unknown_payments", "ivpay_quarantined_rows"].map(str::to_owned));
+    names.extend(GAUGES.iter().map(|g| (*g).to_owned()));
     for histogram in ["ivpay_http_request_seconds", "ivpay_upstream_call_seconds"] {
         for suffix in ["_bucket", "_sum", "_count"] {
             names.insert(format!("{histogram}{suffix}"));
