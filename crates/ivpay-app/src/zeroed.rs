@@ -42,6 +42,10 @@ pub const COUNTERS: &[Counter] = &[
         )],
     ),
     (
+        "ivpay_final_conflicts_total",
+        &[("source", &["webhook", "poll", "api"])],
+    ),
+    (
         "ivpay_forbidden_total",
         &[("scope", &["create", "read", "admin"])],
     ),
@@ -122,6 +126,14 @@ pub const COUNTERS: &[Counter] = &[
                 ],
             ),
         ],
+    ),
+    (
+        "ivpay_webhook_truth_total",
+        &[("verdict", &["timely", "late", "lost", "disagreeing"])],
+    ),
+    (
+        "ivpay_webhook_truth_total",
+        &[("verdict", &["timely", "late", "lost", "disagreeing"])],
     ),
     (
         "ivpay_webhooks_total",

@@ -298,7 +298,7 @@ fn the_alert_rules_parse_and_name_only_exported_metrics() {
     let all: String = alerts.iter().map(|(_, e)| e.as_str()).collect();
     for needed in [
         "ivpay_unknown_payments",
-        "ivpay_reconciler_checks_total{outcome=\"applied\"}",
+        "ivpay_webhook_truth_total{verdict=\"lost\"}",
         "ivpay_reconciler_errors_total",
         "ivpay_notifications_total{outcome=\"failed\"}",
     ] {

@@ -44,8 +44,11 @@ where
                 Transition::Duplicate => EventOutcome::Duplicate,
                 Transition::Refuse(reason) => EventOutcome::Refused(reason),
             };
+            truth(&update, from, outcome);
             if outcome != EventOutcome::Applied {
                 if outcome == EventOutcome::Refused(RefusalReason::ConflictingFinal) {
+                    metrics::counter!("ivpay_final_conflicts_total", "source" => update.source.as_str())
+                        .increment(1);
                     tracing::error!(id = %payment.id(), %from, %to, source = update.source.as_str(),
                         "conflicting final status refused");
                 }
@@ -102,6 +105,30 @@ pub(crate) fn event_for(
         evidence: update.evidence.clone(),
         received_at: now,
     }
+}
+
+/// What a status update says about IVPAY's webhooks (`ivpay_webhook_truth_total{verdict}`):
+/// a change the poll applied was announced by no webhook in time (`lost`); a webhook whose
+/// change had already been applied (by the poll, a refresh, or an earlier copy of itself;
+/// CREATED aside, which the create's answer always applies first) came `late`; one that
+/// applied its change came `timely`. `disagreeing` is counted where the webhook is
+/// confirmed.
+pub(crate) fn truth(
+    update: &StatusUpdate,
+    from: ivpay_domain::PaymentStatus,
+    outcome: EventOutcome,
+) {
+    let verdict = match (update.source, outcome) {
+        (ivpay_domain::UpdateSource::Poll, EventOutcome::Applied) => "lost",
+        (ivpay_domain::UpdateSource::Webhook, EventOutcome::Applied) => "timely",
+        (ivpay_domain::UpdateSource::Webhook, EventOutcome::Duplicate)
+            if from != ivpay_domain::PaymentStatus::Created =>
+        {
+            "late"
+        }
+        _ => return,
+    };
+    metrics::counter!("ivpay_webhook_truth_total", "verdict" => verdict).increment(1);
 }
 
 #[cfg(test)]

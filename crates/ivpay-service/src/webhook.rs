@@ -88,6 +88,7 @@ where
             let outcome = self
                 .record_unchanged(&update, Some(&payment), EventOutcome::Duplicate)
                 .await?;
+            crate::update::truth(&update, payment.status(), outcome);
             return Ok(WebhookReceipt::Processed(outcome));
         }
         // Kept before anything else can fail: from here on, the webhook is not lost. Due at
@@ -326,6 +327,15 @@ where
             }
             Err(other) => return Err(UpdateError::Upstream(other)),
         };
+        if hint
+            .status
+            .as_ref()
+            .is_some_and(|claimed| *claimed != remote.status)
+        {
+            metrics::counter!("ivpay_webhook_truth_total", "verdict" => "disagreeing").increment(1);
+            tracing::warn!(payment_id = %hint.payment_id, claimed = ?hint.status, confirmed = %remote.status,
+                "a webhook's status differs from IVPAY's GET; IVPAY's GET is applied");
+        }
         let linked = if held.is_some() {
             false
         } else {
