@@ -1,8 +1,9 @@
 //! The metrics that tell webhook truth from fiction, each made to move by the situation it
 //! names, in a process of its own (so no other test counts into them): a webhook whose
 //! status IVPAY's `GET` contradicts (`disagreeing`), a change only the poll found (`lost`),
-//! a webhook for a change already applied (`late`), and PAID then TIMEOUT at IVPAY (a final
-//! conflict, refused).
+//! a webhook for a change already applied (`late`), PAID then TIMEOUT at IVPAY (a final
+//! conflict, refused), and an unknown outcome shown by its gauge with nobody reading
+//! `/readyz`.
 
 use std::time::Duration;
 
