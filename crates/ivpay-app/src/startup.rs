@@ -656,8 +656,7 @@ async fn reconcile_loop(
                 // The gauges `/readyz` sets, kept current here too, so an alert on them
                 // does not depend on someone reading `/readyz`.
                 if let Ok(health) = use_cases.health().await {
-                    metrics::gauge!("ivpay_unknown_payments").set(health.unknown_payments as f64);
-                    metrics::gauge!("ivpay_quarantined_rows").set(health.quarantined_rows as f64);
+                    crate::zeroed::set_health(&health);
                 }
                 if report.claimed >= batch {
                     Duration::ZERO

@@ -178,13 +178,40 @@ pub fn series(
 }
 
 /// The gauges, registered at 0 too (the reconciler and `/readyz` keep them current).
-pub const GAUGES: &[&str] = &["ivpay_unknown_payments", "ivpay_quarantined_rows"];
+pub const GAUGES: &[Counter] = &[
+    ("ivpay_unknown_payments", &[]),
+    ("ivpay_quarantined_rows", &[]),
+    (
+        "ivpay_open_payments",
+        &[("age", &["under_an_hour", "under_a_day", "older"])],
+    ),
+];
+
+/// Sets the gauges from a health report.
+pub(crate) fn set_health(health: &ivpay_ports::Health) {
+    metrics::gauge!("ivpay_unknown_payments").set(health.unknown_payments as f64);
+    metrics::gauge!("ivpay_quarantined_rows").set(health.quarantined_rows as f64);
+    let open = health.open_payments;
+    for (age, n) in [
+        ("under_an_hour", open.under_an_hour),
+        ("under_a_day", open.under_a_day),
+        ("older", open.older),
+    ] {
+        metrics::gauge!("ivpay_open_payments", "age" => age).set(n as f64);
+    }
+}
 
 /// Registers every series of [`COUNTERS`] and every gauge at 0 (a no-op for one already
 /// counting).
 pub(crate) fn register() {
-    for name in GAUGES {
-        metrics::gauge!(*name).set(0.0);
+    for (name, labels) in GAUGES {
+        for series in series(labels) {
+            let labels: Vec<metrics::Label> = series
+                .into_iter()
+                .map(|(k, v)| metrics::Label::new(k, v))
+                .collect();
+            metrics::gauge!(*name, labels).set(0.0);
+        }
     }
     for (name, labels) in COUNTERS {
         for series in series(labels) {

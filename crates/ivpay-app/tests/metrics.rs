@@ -125,11 +125,16 @@ async fn every_counter_is_exported_at_zero_from_the_first_scrape() {
         }
     }
     assert!(checked > 60, "{checked} series");
-    for gauge in GAUGES {
-        assert!(
-            text.lines().any(|l| l == format!("{gauge} 0")),
-            "{gauge} at 0 in:\n{text}"
-        );
+    for (name, labels) in GAUGES {
+        for one in series(labels) {
+            let line = if one.is_empty() {
+                format!("{name} 0")
+            } else {
+                let inner: Vec<String> = one.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
+                format!("{name}{{{}}} 0", inner.join(","))
+            };
+            assert!(text.lines().any(|l| l == line), "{line} in:\n{text}");
+        }
     }
     let _ = stop.send(());
     running.await.expect("task").expect("clean stop");
@@ -143,7 +148,7 @@ fn exported() -> BTreeSet<String> {
         .map(|(n, _)| (*n).to_owned())
         .chain(NOT_ZEROED.iter().map(|(n, _)| (*n).to_owned()))
         .collect();
-    names.extend(GAUGES.iter().map(|g| (*g).to_owned()));
+    names.extend(GAUGES.iter().map(|(g, _)| (*g).to_owned()));
     for histogram in ["ivpay_http_request_seconds", "ivpay_upstream_call_seconds"] {
         for suffix in ["_bucket", "_sum", "_count"] {
             names.insert(format!("{histogram}{suffix}"));

@@ -11,8 +11,8 @@ use ivpay_domain::{
 };
 use ivpay_ports::{
     ClaimedPayment, IdempotencyClaim, IdempotencyRecord, InboxWebhook, IntentInsert, LeaseWrite,
-    NoAudience, NoticeAudience, Page, PageRequest, PaymentFilter, PaymentStore, ReconcileQueue,
-    RepositoryError, WebhookInbox,
+    NoAudience, NoticeAudience, OpenPayments, Page, PageRequest, PaymentFilter, PaymentStore,
+    ReconcileQueue, RepositoryError, WebhookInbox,
 };
 use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType, Order, Query, SelectStatement};
@@ -876,6 +876,31 @@ impl ReconcileQueue for SeaOrmRepository {
             .await
             .map_err(unavailable)?;
         Ok(payments + webhooks)
+    }
+
+    async fn count_open(&self, now: Timestamp) -> Result<OpenPayments, RepositoryError> {
+        let open = || {
+            payment::Entity::find()
+                .filter(payment::Column::CreateOutcome.eq(CreateOutcome::Created.as_str()))
+                .filter(payment::Column::Status.is_in(NON_FINAL))
+                .filter(payment::Column::QuarantinedAt.is_null())
+        };
+        let now = now.unix_seconds();
+        let hour_ago = now - OpenPayments::HOUR;
+        let day_ago = now - OpenPayments::DAY;
+        let count = |q: sea_orm::Select<payment::Entity>| async move {
+            q.count(self.reader()).await.map_err(unavailable)
+        };
+        Ok(OpenPayments {
+            under_an_hour: count(open().filter(payment::Column::CreatedAt.gt(hour_ago))).await?,
+            under_a_day: count(
+                open()
+                    .filter(payment::Column::CreatedAt.lte(hour_ago))
+                    .filter(payment::Column::CreatedAt.gt(day_ago)),
+            )
+            .await?,
+            older: count(open().filter(payment::Column::CreatedAt.lte(day_ago))).await?,
+        })
     }
 
     /// `UPDATE .. WHERE id = ? AND next_check_at = leased_until`: the claim's deadline is

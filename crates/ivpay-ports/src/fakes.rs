@@ -457,6 +457,16 @@ impl ReconcileQueue for InMemoryRepository {
         Ok(0)
     }
 
+    async fn count_open(&self, now: Timestamp) -> Result<crate::OpenPayments, RepositoryError> {
+        let mut open = crate::OpenPayments::default();
+        for r in self.lock().payments.values() {
+            if r.payment.outcome() == &CreateOutcome::Created && !r.payment.is_final() {
+                open.count(r.payment.created_at().unix_seconds(), now.unix_seconds());
+            }
+        }
+        Ok(open)
+    }
+
     async fn schedule_check(
         &self,
         id: InternalId,

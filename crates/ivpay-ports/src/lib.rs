@@ -53,7 +53,7 @@ pub use payment_store::{
     Cursor, IdempotencyClaim, IdempotencyRecord, IntentInsert, Page, PageRequest, PaymentFilter,
     PaymentStore,
 };
-pub use reconcile_queue::{ClaimedPayment, ReconcileQueue};
+pub use reconcile_queue::{ClaimedPayment, OpenPayments, ReconcileQueue};
 pub use retention::{Retained, RetentionStore};
 pub use storage::{LeaseWrite, RepositoryError};
 pub use use_cases::{

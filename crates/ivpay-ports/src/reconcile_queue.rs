@@ -64,6 +64,14 @@ pub trait ReconcileQueue: Send + Sync {
     /// [`RepositoryError::Unavailable`].
     async fn count_quarantined(&self) -> Result<u64, RepositoryError>;
 
+    /// Payments created at IVPAY and not final yet, by how long ago they were recorded
+    /// (at `now`), quarantined rows aside: what the reconciler still follows.
+    ///
+    /// # Errors
+    ///
+    /// [`RepositoryError::Unavailable`].
+    async fn count_open(&self, now: Timestamp) -> Result<OpenPayments, RepositoryError>;
+
     /// Sets a claimed payment's next check (`None`: no more checks) and its attempt count,
     /// if the claim that leased it until `leased_until` still holds (its next check is still
     /// `leased_until`); otherwise writes nothing and answers [`LeaseWrite::LeaseLost`]: the
@@ -80,4 +88,35 @@ pub trait ReconcileQueue: Send + Sync {
         next_check_at: Option<Timestamp>,
         attempts: u32,
     ) -> Result<LeaseWrite, RepositoryError>;
+}
+
+/// Open payments (created at IVPAY, not final) by age: a pile of old ones means webhooks
+/// and polls are not settling them.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub struct OpenPayments {
+    /// Recorded within the last hour.
+    pub under_an_hour: u64,
+    /// Recorded between an hour and a day ago.
+    pub under_a_day: u64,
+    /// Recorded more than a day ago.
+    pub older: u64,
+}
+
+impl OpenPayments {
+    /// Seconds in the first two buckets' bounds.
+    pub const HOUR: i64 = 3600;
+    /// A day.
+    pub const DAY: i64 = 24 * 3600;
+
+    /// The bucket of a payment recorded at `created` (Unix seconds), at `now`.
+    pub fn count(&mut self, created: i64, now: i64) {
+        let age = now.saturating_sub(created);
+        if age < Self::HOUR {
+            self.under_an_hour += 1;
+        } else if age < Self::DAY {
+            self.under_a_day += 1;
+        } else {
+            self.older += 1;
+        }
+    }
 }

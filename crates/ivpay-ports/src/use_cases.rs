@@ -277,6 +277,8 @@ pub struct Health {
     /// Stored rows (payments, inbox webhooks) set aside because they no longer read; each
     /// waits for an operator to fix and release it.
     pub quarantined_rows: u64,
+    /// Payments created at IVPAY and not final yet, by age.
+    pub open_payments: crate::OpenPayments,
 }
 
 /// What became of a received webhook. Either way it is durable: acknowledge it.

@@ -177,6 +177,7 @@ where
         Ok(Health {
             unknown_payments: self.repo.count_unknown().await?,
             quarantined_rows: self.repo.count_quarantined().await?,
+            open_payments: self.repo.count_open(self.clock.now()).await?,
         })
     }
 

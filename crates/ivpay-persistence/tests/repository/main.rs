@@ -92,6 +92,7 @@ suite! {
         schedule::schedule_check_sets_time_and_attempts,
         schedule::stale_intents_are_only_old_initiated_rows_oldest_first,
         schedule::unknown_outcomes_are_counted,
+        schedule::open_payments_are_counted_by_age,
         schedule::a_stale_claimer_cannot_overwrite_the_schedule_of_the_one_that_took_over,
         inbox::webhooks_are_kept_claimed_once_retried_and_finished,
         inbox::a_stale_inbox_claimer_can_neither_retry_nor_finish,

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use ivpay_domain::{InternalId, PaymentStatus};
 use ivpay_ports::{LeaseWrite, RepositoryError};
 
-use crate::support::{LEASE, Storage, at, created_upstream, id, intent, move_to};
+use crate::support::{LEASE, Storage, applied_event, at, created_upstream, id, intent, move_to};
 
 async fn claimed_ids(repo: &impl Storage, now: i64) -> HashSet<InternalId> {
     repo.claim_due(at(now), LEASE, 100)
@@ -163,6 +163,41 @@ pub(crate) async fn unknown_outcomes_are_counted(repo: impl Storage) {
     }
     created_upstream(&repo, 4, 10, None).await;
     assert_eq!(repo.count_unknown().await.expect("counted"), 2);
+}
+
+pub(crate) async fn open_payments_are_counted_by_age(repo: impl Storage) {
+    let now = 10 * 86_400;
+    // Open: recorded a minute, two hours and two days ago.
+    created_upstream(&repo, 1, now - 60, None).await;
+    created_upstream(&repo, 2, now - 7_200, None).await;
+    created_upstream(&repo, 3, now - 2 * 86_400, None).await;
+    // On the bounds: exactly an hour old is past the first bucket, exactly a day the second.
+    created_upstream(&repo, 4, now - 3_600, None).await;
+    created_upstream(&repo, 5, now - 86_400, None).await;
+    // Not open: final, not created upstream, unknown.
+    let mut paid = created_upstream(&repo, 6, now - 60, None).await;
+    let read = paid.version();
+    let event = applied_event(&paid, PaymentStatus::Paid, "{}".into());
+    paid.apply_status(PaymentStatus::Paid, None, at(now - 30));
+    repo.update_status(&paid, read, &event).await.expect("paid");
+    repo.insert_intent(&intent(7, "1.00", now - 60), None)
+        .await
+        .expect("intent");
+    let mut unknown = intent(8, "1.00", now - 60);
+    repo.insert_intent(&unknown, None).await.expect("intent");
+    let read = unknown.version();
+    unknown
+        .mark_unknown("timed out".into(), at(now - 59))
+        .expect("settles");
+    repo.save_outcome(&unknown, read, None)
+        .await
+        .expect("saved");
+    let open = repo.count_open(at(now)).await.expect("counted");
+    assert_eq!(
+        (open.under_an_hour, open.under_a_day, open.older),
+        (1, 2, 2),
+        "{open:?}"
+    );
 }
 
 /// A claimer whose lease ran out (a batch of slow GETs) must not overwrite the schedule of
