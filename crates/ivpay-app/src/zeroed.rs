@@ -42,6 +42,13 @@ pub const COUNTERS: &[Counter] = &[
         )],
     ),
     (
+        "ivpay_contract_drift_total",
+        &[
+            ("kind", &["status"]),
+            ("source", &["webhook", "poll", "api"]),
+        ],
+    ),
+    (
         "ivpay_final_conflicts_total",
         &[("source", &["webhook", "poll", "api"])],
     ),

@@ -33,6 +33,8 @@ where
             };
             let from = payment.status();
             let ReportedStatus::Known(to) = update.status else {
+                metrics::counter!("ivpay_contract_drift_total", "kind" => "status", "source" => update.source.as_str())
+                    .increment(1);
                 tracing::warn!(id = %payment.id(), status = %update.status, "unrecognized status recorded");
                 return self
                     .record_unchanged(&update, Some(&payment), EventOutcome::UnrecognizedStatus)

@@ -70,6 +70,35 @@ async fn update_for_an_unknown_payment_is_recorded_not_failed() {
     assert_eq!(events[0].payment_id.as_str(), "nobody");
 }
 
+/// A status IVPAY never documented is contract drift, counted by where it was seen.
+#[test]
+fn an_unrecognized_status_is_counted_as_contract_drift() {
+    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+    let handle = recorder.handle();
+    metrics::with_local_recorder(&recorder, || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime")
+            .block_on(async {
+                let (svc, repo) = service(gateway_creating("p9", 1));
+                created(&svc, &repo).await;
+                svc.apply_update(update("p9", "CANCELED", UpdateSource::Poll))
+                    .await
+                    .expect("handled");
+                svc.apply_update(update("p9", "PENDING", UpdateSource::Poll))
+                    .await
+                    .expect("handled");
+            });
+    });
+    let page = handle.render();
+    assert!(
+        page.lines()
+            .any(|l| l == "ivpay_contract_drift_total{kind=\"status\",source=\"poll\"} 1"),
+        "{page}"
+    );
+}
+
 #[tokio::test]
 async fn an_unrecognized_status_is_recorded_and_changes_nothing() {
     let (svc, repo) = service(gateway_creating("p9", 1));
