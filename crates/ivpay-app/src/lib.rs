@@ -89,6 +89,24 @@ fn banner(info: &StartupInfo) {
 }
 
 /// The database, migrated.
+/// What `migrate` is about to apply.
+#[allow(clippy::print_stdout, reason = "the operator watches the migration")]
+fn migrating_banner(pending: &[String]) {
+    if pending.is_empty() {
+        println!("the schema is up to date");
+    }
+    for name in pending {
+        println!("applying {name}");
+    }
+}
+
+#[allow(clippy::print_stdout, reason = "the operator watches the migration")]
+fn migrated_banner(applied: usize) {
+    if applied > 0 {
+        println!("{applied} migration(s) applied");
+    }
+}
+
 /// One line per batch of a purge, rewritten in place on a terminal.
 #[allow(clippy::print_stdout, reason = "the operator watches a long purge")]
 fn purge_progress(what: ivpay_ports::Retained, total: u64) {
@@ -170,8 +188,19 @@ pub async fn run(cli: Cli) -> Result<(), RunError> {
             app.run_until(shutdown_signal()).await?;
         }
         Command::Migrate => {
-            migrated(&settings).await?;
-            tracing::info!(url = %settings.database.url, "migrations applied");
+            let options = ivpay_persistence::DatabaseOptions::default();
+            let db = ivpay_persistence::connect(settings.database.url.expose_secret(), &options)
+                .await
+                .map_err(StartupError::from)?;
+            let pending = ivpay_persistence::pending_migrations(&db)
+                .await
+                .map_err(StartupError::from)?;
+            migrating_banner(&pending);
+            ivpay_persistence::migrate_up(&db)
+                .await
+                .map_err(StartupError::from)?;
+            tracing::info!(url = %settings.database.url, applied = pending.len(), "migrations applied");
+            migrated_banner(pending.len());
         }
         Command::Adopt { client } => {
             let db = migrated(&settings).await?;

@@ -66,6 +66,12 @@ async fn doctor_names_the_fix_for_each_problem_and_passes_a_healthy_deployment()
     // Migrated, the right key: every check passes (the service is not running: a warning).
     let (migrated, text) = run(dir.path(), &["migrate"], &live(&ivpay, &db, MERCHANT_KEY));
     assert!(migrated, "{text}");
+    assert!(
+        text.contains("applying m0001_payments") && text.contains("applying m0005_notifications"),
+        "migrate says what it applies: {text}"
+    );
+    let (again, text) = run(dir.path(), &["migrate"], &live(&ivpay, &db, MERCHANT_KEY));
+    assert!(again && text.contains("the schema is up to date"), "{text}");
     let (passed, text) = run(dir.path(), &["doctor"], &live(&ivpay, &db, MERCHANT_KEY));
     assert!(passed, "{text}");
     assert!(
