@@ -1,12 +1,14 @@
 //! Storage for ivpay on SQLite or PostgreSQL, through sea-orm: the schema and its
 //! migrations, and [`SeaOrmRepository`], the adapter behind the storage ports
 //! ([`ivpay_ports::PaymentStore`], [`ivpay_ports::WebhookInbox`],
-//! [`ivpay_ports::ReconcileQueue`]).
+//! [`ivpay_ports::ReconcileQueue`], [`ivpay_ports::NotificationStore`],
+//! [`ivpay_ports::RetentionStore`]).
 //!
 //! **Role.** A driven adapter of the hexagon. It stores payments, every status update
-//! (applied or not, with its evidence), idempotency keys and the reconciliation schedule,
-//! and hands them back only as `ivpay-domain` values: rows are re-parsed through the
-//! domain's constructors, and the sea-orm entities never leave this crate.
+//! (applied or not, with its evidence), idempotency keys, the reconciliation schedule,
+//! clients' notification endpoints, the outbox and its delivery log, and hands them back
+//! only as `ivpay-domain` values: rows are re-parsed through the domain's constructors,
+//! and the sea-orm entities never leave this crate.
 //!
 //! **May depend on:** `ivpay-domain`, `ivpay-ports`, `sea-orm` and `sea-orm-migration`
 //! (sqlx underneath), `thiserror`, `async-trait`, `tracing`. Never `axum`, `reqwest` or
@@ -16,8 +18,12 @@
 //! in one transaction with its event row. Idempotency keys are claimed through a unique
 //! index, so the claim holds across instances. Reconciliation rows are claimed with
 //! `FOR UPDATE SKIP LOCKED` on PostgreSQL and one leasing `UPDATE ... RETURNING` on SQLite.
-//! Money is stored as canonical text, never as a float or DECIMAL. SQLite runs in WAL mode
-//! with `synchronous=NORMAL` (see [`Durability`]), a busy timeout and foreign keys on.
+//! A change's notifications (the outbox) are written with it, for the endpoints the
+//! audience names ([`SeaOrmRepository::with_audience`]), in its transaction (a create's
+//! outcome on PostgreSQL: in its very statement), and only if its compare-and-set wins; a
+//! change nobody listens to costs not one statement more. Money is stored as canonical
+//! text, never as a float or DECIMAL. SQLite runs in WAL mode with `synchronous=NORMAL`
+//! (see [`Durability`]), a busy timeout and foreign keys on.
 //!
 //! ```no_run
 //! use ivpay_domain::{AccountId, InternalId, NewPayment, Payment, Timestamp};

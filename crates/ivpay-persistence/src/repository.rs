@@ -46,8 +46,9 @@ const KEY_RACE_RETRIES: usize = 3;
 #[error("idempotency key kept changing hands, try again")]
 struct KeyContention;
 
-/// [`PaymentStore`], [`WebhookInbox`] and [`ReconcileQueue`] on SQLite or PostgreSQL through
-/// sea-orm.
+/// [`PaymentStore`], [`WebhookInbox`], [`ReconcileQueue`],
+/// [`NotificationStore`](ivpay_ports::NotificationStore) and
+/// [`RetentionStore`](ivpay_ports::RetentionStore) on SQLite or PostgreSQL through sea-orm.
 ///
 /// Cheap to clone; clones share the pool of the [`Database`] it was made from.
 ///

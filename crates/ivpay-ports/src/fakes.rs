@@ -1,10 +1,12 @@
 //! Stateful fakes of the storage ports, for tests (feature `fakes`).
 //!
-//! [`InMemoryRepository`] implements [`PaymentStore`], [`WebhookInbox`] and
-//! [`ReconcileQueue`] in process memory: the ports' semantics in a few pages of code, held
-//! to the same repository suite as the SQL adapter (`crates/ivpay-persistence/tests/
-//! repository/` runs every behaviour on it too), and the fake behind tests of the use
-//! cases and of the HTTP layer.
+//! [`InMemoryRepository`] implements [`PaymentStore`], [`WebhookInbox`],
+//! [`ReconcileQueue`] and [`NotificationStore`] in process memory: the ports' semantics in
+//! a few pages of code, held to the same repository suite as the SQL adapter
+//! (`crates/ivpay-persistence/tests/repository/` runs every behaviour on it too), and the
+//! fake behind tests of the use cases and of the HTTP layer. Like the SQL adapter, it
+//! writes the notices of a change, for the endpoints its audience names
+//! ([`InMemoryRepository::with_audience`]), in the same step as the change.
 //!
 //! Everything sits behind one mutex, so every method is atomic, as the ports ask of a
 //! transaction. Not for production: nothing survives the process.
@@ -33,10 +35,14 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
+use crate::notification_store::{
+    AfterAttempt, AttemptOutcome, DeliveryAttempt, DeliveryState, NoAudience, NoticeAudience,
+    Notification, NotificationFilter, NotificationStore,
+};
 use crate::payment_store::{
     IdempotencyClaim, IdempotencyRecord, IntentInsert, Page, PageRequest, PaymentFilter,
     PaymentStore,
@@ -45,8 +51,8 @@ use crate::reconcile_queue::{ClaimedPayment, ReconcileQueue};
 use crate::storage::{LeaseWrite, RepositoryError};
 use crate::webhook_inbox::{InboxWebhook, WebhookInbox};
 use ivpay_domain::{
-    ClientId, CreateOutcome, ForeignId, IdempotencyKey, InternalId, Payment, PaymentEvent,
-    PaymentId, Timestamp,
+    ClientId, CreateOutcome, Disabled, Endpoint, EndpointId, ForeignId, IdempotencyKey, InternalId,
+    NoticeBody, Payment, PaymentEvent, PaymentId, Timestamp,
 };
 
 #[derive(Debug)]
@@ -56,25 +62,108 @@ struct Row {
     attempts: u32,
 }
 
+/// A notification as stored: what the port shows, and the deliverer's lease on it.
+#[derive(Debug)]
+struct Outgoing {
+    notification: Notification,
+    lease_until: Option<Timestamp>,
+}
+
 #[derive(Debug, Default)]
 struct State {
     payments: HashMap<InternalId, Row>,
     events: Vec<PaymentEvent>,
     keys: HashMap<(ClientId, IdempotencyKey), IdempotencyRecord>,
     inbox: HashMap<InternalId, (InboxWebhook, Timestamp)>,
+    endpoints: HashMap<EndpointId, Endpoint>,
+    outbox: HashMap<InternalId, Outgoing>,
+    /// The delivery log, in the order attempts were recorded.
+    attempts: Vec<DeliveryAttempt>,
 }
 
 /// A repository kept in process memory. A cheap handle: clones share the same storage, so a
 /// test keeps one to look inside while the service holds another.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone)]
 pub struct InMemoryRepository {
     state: Arc<Mutex<State>>,
+    /// Who hears about a change: asked with each write, as the SQL adapter asks.
+    audience: Arc<dyn NoticeAudience>,
+}
+
+impl Default for InMemoryRepository {
+    fn default() -> Self {
+        Self {
+            state: Arc::default(),
+            audience: Arc::new(NoAudience),
+        }
+    }
+}
+
+impl std::fmt::Debug for InMemoryRepository {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InMemoryRepository")
+            .field("state", &self.state)
+            .finish_non_exhaustive()
+    }
 }
 
 impl InMemoryRepository {
-    /// An empty repository.
+    /// An empty repository. Nobody listens to its changes until
+    /// [`InMemoryRepository::with_audience`].
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// The same storage, writing a notification for every endpoint `audience` names with
+    /// each change it announces, in the same step as the change (the outbox), as the SQL
+    /// adapter does. Only this handle (and its later clones) writes notices; other handles
+    /// on the storage keep their own audience.
+    #[must_use]
+    pub fn with_audience(mut self, audience: Arc<dyn NoticeAudience>) -> Self {
+        self.audience = audience;
+        self
+    }
+
+    /// The notifications a write of `payment` from `expected_version` announces to whoever
+    /// listens: for each notice (in order), one per endpoint, all of one notice sharing a
+    /// message id. Empty when nobody listens or the payment has no owner.
+    fn notices(&self, payment: &Payment, expected_version: u64) -> Vec<Outgoing> {
+        let Some(owner) = payment.owner() else {
+            return Vec::new();
+        };
+        let mut rows = Vec::new();
+        for kind in payment.notices_after(expected_version) {
+            let endpoints = self.audience.endpoints_for(owner, kind);
+            if endpoints.is_empty() {
+                continue;
+            }
+            let body = notice_json(&NoticeBody::of(kind, payment));
+            let message_id = format!("msg_{}", uuid::Uuid::now_v7().simple());
+            for endpoint in endpoints {
+                rows.push(Outgoing {
+                    notification: Notification {
+                        id: fresh_id(),
+                        message_id: message_id.clone(),
+                        endpoint,
+                        client: owner.clone(),
+                        payment: payment.id(),
+                        kind,
+                        sequence: payment.version(),
+                        body: body.clone(),
+                        created_at: payment.updated_at(),
+                        state: DeliveryState::Pending,
+                        attempts: 0,
+                        round_attempts: 0,
+                        next_attempt_at: Some(payment.updated_at()),
+                        last_status: None,
+                        last_error: None,
+                        delivered_at: None,
+                    },
+                    lease_until: None,
+                });
+            }
+        }
+        rows
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -110,6 +199,15 @@ impl InMemoryRepository {
     /// Whether no payment is stored.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+impl State {
+    /// Adds a change's notifications to the outbox (after its compare-and-set won).
+    fn write_notices(&mut self, notices: Vec<Outgoing>) {
+        for n in notices {
+            self.outbox.insert(n.notification.id, n);
+        }
     }
 }
 
@@ -179,11 +277,13 @@ impl PaymentStore for InMemoryRepository {
         payment: &Payment,
         expected_version: u64,
     ) -> Result<(), RepositoryError> {
+        let notices = self.notices(payment, expected_version);
         let mut st = self.lock();
         let row = row_at_version(&mut st.payments, payment, expected_version)?;
         row.payment = payment.clone();
         row.next_check_at = None;
         st.keys.retain(|_, record| record.payment != payment.id());
+        st.write_notices(notices);
         Ok(())
     }
 
@@ -193,6 +293,7 @@ impl PaymentStore for InMemoryRepository {
         expected_version: u64,
         next_check_at: Option<Timestamp>,
     ) -> Result<(), RepositoryError> {
+        let notices = self.notices(payment, expected_version);
         let mut st = self.lock();
         if let Some(pid) = payment.payment_id() {
             let taken = st
@@ -206,6 +307,7 @@ impl PaymentStore for InMemoryRepository {
         let row = row_at_version(&mut st.payments, payment, expected_version)?;
         row.payment = payment.clone();
         row.next_check_at = next_check_at;
+        st.write_notices(notices);
         Ok(())
     }
 
@@ -273,6 +375,7 @@ impl PaymentStore for InMemoryRepository {
         expected_version: u64,
         event: &PaymentEvent,
     ) -> Result<(), RepositoryError> {
+        let notices = self.notices(payment, expected_version);
         let mut st = self.lock();
         let row = row_at_version(&mut st.payments, payment, expected_version)?;
         // A final status is never replaced by another, whatever the caller decided.
@@ -287,6 +390,7 @@ impl PaymentStore for InMemoryRepository {
             row.next_check_at = None;
         }
         st.events.push(event.clone());
+        st.write_notices(notices);
         Ok(())
     }
 
@@ -486,4 +590,236 @@ impl ReconcileQueue for InMemoryRepository {
         row.attempts = attempts;
         Ok(LeaseWrite::Written)
     }
+}
+
+#[async_trait::async_trait]
+impl NotificationStore for InMemoryRepository {
+    /// A replaced endpoint keeps the time it was first added, as an upsert keeps its row's.
+    async fn save_endpoint(&self, endpoint: &Endpoint) -> Result<(), RepositoryError> {
+        let mut st = self.lock();
+        let mut saved = endpoint.clone();
+        if let Some(old) = st.endpoints.get(&endpoint.id) {
+            saved.created_at = old.created_at;
+        }
+        st.endpoints.insert(saved.id.clone(), saved);
+        Ok(())
+    }
+
+    async fn endpoint(&self, id: &EndpointId) -> Result<Option<Endpoint>, RepositoryError> {
+        Ok(self.lock().endpoints.get(id).cloned())
+    }
+
+    async fn endpoints(&self, client: Option<ClientId>) -> Result<Vec<Endpoint>, RepositoryError> {
+        let mut found: Vec<Endpoint> = self
+            .lock()
+            .endpoints
+            .values()
+            .filter(|e| client.as_ref().is_none_or(|c| &e.client == c))
+            .cloned()
+            .collect();
+        found.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        Ok(found)
+    }
+
+    async fn set_endpoint_failing(
+        &self,
+        id: &EndpointId,
+        since: Option<Timestamp>,
+    ) -> Result<(), RepositoryError> {
+        if let Some(e) = self.lock().endpoints.get_mut(id) {
+            // A streak already running keeps its start; `None` ends it.
+            e.failing_since = since.map(|t| e.failing_since.unwrap_or(t));
+        }
+        Ok(())
+    }
+
+    async fn disable_endpoint(
+        &self,
+        id: &EndpointId,
+        why: &Disabled,
+    ) -> Result<bool, RepositoryError> {
+        match self.lock().endpoints.get_mut(id) {
+            Some(e) if e.disabled.is_none() => {
+                e.disabled = Some(why.clone());
+                e.updated_at = why.at;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn claim_notifications(
+        &self,
+        now: Timestamp,
+        until: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<Notification>, RepositoryError> {
+        let mut st = self.lock();
+        let mut due: Vec<&mut Outgoing> = st
+            .outbox
+            .values_mut()
+            .filter(|o| {
+                o.notification.state == DeliveryState::Pending
+                    && o.notification.next_attempt_at.is_some_and(|t| t <= now)
+                    && o.lease_until.is_none_or(|t| t <= now)
+            })
+            .collect();
+        due.sort_by_key(|o| {
+            let n = &o.notification;
+            (n.next_attempt_at, n.created_at, n.id)
+        });
+        let mut claimed: Vec<Notification> = due
+            .into_iter()
+            .take(limit as usize)
+            .map(|o| {
+                o.lease_until = Some(until);
+                o.notification.clone()
+            })
+            .collect();
+        claimed.sort_by_key(|n| (n.created_at, n.id));
+        Ok(claimed)
+    }
+
+    async fn record_attempts(
+        &self,
+        outcomes: &[AttemptOutcome],
+        leased_until: Timestamp,
+    ) -> Result<Vec<LeaseWrite>, RepositoryError> {
+        let mut st = self.lock();
+        // Which leases hold is decided before anything moves, as one statement would.
+        let held: HashSet<InternalId> = outcomes
+            .iter()
+            .map(|o| o.notification)
+            .filter(|id| {
+                st.outbox.get(id).is_some_and(|o| {
+                    o.notification.state == DeliveryState::Pending
+                        && o.lease_until == Some(leased_until)
+                })
+            })
+            .collect();
+        let mut writes = Vec::with_capacity(outcomes.len());
+        for outcome in outcomes {
+            let Some(o) = st
+                .outbox
+                .get_mut(&outcome.notification)
+                .filter(|_| held.contains(&outcome.notification))
+            else {
+                writes.push(LeaseWrite::LeaseLost);
+                continue;
+            };
+            let n = &mut o.notification;
+            (n.state, n.next_attempt_at) = match outcome.next {
+                AfterAttempt::Delivered => (DeliveryState::Delivered, None),
+                AfterAttempt::RetryAt(t) => (DeliveryState::Pending, Some(t)),
+                AfterAttempt::GiveUp => (DeliveryState::Failed, None),
+                AfterAttempt::Skip => (DeliveryState::Skipped, None),
+            };
+            o.lease_until = None;
+            if let Some(attempt) = &outcome.attempt {
+                n.attempts += 1;
+                n.round_attempts += 1;
+                n.last_status = attempt.status;
+                n.last_error.clone_from(&attempt.error);
+                if outcome.next == AfterAttempt::Delivered {
+                    n.delivered_at = Some(attempt.at);
+                }
+                st.attempts.push(attempt.clone());
+            }
+            writes.push(LeaseWrite::Written);
+        }
+        Ok(writes)
+    }
+
+    async fn notifications(
+        &self,
+        filter: &NotificationFilter,
+        limit: u32,
+    ) -> Result<Vec<Notification>, RepositoryError> {
+        let st = self.lock();
+        let cursor = match filter.before {
+            None => None,
+            Some(before) => match st.outbox.get(&before) {
+                Some(o) => Some((o.notification.created_at, before)),
+                // A cursor that names nothing pages nothing.
+                None => return Ok(Vec::new()),
+            },
+        };
+        let mut found: Vec<&Notification> = st
+            .outbox
+            .values()
+            .map(|o| &o.notification)
+            .filter(|n| filter.client.as_ref().is_none_or(|c| &n.client == c))
+            .filter(|n| filter.endpoint.as_ref().is_none_or(|e| &n.endpoint == e))
+            .filter(|n| filter.payment.is_none_or(|p| n.payment == p))
+            .filter(|n| filter.state.is_none_or(|s| n.state == s))
+            .filter(|n| cursor.is_none_or(|c| (n.created_at, n.id) < c))
+            .collect();
+        found.sort_by_key(|n| std::cmp::Reverse((n.created_at, n.id)));
+        Ok(found.into_iter().take(limit as usize).cloned().collect())
+    }
+
+    async fn notification(&self, id: InternalId) -> Result<Option<Notification>, RepositoryError> {
+        Ok(self.lock().outbox.get(&id).map(|o| o.notification.clone()))
+    }
+
+    async fn attempts(&self, id: InternalId) -> Result<Vec<DeliveryAttempt>, RepositoryError> {
+        let mut found: Vec<DeliveryAttempt> = self
+            .lock()
+            .attempts
+            .iter()
+            .filter(|a| a.notification == id)
+            .cloned()
+            .collect();
+        // Stable: attempts with one number keep the order they were recorded in.
+        found.sort_by_key(|a| a.number);
+        Ok(found)
+    }
+
+    async fn redeliver(&self, id: InternalId, now: Timestamp) -> Result<(), RepositoryError> {
+        let mut st = self.lock();
+        let o = st
+            .outbox
+            .get_mut(&id)
+            .ok_or(RepositoryError::NotFound(id))?;
+        again(o, now);
+        Ok(())
+    }
+
+    async fn recover(
+        &self,
+        endpoint: &EndpointId,
+        since: Timestamp,
+        now: Timestamp,
+    ) -> Result<u64, RepositoryError> {
+        let mut count = 0;
+        for o in self.lock().outbox.values_mut() {
+            let n = &o.notification;
+            if &n.endpoint == endpoint
+                && matches!(n.state, DeliveryState::Failed | DeliveryState::Skipped)
+                && n.created_at >= since
+            {
+                again(o, now);
+                count += 1;
+            }
+        }
+        Ok(count)
+    }
+}
+
+/// Makes a notification pending again, due at `now`, in a new round of the schedule.
+fn again(o: &mut Outgoing, now: Timestamp) {
+    o.notification.state = DeliveryState::Pending;
+    o.notification.round_attempts = 0;
+    o.notification.next_attempt_at = Some(now);
+    o.lease_until = None;
+}
+
+/// A fresh notification id: a version 7 UUID, time-ordered as the SQL adapter's are.
+fn fresh_id() -> InternalId {
+    InternalId::from_uuid(uuid::Uuid::now_v7())
+}
+
+/// `body` as JSON, as the SQL adapter stores it (the repository suite holds the two equal).
+fn notice_json(body: &NoticeBody) -> String {
+    serde_json::to_string(body).unwrap_or_else(|e| unreachable!("a notice is plain data: {e}"))
 }

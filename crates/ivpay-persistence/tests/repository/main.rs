@@ -10,6 +10,7 @@ mod abandon;
 mod concurrency;
 mod inbox;
 mod migrations;
+mod notifications;
 mod payments;
 mod quarantine;
 mod schedule;
@@ -98,6 +99,15 @@ suite! {
         inbox::a_stale_inbox_claimer_can_neither_retry_nor_finish,
         abandon::abandoning_settles_and_releases_the_key_or_neither,
         abandon::abandoning_releases_only_a_key_that_names_the_payment,
+        notifications::a_change_writes_one_notice_per_listening_endpoint_with_one_message_id,
+        notifications::every_settled_outcome_is_announced_to_the_endpoints_that_want_it,
+        notifications::a_lost_compare_and_set_writes_no_notice,
+        notifications::concurrent_deliverers_lease_each_notification_once,
+        notifications::a_deliverer_that_lost_its_lease_records_nothing,
+        notifications::each_attempt_moves_its_notification_to_what_comes_next,
+        notifications::redelivery_and_recovery_send_again_in_a_new_round,
+        notifications::the_delivery_log_lists_newest_first_by_filter_and_page,
+        notifications::endpoints_are_saved_replaced_disabled_and_marked_failing,
     ],
     databases_only: [
         payments::corrupt_rows_are_reported_not_returned,
@@ -111,5 +121,8 @@ suite! {
         quarantine::a_fixed_row_released_by_the_operator_is_claimed_again,
         quarantine::stale_intent_and_unknown_scans_use_their_partial_indexes,
         abandon::a_failed_key_release_leaves_the_intent_untouched,
+        notifications::notices_cost_one_insert_and_nothing_when_nobody_listens,
+        notifications::a_payment_without_an_owner_announces_nothing,
+        notifications::unreadable_notifications_and_endpoints_are_reported_corrupt,
     ],
 }
