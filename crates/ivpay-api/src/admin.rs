@@ -22,7 +22,7 @@ use crate::payment::PaymentView;
 use crate::state::AppState;
 
 /// The `{id}` of the path: our id.
-pub(crate) struct AdminPath(InternalId);
+pub(crate) struct AdminPath(pub(crate) InternalId);
 
 impl FromRequestParts<AppState> for AdminPath {
     type Rejection = ApiError;

@@ -67,7 +67,7 @@ pub(crate) struct ErrorBody {
 
 /// Every `code` an error body can carry (what [`ApiError::code`](crate::ApiError::code)
 /// answers; a test holds the two together).
-pub(crate) const CODES: [&str; 26] = [
+pub(crate) const CODES: [&str; 27] = [
     "invalid_request",
     "malformed_body",
     "unauthorized",
@@ -94,6 +94,7 @@ pub(crate) const CODES: [&str; 26] = [
     "foreign_id_mismatch",
     "already_exists",
     "unknown_client",
+    "unknown_account",
 ];
 
 fn code_schema() -> utoipa::openapi::schema::Object {

@@ -84,6 +84,10 @@ pub enum ApiError {
     /// An operation on notification endpoints or the delivery log was refused or failed.
     #[error(transparent)]
     Notify(#[from] NotifyError),
+    /// The request names an IVPAY account that is not configured, or names none where
+    /// several are. The text lists the configured ones.
+    #[error("account: {0}")]
+    UnknownAccount(String),
 }
 
 impl From<FieldError> for ApiError {
@@ -97,7 +101,7 @@ impl From<FieldError> for ApiError {
 
 impl ApiError {
     /// Every [`ApiError::code`], as the document lists them.
-    pub const CODES: [&'static str; 26] = crate::envelope::CODES;
+    pub const CODES: [&'static str; 27] = crate::envelope::CODES;
 
     /// A field error.
     pub(crate) fn invalid(field: &'static str, reason: impl Into<String>) -> Self {
@@ -137,6 +141,7 @@ impl ApiError {
             Self::Update(UpdateError::Upstream(_)) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Update(UpdateError::Storage(s)) => storage_status(s),
             Self::Admin(e) => admin_status(e),
+            Self::UnknownAccount(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Notify(e) => match e {
                 NotifyError::NotFound { .. } => StatusCode::NOT_FOUND,
                 NotifyError::Invalid { .. } => StatusCode::BAD_REQUEST,
@@ -171,6 +176,7 @@ impl ApiError {
                 "storage_error"
             }
             Self::Admin(e) => admin_code(e),
+            Self::UnknownAccount(_) => "unknown_account",
             Self::Notify(e) => match e {
                 NotifyError::NotFound { .. } => "not_found",
                 NotifyError::Invalid { .. } => "invalid_request",
@@ -236,6 +242,9 @@ impl ApiError {
                 "storage failed; nothing was kept"
             }
             Self::Admin(e) => admin_meaning(e),
+            Self::UnknownAccount(_) => {
+                "the query names an IVPAY account that is not configured (`ivpay.accounts`), or none where there are several"
+            }
             Self::Notify(e) => match e {
                 NotifyError::NotFound { .. } => "no such endpoint or notification",
                 NotifyError::Invalid { .. } => "a field is invalid; `field` names it",
@@ -300,6 +309,7 @@ impl ApiError {
             Self::Invalid { field, .. } | Self::Notify(NotifyError::Invalid { field, .. }) => {
                 Some(field)
             }
+            Self::UnknownAccount(_) => Some("account"),
             _ => None,
         }
     }
@@ -418,7 +428,8 @@ pub(crate) mod samples {
         ]
     }
 
-    fn id() -> InternalId {
+    /// A sample id.
+    pub(crate) fn internal_id() -> InternalId {
         InternalId::from_uuid(Default::default())
     }
 
@@ -432,7 +443,7 @@ pub(crate) mod samples {
             .into(),
             CreateError::Rejected {
                 message: "sample".into(),
-                id: id(),
+                id: internal_id(),
             }
             .into(),
             CreateError::UpstreamUnauthorized.into(),
@@ -442,19 +453,20 @@ pub(crate) mod samples {
             }
             .into(),
             CreateError::OutcomeUnknown {
-                id: id(),
+                id: internal_id(),
                 reason: "sample".into(),
             }
             .into(),
             CreateError::NotRecorded {
-                id: id(),
+                id: internal_id(),
                 source: RepositoryError::Unavailable(Box::new(std::io::Error::other("sample"))),
             }
             .into(),
         ];
         errors.extend(storage().map(|s| CreateError::Storage(s).into()));
         errors.push(
-            CreateError::Invariant(ivpay_ports::BrokenInvariant::MissingPayment(id())).into(),
+            CreateError::Invariant(ivpay_ports::BrokenInvariant::MissingPayment(internal_id()))
+                .into(),
         );
         errors
     }
@@ -462,12 +474,12 @@ pub(crate) mod samples {
     /// Every way a read can fail; `refresh` adds IVPAY's failure.
     pub(crate) fn query(refresh: bool) -> Vec<ApiError> {
         let mut errors: Vec<ApiError> =
-            vec![QueryError::NotFound(ivpay_ports::PaymentRef::Internal(id())).into()];
+            vec![QueryError::NotFound(ivpay_ports::PaymentRef::Internal(internal_id())).into()];
         if refresh {
             errors.push(QueryError::Upstream(GatewayError::Unauthorized).into());
             errors.push(
                 QueryError::Contended {
-                    id: id(),
+                    id: internal_id(),
                     attempts: 1,
                 }
                 .into(),
@@ -510,13 +522,13 @@ pub(crate) mod samples {
     pub(crate) fn admin(link: bool) -> Vec<ApiError> {
         let pid: ivpay_domain::PaymentId = "sample".parse().expect("a valid IVPAY id");
         let mut errors: Vec<ApiError> = vec![
-            AdminError::NotFound(id()).into(),
+            AdminError::NotFound(internal_id()).into(),
             AdminError::NotOpen {
-                id: id(),
+                id: internal_id(),
                 outcome: "created",
             }
             .into(),
-            AdminError::Contended(id()).into(),
+            AdminError::Contended(internal_id()).into(),
         ];
         if link {
             errors.push(AdminError::UpstreamNotFound(pid.clone()).into());
@@ -550,12 +562,13 @@ pub(crate) mod samples {
                 retry_after: Duration::from_secs(1),
             },
             ApiError::UnsupportedMediaType,
+            ApiError::UnknownAccount("sample".into()),
             ApiError::NotReady(QueryError::Storage(RepositoryError::Corrupt(
                 "sample".into(),
             ))),
             ApiError::Update(UpdateError::Upstream(GatewayError::Unauthorized)),
             ApiError::Update(UpdateError::Contended {
-                id: id(),
+                id: internal_id(),
                 attempts: 1,
             }),
         ];

@@ -282,6 +282,17 @@ impl WebhookKeys {
         self.entries.is_empty()
     }
 
+    /// The accounts, each once, in the order they were added.
+    pub fn accounts(&self) -> Vec<&AccountId> {
+        let mut seen: Vec<&AccountId> = Vec::new();
+        for (_, account) in &self.entries {
+            if !seen.contains(&account) {
+                seen.push(account);
+            }
+        }
+        seen
+    }
+
     /// The account whose key the headers carry, if any (every digest compared).
     pub fn verify(&self, headers: &HeaderMap) -> Option<AccountId> {
         let presented = KeyDigest::of_header(headers)?;

@@ -33,6 +33,7 @@ mod envelope;
 mod error;
 mod events;
 mod health;
+mod inbox;
 mod json;
 mod keys;
 mod layers;
@@ -78,6 +79,10 @@ pub fn router(use_cases: Arc<dyn PaymentUseCases>, config: ApiConfig) -> Router 
         .route("/webhooks/ivpay", post(webhook::receive))
         .route("/admin/payments/{id}/link", post(admin::link))
         .route("/admin/payments/{id}/abandon", post(admin::abandon))
+        .route("/admin/payments/{id}/replay", post(inbox::replay_stored))
+        .route("/admin/payments", get(listing::list_all))
+        .route("/admin/webhooks/inbox", get(inbox::inbox))
+        .route("/admin/webhooks/replay", post(inbox::replay))
         .route(
             "/admin/endpoints",
             post(notify::add_endpoint).get(notify::list_endpoints),

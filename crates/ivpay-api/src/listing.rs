@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::openapi::RefOr;
 use utoipa::{IntoParams, IntoResponses, ToSchema};
 
-use crate::auth::CanRead;
+use crate::auth::{CanRead, Operator};
 use crate::envelope::Envelope;
 use crate::error::ApiError;
 use crate::error::samples;
@@ -117,6 +117,7 @@ impl ListQuery {
                 .map_err(|e| FieldError::new(Field::ForeignId, e))?,
             created_from: seconds("created_from", self.created_from.as_deref())?,
             created_to: seconds("created_to", self.created_to.as_deref())?,
+            unresolved: false,
         })
     }
 
@@ -157,6 +158,136 @@ pub(crate) async fn list(
     let page = state.use_cases.list(client, q.filter()?, q.page()?).await?;
     Ok(Envelope::new(PageView {
         items: page.items.iter().map(PaymentView::of).collect(),
+        next_cursor: page.next.map(encode_cursor),
+    }))
+}
+
+/// The filters of [`ListQuery`], and the operator's: one client, open outcomes only.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct AdminListQuery {
+    /// Only this client's payments.
+    #[param(schema_with = crate::schema::client_id)]
+    client: Option<String>,
+    /// `true`: only payments whose create outcome is open (*unknown*, or *initiated* with
+    /// no answer recorded), the ones to link or abandon.
+    #[param(schema_with = crate::schema::boolean_text)]
+    unresolved: Option<String>,
+    /// Only payments with this status.
+    #[param(schema_with = crate::schema::status)]
+    status: Option<String>,
+    /// Only payments with this reference.
+    #[param(schema_with = crate::schema::foreign_id)]
+    foreign_id: Option<String>,
+    /// Created at or after (Unix seconds).
+    #[param(schema_with = crate::schema::unix_seconds)]
+    created_from: Option<String>,
+    /// Created before (Unix seconds).
+    #[param(schema_with = crate::schema::unix_seconds)]
+    created_to: Option<String>,
+    /// `next_cursor` of the previous page.
+    #[param(schema_with = crate::schema::cursor)]
+    cursor: Option<String>,
+    /// Page size.
+    #[param(schema_with = limit_schema)]
+    limit: Option<String>,
+}
+
+impl AdminListQuery {
+    /// The client's filters read as `GET /payments` reads them, then the operator's.
+    fn split(self) -> Result<(PaymentFilter, PageRequest), ApiError> {
+        let common = ListQuery {
+            status: self.status,
+            foreign_id: self.foreign_id,
+            created_from: self.created_from,
+            created_to: self.created_to,
+            cursor: self.cursor,
+            limit: self.limit,
+        };
+        let owner = self
+            .client
+            .as_deref()
+            .map(|c| {
+                c.parse()
+                    .map_err(|e: ivpay_domain::IdError| ApiError::invalid("client", e.to_string()))
+            })
+            .transpose()?;
+        let unresolved = match self.unresolved.as_deref() {
+            None | Some("false") => false,
+            Some("true") => true,
+            Some(_) => return Err(ApiError::invalid("unresolved", "expected true or false")),
+        };
+        let filter = PaymentFilter {
+            owner,
+            unresolved,
+            ..common.filter()?
+        };
+        Ok((filter, common.page()?))
+    }
+}
+
+/// A payment in the operator's listing: whose it is, then the payment as its client sees
+/// it.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct AdminPaymentView {
+    /// The client that created it (null for a payment stored before payments had owners).
+    client: Option<String>,
+    /// The IVPAY account it was created with.
+    account: String,
+    #[serde(flatten)]
+    payment: PaymentView,
+}
+
+/// One page of the operator's listing.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct AdminPageView {
+    /// Newest first.
+    items: Vec<AdminPaymentView>,
+    /// Pass as `cursor` for the next page; null on the last.
+    next_cursor: Option<String>,
+}
+
+/// Every answer of `GET /admin/payments` but 200.
+pub(crate) struct AdminListErrors;
+
+impl IntoResponses for AdminListErrors {
+    fn responses() -> BTreeMap<String, RefOr<utoipa::openapi::Response>> {
+        let mut errors = crate::auth::errors(Scope::Admin);
+        errors.push(ApiError::NotFound(crate::auth::ADMIN_OFF));
+        errors.push(ApiError::invalid("limit", ""));
+        errors.extend(samples::storage().map(|s| ivpay_ports::QueryError::Storage(s).into()));
+        errors.extend(samples::any_route());
+        crate::error::responses(&errors)
+    }
+}
+
+/// Every client's payments, newest first, for an operator: `unresolved=true` lists the
+/// payments whose create outcome is still open (link or abandon them).
+#[utoipa::path(
+    get, path = "/admin/payments", tag = "admin",
+    params(AdminListQuery),
+    responses((status = 200, body = Envelope<AdminPageView>), AdminListErrors),
+    security(("admin_key" = []))
+)]
+pub(crate) async fn list_all(
+    State(state): State<AppState>,
+    Operator(_): Operator,
+    query: Result<Query<AdminListQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Envelope<AdminPageView>, ApiError> {
+    let Query(q) = query.map_err(|e| ApiError::invalid("query", e.body_text()))?;
+    let (filter, page) = q.split()?;
+    let page = state.use_cases.list_all(filter, page).await?;
+    Ok(Envelope::new(AdminPageView {
+        items: page
+            .items
+            .iter()
+            .map(|p| AdminPaymentView {
+                client: p.owner().map(ToString::to_string),
+                account: p.account().to_string(),
+                payment: PaymentView::of(p),
+            })
+            .collect(),
         next_cursor: page.next.map(encode_cursor),
     }))
 }

@@ -219,7 +219,8 @@ fn whole_seconds<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i64, D::Error
                 .filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15)
                 .map(|f| f as i64)
         })
-        .ok_or_else(|| serde::de::Error::custom("expected whole Unix seconds"))
+        .filter(|n| u64::try_from(*n).is_ok_and(|n| n <= crate::schema::LARGEST_INTEGER_ID))
+        .ok_or_else(|| serde::de::Error::custom("expected whole Unix seconds, 0 to 2^53"))
 }
 
 impl NewEndpointBody {
@@ -760,4 +761,20 @@ pub(crate) async fn redeliver(
     tracing::info!(%operator, notification = %id, "operator redelivers a notification");
     let n = use_cases(&state)?.redeliver(id).await?;
     Ok(Envelope::new(NotificationView::of(&n)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn since_is_whole_seconds_within_the_documented_range() {
+        let since = |body: &str| serde_json::from_str::<RecoverBody>(body).map(|b| b.since);
+        assert_eq!(since(r#"{"since": 0}"#).ok(), Some(0));
+        assert_eq!(since(r#"{"since": 5.0}"#).ok(), Some(5));
+        assert_eq!(since(r#"{"since": 9007199254740992}"#).ok(), Some(1 << 53));
+        for bad in ["-1", "9007199254740993", "1.5", "\"1\""] {
+            assert!(since(&format!(r#"{{"since": {bad}}}"#)).is_err(), "{bad}");
+        }
+    }
 }

@@ -91,6 +91,10 @@ impl Modify for CrossFieldRules {
         crate::webhook::receive,
         crate::admin::link,
         crate::admin::abandon,
+        crate::listing::list_all,
+        crate::inbox::replay_stored,
+        crate::inbox::inbox,
+        crate::inbox::replay,
         crate::notify::add_endpoint,
         crate::notify::list_endpoints,
         crate::notify::get_endpoint,
@@ -110,7 +114,7 @@ impl Modify for CrossFieldRules {
     tags(
         (name = "payments", description = "IVPAY-compatible payments, listing and history"),
         (name = "webhooks", description = "IVPAY's notices"),
-        (name = "admin", description = "operators: resolve payments whose create outcome is unknown"),
+        (name = "admin", description = "operators: every client's payments, resolving those whose create outcome is unknown, the webhook inbox and replays"),
         (name = "notifications", description = "operators: clients' notification endpoints and the delivery log"),
         (name = "operations", description = "health, readiness, metrics"),
     )

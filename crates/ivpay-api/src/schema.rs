@@ -399,6 +399,11 @@ pub(crate) fn optional_status() -> Object {
     schema
 }
 
+/// `true` or `false`.
+pub(crate) fn boolean_text() -> Object {
+    ObjectBuilder::new().schema_type(Type::Boolean).build()
+}
+
 /// Unix seconds.
 pub(crate) fn unix_seconds() -> Object {
     ObjectBuilder::new()

@@ -146,7 +146,7 @@ pub(crate) fn hint_of(account: AccountId, raw: &[u8]) -> Result<WebhookHint, Api
 }
 
 /// The name of a receipt, as the 200 body's `outcome` and the metric label.
-fn receipt_name(receipt: WebhookReceipt) -> &'static str {
+pub(crate) fn receipt_name(receipt: WebhookReceipt) -> &'static str {
     match receipt {
         WebhookReceipt::Processed(outcome) => outcome.as_str(),
         WebhookReceipt::Queued => "queued",
@@ -160,7 +160,7 @@ pub(crate) struct WebhookAck {
     /// applies what IVPAY says shortly after (read the payment to see it). `duplicate`: it
     /// claimed the status the payment already has, and is recorded as such at once.
     #[schema(example = "queued")]
-    outcome: &'static str,
+    pub(crate) outcome: &'static str,
 }
 
 /// Every answer of `POST /webhooks/ivpay` but 200.

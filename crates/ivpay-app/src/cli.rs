@@ -1,5 +1,5 @@
 //! The command line: `serve` (the default), `migrate`, `adopt`, `doctor`, `purge`,
-//! `notifications`, `sandbox`.
+//! `payments`, `unknown`, `webhooks`, `notifications`, `sandbox`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -57,6 +57,26 @@ pub enum Command {
         /// What to do.
         #[command(subcommand)]
         action: crate::remote::PaymentsCommand,
+    },
+    /// Payments whose create outcome is open (IVPAY may or may not have made them), through
+    /// a running service's admin API (`--key` with the admin scope): list, link, abandon.
+    Unknown {
+        /// Where the service is, the key, the output.
+        #[command(flatten)]
+        remote: crate::remote::RemoteArgs,
+        /// What to do.
+        #[command(subcommand)]
+        action: crate::operate::UnknownCommand,
+    },
+    /// IVPAY's webhooks, through a running service's admin API (`--key` with the admin
+    /// scope): the inbox of those waiting for confirmation, and replays.
+    Webhooks {
+        /// Where the service is, the key, the output.
+        #[command(flatten)]
+        remote: crate::remote::RemoteArgs,
+        /// What to do.
+        #[command(subcommand)]
+        action: crate::operate::WebhooksCommand,
     },
     /// Outbound notifications to clients' endpoints, through a running service's admin
     /// API (`--key` with the admin scope).

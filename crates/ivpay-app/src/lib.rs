@@ -22,6 +22,7 @@ mod cli;
 mod doctor;
 mod listen;
 mod metered;
+mod operate;
 mod remote;
 mod settings;
 mod startup;
@@ -30,6 +31,7 @@ mod zeroed;
 
 pub use cli::{Cli, Command, NotificationsCommand};
 pub use listen::ListenArgs;
+pub use operate::{UnknownCommand, WebhooksCommand};
 pub use remote::{LogCommand, PaymentsCommand, RemoteArgs};
 pub use settings::{
     ADMIN_KEY_OWNER, AccountSettings, Accounts, ClientSettings, DatabaseSettings, DatabaseUrl,
@@ -238,6 +240,12 @@ pub async fn run(cli: Cli) -> Result<(), RunError> {
         } => remote::log(&settings, &remote, action).await?,
         Command::Payments { remote, action } => {
             remote::payments(&settings, &remote, action).await?;
+        }
+        Command::Unknown { remote, action } => {
+            operate::unknown(&settings, &remote, action).await?;
+        }
+        Command::Webhooks { remote, action } => {
+            operate::webhooks(&settings, &remote, action).await?;
         }
         Command::Sandbox { bind, webhook_url } => {
             let mut merchant = MerchantConfig::new(ivpay_sandbox::DEFAULT_API_KEY);

@@ -18,7 +18,7 @@ pub struct RemoteArgs {
     #[arg(long, global = true)]
     pub service: Option<reqwest::Url>,
     /// The key to call it with (`X-API-KEY`): a client's key for payments, one with the
-    /// admin scope for notifications. Default: `admin.key` of the settings, or the
+    /// admin scope for `unknown`, `webhooks` and `notifications`. Default: `admin.key` of the settings, or the
     /// development key in development.
     #[arg(long, env = "IVPAY_KEY", hide_env_values = true, global = true)]
     pub key: Option<String>,
@@ -83,6 +83,16 @@ impl Remote {
             .await
     }
 
+    /// `POST path` with `body` sent as it is, as JSON: the answer's `data`.
+    pub(crate) async fn post_raw(&self, path: &str, body: Vec<u8>) -> Result<Value, StartupError> {
+        let request = self
+            .http
+            .post(format!("{}{path}", self.service))
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body);
+        self.call(request, path).await
+    }
+
     /// `POST path` with a JSON body (and an `Idempotency-Key`, if given): the answer's
     /// `data`.
     pub(crate) async fn post(
@@ -126,6 +136,20 @@ impl Remote {
         }
         Ok(envelope["data"].clone())
     }
+}
+
+/// `text` as one URL path segment or query value: unreserved characters as they are, every
+/// other byte percent-encoded.
+pub(crate) fn enc(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 /// What the `payments` and `notifications` commands do.
@@ -195,17 +219,6 @@ pub(crate) async fn payments(
     action: PaymentsCommand,
 ) -> Result<(), StartupError> {
     let service = Remote::new(settings, remote)?;
-    let enc = |s: &str| -> String {
-        s.chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || "-_.".contains(c) {
-                    c.to_string()
-                } else {
-                    format!("%{:02X}", c as u32)
-                }
-            })
-            .collect()
-    };
     match action {
         PaymentsCommand::Create {
             amount,
@@ -334,7 +347,7 @@ pub(crate) async fn log(
                 ("state", state),
             ] {
                 if let Some(v) = value {
-                    path.push_str(&format!("&{name}={v}"));
+                    path.push_str(&format!("&{name}={}", enc(&v)));
                 }
             }
             let data = service.get(&path).await?;
@@ -345,7 +358,9 @@ pub(crate) async fn log(
             }
         }
         LogCommand::Get { id } => {
-            let data = service.get(&format!("/admin/notifications/{id}")).await?;
+            let data = service
+                .get(&format!("/admin/notifications/{}", enc(&id)))
+                .await?;
             if remote.json {
                 show(&data, &[], true);
             } else {
@@ -360,7 +375,7 @@ pub(crate) async fn log(
         LogCommand::Redeliver { id } => {
             let data = service
                 .post(
-                    &format!("/admin/notifications/{id}/redeliver"),
+                    &format!("/admin/notifications/{}/redeliver", enc(&id)),
                     &serde_json::json!({}),
                     None,
                 )
@@ -420,6 +435,9 @@ pub(crate) fn table(data: &Value, columns: &[&str]) -> String {
         format!("{}\n", padded.join("  ").trim_end())
     };
     let mut out = line(columns.iter().map(|c| c.to_uppercase()).collect());
+    if rows.is_empty() {
+        out.push_str("(none)\n");
+    }
     for row in rows {
         out.push_str(&line(row));
     }
@@ -431,6 +449,12 @@ mod tests {
     use super::*;
 
     #[test]
+    fn path_values_are_percent_encoded_byte_by_byte() {
+        assert_eq!(enc("order 7/№"), "order%207%2F%E2%84%96");
+        assert_eq!(enc("a-b_c.d~e"), "a-b_c.d~e");
+    }
+
+    #[test]
     fn a_table_pads_columns_and_shows_nulls_as_dashes() {
         let data = serde_json::json!([
             {"id": "a", "status": "PAID", "amount_fiat": "10.50"},
@@ -439,6 +463,11 @@ mod tests {
         assert_eq!(
             table(&data, &["id", "status", "amount_fiat"]),
             "ID    STATUS  AMOUNT_FIAT\na     PAID    10.50\nbbbb  -       1.00\n"
+        );
+        assert_eq!(
+            table(&serde_json::json!([]), &["id", "status"]),
+            "ID  STATUS\n(none)\n",
+            "an empty list says so"
         );
     }
 }

@@ -135,6 +135,10 @@ pub const COUNTERS: &[Counter] = &[
         ],
     ),
     (
+        "ivpay_webhook_replays_total",
+        &[("outcome", &["queued", "duplicate"])],
+    ),
+    (
         "ivpay_webhook_truth_total",
         &[("verdict", &["timely", "late", "lost", "disagreeing"])],
     ),

@@ -10,9 +10,9 @@ use ivpay_domain::{
     PaymentStatus, Timestamp,
 };
 use ivpay_ports::{
-    ClaimedPayment, IdempotencyClaim, IdempotencyRecord, InboxWebhook, IntentInsert, LeaseWrite,
-    NoAudience, NoticeAudience, OpenPayments, Page, PageRequest, PaymentFilter, PaymentStore,
-    ReconcileQueue, RepositoryError, WebhookInbox,
+    ClaimedPayment, IdempotencyClaim, IdempotencyRecord, InboxEntry, InboxWebhook, IntentInsert,
+    LeaseWrite, NoAudience, NoticeAudience, OpenPayments, Page, PageRequest, PaymentFilter,
+    PaymentStore, ReconcileQueue, RepositoryError, WebhookInbox,
 };
 use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType, Order, Query, SelectStatement};
@@ -36,6 +36,8 @@ const FINAL: [&str; 2] = [
     PaymentStatus::Paid.as_str(),
     PaymentStatus::Timeout.as_str(),
 ];
+/// Create outcomes an operator still has to resolve.
+const UNRESOLVED: [&str; 2] = ["unknown", "initiated"];
 
 /// How often [`SeaOrmRepository::insert_intent`] retries when a competing key holder
 /// disappears between its insert and our read (a release racing a claim).
@@ -597,6 +599,9 @@ impl PaymentStore for SeaOrmRepository {
         if let Some(to) = filter.created_to {
             query = query.filter(payment::Column::CreatedAt.lt(to.unix_seconds()));
         }
+        if filter.unresolved {
+            query = query.filter(payment::Column::CreateOutcome.is_in(UNRESOLVED));
+        }
         if let Some(after) = page.after {
             // Keyset pagination: strictly "older" than the last row, in (created_at, id)
             // order, so rows inserted meanwhile never shift or repeat later pages.
@@ -750,6 +755,27 @@ impl WebhookInbox for SeaOrmRepository {
             .await?;
         claimed.sort_by_key(|w| (w.received_at, w.id));
         Ok(claimed)
+    }
+
+    async fn pending_webhooks(&self, limit: u32) -> Result<Vec<InboxEntry>, RepositoryError> {
+        let models = inbox::Entity::find()
+            .filter(inbox::Column::QuarantinedAt.is_null())
+            .order_by_asc(inbox::Column::ReceivedAt)
+            .order_by_asc(inbox::Column::Id)
+            .limit(u64::from(limit))
+            .all(self.reader())
+            .await
+            .map_err(unavailable)?;
+        models
+            .into_iter()
+            .map(|m| {
+                let next_attempt_at = Timestamp::from_unix_seconds(m.next_attempt_at);
+                Ok(InboxEntry {
+                    webhook: InboxWebhook::try_from(m)?,
+                    next_attempt_at,
+                })
+            })
+            .collect()
     }
 
     /// `DELETE .. WHERE id = ? AND next_attempt_at = leased_until`: the claim's deadline

@@ -49,7 +49,7 @@ use crate::payment_store::{
 };
 use crate::reconcile_queue::{ClaimedPayment, ReconcileQueue};
 use crate::storage::{LeaseWrite, RepositoryError};
-use crate::webhook_inbox::{InboxWebhook, WebhookInbox};
+use crate::webhook_inbox::{InboxEntry, InboxWebhook, WebhookInbox};
 use ivpay_domain::{
     ClientId, CreateOutcome, Disabled, Endpoint, EndpointId, ForeignId, IdempotencyKey, InternalId,
     NoticeBody, Payment, PaymentEvent, PaymentId, Timestamp,
@@ -357,6 +357,13 @@ impl PaymentStore for InMemoryRepository {
             .filter(|p| filter.created_from.is_none_or(|t| p.created_at() >= t))
             .filter(|p| filter.created_to.is_none_or(|t| p.created_at() < t))
             .filter(|p| {
+                !filter.unresolved
+                    || matches!(
+                        p.outcome(),
+                        CreateOutcome::Unknown { .. } | CreateOutcome::Initiated
+                    )
+            })
+            .filter(|p| {
                 page.after
                     .is_none_or(|c| (p.created_at(), p.id()) < (c.created_at, c.id))
             })
@@ -505,6 +512,21 @@ impl WebhookInbox for InMemoryRepository {
             }
             _ => Ok(LeaseWrite::LeaseLost),
         }
+    }
+
+    async fn pending_webhooks(&self, limit: u32) -> Result<Vec<InboxEntry>, RepositoryError> {
+        let mut found: Vec<InboxEntry> = self
+            .lock()
+            .inbox
+            .values()
+            .map(|(webhook, at)| InboxEntry {
+                webhook: webhook.clone(),
+                next_attempt_at: *at,
+            })
+            .collect();
+        found.sort_by_key(|e| (e.webhook.received_at, e.webhook.id));
+        found.truncate(limit as usize);
+        Ok(found)
     }
 }
 

@@ -60,7 +60,7 @@ pub use use_cases::{
     AdminError, BrokenInvariant, CreateError, CreateReply, Health, InboxReport, PaymentRead,
     PaymentRef, PaymentUseCases, QueryError, ReconcileReport, Refresh, UpdateError, WebhookReceipt,
 };
-pub use webhook_inbox::{InboxWebhook, WebhookInbox};
+pub use webhook_inbox::{InboxEntry, InboxWebhook, WebhookInbox};
 
 #[cfg(any(test, feature = "mocks"))]
 pub use clock::MockClock;

@@ -60,6 +60,10 @@ pub struct PaymentFilter {
     pub created_from: Option<Timestamp>,
     /// Created before.
     pub created_to: Option<Timestamp>,
+    /// Only payments whose create outcome is open: *unknown* (IVPAY may or may not have
+    /// made it) or still *initiated* (no answer recorded). What an operator links or
+    /// abandons.
+    pub unresolved: bool,
 }
 
 /// A position in the listing: the last payment of the previous page. Payments are listed

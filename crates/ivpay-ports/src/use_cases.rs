@@ -12,6 +12,7 @@ use ivpay_domain::{
 use crate::gateway::GatewayError;
 use crate::payment_store::{Page, PageRequest, PaymentFilter};
 use crate::storage::RepositoryError;
+use crate::webhook_inbox::InboxEntry;
 
 /// A way to name a payment from outside: our id (a UUID) or IVPAY's.
 #[derive(Clone, PartialEq, Eq, Debug)]
@@ -417,6 +418,32 @@ pub trait PaymentUseCases: Send + Sync {
         client: ClientId,
         reference: PaymentRef,
     ) -> Result<Vec<PaymentEvent>, QueryError>;
+
+    /// A page of every client's payments, for an operator: the filter as given (its
+    /// `owner`, if set, narrows to one client).
+    ///
+    /// # Errors
+    ///
+    /// [`QueryError::Storage`].
+    async fn list_all(&self, filter: PaymentFilter, page: PageRequest) -> Result<Page, QueryError>;
+
+    /// The webhooks waiting in the inbox for IVPAY's confirmation, oldest first, at most
+    /// `limit`.
+    ///
+    /// # Errors
+    ///
+    /// [`QueryError::Storage`].
+    async fn webhook_inbox(&self, limit: u32) -> Result<Vec<InboxEntry>, QueryError>;
+
+    /// Any client's payment, by IVPAY's id or ours, with its history, for an operator.
+    ///
+    /// # Errors
+    ///
+    /// [`QueryError::NotFound`], [`QueryError::Storage`].
+    async fn payment_history(
+        &self,
+        reference: PaymentRef,
+    ) -> Result<(Payment, Vec<PaymentEvent>), QueryError>;
 
     /// An operator links a payment whose create outcome is *unknown* or *initiated* to
     /// IVPAY's `payment_id`, after IVPAY's `GET` confirms the payment exists and (when it

@@ -21,6 +21,16 @@ pub struct InboxWebhook {
     pub attempts: u32,
 }
 
+/// A webhook in the inbox as an operator sees it: the webhook, and when it is next tried
+/// (while a worker holds it: when that worker's lease runs out).
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct InboxEntry {
+    /// The webhook.
+    pub webhook: InboxWebhook,
+    /// When it is next tried.
+    pub next_attempt_at: Timestamp,
+}
+
 /// Webhooks waiting for IVPAY's confirmation. A webhook is kept here before it is answered
 /// 200, leased to one worker at a time while it is confirmed, and removed once what IVPAY
 /// said is applied.
@@ -86,4 +96,12 @@ pub trait WebhookInbox: Send + Sync {
         next_attempt_at: Timestamp,
         attempts: u32,
     ) -> Result<LeaseWrite, RepositoryError>;
+
+    /// The webhooks waiting in the inbox (quarantined rows aside), oldest first, at most
+    /// `limit`: what an operator looks at when webhooks seem not to be applied.
+    ///
+    /// # Errors
+    ///
+    /// [`RepositoryError::Unavailable`], [`RepositoryError::Corrupt`].
+    async fn pending_webhooks(&self, limit: u32) -> Result<Vec<InboxEntry>, RepositoryError>;
 }

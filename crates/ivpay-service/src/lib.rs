@@ -74,9 +74,10 @@ use ivpay_domain::{
     PaymentId, StatusUpdate, WebhookHint,
 };
 use ivpay_ports::{
-    AdminError, Clock, CreateError, CreateReply, Health, InboxReport, Page, PageRequest,
-    PaymentFilter, PaymentGateway, PaymentRead, PaymentRef, PaymentStore, PaymentUseCases,
-    QueryError, ReconcileQueue, ReconcileReport, UpdateError, WebhookInbox, WebhookReceipt,
+    AdminError, Clock, CreateError, CreateReply, Health, InboxEntry, InboxReport, Page,
+    PageRequest, PaymentFilter, PaymentGateway, PaymentRead, PaymentRef, PaymentStore,
+    PaymentUseCases, QueryError, ReconcileQueue, ReconcileReport, UpdateError, WebhookInbox,
+    WebhookReceipt,
 };
 
 /// The use cases, over storage `R`, an IVPAY gateway `G` and a clock `C`.
@@ -171,6 +172,24 @@ where
         page: PageRequest,
     ) -> Result<Page, QueryError> {
         self.list_payments(client, filter, page).await
+    }
+
+    async fn list_all(&self, filter: PaymentFilter, page: PageRequest) -> Result<Page, QueryError> {
+        self.list_every_payment(filter, page).await
+    }
+
+    async fn payment_history(
+        &self,
+        reference: PaymentRef,
+    ) -> Result<(Payment, Vec<PaymentEvent>), QueryError> {
+        self.history_of_any(reference).await
+    }
+
+    async fn webhook_inbox(&self, limit: u32) -> Result<Vec<InboxEntry>, QueryError> {
+        Ok(self
+            .repo
+            .pending_webhooks(limit.clamp(1, query::MAX_PAGE))
+            .await?)
     }
 
     async fn health(&self) -> Result<Health, QueryError> {

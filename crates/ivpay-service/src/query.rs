@@ -18,16 +18,21 @@ where
     /// The payment `reference` names, if `client` owns it. Another client's payment is
     /// answered exactly as a missing one: the same query, the same error, so neither the
     /// answer nor its timing tells that it exists.
+    /// Whoever's payment `reference` names.
+    async fn find(&self, reference: &PaymentRef) -> Result<Option<Payment>, QueryError> {
+        Ok(match reference {
+            PaymentRef::Internal(id) => self.repo.get(*id).await?,
+            PaymentRef::Ivpay(id) => self.repo.get_by_payment_id(id).await?,
+        })
+    }
+
     async fn lookup(
         &self,
         client: &ClientId,
         reference: &PaymentRef,
     ) -> Result<Payment, QueryError> {
-        let found = match reference {
-            PaymentRef::Internal(id) => self.repo.get(*id).await?,
-            PaymentRef::Ivpay(id) => self.repo.get_by_payment_id(id).await?,
-        };
-        found
+        self.find(reference)
+            .await?
             .filter(|payment| payment.is_owned_by(client))
             .ok_or_else(|| QueryError::NotFound(reference.clone()))
     }
@@ -38,13 +43,33 @@ where
         filter: PaymentFilter,
         page: PageRequest,
     ) -> Result<Page, QueryError> {
-        let page = PageRequest {
-            limit: page.limit.clamp(1, MAX_PAGE),
-            ..page
-        };
         let filter = PaymentFilter {
             owner: Some(client),
             ..filter
+        };
+        self.list_every_payment(filter, page).await
+    }
+
+    pub(crate) async fn history_of_any(
+        &self,
+        reference: PaymentRef,
+    ) -> Result<(Payment, Vec<PaymentEvent>), QueryError> {
+        let payment = self
+            .find(&reference)
+            .await?
+            .ok_or(QueryError::NotFound(reference))?;
+        let events = self.repo.events(payment.id()).await?;
+        Ok((payment, events))
+    }
+
+    pub(crate) async fn list_every_payment(
+        &self,
+        filter: PaymentFilter,
+        page: PageRequest,
+    ) -> Result<Page, QueryError> {
+        let page = PageRequest {
+            limit: page.limit.clamp(1, MAX_PAGE),
+            ..page
         };
         Ok(self.repo.list(&filter, page).await?)
     }

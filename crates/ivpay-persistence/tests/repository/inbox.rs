@@ -1,7 +1,7 @@
 //! The webhook inbox: kept verbatim, claimed once, retried later, removed when done.
 
 use ivpay_domain::{ReportedStatus, WebhookHint};
-use ivpay_ports::{InboxWebhook, LeaseWrite};
+use ivpay_ports::{InboxEntry, InboxWebhook, LeaseWrite};
 
 use crate::support::{LEASE, Storage, at, id};
 
@@ -137,5 +137,58 @@ pub(crate) async fn a_stale_inbox_claimer_can_neither_retry_nor_finish(repo: imp
             .await
             .expect("claimed")
             .is_empty()
+    );
+}
+
+pub(crate) async fn pending_webhooks_are_listed_oldest_first_with_their_next_attempt(
+    repo: impl Storage,
+) {
+    assert!(repo.pending_webhooks(10).await.expect("listed").is_empty());
+    let older = webhook(3, 10);
+    repo.store_webhook(&webhook(4, 30), at(30))
+        .await
+        .expect("kept");
+    repo.store_webhook(&older, at(10)).await.expect("kept");
+    repo.store_webhook(&webhook(5, 20), at(20))
+        .await
+        .expect("kept");
+    // A claim moves the next attempt to the lease's end: the listing shows that.
+    let claimed = repo
+        .claim_webhooks(at(10), LEASE, 1)
+        .await
+        .expect("claimed");
+    assert_eq!(claimed.len(), 1);
+
+    let listed = repo.pending_webhooks(2).await.expect("listed");
+    assert_eq!(
+        listed,
+        vec![
+            InboxEntry {
+                webhook: older,
+                next_attempt_at: at(10) + LEASE,
+            },
+            InboxEntry {
+                webhook: webhook(5, 20),
+                next_attempt_at: at(20),
+            },
+        ],
+        "oldest first, verbatim, at most the limit"
+    );
+    let finished = repo
+        .finish_webhook(id(3), at(10) + LEASE)
+        .await
+        .expect("finished");
+    assert_eq!(finished, LeaseWrite::Written);
+    let left: Vec<_> = repo
+        .pending_webhooks(10)
+        .await
+        .expect("listed")
+        .into_iter()
+        .map(|e| e.webhook.id)
+        .collect();
+    assert_eq!(
+        left,
+        vec![id(5), id(4)],
+        "a finished webhook leaves the list"
     );
 }

@@ -99,6 +99,8 @@ suite! {
         inbox::a_stale_inbox_claimer_can_neither_retry_nor_finish,
         abandon::abandoning_settles_and_releases_the_key_or_neither,
         abandon::abandoning_releases_only_a_key_that_names_the_payment,
+        inbox::pending_webhooks_are_listed_oldest_first_with_their_next_attempt,
+        payments::unresolved_lists_only_unknown_and_initiated_outcomes,
         notifications::a_change_writes_one_notice_per_listening_endpoint_with_one_message_id,
         notifications::every_settled_outcome_is_announced_to_the_endpoints_that_want_it,
         notifications::a_lost_compare_and_set_writes_no_notice,

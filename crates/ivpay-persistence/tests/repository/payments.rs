@@ -181,6 +181,7 @@ pub(crate) async fn filters_narrow_by_status_foreign_id_and_creation_range(repo:
             created_from: Some(at(1_030)),
             created_to: None,
             owner: Some(shop()),
+            unresolved: false,
         })
         .await,
         vec![id(9), id(6), id(3)]
@@ -698,4 +699,39 @@ pub(crate) async fn a_listing_for_one_owner_holds_only_its_payments(repo: impl S
     assert_eq!(listed(shop()).await, vec![id(4), id(2), id(0)]);
     assert_eq!(listed(kiosk).await, vec![id(5), id(3), id(1)]);
     assert_eq!(listed("nobody".parse().expect("client")).await, vec![]);
+}
+
+pub(crate) async fn unresolved_lists_only_unknown_and_initiated_outcomes(repo: impl Storage) {
+    // 0: initiated (no answer yet); 1: created; 2..=4: rejected, unknown, abandoned.
+    repo.insert_intent(&intent(0, "1.00", 300), None)
+        .await
+        .expect("stored");
+    created_upstream(&repo, 1, 301, None).await;
+    for (n, settle) in [(2u128, "rejected"), (3, "unknown"), (4, "abandoned")] {
+        let mut p = intent(n, "5.00", 300 + n as i64);
+        repo.insert_intent(&p, None).await.expect("stored");
+        let read = p.version();
+        match settle {
+            "rejected" => p.mark_rejected("no".into(), at(310)),
+            "unknown" => p.mark_unknown("timed out".into(), at(310)),
+            _ => p.mark_abandoned("never sent".into(), at(310)),
+        }
+        .expect("settles");
+        repo.save_outcome(&p, read, None).await.expect("saved");
+    }
+    let open = listed_ids(
+        &repo,
+        PaymentFilter {
+            unresolved: true,
+            ..PaymentFilter::default()
+        },
+    )
+    .await;
+    assert_eq!(
+        open,
+        vec![id(3), id(0)],
+        "unknown and initiated, newest first"
+    );
+    let all = listed_ids(&repo, PaymentFilter::default()).await;
+    assert_eq!(all.len(), 5, "without the filter every outcome is listed");
 }
