@@ -139,10 +139,48 @@ pub(crate) fn hint_of(account: AccountId, raw: &[u8]) -> Result<WebhookHint, Api
             "required (the body is JSON but not an object)",
         ));
     }
+    count_undocumented(&value);
     // Cannot fail: every field takes any JSON value, and an object has no duplicate keys.
     let body =
         WebhookBody::deserialize(value).map_err(|e| ApiError::MalformedBody(e.to_string()))?;
     body.hint(account, raw)
+}
+
+/// Fields public code reads from a notice (IVPAY does not publish the payloads), and the
+/// envelope's own.
+const KNOWN_FIELDS: [&str; 6] = [
+    "payment_id",
+    "status",
+    "processed_at",
+    "foreign_id",
+    "network",
+    "tx_url",
+];
+const ENVELOPE_FIELDS: [&str; 3] = ["success", "data", "error"];
+
+/// Counts each field of a notice (top level, and inside an object `data`) that neither
+/// public code nor the envelope names: contract drift,
+/// `ivpay_contract_drift_fields_total{source="webhook"}`. The body itself is kept in full.
+fn count_undocumented(value: &Value) {
+    let Value::Object(top) = value else { return };
+    let nested = match top.get("data") {
+        Some(Value::Object(data)) => Some(data),
+        _ => None,
+    };
+    let unknown = top
+        .keys()
+        .filter(|k| !KNOWN_FIELDS.contains(&k.as_str()) && !ENVELOPE_FIELDS.contains(&k.as_str()))
+        .chain(
+            nested
+                .into_iter()
+                .flat_map(|d| d.keys())
+                .filter(|k| !KNOWN_FIELDS.contains(&k.as_str())),
+        )
+        .count();
+    if unknown > 0 {
+        metrics::counter!("ivpay_contract_drift_fields_total", "source" => "webhook")
+            .increment(unknown as u64);
+    }
 }
 
 /// The name of a receipt, as the 200 body's `outcome` and the metric label.
@@ -226,6 +264,24 @@ mod tests {
             .expect("nested");
         assert_eq!(nested.payment_id.as_str(), "abc");
         assert_eq!(nested.status, Some(ReportedStatus::from("PAID")));
+    }
+
+    #[test]
+    fn fields_nobody_documents_are_counted_as_drift() {
+        let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        metrics::with_local_recorder(&recorder, || {
+            hint(r#"{"payment_id":"a","status":"PAID","network":"TRON","tx_url":"x"}"#)
+                .expect("known fields only");
+            hint(r#"{"success":true,"event":"paid","data":{"payment_id":"a","fee":"0.1","amount":"1"}}"#)
+                .expect("three unknown");
+        });
+        let page = handle.render();
+        assert!(
+            page.lines()
+                .any(|l| l == "ivpay_contract_drift_fields_total{source=\"webhook\"} 3"),
+            "{page}"
+        );
     }
 
     #[test]

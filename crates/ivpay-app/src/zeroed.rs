@@ -42,6 +42,10 @@ pub const COUNTERS: &[Counter] = &[
         )],
     ),
     (
+        "ivpay_contract_drift_fields_total",
+        &[("source", &["create", "get", "webhook"])],
+    ),
+    (
         "ivpay_contract_drift_total",
         &[
             ("kind", &["status"]),

@@ -354,7 +354,7 @@ impl IvpayClient {
         }
     }
 
-    async fn attempt<T: serde::de::DeserializeOwned>(
+    async fn attempt<T: serde::de::DeserializeOwned + wire::Documented>(
         &self,
         operation: Operation,
         url: Url,
@@ -378,11 +378,12 @@ impl IvpayClient {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| parse_retry_after(v, SystemTime::now()));
         let body = read_capped(&mut response, status).await?;
-        self.interpret(status, retry_after, &body, payment_id)
+        self.interpret(operation, status, retry_after, &body, payment_id)
     }
 
-    fn interpret<T: serde::de::DeserializeOwned>(
+    fn interpret<T: serde::de::DeserializeOwned + wire::Documented>(
         &self,
+        operation: Operation,
         status: StatusCode,
         retry_after: Option<Duration>,
         body: &[u8],
@@ -447,6 +448,9 @@ impl IvpayClient {
             .data_as::<T>()
             .map_err(|e| protocol(&format!("unexpected data ({e})")))?;
         let raw = String::from_utf8(body.to_vec()).map_err(|_| protocol("body is not UTF-8"))?;
+        for field in envelope.extra.keys().chain(data.undocumented().keys()) {
+            crate::drift::undocumented_field(operation.as_str(), field);
+        }
         Ok(Reply {
             data,
             status: code,

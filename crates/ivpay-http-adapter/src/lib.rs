@@ -42,6 +42,7 @@
 //! ```
 
 mod client;
+mod drift;
 mod error;
 mod gateway;
 mod notify;

@@ -20,6 +20,14 @@ pub enum Operation {
 }
 
 impl Operation {
+    /// Its name in metrics and logs: `create`, `get`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Create => "create",
+            Self::Get => "get",
+        }
+    }
+
     /// The HTTP method of the call.
     pub fn method(self) -> reqwest::Method {
         match self {

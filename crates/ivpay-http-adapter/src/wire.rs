@@ -143,6 +143,25 @@ pub struct PaymentDetails {
     pub extra: Extra,
 }
 
+/// An answer's `data` read into the fields IVPAY's documentation names; what else IVPAY
+/// sent is kept, and is contract drift.
+pub trait Documented {
+    /// The fields IVPAY sent that its documentation does not name.
+    fn undocumented(&self) -> &Extra;
+}
+
+impl Documented for CreatedPayment {
+    fn undocumented(&self) -> &Extra {
+        &self.extra
+    }
+}
+
+impl Documented for PaymentDetails {
+    fn undocumented(&self) -> &Extra {
+        &self.extra
+    }
+}
+
 /// A JSON object's members, each kept as raw text until a field asks for it.
 #[derive(Deserialize)]
 #[serde(transparent)]

@@ -203,6 +203,53 @@ async fn unauthorized_is_reported_and_not_retried() -> TestResult {
     Ok(())
 }
 
+/// Fields IVPAY's documentation does not name are contract drift: kept, and counted by the
+/// call they came on (documented answers count nothing).
+#[test]
+fn undocumented_fields_are_counted_as_contract_drift() {
+    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+    let handle = recorder.handle();
+    metrics::with_local_recorder(&recorder, || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime")
+            .block_on(async {
+                let server = MockServer::start().await;
+                mount_create(&server, json(200, CREATE_RESPONSE), 1).await;
+                client(&server)
+                    .create(&create_request("123456"))
+                    .await
+                    .expect("created");
+                let drifted = GET_RESPONSE
+                    .replacen("{", r#"{"request_id": "r-1", "#, 1)
+                    .replace(
+                        r#""status": "PAID""#,
+                        r#""status": "PAID", "network": "TRON", "fee": "0.10""#,
+                    );
+                mount_get(&server, json(200, &drifted), 1).await;
+                let remote = client(&server).get(&payment_id()).await.expect("read");
+                assert_eq!(remote.status, ReportedStatus::Known(PaymentStatus::Paid));
+            });
+    });
+    let page = handle.render();
+    let series = |source: &str| {
+        page.lines()
+            .find_map(|l| {
+                l.strip_prefix(&format!(
+                    "ivpay_contract_drift_fields_total{{source=\"{source}\"}} "
+                ))
+            })
+            .map(str::to_owned)
+    };
+    assert_eq!(series("get").as_deref(), Some("3"), "{page}");
+    assert_eq!(
+        series("create"),
+        None,
+        "the documented create answer: {page}"
+    );
+}
+
 #[tokio::test]
 async fn bad_request_is_rejected_with_ivpays_message() -> TestResult {
     let server = MockServer::start().await;
