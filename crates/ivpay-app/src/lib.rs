@@ -97,9 +97,19 @@ fn migrating_banner(pending: &[String]) {
     if pending.is_empty() {
         println!("the schema is up to date");
     }
-    for name in pending {
-        println!("applying {name}");
+    if !pending.is_empty() {
+        println!(
+            "{} migration(s) to apply: {}",
+            pending.len(),
+            pending.join(", ")
+        );
     }
+}
+
+/// One line per migration, as soon as it is committed.
+#[allow(clippy::print_stdout, reason = "the operator watches the migration")]
+fn migrated_one(name: &str, took: std::time::Duration) {
+    println!("applied {name} in {} ms", took.as_millis());
 }
 
 #[allow(clippy::print_stdout, reason = "the operator watches the migration")]
@@ -198,11 +208,11 @@ pub async fn run(cli: Cli) -> Result<(), RunError> {
                 .await
                 .map_err(StartupError::from)?;
             migrating_banner(&pending);
-            ivpay_persistence::migrate_up(&db)
+            let applied = ivpay_persistence::migrate_up_each(&db, migrated_one)
                 .await
                 .map_err(StartupError::from)?;
-            tracing::info!(url = %settings.database.url, applied = pending.len(), "migrations applied");
-            migrated_banner(pending.len());
+            tracing::info!(url = %settings.database.url, applied, "migrations applied");
+            migrated_banner(applied);
         }
         Command::Adopt { client } => {
             let db = migrated(&settings).await?;

@@ -67,8 +67,14 @@ async fn doctor_names_the_fix_for_each_problem_and_passes_a_healthy_deployment()
     let (migrated, text) = run(dir.path(), &["migrate"], &live(&ivpay, &db, MERCHANT_KEY));
     assert!(migrated, "{text}");
     assert!(
-        text.contains("applying m0001_payments") && text.contains("applying m0005_notifications"),
-        "migrate says what it applies: {text}"
+        text.contains("5 migration(s) to apply: m0001_payments, ")
+            && text.contains("applied m0001_payments in ")
+            && text.contains("applied m0005_notifications in ")
+            && text
+                .find("applied m0001")
+                .zip(text.find("applied m0005"))
+                .is_some_and(|(a, b)| a < b),
+        "migrate says what it applies, one line each as it goes: {text}"
     );
     let (again, text) = run(dir.path(), &["migrate"], &live(&ivpay, &db, MERCHANT_KEY));
     assert!(again && text.contains("the schema is up to date"), "{text}");

@@ -58,5 +58,7 @@ pub mod testing;
 
 pub use database::{Backend, Database, DatabaseOptions, Durability, SqliteSettings, connect};
 pub use error::{ConnectError, MigrateError};
-pub use migration::{Migrator, applied_migrations, migrate_down, migrate_up, pending_migrations};
+pub use migration::{
+    Migrator, applied_migrations, migrate_down, migrate_up, migrate_up_each, pending_migrations,
+};
 pub use repository::SeaOrmRepository;

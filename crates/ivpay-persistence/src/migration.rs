@@ -27,6 +27,8 @@ const MIGRATION_LOCK: i64 = 0x6976_7061_796d_6967;
 #[derive(Clone, Copy)]
 enum Direction {
     Up,
+    /// The next pending migration only.
+    UpOne,
     Down(Option<u32>),
 }
 
@@ -34,17 +36,31 @@ enum Direction {
 /// on SQLite begun `IMMEDIATE` (taking the single write lock at once). Instances starting
 /// together therefore migrate one after the other, the later ones finding nothing to do,
 /// and a failure anywhere undoes the whole run. Each migration is a savepoint inside it.
-async fn run(db: &Database, direction: Direction) -> Result<(), DbErr> {
+/// Answers the name of the migration a [`Direction::UpOne`] applied (`None` when none
+/// was pending).
+async fn run(db: &Database, direction: Direction) -> Result<Option<String>, DbErr> {
     let txn = crate::database::begin_write(db.connection()).await?;
     if txn.get_database_backend() == DbBackend::Postgres {
         txn.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({MIGRATION_LOCK})"))
             .await?;
     }
+    let mut applied = None;
     match direction {
         Direction::Up => Migrator::up(&txn, None).await?,
+        Direction::UpOne => {
+            // Read under the lock: another instance may have applied some meanwhile.
+            applied = Migrator::get_pending_migrations(&txn)
+                .await?
+                .first()
+                .map(|m| m.name().to_owned());
+            if applied.is_some() {
+                Migrator::up(&txn, Some(1)).await?;
+            }
+        }
         Direction::Down(steps) => Migrator::down(&txn, steps).await?,
     }
-    txn.commit().await
+    txn.commit().await?;
+    Ok(applied)
 }
 
 /// ivpay's migrations, in order, as a sea-orm [`MigratorTrait`]: for a host that runs its
@@ -65,14 +81,46 @@ impl MigratorTrait for Migrator {
     }
 }
 
-/// Applies every pending migration, each in its own transaction. Running it on an
-/// up-to-date database does nothing, so the app may call it on every start.
+/// Applies every pending migration, all in one transaction (each a savepoint in it).
+/// Running it on an up-to-date database does nothing, so the app may call it on every
+/// start.
 ///
 /// # Errors
 ///
 /// [`MigrateError`] when a migration fails; the whole run is rolled back.
 pub async fn migrate_up(db: &Database) -> Result<(), MigrateError> {
-    run(db, Direction::Up).await.map_err(MigrateError::from_db)
+    run(db, Direction::Up)
+        .await
+        .map(drop)
+        .map_err(MigrateError::from_db)
+}
+
+/// Applies the pending migrations one at a time, each in its own serialized transaction,
+/// calling `applied` with each one's name and how long it took as soon as it is committed:
+/// for an operator watching a long upgrade. Answers how many were applied.
+///
+/// # Errors
+///
+/// [`MigrateError`] when a migration fails: that one is rolled back, those before it stay
+/// applied, and running again resumes with it.
+pub async fn migrate_up_each(
+    db: &Database,
+    mut applied: impl FnMut(&str, std::time::Duration),
+) -> Result<usize, MigrateError> {
+    let mut count = 0;
+    loop {
+        let started = std::time::Instant::now();
+        match run(db, Direction::UpOne)
+            .await
+            .map_err(MigrateError::from_db)?
+        {
+            Some(name) => {
+                applied(&name, started.elapsed());
+                count += 1;
+            }
+            None => return Ok(count),
+        }
+    }
 }
 
 /// Rolls back the last `steps` applied migrations, or all of them with `None`. Rolling
@@ -85,6 +133,7 @@ pub async fn migrate_up(db: &Database) -> Result<(), MigrateError> {
 pub async fn migrate_down(db: &Database, steps: Option<u32>) -> Result<(), MigrateError> {
     run(db, Direction::Down(steps))
         .await
+        .map(drop)
         .map_err(MigrateError::from_db)
 }
 
