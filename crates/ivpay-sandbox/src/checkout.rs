@@ -1,15 +1,20 @@
-//! The hosted payment page `payment_url` points at: plain HTML forms a person (or a
-//! headless browser) clicks through to choose a coin, pay, or give up.
+//! The hosted payment page `payment_url` points at, shaped like a crypto checkout: the
+//! amount, a coin choice, then a (fake) deposit address with its QR code, a countdown to
+//! the payment's timeout, and the status kept current without a reload. Buttons pay in
+//! full, underpay (the payment stays PENDING and times out), give up, or let it expire.
+//! Plain HTML forms underneath, so it works without JavaScript (and for a headless
+//! browser); a few lines of inline script poll `{page}/status` once a second. No external
+//! assets: the QR code is inline SVG drawn here.
 
 use std::fmt::Write as _;
 
 use axum::Router;
 use axum::extract::{Form, OriginalUri, Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{Html, IntoResponse, Json, Redirect, Response};
 use axum::routing::{get, post};
 use ivpay_domain::PaymentStatus;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::ControlError;
 use crate::payment::{ChangeOutcome, PaymentSnapshot};
@@ -24,6 +29,56 @@ pub(crate) fn routes() -> Router<Sandbox> {
         .route("/checkout/{payment_id}/coin", post(choose_coin))
         .route("/checkout/{payment_id}/pay", post(pay))
         .route("/checkout/{payment_id}/cancel", post(give_up))
+        .route("/checkout/{payment_id}/underpay", post(underpay))
+        .route("/checkout/{payment_id}/expire", post(expire))
+        .route("/checkout/{payment_id}/status", get(status))
+}
+
+/// What the page polls: enough to redraw the status and the countdown.
+#[derive(Serialize)]
+struct StatusView {
+    status: PaymentStatus,
+    remaining_seconds: i64,
+    coin: Option<String>,
+    received: Option<String>,
+}
+
+async fn status(State(sandbox): State<Sandbox>, Path(payment_id): Path<String>) -> Response {
+    match sandbox.checkout_view(&payment_id) {
+        Some((p, remaining_seconds)) => (
+            [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
+            Json(StatusView {
+                status: p.status,
+                remaining_seconds,
+                coin: p.coin,
+                received: p.received,
+            }),
+        )
+            .into_response(),
+        None => not_found(&payment_id),
+    }
+}
+
+async fn underpay(
+    State(sandbox): State<Sandbox>,
+    Path(payment_id): Path<String>,
+    OriginalUri(uri): OriginalUri,
+) -> Response {
+    let page = page_path(uri.path());
+    match sandbox.underpay_from_checkout(&payment_id) {
+        Ok(_) => Redirect::to(&page).into_response(),
+        Err(error) => after_action(&sandbox, &payment_id, Err(error), None, page),
+    }
+}
+
+/// Lets the payment run out now: TIMEOUT, as when its window closes, and back to the page.
+async fn expire(
+    State(sandbox): State<Sandbox>,
+    Path(payment_id): Path<String>,
+    OriginalUri(uri): OriginalUri,
+) -> Response {
+    let result = sandbox.change_from_checkout(&payment_id, PaymentStatus::Timeout, None);
+    after_action(&sandbox, &payment_id, result, None, page_path(uri.path()))
 }
 
 async fn page(
@@ -31,8 +86,8 @@ async fn page(
     Path(payment_id): Path<String>,
     OriginalUri(uri): OriginalUri,
 ) -> Response {
-    match sandbox.payment(&payment_id) {
-        Some(payment) => Html(render(&payment, uri.path(), None)).into_response(),
+    match sandbox.checkout_view(&payment_id) {
+        Some((payment, left)) => Html(render(&payment, left, uri.path(), None)).into_response(),
         None => not_found(&payment_id),
     }
 }
@@ -111,10 +166,10 @@ fn after_action(
             }
         }
         Err(ControlError::UnknownPayment(_)) => not_found(payment_id),
-        Err(error) => match sandbox.payment(payment_id) {
-            Some(payment) => (
+        Err(error) => match sandbox.checkout_view(payment_id) {
+            Some((payment, left)) => (
                 StatusCode::CONFLICT,
-                Html(render(&payment, &page, Some(&error.to_string()))),
+                Html(render(&payment, left, &page, Some(&error.to_string()))),
             )
                 .into_response(),
             None => not_found(payment_id),
@@ -135,39 +190,91 @@ fn not_found(payment_id: &str) -> Response {
         .into_response()
 }
 
-/// The page for `payment`; `page` is its own path, which the forms post below.
-fn render(payment: &PaymentSnapshot, page: &str, error: Option<&str>) -> String {
+/// The look: one card, a status badge per status, nothing fetched from elsewhere.
+const STYLE: &str = "body{font-family:system-ui,sans-serif;background:#f3f4f6;margin:0}\
+main{max-width:26em;margin:2em auto;background:#fff;border-radius:12px;padding:1.5em 2em;\
+box-shadow:0 2px 12px #0002}header{color:#6b7280;font-size:.85em}\
+.amount{font-size:2.2em;font-weight:600;margin:.3em 0}dt{color:#6b7280;font-size:.85em}\
+dd{margin:0 0 .6em;word-break:break-all}.badge{padding:.15em .6em;border-radius:1em;\
+font-size:.85em;font-weight:600}.s-CREATED{background:#e5e7eb}.s-PENDING{background:#fef3c7}\
+.s-PAID{background:#d1fae5}.s-TIMEOUT{background:#fee2e2}button{margin:.2em;padding:.5em 1em;\
+border-radius:6px;border:1px solid #d1d5db;background:#fff;cursor:pointer}\
+button.primary{background:#111827;color:#fff}#qr{display:block;margin:.5em auto}\
+#address{font-family:monospace}form{display:inline}";
+
+/// Polls `{page}/status` each second: redraws the badge and the countdown; a final status
+/// replaces the buttons with its message; another non-final one reloads the buttons.
+const SCRIPT: &str = "(function(){var b=document.body,s=document.getElementById('status'),\
+c=document.getElementById('countdown'),left=+c.dataset.remaining,shown=s.textContent;\
+function fmt(n){if(n<=0)return 'expired';var m=Math.floor(n/60),x=n%60;\
+return m+':'+(x<10?'0':'')+x;}\
+setInterval(function(){if(left>0){left--;c.textContent=fmt(left);}},1000);\
+function done(t){var a=document.getElementById('actions');if(a)a.hidden=true;\
+var d=document.getElementById('done');d.textContent=t;d.hidden=false;}\
+function poll(){fetch(b.dataset.statusUrl,{cache:'no-store'}).then(function(r){return r.json();})\
+.then(function(v){s.textContent=v.status;s.className='badge s-'+v.status;left=v.remaining_seconds;\
+c.textContent=fmt(left);if(v.status==='PAID')done('Paid. Thank you.');\
+else if(v.status==='TIMEOUT')done('This payment has expired.');\
+else if(v.status!==shown){location.reload();}}).catch(function(){})\
+.then(function(){setTimeout(poll,1000);});}setTimeout(poll,1000);})();";
+
+/// The page for `payment` with `left` seconds to its timeout; `page` is its own path,
+/// which the forms post below.
+fn render(payment: &PaymentSnapshot, left: i64, page: &str, error: Option<&str>) -> String {
     let page = escape(page);
-    let mut html = String::with_capacity(2048);
-    html.push_str(
+    let mut html = String::with_capacity(8192);
+    let _ = write!(
+        html,
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <title>IVPAY sandbox checkout</title>\
-         <style>body{font-family:sans-serif;max-width:32em;margin:2em auto}\
-         dt{font-weight:bold}button{margin:.2em;padding:.4em 1em}</style></head><body>\n\
-         <h1>IVPAY sandbox checkout</h1>\n",
+         <meta name=\"viewport\" content=\"width=device-width\">\
+         <title>IVPAY sandbox checkout</title><style>{STYLE}</style></head>\
+         <body data-status-url=\"{page}/status\"><main>\n\
+         <header>IVPAY sandbox: a test payment, no money moves</header>\n"
     );
     if let Some(error) = error {
         let _ = writeln!(html, "<p id=\"error\" role=\"alert\">{}</p>", escape(error));
     }
     let _ = write!(
         html,
-        "<dl>\n<dt>Payment</dt><dd id=\"payment-id\">{}</dd>\n\
-         <dt>Amount</dt><dd id=\"amount\">{}</dd>\n\
-         <dt>Currency</dt><dd id=\"currency\">{}</dd>\n\
-         <dt>Order</dt><dd id=\"foreign-id\">{}</dd>\n\
-         <dt>Status</dt><dd id=\"status\">{}</dd>\n",
-        escape(&payment.payment_id),
+        "<p class=\"amount\"><span id=\"amount\">{}</span> <span id=\"currency\">{}</span></p>\n\
+         <p>Status: <span id=\"status\" class=\"badge s-{status}\">{status}</span> \
+         <span id=\"countdown-line\">time left: <span id=\"countdown\" data-remaining=\"{left}\">{}</span></span></p>\n\
+         <dl>\n<dt>Order</dt><dd id=\"foreign-id\">{}</dd>\n\
+         <dt>Payment</dt><dd id=\"payment-id\">{}</dd>\n",
         escape(&payment.amount_fiat),
         escape(&payment.currency_fiat),
+        countdown(left),
         escape(payment.foreign_id.as_deref().unwrap_or("-")),
-        payment.status,
+        escape(&payment.payment_id),
+        status = payment.status,
     );
     if let Some(coin) = &payment.coin {
         let _ = writeln!(html, "<dt>Coin</dt><dd id=\"coin\">{}</dd>", escape(coin));
     }
+    if let Some(received) = &payment.received {
+        let _ = writeln!(
+            html,
+            "<dt>Received</dt><dd id=\"received\">{} of {} {}: not enough, waiting for the rest</dd>",
+            escape(received),
+            escape(&payment.amount_fiat),
+            escape(&payment.currency_fiat),
+        );
+    }
     html.push_str("</dl>\n");
-    match payment.status {
-        PaymentStatus::Created => {
+    let (actions, done) = match payment.status {
+        PaymentStatus::Created => (true, ""),
+        PaymentStatus::Pending => (true, ""),
+        PaymentStatus::Paid => (false, "Paid. Thank you."),
+        PaymentStatus::Timeout => (false, "This payment has expired."),
+    };
+    let _ = writeln!(
+        html,
+        "<p id=\"done\"{}>{done}</p>",
+        if actions { " hidden" } else { "" }
+    );
+    if actions {
+        html.push_str("<div id=\"actions\">\n");
+        if payment.status == PaymentStatus::Created {
             let _ = write!(
                 html,
                 "<form method=\"post\" action=\"{page}/coin\">\n<p>Choose a coin:</p>\n"
@@ -178,30 +285,84 @@ fn render(payment: &PaymentSnapshot, page: &str, error: Option<&str>) -> String 
                     "<button type=\"submit\" id=\"coin-{coin}\" name=\"coin\" value=\"{coin}\">{coin}</button>"
                 );
             }
-            html.push_str("</form>\n");
-            give_up_form(&mut html, &page);
-        }
-        PaymentStatus::Pending => {
+            html.push_str("</form>\n<p>\n");
+        } else {
+            let coin = payment.coin.as_deref().unwrap_or("BTC");
+            let address = deposit_address(&payment.payment_id, coin);
             let _ = writeln!(
                 html,
-                "<form method=\"post\" action=\"{page}/pay\"><button type=\"submit\" id=\"pay\">Pay {} {}</button></form>",
+                "<p>Send {} {} worth of {} to:</p>\n{}\n<p id=\"address\">{}</p>\n<p>",
+                escape(&payment.amount_fiat),
+                escape(&payment.currency_fiat),
+                escape(coin),
+                qr_svg(&address),
+                escape(&address),
+            );
+            let _ = writeln!(
+                html,
+                "<form method=\"post\" action=\"{page}/pay\"><button class=\"primary\" type=\"submit\" id=\"pay\">Pay {} {}</button></form>",
                 escape(&payment.amount_fiat),
                 escape(&payment.currency_fiat),
             );
-            give_up_form(&mut html, &page);
+            let _ = writeln!(
+                html,
+                "<form method=\"post\" action=\"{page}/underpay\"><button type=\"submit\" id=\"underpay\">Send too little</button></form>"
+            );
         }
-        PaymentStatus::Paid => html.push_str("<p id=\"done\">Paid. Thank you.</p>\n"),
-        PaymentStatus::Timeout => html.push_str("<p id=\"done\">This payment has expired.</p>\n"),
+        let _ = writeln!(
+            html,
+            "<form method=\"post\" action=\"{page}/expire\"><button type=\"submit\" id=\"expire\">Let it expire</button></form>\n\
+             <form method=\"post\" action=\"{page}/cancel\"><button type=\"submit\" id=\"give-up\">Give up</button></form>\n</p>\n</div>"
+        );
     }
-    html.push_str("</body></html>\n");
+    let _ = writeln!(html, "</main><script>{SCRIPT}</script></body></html>");
     html
 }
 
-fn give_up_form(html: &mut String, page: &str) {
-    let _ = writeln!(
-        html,
-        "<form method=\"post\" action=\"{page}/cancel\"><button type=\"submit\" id=\"give-up\">Give up</button></form>"
-    );
+/// `m:ss`, or `expired`.
+fn countdown(left: i64) -> String {
+    if left <= 0 {
+        "expired".to_owned()
+    } else {
+        format!("{}:{:02}", left / 60, left % 60)
+    }
+}
+
+/// A deposit address of the coin's usual shape, made from the payment id (so one payment
+/// always shows one address), and plainly a sandbox's: it holds the word `sandbox` where
+/// the format allows letters, and is never a real address.
+fn deposit_address(payment_id: &str, coin: &str) -> String {
+    let hex: String = payment_id
+        .chars()
+        .filter(char::is_ascii_hexdigit)
+        .chain(std::iter::repeat('0'))
+        .take(40)
+        .collect();
+    match coin {
+        "ETH" => format!("0x{hex}"),
+        "USDT" => format!("Tsandbox{}", &hex[..26]),
+        "LTC" => format!("tltc1qsandbox{}", &hex[..26]),
+        _ => format!("tb1qsandbox{}", &hex[..28]),
+    }
+}
+
+/// `text` as a QR code, an inline `<svg id="qr">`; an empty string if it cannot be
+/// encoded (it always can: addresses are short).
+fn qr_svg(text: &str) -> String {
+    let Ok(code) = qrcode::QrCode::new(text.as_bytes()) else {
+        return String::new();
+    };
+    let svg = code
+        .render::<qrcode::render::svg::Color<'_>>()
+        .min_dimensions(180, 180)
+        .build();
+    // Drop the XML declaration: the SVG sits inside HTML.
+    let start = svg.find("<svg").unwrap_or(0);
+    svg[start..].replacen(
+        "<svg",
+        "<svg id=\"qr\" role=\"img\" aria-label=\"QR code of the address\"",
+        1,
+    )
 }
 
 /// Escapes text for HTML element content and attribute values.
@@ -239,19 +400,20 @@ mod tests {
             coin: None,
             url_success: None,
             url_failed: None,
+            received: None,
         }
     }
 
     #[test]
     fn the_page_escapes_the_foreign_id() {
-        let html = render(&payment(PaymentStatus::Created), "/checkout/abc", None);
-        assert!(!html.contains("<script>"), "{html}");
+        let html = render(&payment(PaymentStatus::Created), 90, "/checkout/abc", None);
+        assert!(!html.contains("<script>alert(1)"), "{html}");
         assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
     }
 
     #[test]
     fn a_created_payment_offers_coins_and_giving_up_but_not_paying() {
-        let html = render(&payment(PaymentStatus::Created), "/checkout/abc", None);
+        let html = render(&payment(PaymentStatus::Created), 90, "/checkout/abc", None);
         assert!(html.contains("id=\"coin-BTC\""));
         assert!(html.contains("id=\"give-up\""));
         assert!(!html.contains("id=\"pay\""));
@@ -259,7 +421,7 @@ mod tests {
 
     #[test]
     fn a_pending_payment_offers_paying() {
-        let html = render(&payment(PaymentStatus::Pending), "/checkout/abc", None);
+        let html = render(&payment(PaymentStatus::Pending), 90, "/checkout/abc", None);
         assert!(html.contains("id=\"pay\""));
         assert!(html.contains("action=\"/checkout/abc/pay\""));
         assert!(!html.contains("id=\"coin-BTC\""));
@@ -268,10 +430,53 @@ mod tests {
     #[test]
     fn a_final_payment_offers_nothing() {
         for status in [PaymentStatus::Paid, PaymentStatus::Timeout] {
-            let html = render(&payment(status), "/checkout/abc", None);
+            let html = render(&payment(status), 0, "/checkout/abc", None);
             assert!(!html.contains("<form"), "{status}: {html}");
-            assert!(html.contains(&format!("<dd id=\"status\">{status}</dd>")));
+            assert!(html.contains(&format!(
+                "<span id=\"status\" class=\"badge s-{status}\">{status}</span>"
+            )));
+            assert!(
+                !html.contains("id=\"done\" hidden"),
+                "the final message shows"
+            );
         }
+    }
+
+    #[test]
+    fn a_pending_payment_shows_its_address_as_text_and_qr_code_and_a_countdown() {
+        let mut p = payment(PaymentStatus::Pending);
+        p.payment_id = "0123456789abcdef0123456789abcdef".into();
+        p.coin = Some("ETH".into());
+        let html = render(&p, 125, "/checkout/abc", None);
+        let address = deposit_address(&p.payment_id, "ETH");
+        assert_eq!(address, "0x0123456789abcdef0123456789abcdef00000000");
+        assert!(html.contains(&format!("<p id=\"address\">{address}</p>")));
+        assert!(html.contains("<svg id=\"qr\""), "{html}");
+        assert!(!html.contains("<?xml"), "inline SVG, no XML declaration");
+        assert!(html.contains("data-remaining=\"125\">2:05<"), "{html}");
+        assert!(html.contains("id=\"underpay\"") && html.contains("id=\"expire\""));
+        assert!(html.contains("id=\"done\" hidden"));
+        p.received = Some("5.00".into());
+        let html = render(&p, 0, "/checkout/abc", None);
+        assert!(
+            html.contains("<dd id=\"received\">5.00 of 10.00 USD"),
+            "{html}"
+        );
+        assert!(html.contains(">expired<"));
+    }
+
+    #[test]
+    fn addresses_differ_by_coin_and_say_sandbox() {
+        let id = "ffffffffffffffffffffffffffffffff";
+        let all: Vec<String> = COINS.iter().map(|c| deposit_address(id, c)).collect();
+        for (coin, address) in COINS.iter().zip(&all) {
+            assert!(
+                *coin == "ETH" || address.contains("sandbox"),
+                "{coin}: {address}"
+            );
+        }
+        let distinct: std::collections::BTreeSet<_> = all.iter().collect();
+        assert_eq!(distinct.len(), COINS.len());
     }
 
     #[test]

@@ -60,7 +60,9 @@ impl IntoResponse for ControlFailure {
             Self::Control(e) => {
                 let status = match e {
                     ControlError::UnknownPayment(_) => StatusCode::NOT_FOUND,
-                    ControlError::Refused { .. } => StatusCode::CONFLICT,
+                    ControlError::Refused { .. } | ControlError::NotPending(_) => {
+                        StatusCode::CONFLICT
+                    }
                     ControlError::Config(_) => StatusCode::BAD_REQUEST,
                 };
                 (status, error_chain(&e))

@@ -110,6 +110,9 @@ pub enum ControlError {
         /// Why the state machine refused.
         reason: RefusalReason,
     },
+    /// Only a PENDING payment (a coin chosen) can be underpaid.
+    #[error("only a PENDING payment can be underpaid; this one is {0}")]
+    NotPending(PaymentStatus),
     /// A fault plan or merchant that fails validation.
     #[error(transparent)]
     Config(#[from] ConfigError),

@@ -35,6 +35,10 @@ pub struct PaymentSnapshot {
     pub url_success: Option<String>,
     /// Where the checkout page sends the customer after giving up.
     pub url_failed: Option<String>,
+    /// What the customer sent when they sent less than asked (an underpayment on the
+    /// checkout page), exact decimal text; such a payment stays PENDING until it times
+    /// out. `None` when nothing short was sent.
+    pub received: Option<String>,
 }
 
 /// What a status change did.
@@ -130,6 +134,10 @@ impl PaymentBook {
 
     pub(crate) fn get(&self, id: &str) -> Option<&Record> {
         self.by_id.get(id)
+    }
+
+    pub(crate) fn get_mut(&mut self, id: &str) -> Option<&mut Record> {
+        self.by_id.get_mut(id)
     }
 
     /// Every payment, oldest first.
@@ -257,6 +265,7 @@ mod tests {
                 coin: None,
                 url_success: None,
                 url_failed: None,
+                received: None,
             },
             Arc::from("key"),
             deadline_millis,

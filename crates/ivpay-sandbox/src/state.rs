@@ -320,6 +320,7 @@ impl Sandbox {
             coin: None,
             url_success: order.url_success,
             url_failed: order.url_failed,
+            received: None,
         };
         let record = Record::new(snapshot.clone(), api_key, deadline);
         inner.announce(&Change::of(&record));
@@ -338,6 +339,44 @@ impl Sandbox {
             .read_payment(payment_id)
             .filter(|(_, owner)| **owner == *api_key)
             .map(|(snapshot, _)| snapshot)
+    }
+
+    /// The payment and the whole seconds left until it times out (0 once it has), by the
+    /// sandbox's clock: what the checkout page counts down from.
+    pub(crate) fn checkout_view(&self, payment_id: &str) -> Option<(PaymentSnapshot, i64)> {
+        let (snapshot, _) = self.inner.read_payment(payment_id)?;
+        let now = self.inner.clock.now_millis().div_euclid(1000);
+        let left = snapshot
+            .expires_at
+            .unix_seconds()
+            .saturating_sub(now)
+            .max(0);
+        Some((snapshot, left))
+    }
+
+    /// The customer sends less than asked (half the amount, rounded down to its
+    /// decimals): recorded as `received`; the payment stays PENDING, so it times out
+    /// unless paid in full. Only a PENDING payment (a coin chosen) can be underpaid.
+    ///
+    /// # Errors
+    ///
+    /// [`ControlError::UnknownPayment`]; [`ControlError::NotPending`].
+    pub(crate) fn underpay_from_checkout(&self, payment_id: &str) -> Result<String, ControlError> {
+        let now = self.inner.clock.now_millis();
+        let mut book = lock(&self.inner.book);
+        if let Some(change) = book.expire_one(payment_id, now) {
+            self.inner.announce(&change);
+        }
+        let record = book
+            .get_mut(payment_id)
+            .ok_or_else(|| ControlError::UnknownPayment(payment_id.to_owned()))?;
+        let status = record.snapshot.status;
+        if status != PaymentStatus::Pending {
+            return Err(ControlError::NotPending(status));
+        }
+        let received = half(&record.snapshot.amount_fiat);
+        record.snapshot.received = Some(received.clone());
+        Ok(received)
     }
 
     /// A status change the customer made on the checkout page; `coin` is their choice.
@@ -421,5 +460,29 @@ async fn sweep(inner: Weak<Inner>, clock: SandboxClock, interval: Duration) {
             () = &mut advanced => {}
             () = tokio::time::sleep(interval) => {}
         }
+    }
+}
+
+/// Half of `amount` (decimal text), rounded down to its own decimals: what an underpaying
+/// customer sent. Exact: decimal arithmetic, never a float.
+fn half(amount: &str) -> String {
+    use rust_decimal::{Decimal, RoundingStrategy};
+    match amount.parse::<Decimal>() {
+        Ok(a) => (a / Decimal::TWO)
+            .round_dp_with_strategy(a.scale(), RoundingStrategy::ToZero)
+            .to_string(),
+        // The sandbox stored it canonical; nothing sensible to halve otherwise.
+        Err(_) => "0".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod half_tests {
+    #[test]
+    fn half_keeps_the_decimals_and_rounds_down() {
+        assert_eq!(super::half("12.50"), "6.25");
+        assert_eq!(super::half("0.05"), "0.02");
+        assert_eq!(super::half("7"), "3");
+        assert_eq!(super::half("1.000"), "0.500");
     }
 }

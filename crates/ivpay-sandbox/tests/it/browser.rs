@@ -95,6 +95,7 @@ impl Driver {
                     "--disable-sync",
                     "--disable-dev-shm-usage",
                     "--no-proxy-server",
+                    "--window-size=800,1100",
                     format!("--user-data-dir={}", profile.display()),
                 ]
             }
@@ -219,6 +220,27 @@ impl Driver {
         Err(format!("browser at {last:?}, expected {expected:?}"))
     }
 
+    /// Runs `script` in the page; its `return` value.
+    async fn execute(&self, script: &str) -> Result<Value, String> {
+        self.call(
+            "POST",
+            &self.session_path("/execute/sync"),
+            Some(json!({"script": script, "args": []})),
+        )
+        .await
+    }
+
+    /// The window as a PNG.
+    async fn screenshot(&self) -> Result<Vec<u8>, String> {
+        use base64::Engine as _;
+        let encoded = self
+            .call("GET", &self.session_path("/screenshot"), None)
+            .await?;
+        base64::engine::general_purpose::STANDARD
+            .decode(encoded.as_str().unwrap_or_default())
+            .map_err(|e| e.to_string())
+    }
+
     async fn quit(mut self) {
         let _ = self.call("DELETE", &self.session_path(""), None).await;
         let _ = self.process.kill().await;
@@ -281,6 +303,82 @@ async fn clicking_through_checkout_in_chromium_changes_the_status() -> TestResul
         driver.click("#give-up").await?;
         driver.wait_url(&format!("{}/sorry", shop.base())).await?;
         assert_eq!(status_of(sb.base_url(), &other).await, "TIMEOUT");
+        Ok::<(), String>(())
+    }
+    .await;
+    driver.quit().await;
+    outcome.map_err(Into::into)
+}
+
+/// Where the run keeps its screenshots: `<target>/screenshots/`.
+fn screenshot_dir() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .or_else(|| option_env!("CARGO_TARGET_DIR").map(PathBuf::from))
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"));
+    target.join("screenshots")
+}
+
+#[tokio::test]
+async fn the_checkout_shows_address_qr_and_countdown_and_follows_the_status_live() -> TestResult {
+    let Some((chromium, chromedriver)) = browser_tools() else {
+        return Ok(());
+    };
+    let sb = ivpay_sandbox::Sandbox::spawn(config()).await?;
+    let shop = Receiver::start(&[]).await;
+    let driver = Driver::start(&chromium, &chromedriver).await?;
+    let outcome = async {
+        let (id, url) = new_payment(sb.base_url(), &shop, "live-order").await;
+        driver.open(&url).await?;
+        driver.wait_text("#status", "CREATED").await?;
+        assert_eq!(driver.text("#amount").await?, "12.50");
+        // The sandbox clock is manual here: the window is 30 minutes, counted down by
+        // the page itself between polls.
+        let left = driver.text("#countdown").await?;
+        assert!(
+            left.starts_with("30:00") || left.starts_with("29:"),
+            "countdown shows {left:?}"
+        );
+
+        driver.click("#coin-ETH").await?;
+        driver.wait_text("#status", "PENDING").await?;
+        let address = driver.text("#address").await?;
+        assert!(
+            address.starts_with("0x") && address.len() == 42,
+            "{address}"
+        );
+        let qr = driver
+            .execute("var q=document.getElementById('qr');return q?q.tagName.toLowerCase():null;")
+            .await?;
+        assert_eq!(qr, json!("svg"), "the QR code is drawn");
+
+        let png = driver.screenshot().await?;
+        assert!(
+            png.starts_with(b"\x89PNG\r\n\x1a\n") && png.len() > 1000,
+            "a PNG"
+        );
+        let dir = screenshot_dir();
+        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+        std::fs::write(dir.join("checkout.png"), &png).map_err(|e| e.to_string())?;
+
+        // Paid from elsewhere (IVPAY saw the transfer): the open page follows, without a
+        // reload (a value the page's script holds survives).
+        driver
+            .execute("window.ivpayMarker = 'kept'; return true;")
+            .await?;
+        sb.set_status(&id, ivpay_domain::PaymentStatus::Paid, false)
+            .map_err(|e| e.to_string())?;
+        driver.wait_text("#status", "PAID").await?;
+        driver.wait_text("#done", "Paid. Thank you.").await?;
+        assert_eq!(
+            driver.execute("return window.ivpayMarker;").await?,
+            json!("kept"),
+            "the page was not reloaded"
+        );
+        let buttons = driver
+            .execute("var a=document.getElementById('actions');return a?a.hidden:null;")
+            .await?;
+        assert_eq!(buttons, json!(true), "no buttons on a paid payment");
         Ok::<(), String>(())
     }
     .await;
