@@ -61,7 +61,10 @@ async fn purge_deletes_old_events_in_batches_with_progress() {
     let (ok, shown) = purge_on_a_terminal(&url);
     assert!(ok, "{shown}");
     // Batches of two: the count grows 2, 4, 5 on one line.
-    for step in ["purging payment_events: 2 rows", "purging payment_events: 4 rows"] {
+    for step in [
+        "purging payment_events: 2 rows",
+        "purging payment_events: 4 rows",
+    ] {
         assert!(shown.contains(step), "{step} missing: {shown:?}");
     }
     assert!(

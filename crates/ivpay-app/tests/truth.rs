@@ -2,8 +2,8 @@
 //! names, in a process of its own (so no other test counts into them): a webhook whose
 //! status IVPAY's `GET` contradicts (`disagreeing`), a change only the poll found (`lost`),
 //! a webhook for a change already applied (`late`), PAID then TIMEOUT at IVPAY (a final
-//! conflict, refused), and an unknown outcome shown by its gauge with nobody reading
-//! `/readyz`.
+//! conflict, refused), an unknown outcome shown by its gauge with nobody reading
+//! `/readyz`, open payments by age, and a quarantined row.
 
 use std::time::Duration;
 
@@ -34,9 +34,8 @@ async fn each_truth_metric_moves_for_the_situation_it_names() {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut settings = Settings::default();
     settings.server.bind = "127.0.0.1:0".parse().expect("address");
-    settings.database.url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display())
-        .parse()
-        .expect("a database URL");
+    let db_url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+    settings.database.url = db_url.parse().expect("a database URL");
     settings.reconciler.first_check = Duration::from_secs(1);
     settings.reconciler.interval = Duration::from_secs(1);
     settings.reconciler.max_delay = Duration::from_secs(1);
@@ -91,7 +90,7 @@ async fn each_truth_metric_moves_for_the_situation_it_names() {
     let truth = |verdict: &str| format!("ivpay_webhook_truth_total{{verdict=\"{verdict}\"}}");
 
     // A webhook claiming PAID for a payment IVPAY still has CREATED.
-    let (_, a) = create("truth-a").await;
+    let (a_ours, a) = create("truth-a").await;
     let answer = http
         .post(format!("{base}/webhooks/ivpay"))
         .header("X-API-KEY", SANDBOX_MERCHANT_KEY)
@@ -160,6 +159,39 @@ async fn each_truth_metric_moves_for_the_situation_it_names() {
         timely_before,
         "nothing here came in time"
     );
+
+    // A is still open at IVPAY: the reconciler's passes count it by age.
+    wait_until("the open payments gauge", async || {
+        value(
+            &metrics().await,
+            "ivpay_open_payments{age=\"under_an_hour\"}",
+        ) >= 1.0
+    })
+    .await;
+    assert_eq!(
+        value(&metrics().await, "ivpay_open_payments{age=\"older\"}"),
+        0.0,
+        "nothing here is older than a day"
+    );
+
+    // A's stored row stops reading (a currency no library knows): the reconciler sets it
+    // aside, and both the gauge and the counter say so.
+    assert_eq!(value(&metrics().await, "ivpay_quarantined_rows"), 0.0);
+    let raw = sea_orm::Database::connect(db_url.as_str())
+        .await
+        .expect("a second connection");
+    sea_orm::ConnectionTrait::execute_unprepared(
+        &raw,
+        &format!("UPDATE payments SET currency = 'ZZZ' WHERE id = '{a_ours}'"),
+    )
+    .await
+    .expect("corrupted");
+    wait_until("the quarantine", async || {
+        let page = metrics().await;
+        value(&page, "ivpay_quarantined_rows") == 1.0
+            && value(&page, "ivpay_quarantined_rows_total{table=\"payments\"}") == 1.0
+    })
+    .await;
 
     let _ = stop.send(());
     running.await.expect("task").expect("clean stop");
