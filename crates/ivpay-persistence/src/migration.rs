@@ -13,6 +13,7 @@ mod m0002_webhook_inbox;
 mod m0003_recovery_quarantine;
 mod m0004_tenancy;
 mod m0005_notifications;
+mod m0006_idempotency_payment_index;
 
 use sea_orm::{ConnectionTrait, DbBackend, DbErr};
 use sea_orm_migration::{MigrationTrait, MigratorTrait};
@@ -77,6 +78,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0003_recovery_quarantine::Migration),
             Box::new(m0004_tenancy::Migration),
             Box::new(m0005_notifications::Migration),
+            Box::new(m0006_idempotency_payment_index::Migration),
         ]
     }
 }

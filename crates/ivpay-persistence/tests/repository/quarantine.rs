@@ -211,6 +211,11 @@ pub(crate) async fn stale_intent_and_unknown_scans_use_their_partial_indexes(t: 
             "SELECT COUNT(*) FROM payments WHERE create_outcome = 'unknown'",
             "payments_unknown_idx",
         ),
+        // Abandoning a payment releases its key by payment.
+        (
+            "SELECT * FROM idempotency_keys WHERE internal_payment_id = 'x'",
+            "idempotency_keys_internal_payment_id_idx",
+        ),
     ] {
         let rows = conn
             .query_all_raw(sea_orm::Statement::from_string(
