@@ -1,8 +1,9 @@
 //! Stateful fakes of the storage ports, for tests (feature `fakes`).
 //!
 //! [`InMemoryRepository`] implements [`PaymentStore`], [`WebhookInbox`],
-//! [`ReconcileQueue`] and [`NotificationStore`] in process memory: the ports' semantics in
-//! a few pages of code, held to the same repository suite as the SQL adapter
+//! [`ReconcileQueue`], [`NotificationStore`] and [`RetentionStore`] in process memory:
+//! the ports' semantics in a few pages of code, held to the same repository suite as the
+//! SQL adapter
 //! (`crates/ivpay-persistence/tests/repository/` runs every behaviour on it too), and the
 //! fake behind tests of the use cases and of the HTTP layer. Like the SQL adapter, it
 //! writes the notices of a change, for the endpoints its audience names
@@ -48,6 +49,7 @@ use crate::payment_store::{
     PaymentStore,
 };
 use crate::reconcile_queue::{ClaimedPayment, ReconcileQueue};
+use crate::retention::{Retained, RetentionStore};
 use crate::storage::{LeaseWrite, RepositoryError};
 use crate::webhook_inbox::{InboxEntry, InboxWebhook, WebhookInbox};
 use ivpay_domain::{
@@ -825,6 +827,50 @@ impl NotificationStore for InMemoryRepository {
             }
         }
         Ok(count)
+    }
+}
+
+#[async_trait::async_trait]
+impl RetentionStore for InMemoryRepository {
+    async fn purge(
+        &self,
+        what: Retained,
+        before: Timestamp,
+        limit: u32,
+    ) -> Result<u64, RepositoryError> {
+        let limit = limit as usize;
+        let mut st = self.lock();
+        match what {
+            Retained::Events => {
+                // In the order they were recorded, as the SQL adapter's ids run.
+                let mut left = limit;
+                let before_len = st.events.len();
+                st.events.retain(|e| {
+                    if left > 0 && e.received_at < before {
+                        left -= 1;
+                        false
+                    } else {
+                        true
+                    }
+                });
+                Ok((before_len - st.events.len()) as u64)
+            }
+            Retained::Notifications => {
+                // By id: time-ordered UUIDs, as the SQL adapter orders them.
+                let mut old: Vec<InternalId> = st
+                    .outbox
+                    .values()
+                    .map(|o| &o.notification)
+                    .filter(|n| n.state != DeliveryState::Pending && n.created_at < before)
+                    .map(|n| n.id)
+                    .collect();
+                old.sort_unstable();
+                let gone: HashSet<InternalId> = old.into_iter().take(limit).collect();
+                st.outbox.retain(|id, _| !gone.contains(id));
+                st.attempts.retain(|a| !gone.contains(&a.notification));
+                Ok(gone.len() as u64)
+            }
+        }
     }
 }
 

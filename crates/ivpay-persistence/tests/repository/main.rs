@@ -110,6 +110,7 @@ suite! {
         notifications::redelivery_and_recovery_send_again_in_a_new_round,
         notifications::the_delivery_log_lists_newest_first_by_filter_and_page,
         notifications::endpoints_are_saved_replaced_disabled_and_marked_failing,
+        notifications::retention_purges_old_settled_rows_in_batches,
     ],
     databases_only: [
         payments::corrupt_rows_are_reported_not_returned,

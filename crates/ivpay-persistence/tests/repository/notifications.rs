@@ -13,7 +13,8 @@ use ivpay_persistence::{Backend, SeaOrmRepository};
 use ivpay_ports::fakes::InMemoryRepository;
 use ivpay_ports::{
     AfterAttempt, AttemptOutcome, DeliveryAttempt, DeliveryState, LeaseWrite, NoticeAudience,
-    Notification, NotificationFilter, NotificationStore, PaymentStore, RepositoryError,
+    Notification, NotificationFilter, NotificationStore, PaymentStore, RepositoryError, Retained,
+    RetentionStore,
 };
 use tokio::sync::Barrier;
 
@@ -1171,4 +1172,114 @@ pub(crate) async fn unreadable_notifications_and_endpoints_are_reported_corrupt(
     assert!(matches!(err, RepositoryError::Corrupt(_)), "{err:?}");
     let err = repo.endpoints(None).await.expect_err("unreadable");
     assert!(matches!(err, RepositoryError::Corrupt(_)), "{err:?}");
+}
+
+/// Retention deletes what is old and settled, oldest first, at most a batch at a time:
+/// notifications that are no longer pending (with their attempts) and events, never a
+/// pending notification.
+pub(crate) async fn retention_purges_old_settled_rows_in_batches(
+    repo: impl Outbox + RetentionStore,
+) {
+    let repo = repo.heard_by(listeners(&[("shop", "ep", "*")]));
+    for n in 1..=3u128 {
+        created_upstream(&repo, n, 100 * n as i64, None).await;
+    }
+    let claimed = repo
+        .claim_notifications(at(400), at(460), 100)
+        .await
+        .expect("claimed");
+    assert_eq!(claimed.len(), 3);
+    let of = |n: u128| {
+        claimed
+            .iter()
+            .find(|c| c.payment == id(n))
+            .expect("claimed")
+            .clone()
+    };
+    let (first, second, third) = (of(1), of(2), of(3));
+    let outcomes = vec![
+        outcome(
+            &first,
+            Some(attempt(&first, 1, 400, Some(200))),
+            AfterAttempt::Delivered,
+        ),
+        outcome(
+            &second,
+            Some(attempt(&second, 1, 400, Some(500))),
+            AfterAttempt::GiveUp,
+        ),
+        outcome(
+            &third,
+            Some(attempt(&third, 1, 400, Some(500))),
+            AfterAttempt::RetryAt(at(900)),
+        ),
+    ];
+    repo.record_attempts(&outcomes, at(460))
+        .await
+        .expect("recorded");
+
+    let cut = at(10_000);
+    assert_eq!(
+        repo.purge(Retained::Notifications, cut, 1)
+            .await
+            .expect("purged"),
+        1,
+        "one batch of one"
+    );
+    assert!(
+        repo.notification(first.id).await.expect("read").is_none(),
+        "the oldest first"
+    );
+    assert!(
+        repo.attempts(first.id).await.expect("read").is_empty(),
+        "with its attempts"
+    );
+    assert_eq!(
+        repo.purge(Retained::Notifications, cut, 10)
+            .await
+            .expect("purged"),
+        1,
+        "the failed one; the pending one stays"
+    );
+    assert_eq!(
+        repo.purge(Retained::Notifications, cut, 10)
+            .await
+            .expect("purged"),
+        0
+    );
+    assert!(repo.notification(third.id).await.expect("read").is_some());
+    assert_eq!(repo.attempts(third.id).await.expect("read").len(), 1);
+
+    // Events: only those received before the cut, in the order they were recorded.
+    for (n, received) in [(1u128, 100), (2, 200), (3, 300)] {
+        let p = repo.get(id(n)).await.expect("read").expect("stored");
+        let mut event = applied_event(&p, PaymentStatus::Pending, "{}".into());
+        event.received_at = at(received);
+        repo.record_event(&event).await.expect("recorded");
+    }
+    assert_eq!(
+        repo.purge(Retained::Events, at(250), 1)
+            .await
+            .expect("purged"),
+        1
+    );
+    assert_eq!(
+        repo.purge(Retained::Events, at(250), 10)
+            .await
+            .expect("purged"),
+        1
+    );
+    assert_eq!(
+        repo.purge(Retained::Events, at(250), 10)
+            .await
+            .expect("purged"),
+        0
+    );
+    assert!(repo.events(id(1)).await.expect("read").is_empty());
+    assert!(repo.events(id(2)).await.expect("read").is_empty());
+    assert_eq!(
+        repo.events(id(3)).await.expect("read").len(),
+        1,
+        "newer than the cut"
+    );
 }
