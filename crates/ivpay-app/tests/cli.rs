@@ -2,17 +2,13 @@
 //! create|get|list|events` and `notifications list|get|redeliver`, both as JSON for
 //! scripts and as tables.
 
+mod common;
+
+use common::free_port;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
 
 struct Serving(std::process::Child);
 
@@ -75,17 +71,10 @@ async fn payments_and_the_delivery_log_from_the_command_line() {
     );
     let base = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::new();
-    for _ in 0..100 {
-        if http
-            .get(format!("{base}/readyz"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success())
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    assert!(
+        common::ready(&http, &base).await,
+        "the service became ready"
+    );
     // An endpoint nobody answers, so its notices stay in the log with an error.
     let (status, _) = {
         let r = http

@@ -3,6 +3,9 @@
 //! no payment may be created twice. IVPAY is a sandbox in this test process, so it
 //! outlives the service.
 
+mod common;
+
+use common::free_port;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -18,13 +21,6 @@ const ORDER: &str = r#"{"amount_fiat":"25.00","currency_fiat":"EUR","foreign_id"
 struct Service {
     child: Child,
     base: String,
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
 }
 
 async fn start(dir: &Path, sandbox: &SandboxServer, port: u16, faults: Option<&str>) -> Service {
@@ -55,18 +51,11 @@ async fn start(dir: &Path, sandbox: &SandboxServer, port: u16, faults: Option<&s
         base: format!("http://127.0.0.1:{port}"),
     };
     let http = client();
-    for _ in 0..100 {
-        if http
-            .get(format!("{}/readyz", service.base))
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success())
-        {
-            return service;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("service did not become ready");
+    assert!(
+        common::ready(&http, &service.base).await,
+        "service did not become ready"
+    );
+    service
 }
 
 impl Service {

@@ -3,6 +3,9 @@
 //! README's walkthrough (create, pay on the checkout page) must reach the receiver signed,
 //! be printed as it arrives, and Ctrl-C (here SIGTERM) must disable the endpoint.
 
+mod common;
+
+use common::free_port;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -14,13 +17,6 @@ use axum::http::{HeaderMap, StatusCode};
 use serde_json::Value;
 
 const KEY: &str = "dev-client-key";
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
 
 /// A child process stopped (SIGTERM, then killed) when dropped.
 struct Process(Child);
@@ -117,17 +113,10 @@ async fn listen_prints_and_forwards_the_walkthroughs_notices_signed_then_disable
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .expect("client");
-    for _ in 0..100 {
-        if http
-            .get(format!("{base}/readyz"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success())
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    assert!(
+        common::ready(&http, &base).await,
+        "the service became ready"
+    );
 
     // The developer's own receiver.
     let received: Received = Arc::default();

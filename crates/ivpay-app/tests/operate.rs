@@ -3,6 +3,9 @@
 //! open, and `webhooks inbox|replay` (raw bodies from files, with progress on a terminal,
 //! and the bodies stored with a payment).
 
+mod common;
+
+use common::wait_until;
 use std::process::Command;
 use std::time::Duration;
 
@@ -35,16 +38,6 @@ fn json_of(service: &str, args: &[&str]) -> Value {
     let (ok, text) = cli(service, &with, false);
     assert!(ok, "{args:?}: {text}");
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{args:?}: {e}: {text}"))
-}
-
-async fn wait_until(what: &str, mut probe: impl AsyncFnMut() -> bool) {
-    for _ in 0..200 {
-        if probe().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("waited 10 s for {what}");
 }
 
 fn ids(listing: &Value) -> Vec<String> {

@@ -5,6 +5,9 @@
 //! conflict, refused), an unknown outcome shown by its gauge with nobody reading
 //! `/readyz`, open payments by age, and a quarantined row.
 
+mod common;
+
+use common::wait_until;
 use std::time::Duration;
 
 use ivpay_app::{App, SANDBOX_MERCHANT_KEY, Settings};
@@ -17,16 +20,6 @@ fn value(page: &str, series: &str) -> f64 {
     page.lines()
         .find_map(|l| l.strip_prefix(series).and_then(|v| v.trim().parse().ok()))
         .unwrap_or(0.0)
-}
-
-async fn wait_until(what: &str, mut probe: impl AsyncFnMut() -> bool) {
-    for _ in 0..200 {
-        if probe().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("waited 10 s for {what}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
