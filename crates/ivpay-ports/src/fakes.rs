@@ -133,6 +133,7 @@ impl InMemoryRepository {
         let Some(owner) = payment.owner() else {
             return Vec::new();
         };
+        let held_until = self.audience.hold().map(|h| payment.updated_at() + h);
         let mut rows = Vec::new();
         for kind in payment.notices_after(expected_version) {
             let endpoints = self.audience.endpoints_for(owner, kind);
@@ -161,11 +162,18 @@ impl InMemoryRepository {
                         last_error: None,
                         delivered_at: None,
                     },
-                    lease_until: None,
+                    lease_until: held_until,
                 });
             }
         }
         rows
+    }
+
+    /// After a change is written: hands its held notifications to the audience.
+    fn hand_over(&self, handoff: Option<(Vec<Notification>, Timestamp)>) {
+        if let Some((notifications, until)) = handoff {
+            self.audience.written(notifications, until);
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -206,10 +214,14 @@ impl InMemoryRepository {
 
 impl State {
     /// Adds a change's notifications to the outbox (after its compare-and-set won).
-    fn write_notices(&mut self, notices: Vec<Outgoing>) {
+    /// Answers what to hand the audience: the notifications, if they are held.
+    fn write_notices(&mut self, notices: Vec<Outgoing>) -> Option<(Vec<Notification>, Timestamp)> {
+        let held = notices.first().and_then(|n| n.lease_until);
+        let handed: Vec<Notification> = notices.iter().map(|n| n.notification.clone()).collect();
         for n in notices {
             self.outbox.insert(n.notification.id, n);
         }
+        held.map(|until| (handed, until))
     }
 }
 
@@ -285,7 +297,9 @@ impl PaymentStore for InMemoryRepository {
         row.payment = payment.clone();
         row.next_check_at = None;
         st.keys.retain(|_, record| record.payment != payment.id());
-        st.write_notices(notices);
+        let handoff = st.write_notices(notices);
+        drop(st);
+        self.hand_over(handoff);
         Ok(())
     }
 
@@ -309,7 +323,9 @@ impl PaymentStore for InMemoryRepository {
         let row = row_at_version(&mut st.payments, payment, expected_version)?;
         row.payment = payment.clone();
         row.next_check_at = next_check_at;
-        st.write_notices(notices);
+        let handoff = st.write_notices(notices);
+        drop(st);
+        self.hand_over(handoff);
         Ok(())
     }
 
@@ -399,7 +415,9 @@ impl PaymentStore for InMemoryRepository {
             row.next_check_at = None;
         }
         st.events.push(event.clone());
-        st.write_notices(notices);
+        let handoff = st.write_notices(notices);
+        drop(st);
+        self.hand_over(handoff);
         Ok(())
     }
 

@@ -1283,3 +1283,107 @@ pub(crate) async fn retention_purges_old_settled_rows_in_batches(
         "newer than the cut"
     );
 }
+
+/// An audience that holds its notices for its own deliverer, and keeps what it is handed.
+struct Holding {
+    endpoints: Listeners,
+    handed: Mutex<Vec<(Vec<Notification>, ivpay_domain::Timestamp)>>,
+}
+
+impl NoticeAudience for Holding {
+    fn endpoints_for(&self, client: &ClientId, kind: NoticeType) -> Vec<EndpointId> {
+        self.endpoints.endpoints_for(client, kind)
+    }
+
+    fn hold(&self) -> Option<std::time::Duration> {
+        Some(std::time::Duration::from_secs(60))
+    }
+
+    fn written(&self, notifications: Vec<Notification>, held_until: ivpay_domain::Timestamp) {
+        self.handed
+            .lock()
+            .expect("not poisoned")
+            .push((notifications, held_until));
+    }
+}
+
+/// A held notice is handed over once its change is written, exactly as stored, and no
+/// claim takes it until its hold runs out; the hold's time is the lease its deliverer
+/// records with. A lost compare-and-set hands nothing over.
+pub(crate) async fn held_notices_are_handed_over_and_claimed_only_after_the_hold(
+    repo: impl Outbox,
+) {
+    let audience = Arc::new(Holding {
+        endpoints: Listeners(vec![(shop(), ep("ep"), "*".parse().expect("filter"))]),
+        handed: Mutex::new(Vec::new()),
+    });
+    let repo = repo.heard_by(audience.clone());
+    created_upstream(&repo, 1, 100, None).await;
+    let handed = std::mem::take(&mut *audience.handed.lock().expect("not poisoned"));
+    assert_eq!(handed.len(), 1, "one write, one hand-over");
+    let (notices, until) = &handed[0];
+    assert_eq!(*until, at(160), "the change's time plus the hold");
+    assert_eq!(notices.len(), 1);
+    let stored = about(&repo, 1).await;
+    assert_eq!(&stored, notices, "handed over as stored");
+
+    assert!(
+        repo.claim_notifications(at(159), at(200), 10)
+            .await
+            .expect("claimed")
+            .is_empty(),
+        "held: no claim takes it"
+    );
+    let n = &notices[0];
+    let writes = repo
+        .record_attempts(
+            &[outcome(
+                n,
+                Some(attempt(n, 1, 101, Some(200))),
+                AfterAttempt::Delivered,
+            )],
+            *until,
+        )
+        .await
+        .expect("recorded");
+    assert_eq!(
+        writes,
+        [LeaseWrite::Written],
+        "the hold is the deliverer's lease"
+    );
+    assert_eq!(
+        repo.notification(n.id)
+            .await
+            .expect("read")
+            .map(|n| n.state),
+        Some(DeliveryState::Delivered)
+    );
+
+    // Not delivered by its holder (it died): claimable once the hold has run out.
+    created_upstream(&repo, 2, 200, None).await;
+    audience.handed.lock().expect("not poisoned").clear();
+    assert!(
+        repo.claim_notifications(at(259), at(300), 10)
+            .await
+            .expect("claimed")
+            .is_empty()
+    );
+    let claimed = repo
+        .claim_notifications(at(260), at(300), 10)
+        .await
+        .expect("claimed");
+    assert_eq!(
+        claimed.iter().map(|c| c.payment).collect::<Vec<_>>(),
+        [id(2)]
+    );
+
+    // A lost compare-and-set writes nothing and hands nothing over.
+    let mut stale = repo.get(id(2)).await.expect("read").expect("stored");
+    let read = stale.version() - 1;
+    stale.apply_status(PaymentStatus::Pending, None, at(210));
+    let event = applied_event(&stale, PaymentStatus::Pending, "{}".into());
+    repo.update_status(&stale, read, &event)
+        .await
+        .expect_err("a stale version");
+    assert!(audience.handed.lock().expect("not poisoned").is_empty());
+}
