@@ -25,7 +25,6 @@ on_both_backends!(
     an_endpoint_failing_too_long_is_disabled_and_its_notices_skipped,
     two_deliverers_never_send_one_attempt_twice,
     a_change_that_loses_its_compare_and_set_writes_no_notice,
-    handed_notices_go_out_without_a_claim_or_wait_for_their_hold,
 );
 
 const T0: i64 = 1_800_000_000;
@@ -91,10 +90,6 @@ struct Rig {
 }
 
 async fn rig(backend: Backend) -> Option<Rig> {
-    rig_with(backend, Directory::new()).await
-}
-
-async fn rig_with(backend: Backend, directory: Directory) -> Option<Rig> {
     let db = fresh_db(backend).await?;
     let conn = ivpay_persistence::connect(db.url(), &Default::default())
         .await
@@ -102,7 +97,7 @@ async fn rig_with(backend: Backend, directory: Directory) -> Option<Rig> {
     ivpay_persistence::migrate_up(&conn)
         .await
         .expect("migrates");
-    let directory = Arc::new(directory);
+    let directory = Arc::new(Directory::new());
     let repo = SeaOrmRepository::new(&conn).with_audience(directory.clone());
     Some(Rig {
         repo,
@@ -429,44 +424,4 @@ async fn a_change_that_loses_its_compare_and_set_writes_no_notice(backend: Backe
         .map(|n| n.kind.as_str())
         .collect();
     assert_eq!(second, ["payment.created"]);
-}
-
-/// With a handoff, a write hands its notices to this process's deliverer, which sends
-/// them without a claim, with the hold as their lease. One whose hold is nearly spent is
-/// not sent from the handoff; a claim takes it once the hold has run out.
-async fn handed_notices_go_out_without_a_claim_or_wait_for_their_hold(backend: Backend) {
-    let (directory, mut handed) = Directory::with_handoff(Duration::from_secs(60), 16);
-    let Some(rig) = rig_with(backend, directory).await else {
-        return;
-    };
-    let sender = Scripted::always(204);
-    let d = rig.deliverer(sender.clone(), NotifyConfig::default());
-    rig.endpoint(&d).await;
-    d.reload_directory().await.expect("reloaded");
-
-    rig.created_payment(1).await;
-    let (notices, until) = handed.try_recv().expect("handed over by the write");
-    assert_eq!(until, rig.clock_now() + Duration::from_secs(60));
-    assert_eq!(d.deliver_due().await.expect("a pass").claimed, 0, "held");
-    let report = d.deliver_held(notices, until).await.expect("delivered");
-    assert_eq!((report.claimed, report.delivered), (1, 1), "{report:?}");
-    assert_eq!(sender.sent().len(), 1);
-    assert_eq!(rig.log().await[0].state, DeliveryState::Delivered);
-
-    rig.created_payment(2).await;
-    let (notices, until) = handed.try_recv().expect("handed over");
-    // 50 s later: less than an attempt's time (15 s) and a margin left of the hold.
-    rig.clock.advance(Duration::from_secs(50));
-    let report = d.deliver_held(notices, until).await.expect("left alone");
-    assert_eq!(report.claimed, 0, "{report:?}");
-    assert_eq!(sender.sent().len(), 1, "not sent from the handoff");
-    assert_eq!(
-        d.deliver_due().await.expect("a pass").claimed,
-        0,
-        "still held"
-    );
-    rig.clock.advance(Duration::from_secs(10));
-    let pass = d.deliver_due().await.expect("a pass");
-    assert_eq!((pass.claimed, pass.delivered), (1, 1), "{pass:?}");
-    assert_eq!(sender.sent().len(), 2);
 }

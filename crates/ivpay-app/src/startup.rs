@@ -99,8 +99,6 @@ pub struct App {
     reconcile_batch: u32,
     info: StartupInfo,
     notifications: Arc<Deliverer>,
-    /// Notifications this process's writes hold for its deliverer (when it delivers).
-    handed: Option<tokio::sync::mpsc::Receiver<ivpay_service::Handed>>,
     notify: NotifySettings,
     /// Where and how the retention worker purges.
     retention: (SeaOrmRepository, RetentionSettings),
@@ -327,20 +325,7 @@ impl App {
             ..ServiceConfig::default()
         };
         let reconcile_batch = service_config.reconcile_batch;
-        // This process's deliverer takes what its own writes announce straight from them,
-        // held for it as long as a claim would hold them: their first attempt needs no
-        // claim. Without a deliverer here, notices are written due for another instance.
-        let (directory, handed) = if settings.notify.enabled {
-            let hold = NotifyConfig {
-                attempt_timeout: settings.notify.timeout,
-                ..NotifyConfig::default()
-            }
-            .lease();
-            let (directory, handed) = Directory::with_handoff(hold, HANDOFF_CAPACITY);
-            (Arc::new(directory), Some(handed))
-        } else {
-            (Arc::new(Directory::new()), None)
-        };
+        let directory = Arc::new(Directory::new());
         let repo = SeaOrmRepository::new(&db).with_audience(directory.clone());
         let allow_private = settings
             .notify
@@ -406,7 +391,6 @@ impl App {
                 .then_some(settings.reconciler.interval),
             inbox_idle: settings.reconciler.interval,
             notifications,
-            handed,
             notify: settings.notify.clone(),
             retention: (repo_for_retention, settings.retention.clone()),
         })
@@ -452,7 +436,6 @@ impl App {
         if self.notify.enabled {
             workers.push(tokio::spawn(deliver_loop(
                 self.notifications.clone(),
-                self.handed,
                 self.notify.interval,
                 self.notify.batch.get(),
                 stop_rx.clone(),
@@ -694,90 +677,35 @@ async fn reconcile_loop(
     }
 }
 
-/// How many writes' held notifications wait for the deliverer before writes stop holding
-/// them (they are then claimed as usual).
-const HANDOFF_CAPACITY: usize = 4096;
-
-/// Delivers until stopped: what this process's writes hand over, as it comes (several
-/// writes' worth at a time), and due notifications by passes, a full batch followed at
-/// once by another pass, an idle or failed one by a pause.
+/// Delivers due notifications until stopped: a full batch is followed at once by another
+/// pass, an idle or failed one by a pause.
 async fn deliver_loop(
     notify: Arc<Deliverer>,
-    mut handed: Option<tokio::sync::mpsc::Receiver<ivpay_service::Handed>>,
     interval: Duration,
     batch: u32,
     mut stop: watch::Receiver<bool>,
 ) {
-    let mut next_pass = tokio::time::Instant::now();
     loop {
-        let received = async {
-            match handed.as_mut() {
-                Some(queue) => queue.recv().await,
-                None => std::future::pending().await,
+        let pause = match notify.deliver_due().await {
+            Ok(report) => {
+                if report.claimed > 0 {
+                    tracing::debug!(?report, "delivery pass");
+                }
+                if report.claimed >= batch as usize {
+                    Duration::ZERO
+                } else {
+                    interval
+                }
             }
-        };
-        // Mapped to `()` so the watch's guard is not held across the branches' awaits.
-        let stopping = async {
-            let _ = stop.wait_for(|s| *s).await;
+            Err(e) => {
+                metrics::counter!("ivpay_notify_errors_total").increment(1);
+                tracing::warn!(error = %e, "delivery pass failed");
+                interval.max(Duration::from_secs(1))
+            }
         };
         tokio::select! {
-            () = stopping => break,
-            Some(first) = received => {
-                deliver_handed(&notify, first, handed.as_mut(), batch).await;
-            }
-            () = tokio::time::sleep_until(next_pass) => {
-                next_pass = tokio::time::Instant::now() + delivery_pass(&notify, interval, batch).await;
-            }
-        }
-    }
-}
-
-/// Delivers `first` and whatever else is waiting in the queue (up to about a batch), one
-/// delivery per hold time.
-async fn deliver_handed(
-    notify: &Deliverer,
-    first: ivpay_service::Handed,
-    queue: Option<&mut tokio::sync::mpsc::Receiver<ivpay_service::Handed>>,
-    batch: u32,
-) {
-    let mut by_hold: std::collections::BTreeMap<_, Vec<_>> = std::collections::BTreeMap::new();
-    let (notices, until) = first;
-    let mut count = notices.len();
-    by_hold.entry(until).or_default().extend(notices);
-    if let Some(queue) = queue {
-        while count < batch as usize {
-            let Ok((notices, until)) = queue.try_recv() else {
-                break;
-            };
-            count += notices.len();
-            by_hold.entry(until).or_default().extend(notices);
-        }
-    }
-    for (until, notices) in by_hold {
-        if let Err(e) = notify.deliver_held(notices, until).await {
-            metrics::counter!("ivpay_notify_errors_total").increment(1);
-            tracing::warn!(error = %e, "delivery of handed notices failed; they are claimed once their hold runs out");
-        }
-    }
-}
-
-/// One delivery pass; answers how long to wait before the next.
-async fn delivery_pass(notify: &Deliverer, interval: Duration, batch: u32) -> Duration {
-    match notify.deliver_due().await {
-        Ok(report) => {
-            if report.claimed > 0 {
-                tracing::debug!(?report, "delivery pass");
-            }
-            if report.claimed >= batch as usize {
-                Duration::ZERO
-            } else {
-                interval
-            }
-        }
-        Err(e) => {
-            metrics::counter!("ivpay_notify_errors_total").increment(1);
-            tracing::warn!(error = %e, "delivery pass failed");
-            interval.max(Duration::from_secs(1))
+            _ = stop.wait_for(|s| *s) => break,
+            () = tokio::time::sleep(pause) => {}
         }
     }
 }

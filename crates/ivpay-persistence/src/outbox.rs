@@ -15,14 +15,12 @@ use crate::error::corrupt;
 
 /// The notification rows announcing `payment`'s changes after `expected_version` (what
 /// a write from that version stores): for each notice (in order), one row per endpoint the
-/// audience names, all of one notice sharing a message id, leased until `held_until` when
-/// the audience holds them for its deliverer. Empty when nobody listens (or the payment
-/// has no owner).
+/// audience names, all of one notice sharing a message id. Empty when nobody listens (or
+/// the payment has no owner).
 pub(crate) fn notice_rows(
     payment: &Payment,
     expected_version: u64,
     audience: &dyn NoticeAudience,
-    held_until: Option<Timestamp>,
 ) -> Result<Vec<notification::ActiveModel>, RepositoryError> {
     let Some(owner) = payment.owner() else {
         return Ok(Vec::new());
@@ -54,7 +52,7 @@ pub(crate) fn notice_rows(
                 attempts: Set(0),
                 round_attempts: Set(0),
                 next_attempt_at: Set(Some(at)),
-                lease_until: Set(held_until.map(Timestamp::unix_seconds)),
+                lease_until: Set(None),
                 last_status: Set(None),
                 last_error: Set(None),
                 delivered_at: Set(None),
@@ -186,30 +184,4 @@ impl TryFrom<attempt::Model> for DeliveryAttempt {
             error: m.error,
         })
     }
-}
-
-/// What a write hands the audience once it is durable: the notifications it wrote, as the
-/// port shows them, and until when they are held. `None` when they are not held.
-pub(crate) fn handed(
-    rows: &[notification::ActiveModel],
-    held_until: Option<Timestamp>,
-) -> Result<Option<(Vec<Notification>, Timestamp)>, RepositoryError> {
-    use sea_orm::TryIntoModel;
-    let Some(until) = held_until else {
-        return Ok(None);
-    };
-    if rows.is_empty() {
-        return Ok(None);
-    }
-    let notifications = rows
-        .iter()
-        .map(|row| {
-            let model = row
-                .clone()
-                .try_into_model()
-                .map_err(|e| RepositoryError::Corrupt(format!("notification row: {e}")))?;
-            Notification::try_from(model)
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(Some((notifications, until)))
 }

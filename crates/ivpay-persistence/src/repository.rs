@@ -11,8 +11,8 @@ use ivpay_domain::{
 };
 use ivpay_ports::{
     ClaimedPayment, IdempotencyClaim, IdempotencyRecord, InboxEntry, InboxWebhook, IntentInsert,
-    LeaseWrite, NoAudience, NoticeAudience, Notification, OpenPayments, Page, PageRequest,
-    PaymentFilter, PaymentStore, ReconcileQueue, RepositoryError, WebhookInbox,
+    LeaseWrite, NoAudience, NoticeAudience, OpenPayments, Page, PageRequest, PaymentFilter,
+    PaymentStore, ReconcileQueue, RepositoryError, WebhookInbox,
 };
 use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType, Order, Query, SelectStatement};
@@ -25,13 +25,7 @@ use crate::convert::{claim_row, event_row, inbox_row, payment_row, version_to_db
 use crate::database::Database;
 use crate::entity::{event, idempotency, inbox, notification, payment};
 use crate::error::{is_foreign_key_violation, is_unique_violation, unavailable};
-use crate::outbox::{handed, notice_rows};
-
-/// The notification rows of a change, and what to hand the audience once it is durable.
-struct Notices {
-    rows: Vec<notification::ActiveModel>,
-    handoff: Option<(Vec<Notification>, Timestamp)>,
-}
+use crate::outbox::notice_rows;
 
 /// Statuses a reconciler still asks IVPAY about.
 const NON_FINAL: [&str; 2] = [
@@ -127,23 +121,8 @@ impl SeaOrmRepository {
         &self,
         payment: &Payment,
         expected_version: u64,
-    ) -> Result<Notices, RepositoryError> {
-        let held_until = self.audience.hold().map(|h| payment.updated_at() + h);
-        let rows = notice_rows(
-            payment,
-            expected_version,
-            self.audience.as_ref(),
-            held_until,
-        )?;
-        let handoff = handed(&rows, held_until)?;
-        Ok(Notices { rows, handoff })
-    }
-
-    /// After a change is durable: hands its held notifications to the audience.
-    fn hand_over(&self, handoff: Option<(Vec<Notification>, Timestamp)>) {
-        if let Some((notifications, until)) = handoff {
-            self.audience.written(notifications, until);
-        }
+    ) -> Result<Vec<notification::ActiveModel>, RepositoryError> {
+        notice_rows(payment, expected_version, self.audience.as_ref())
     }
 
     /// Gives every payment without an owner (stored before payments had owners) to
@@ -510,21 +489,19 @@ impl PaymentStore for SeaOrmRepository {
         let mut row = payment_row(payment)?;
         row.next_check_at = Set(None);
         let id = payment.id();
-        let Notices { rows, handoff } = self.notices(payment, expected_version)?;
+        let notices = self.notices(payment, expected_version)?;
         let txn = self.db.begin_write().await.map_err(unavailable)?;
         if !write_at_version(&txn, row, id, expected_version, Condition::all()).await? {
             txn.rollback().await.map_err(unavailable)?;
             return Err(self.conflict_or_missing(id, expected_version).await?);
         }
-        insert_notices(&txn, rows).await?;
+        insert_notices(&txn, notices).await?;
         idempotency::Entity::delete_many()
             .filter(idempotency::Column::InternalPaymentId.eq(id.to_string()))
             .exec(&txn)
             .await
             .map_err(unavailable)?;
-        txn.commit().await.map_err(unavailable)?;
-        self.hand_over(handoff);
-        Ok(())
+        txn.commit().await.map_err(unavailable)
     }
 
     /// Also [`RepositoryError::NotFound`] when the payment does not exist.
@@ -537,10 +514,7 @@ impl PaymentStore for SeaOrmRepository {
         let mut row = payment_row(payment)?;
         row.next_check_at = Set(next_check_at.map(Timestamp::unix_seconds));
         let id = payment.id();
-        let Notices {
-            rows: notices,
-            handoff,
-        } = self.notices(payment, expected_version)?;
+        let notices = self.notices(payment, expected_version)?;
         if notices.is_empty() {
             // Nobody listens: one statement, atomic without a transaction around it.
             return if write_at_version(self.conn(), row, id, expected_version, Condition::all())
@@ -555,7 +529,6 @@ impl PaymentStore for SeaOrmRepository {
             // One statement, atomic on its own: the compare-and-set in a CTE, the notices
             // inserted only from the row it changed.
             return if write_with_notices(self.conn(), row, id, expected_version, notices).await? {
-                self.hand_over(handoff);
                 Ok(())
             } else {
                 Err(self.conflict_or_missing(id, expected_version).await?)
@@ -567,9 +540,7 @@ impl PaymentStore for SeaOrmRepository {
             return Err(self.conflict_or_missing(id, expected_version).await?);
         }
         insert_notices(&txn, notices).await?;
-        txn.commit().await.map_err(unavailable)?;
-        self.hand_over(handoff);
-        Ok(())
+        txn.commit().await.map_err(unavailable)
     }
 
     async fn get(&self, id: InternalId) -> Result<Option<Payment>, RepositoryError> {
@@ -666,7 +637,7 @@ impl PaymentStore for SeaOrmRepository {
             row.next_check_at = Set(None);
         }
         let id = payment.id();
-        let Notices { rows, handoff } = self.notices(payment, expected_version)?;
+        let notices = self.notices(payment, expected_version)?;
         let txn = self.db.begin_write().await.map_err(unavailable)?;
         let not_final_or_same = Condition::any()
             .add(payment::Column::Status.is_not_in(FINAL))
@@ -679,10 +650,8 @@ impl PaymentStore for SeaOrmRepository {
             .exec_without_returning(&txn)
             .await
             .map_err(unavailable)?;
-        insert_notices(&txn, rows).await?;
-        txn.commit().await.map_err(unavailable)?;
-        self.hand_over(handoff);
-        Ok(())
+        insert_notices(&txn, notices).await?;
+        txn.commit().await.map_err(unavailable)
     }
 
     /// Also [`RepositoryError::NotFound`] when the event names a payment that does not

@@ -133,7 +133,6 @@ impl InMemoryRepository {
         let Some(owner) = payment.owner() else {
             return Vec::new();
         };
-        let held_until = self.audience.hold().map(|h| payment.updated_at() + h);
         let mut rows = Vec::new();
         for kind in payment.notices_after(expected_version) {
             let endpoints = self.audience.endpoints_for(owner, kind);
@@ -162,18 +161,11 @@ impl InMemoryRepository {
                         last_error: None,
                         delivered_at: None,
                     },
-                    lease_until: held_until,
+                    lease_until: None,
                 });
             }
         }
         rows
-    }
-
-    /// After a change is written: hands its held notifications to the audience.
-    fn hand_over(&self, handoff: Option<(Vec<Notification>, Timestamp)>) {
-        if let Some((notifications, until)) = handoff {
-            self.audience.written(notifications, until);
-        }
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -214,14 +206,10 @@ impl InMemoryRepository {
 
 impl State {
     /// Adds a change's notifications to the outbox (after its compare-and-set won).
-    /// Answers what to hand the audience: the notifications, if they are held.
-    fn write_notices(&mut self, notices: Vec<Outgoing>) -> Option<(Vec<Notification>, Timestamp)> {
-        let held = notices.first().and_then(|n| n.lease_until);
-        let handed: Vec<Notification> = notices.iter().map(|n| n.notification.clone()).collect();
+    fn write_notices(&mut self, notices: Vec<Outgoing>) {
         for n in notices {
             self.outbox.insert(n.notification.id, n);
         }
-        held.map(|until| (handed, until))
     }
 }
 
@@ -297,9 +285,7 @@ impl PaymentStore for InMemoryRepository {
         row.payment = payment.clone();
         row.next_check_at = None;
         st.keys.retain(|_, record| record.payment != payment.id());
-        let handoff = st.write_notices(notices);
-        drop(st);
-        self.hand_over(handoff);
+        st.write_notices(notices);
         Ok(())
     }
 
@@ -323,9 +309,7 @@ impl PaymentStore for InMemoryRepository {
         let row = row_at_version(&mut st.payments, payment, expected_version)?;
         row.payment = payment.clone();
         row.next_check_at = next_check_at;
-        let handoff = st.write_notices(notices);
-        drop(st);
-        self.hand_over(handoff);
+        st.write_notices(notices);
         Ok(())
     }
 
@@ -415,9 +399,7 @@ impl PaymentStore for InMemoryRepository {
             row.next_check_at = None;
         }
         st.events.push(event.clone());
-        let handoff = st.write_notices(notices);
-        drop(st);
-        self.hand_over(handoff);
+        st.write_notices(notices);
         Ok(())
     }
 

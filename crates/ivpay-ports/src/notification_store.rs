@@ -21,22 +21,6 @@ pub trait NoticeAudience: Send + Sync {
     /// The endpoints of `client` that want notices of `kind`, now (disabled ones too:
     /// their notices are kept as skipped, for a recovery).
     fn endpoints_for(&self, client: &ClientId, kind: NoticeType) -> Vec<EndpointId>;
-
-    /// Whether a change written now should hold its notifications for this process's
-    /// deliverer, and for how long: storage then writes them leased until the change's
-    /// time plus this (no claim takes them meanwhile) and hands them over with
-    /// [`NoticeAudience::written`] once the change is durable, so their first attempt
-    /// needs no claim. `None` (the default): written due, for whichever deliverer claims
-    /// them. If the process dies first, the lease runs out and any deliverer claims them.
-    fn hold(&self) -> Option<std::time::Duration> {
-        None
-    }
-
-    /// The notifications a change wrote, held until `held_until`, called once the change
-    /// is durable (only when [`NoticeAudience::hold`] answered a time). Must not block.
-    fn written(&self, notifications: Vec<Notification>, held_until: Timestamp) {
-        let _ = (notifications, held_until);
-    }
 }
 
 /// Nobody listens: no notice is written. The default of a store built without an audience.

@@ -63,7 +63,7 @@ pub use budget::{BudgetConfig, Rate};
 pub use clock::{ManualClock, SystemClock};
 pub use config::{PaymentUrlTemplate, ServiceConfig};
 pub use fault::{FaultAction, FaultPoint, FaultPoints, FaultSpecError};
-pub use notify::{DeliveryReport, Directory, Handed, Notifications, NotifyConfig};
+pub use notify::{DeliveryReport, Directory, Notifications, NotifyConfig};
 pub use retention::{Retention, RetentionConfig, RetentionReport};
 pub use tokio_util::task::TaskTracker;
 

@@ -9,7 +9,7 @@ mod sign;
 
 pub use config::NotifyConfig;
 pub use deliver::DeliveryReport;
-pub use directory::{Directory, Handed};
+pub use directory::Directory;
 
 use std::sync::Arc;
 

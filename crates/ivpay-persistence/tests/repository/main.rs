@@ -111,7 +111,6 @@ suite! {
         notifications::the_delivery_log_lists_newest_first_by_filter_and_page,
         notifications::endpoints_are_saved_replaced_disabled_and_marked_failing,
         notifications::retention_purges_old_settled_rows_in_batches,
-        notifications::held_notices_are_handed_over_and_claimed_only_after_the_hold,
     ],
     databases_only: [
         payments::corrupt_rows_are_reported_not_returned,

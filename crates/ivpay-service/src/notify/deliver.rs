@@ -63,49 +63,13 @@ where
             .store
             .claim_notifications(now, until, self.config.batch)
             .await?;
-        let report = DeliveryReport {
+        let mut report = DeliveryReport {
             claimed: claimed.len(),
             ..DeliveryReport::default()
         };
         if claimed.is_empty() {
             return Ok(report);
         }
-        self.deliver(claimed, until, report).await
-    }
-
-    /// Delivers notifications a write handed over (see
-    /// [`Directory::with_handoff`](super::Directory::with_handoff)), held for this
-    /// deliverer until `held_until`: as a pass does its claimed ones, with the hold as
-    /// the lease. If too little of the hold is left to finish an attempt, sends nothing:
-    /// a claim takes them once the hold runs out.
-    ///
-    /// # Errors
-    ///
-    /// [`RepositoryError`] when storage fails; the notifications are sent again once their
-    /// hold runs out (at least once, never lost).
-    pub async fn deliver_held(
-        &self,
-        notifications: Vec<Notification>,
-        held_until: Timestamp,
-    ) -> Result<DeliveryReport, RepositoryError> {
-        let report = DeliveryReport {
-            claimed: notifications.len(),
-            ..DeliveryReport::default()
-        };
-        let margin = self.config.attempt_timeout + std::time::Duration::from_secs(5);
-        if notifications.is_empty() || self.clock.now() + margin >= held_until {
-            return Ok(DeliveryReport::default());
-        }
-        self.deliver(notifications, held_until, report).await
-    }
-
-    /// Sends `claimed` (leased until `until`) and records every attempt in one write.
-    async fn deliver(
-        &self,
-        claimed: Vec<Notification>,
-        until: Timestamp,
-        mut report: DeliveryReport,
-    ) -> Result<DeliveryReport, RepositoryError> {
         let ids: BTreeSet<EndpointId> = claimed.iter().map(|n| n.endpoint.clone()).collect();
         let mut endpoints = BTreeMap::new();
         for id in ids {

@@ -3,22 +3,9 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
 
-use ivpay_domain::{ClientId, Endpoint, EndpointId, NoticeFilter, NoticeType, Timestamp};
-use ivpay_ports::{NoticeAudience, Notification};
-use tokio::sync::mpsc;
-
-/// Notifications a write handed over, held for this process's deliverer until the time
-/// given (see [`Directory::with_handoff`]).
-pub type Handed = (Vec<Notification>, Timestamp);
-
-/// Where held notifications go, and for how long they are held.
-#[derive(Debug)]
-struct Handoff {
-    hold: Duration,
-    queue: mpsc::Sender<Handed>,
-}
+use ivpay_domain::{ClientId, Endpoint, EndpointId, NoticeFilter, NoticeType};
+use ivpay_ports::NoticeAudience;
 
 type Listeners = HashMap<ClientId, Vec<(EndpointId, NoticeFilter)>>;
 
@@ -32,28 +19,12 @@ type Listeners = HashMap<ClientId, Vec<(EndpointId, NoticeFilter)>>;
 #[derive(Debug, Default)]
 pub struct Directory {
     listeners: RwLock<Arc<Listeners>>,
-    handoff: Option<Handoff>,
 }
 
 impl Directory {
-    /// An empty directory: nobody listens. Notifications are written due, for whichever
-    /// deliverer claims them.
+    /// An empty directory: nobody listens.
     pub fn new() -> Self {
         Self::default()
-    }
-
-    /// An empty directory that also hands this process's deliverer the notifications
-    /// each write makes, held (leased) for `hold`, through a queue of `capacity` writes:
-    /// their first attempt then needs no claim. When the queue is full, writes are not
-    /// held (any deliverer claims them, as without a handoff). The receiver goes to the
-    /// deliverer ([`Notifications::deliver_held`](crate::Notifications::deliver_held)).
-    pub fn with_handoff(hold: Duration, capacity: usize) -> (Self, mpsc::Receiver<Handed>) {
-        let (queue, handed) = mpsc::channel(capacity.max(1));
-        let directory = Self {
-            listeners: RwLock::default(),
-            handoff: Some(Handoff { hold, queue }),
-        };
-        (directory, handed)
     }
 
     /// Replaces what it knows with `endpoints`. Disabled ones are kept: their notices are
@@ -85,21 +56,6 @@ impl Directory {
 }
 
 impl NoticeAudience for Directory {
-    fn hold(&self) -> Option<Duration> {
-        let handoff = self.handoff.as_ref()?;
-        (handoff.queue.capacity() > 0 && !handoff.queue.is_closed()).then_some(handoff.hold)
-    }
-
-    fn written(&self, notifications: Vec<Notification>, held_until: Timestamp) {
-        if let Some(handoff) = &self.handoff
-            && handoff.queue.try_send((notifications, held_until)).is_err()
-        {
-            // Full since `hold` looked, or the deliverer is gone: the notifications are
-            // durable, and a claim takes them once their hold runs out.
-            tracing::debug!("handoff queue full or closed; held notices wait for their hold");
-        }
-    }
-
     fn endpoints_for(&self, client: &ClientId, kind: NoticeType) -> Vec<EndpointId> {
         let guard = self.listeners.read().unwrap_or_else(|p| p.into_inner());
         guard.get(client).map_or_else(Vec::new, |eps| {
