@@ -23,10 +23,6 @@ use crate::keys::Scope;
 use crate::state::AppState;
 use crate::webhook::{WebhookAck, hint_of, receipt_name};
 
-/// Default and largest number of inbox webhooks listed.
-const DEFAULT_LIMIT: u32 = 50;
-const MAX_LIMIT: u32 = 200;
-
 /// `?limit=`.
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -109,14 +105,7 @@ pub(crate) async fn inbox(
     query: Result<Query<InboxQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Envelope<Vec<InboxView>>, ApiError> {
     let Query(q) = query.map_err(|e| ApiError::invalid("query", e.body_text()))?;
-    let limit = match q.limit.as_deref() {
-        None => DEFAULT_LIMIT,
-        Some(t) => t
-            .parse::<u32>()
-            .ok()
-            .filter(|n| (1..=MAX_LIMIT).contains(n))
-            .ok_or_else(|| ApiError::invalid("limit", format!("expected 1 to {MAX_LIMIT}")))?,
-    };
+    let limit = crate::listing::page_size(q.limit.as_deref())?;
     let entries = state.use_cases.webhook_inbox(limit).await?;
     Ok(Envelope::new(entries.iter().map(InboxView::of).collect()))
 }

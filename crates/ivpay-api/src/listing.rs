@@ -17,10 +17,7 @@ use crate::keys::Scope;
 use crate::payment::PaymentView;
 use crate::state::AppState;
 
-/// Default page size.
-const DEFAULT_LIMIT: u32 = 50;
-/// Largest page size.
-const MAX_LIMIT: u32 = 200;
+use crate::schema::{DEFAULT_PAGE, MAX_PAGE};
 
 /// Filters and paging; every value is read as text so an error can name it. Any other
 /// parameter is refused: a misspelt filter must not quietly widen the list.
@@ -44,7 +41,7 @@ pub(crate) struct ListQuery {
     #[param(schema_with = crate::schema::cursor)]
     cursor: Option<String>,
     /// Page size.
-    #[param(schema_with = limit_schema)]
+    #[param(schema_with = crate::schema::page_size)]
     limit: Option<String>,
 }
 
@@ -57,15 +54,6 @@ pub(crate) struct PageView {
     next_cursor: Option<String>,
 }
 
-fn limit_schema() -> utoipa::openapi::schema::Object {
-    utoipa::openapi::schema::ObjectBuilder::new()
-        .schema_type(utoipa::openapi::schema::Type::Integer)
-        .minimum(Some(1))
-        .maximum(Some(MAX_LIMIT))
-        .default(Some(DEFAULT_LIMIT.into()))
-        .build()
-}
-
 fn seconds(field: &'static str, text: Option<&str>) -> Result<Option<Timestamp>, ApiError> {
     text.map(|t| {
         t.parse::<i64>()
@@ -75,14 +63,15 @@ fn seconds(field: &'static str, text: Option<&str>) -> Result<Option<Timestamp>,
     .transpose()
 }
 
-fn page_size(text: Option<&str>) -> Result<u32, ApiError> {
+/// The `limit` of a listing's query: 1 to [`MAX_PAGE`], [`DEFAULT_PAGE`] when left out.
+pub(crate) fn page_size(text: Option<&str>) -> Result<u32, ApiError> {
     match text {
-        None => Ok(DEFAULT_LIMIT),
+        None => Ok(DEFAULT_PAGE),
         Some(t) => t
             .parse::<u32>()
             .ok()
-            .filter(|n| (1..=MAX_LIMIT).contains(n))
-            .ok_or_else(|| ApiError::invalid("limit", format!("expected 1 to {MAX_LIMIT}"))),
+            .filter(|n| (1..=MAX_PAGE).contains(n))
+            .ok_or_else(|| ApiError::invalid("limit", format!("expected 1 to {MAX_PAGE}"))),
     }
 }
 
@@ -190,7 +179,7 @@ pub(crate) struct AdminListQuery {
     #[param(schema_with = crate::schema::cursor)]
     cursor: Option<String>,
     /// Page size.
-    #[param(schema_with = limit_schema)]
+    #[param(schema_with = crate::schema::page_size)]
     limit: Option<String>,
 }
 
@@ -326,7 +315,7 @@ mod tests {
                 "{text}"
             );
         }
-        assert_eq!(page_size(None).ok(), Some(DEFAULT_LIMIT));
-        assert_eq!(page_size(Some("200")).ok(), Some(MAX_LIMIT));
+        assert_eq!(page_size(None).ok(), Some(DEFAULT_PAGE));
+        assert_eq!(page_size(Some("200")).ok(), Some(MAX_PAGE));
     }
 }

@@ -28,10 +28,6 @@ use crate::state::AppState;
 /// Why the routes answer 404 when notifications are not wired in.
 pub(crate) const NOTIFY_OFF: &str = "notifications are not enabled";
 
-/// Default and largest page of the delivery log.
-const DEFAULT_LIMIT: u32 = 50;
-const MAX_LIMIT: u32 = 200;
-
 fn use_cases(state: &AppState) -> Result<&Arc<dyn NotificationUseCases>, ApiError> {
     state
         .notifications
@@ -366,14 +362,7 @@ impl NotificationQuery {
     }
 
     fn limit(&self) -> Result<u32, ApiError> {
-        match self.limit.as_deref() {
-            None => Ok(DEFAULT_LIMIT),
-            Some(t) => t
-                .parse::<u32>()
-                .ok()
-                .filter(|n| (1..=MAX_LIMIT).contains(n))
-                .ok_or_else(|| ApiError::invalid("limit", format!("expected 1 to {MAX_LIMIT}"))),
-        }
+        crate::listing::page_size(self.limit.as_deref())
     }
 }
 

@@ -194,13 +194,18 @@ pub(crate) fn delivery_state() -> Object {
         .build()
 }
 
-/// A page size of the delivery log: 1 to 200.
+/// The page size every listing takes when none is asked for.
+pub(crate) const DEFAULT_PAGE: u32 = 50;
+/// The largest page size a listing takes.
+pub(crate) const MAX_PAGE: u32 = 200;
+
+/// A listing's page size: 1 to [`MAX_PAGE`], [`DEFAULT_PAGE`] when left out.
 pub(crate) fn page_size() -> Object {
     ObjectBuilder::new()
         .schema_type(Type::Integer)
         .minimum(Some(1))
-        .maximum(Some(200))
-        .default(Some(50.into()))
+        .maximum(Some(MAX_PAGE))
+        .default(Some(DEFAULT_PAGE.into()))
         .build()
 }
 
