@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
+use ivpay_sandbox::SandboxServer;
 use serde_json::{Value, json};
 use tokio::process::{Child, Command};
 
@@ -274,40 +275,50 @@ async fn new_payment(base: &str, shop: &Receiver, foreign_id: &str) -> (String, 
     )
 }
 
-#[tokio::test]
-async fn clicking_through_checkout_in_chromium_changes_the_status() -> TestResult {
+/// Runs `steps` with a sandbox, a shop the checkout sends the customer back to, and a
+/// headless browser, which is closed whatever the steps did.
+async fn in_chromium(
+    steps: impl AsyncFnOnce(&SandboxServer, &Receiver, &Driver) -> Result<(), String>,
+) -> TestResult {
     let Some((chromium, chromedriver)) = browser_tools() else {
         return Ok(());
     };
     let sb = ivpay_sandbox::Sandbox::spawn(config()).await?;
     let shop = Receiver::start(&[]).await;
     let driver = Driver::start(&chromium, &chromedriver).await?;
-    let outcome = async {
-        let (id, url) = new_payment(sb.base_url(), &shop, "browser-order").await;
-        driver.open(&url).await?;
-        driver.wait_text("#status", "CREATED").await?;
-        assert_eq!(driver.text("#amount").await?, "12.50");
-        assert_eq!(driver.text("#currency").await?, "EUR");
-        assert_eq!(driver.text("#foreign-id").await?, "browser-order");
-
-        driver.click("#coin-BTC").await?;
-        driver.wait_text("#status", "PENDING").await?;
-        assert_eq!(status_of(sb.base_url(), &id).await, "PENDING");
-
-        driver.click("#pay").await?;
-        driver.wait_url(&format!("{}/thanks", shop.base())).await?;
-        assert_eq!(status_of(sb.base_url(), &id).await, "PAID");
-
-        let (other, url) = new_payment(sb.base_url(), &shop, "given-up").await;
-        driver.open(&url).await?;
-        driver.click("#give-up").await?;
-        driver.wait_url(&format!("{}/sorry", shop.base())).await?;
-        assert_eq!(status_of(sb.base_url(), &other).await, "TIMEOUT");
-        Ok::<(), String>(())
-    }
-    .await;
+    let outcome = steps(&sb, &shop, &driver).await;
     driver.quit().await;
     outcome.map_err(Into::into)
+}
+
+#[tokio::test]
+async fn clicking_through_checkout_in_chromium_changes_the_status() -> TestResult {
+    in_chromium(
+        async |sb: &SandboxServer, shop: &Receiver, driver: &Driver| {
+            let (id, url) = new_payment(sb.base_url(), shop, "browser-order").await;
+            driver.open(&url).await?;
+            driver.wait_text("#status", "CREATED").await?;
+            assert_eq!(driver.text("#amount").await?, "12.50");
+            assert_eq!(driver.text("#currency").await?, "EUR");
+            assert_eq!(driver.text("#foreign-id").await?, "browser-order");
+
+            driver.click("#coin-BTC").await?;
+            driver.wait_text("#status", "PENDING").await?;
+            assert_eq!(status_of(sb.base_url(), &id).await, "PENDING");
+
+            driver.click("#pay").await?;
+            driver.wait_url(&format!("{}/thanks", shop.base())).await?;
+            assert_eq!(status_of(sb.base_url(), &id).await, "PAID");
+
+            let (other, url) = new_payment(sb.base_url(), shop, "given-up").await;
+            driver.open(&url).await?;
+            driver.click("#give-up").await?;
+            driver.wait_url(&format!("{}/sorry", shop.base())).await?;
+            assert_eq!(status_of(sb.base_url(), &other).await, "TIMEOUT");
+            Ok(())
+        },
+    )
+    .await
 }
 
 /// Where the run keeps its screenshots: `<target>/screenshots/`.
@@ -321,67 +332,63 @@ fn screenshot_dir() -> PathBuf {
 
 #[tokio::test]
 async fn the_checkout_shows_address_qr_and_countdown_and_follows_the_status_live() -> TestResult {
-    let Some((chromium, chromedriver)) = browser_tools() else {
-        return Ok(());
-    };
-    let sb = ivpay_sandbox::Sandbox::spawn(config()).await?;
-    let shop = Receiver::start(&[]).await;
-    let driver = Driver::start(&chromium, &chromedriver).await?;
-    let outcome = async {
-        let (id, url) = new_payment(sb.base_url(), &shop, "live-order").await;
-        driver.open(&url).await?;
-        driver.wait_text("#status", "CREATED").await?;
-        assert_eq!(driver.text("#amount").await?, "12.50");
-        // The sandbox clock is manual here: the window is 30 minutes, counted down by
-        // the page itself between polls.
-        let left = driver.text("#countdown").await?;
-        assert!(
-            left.starts_with("30:00") || left.starts_with("29:"),
-            "countdown shows {left:?}"
-        );
+    in_chromium(
+        async |sb: &SandboxServer, shop: &Receiver, driver: &Driver| {
+            let (id, url) = new_payment(sb.base_url(), shop, "live-order").await;
+            driver.open(&url).await?;
+            driver.wait_text("#status", "CREATED").await?;
+            assert_eq!(driver.text("#amount").await?, "12.50");
+            // The sandbox clock is manual here: the window is 30 minutes, counted down by
+            // the page itself between polls.
+            let left = driver.text("#countdown").await?;
+            assert!(
+                left.starts_with("30:00") || left.starts_with("29:"),
+                "countdown shows {left:?}"
+            );
 
-        driver.click("#coin-ETH").await?;
-        driver.wait_text("#status", "PENDING").await?;
-        let address = driver.text("#address").await?;
-        assert!(
-            address.starts_with("0x") && address.len() == 42,
-            "{address}"
-        );
-        let qr = driver
-            .execute("var q=document.getElementById('qr');return q?q.tagName.toLowerCase():null;")
-            .await?;
-        assert_eq!(qr, json!("svg"), "the QR code is drawn");
+            driver.click("#coin-ETH").await?;
+            driver.wait_text("#status", "PENDING").await?;
+            let address = driver.text("#address").await?;
+            assert!(
+                address.starts_with("0x") && address.len() == 42,
+                "{address}"
+            );
+            let qr = driver
+                .execute(
+                    "var q=document.getElementById('qr');return q?q.tagName.toLowerCase():null;",
+                )
+                .await?;
+            assert_eq!(qr, json!("svg"), "the QR code is drawn");
 
-        let png = driver.screenshot().await?;
-        assert!(
-            png.starts_with(b"\x89PNG\r\n\x1a\n") && png.len() > 1000,
-            "a PNG"
-        );
-        let dir = screenshot_dir();
-        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-        std::fs::write(dir.join("checkout.png"), &png).map_err(|e| e.to_string())?;
+            let png = driver.screenshot().await?;
+            assert!(
+                png.starts_with(b"\x89PNG\r\n\x1a\n") && png.len() > 1000,
+                "a PNG"
+            );
+            let dir = screenshot_dir();
+            std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+            std::fs::write(dir.join("checkout.png"), &png).map_err(|e| e.to_string())?;
 
-        // Paid from elsewhere (IVPAY saw the transfer): the open page follows, without a
-        // reload (a value the page's script holds survives).
-        driver
-            .execute("window.ivpayMarker = 'kept'; return true;")
-            .await?;
-        sb.set_status(&id, ivpay_domain::PaymentStatus::Paid, false)
-            .map_err(|e| e.to_string())?;
-        driver.wait_text("#status", "PAID").await?;
-        driver.wait_text("#done", "Paid. Thank you.").await?;
-        assert_eq!(
-            driver.execute("return window.ivpayMarker;").await?,
-            json!("kept"),
-            "the page was not reloaded"
-        );
-        let buttons = driver
-            .execute("var a=document.getElementById('actions');return a?a.hidden:null;")
-            .await?;
-        assert_eq!(buttons, json!(true), "no buttons on a paid payment");
-        Ok::<(), String>(())
-    }
-    .await;
-    driver.quit().await;
-    outcome.map_err(Into::into)
+            // Paid from elsewhere (IVPAY saw the transfer): the open page follows, without a
+            // reload (a value the page's script holds survives).
+            driver
+                .execute("window.ivpayMarker = 'kept'; return true;")
+                .await?;
+            sb.set_status(&id, ivpay_domain::PaymentStatus::Paid, false)
+                .map_err(|e| e.to_string())?;
+            driver.wait_text("#status", "PAID").await?;
+            driver.wait_text("#done", "Paid. Thank you.").await?;
+            assert_eq!(
+                driver.execute("return window.ivpayMarker;").await?,
+                json!("kept"),
+                "the page was not reloaded"
+            );
+            let buttons = driver
+                .execute("var a=document.getElementById('actions');return a?a.hidden:null;")
+                .await?;
+            assert_eq!(buttons, json!(true), "no buttons on a paid payment");
+            Ok(())
+        },
+    )
+    .await
 }
