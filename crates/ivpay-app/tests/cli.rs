@@ -19,31 +19,18 @@ impl Drop for Serving {
     }
 }
 
-/// Runs `ivpay-app <args>` against the service on `port`; answers success and stdout
-/// (stderr appended on failure).
+/// The settings that point the command line at the service on `port`.
+fn at(port: u16) -> [(&'static str, String); 1] {
+    [("IVPAY_SERVER__BIND", format!("127.0.0.1:{port}"))]
+}
+
+/// Runs `ivpay-app <args>` against the service on `port` (see [`common::cli`]).
 fn cli(port: u16, args: &[&str], tables: bool) -> (bool, String) {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ivpay-app"));
-    cmd.args(args)
-        .env_clear()
-        .env("IVPAY_SERVER__BIND", format!("127.0.0.1:{port}"))
-        .env("IVPAY_LOG__FILTER", "error");
-    if tables {
-        cmd.env("IVPAY_TABLES", "1");
-    }
-    let out = cmd.output().expect("the binary runs");
-    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
-    if !out.status.success() {
-        text.push_str(&String::from_utf8_lossy(&out.stderr));
-    }
-    (out.status.success(), text)
+    common::cli(args, &at(port), tables)
 }
 
 fn json(port: u16, args: &[&str]) -> Value {
-    let mut with = args.to_vec();
-    with.push("--json");
-    let (ok, text) = cli(port, &with, false);
-    assert!(ok, "{args:?}: {text}");
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{args:?}: {e}: {text}"))
+    common::cli_json(args, &at(port))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -13,31 +13,14 @@ use ivpay_app::{App, SANDBOX_MERCHANT_KEY, Settings};
 use ivpay_sandbox::{FaultPlan, HttpFault, MerchantConfig, RouteFaults};
 use serde_json::{Value, json};
 
-/// Runs `ivpay-app <args>` against `service` with the development key; answers success
-/// and stdout (stderr appended on failure).
+/// Runs `ivpay-app <args> --service <service>` with the development key (see
+/// [`common::cli`]).
 fn cli(service: &str, args: &[&str], tables: bool) -> (bool, String) {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ivpay-app"));
-    cmd.args(args)
-        .args(["--service", service])
-        .env_clear()
-        .env("IVPAY_LOG__FILTER", "error");
-    if tables {
-        cmd.env("IVPAY_TABLES", "1");
-    }
-    let out = cmd.output().expect("the binary runs");
-    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
-    if !out.status.success() {
-        text.push_str(&String::from_utf8_lossy(&out.stderr));
-    }
-    (out.status.success(), text)
+    common::cli(&[args, &["--service", service]].concat(), &[], tables)
 }
 
 fn json_of(service: &str, args: &[&str]) -> Value {
-    let mut with = args.to_vec();
-    with.push("--json");
-    let (ok, text) = cli(service, &with, false);
-    assert!(ok, "{args:?}: {text}");
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{args:?}: {e}: {text}"))
+    common::cli_json(&[args, &["--service", service]].concat(), &[])
 }
 
 fn ids(listing: &Value) -> Vec<String> {
@@ -84,10 +67,8 @@ async fn unknown_outcomes_and_webhooks_from_the_command_line() {
             ..FaultPlan::default()
         })
         .expect("faults");
-    let mut unknown = Vec::new();
-    for order in ["op-1", "op-2"] {
-        let answer: Value = http
-            .post(format!("{base}/payment/create"))
+    let create = async |order: &str| -> Value {
+        http.post(format!("{base}/payment/create"))
             .header("X-API-KEY", "dev-client-key")
             .json(&json!({"amount_fiat": "7.25", "currency_fiat": "EUR", "foreign_id": order}))
             .send()
@@ -95,27 +76,17 @@ async fn unknown_outcomes_and_webhooks_from_the_command_line() {
             .expect("create")
             .json()
             .await
-            .expect("json");
+            .expect("json")
+    };
+    let mut unknown = Vec::new();
+    for order in ["op-1", "op-2"] {
+        let answer = create(order).await;
         assert_eq!(answer["success"], false, "{answer}");
-        let created = cli(
-            &base,
-            &["payments", "list", "--foreign-id", order, "--json"],
-            false,
-        );
-        let listed: Value = serde_json::from_str(&created.1).expect("json");
+        let listed = json_of(&base, &["payments", "list", "--foreign-id", order]);
         unknown.push(ids(&listed)[0].clone());
     }
     // A payment IVPAY did answer is not for the operator.
-    let fine: Value = http
-        .post(format!("{base}/payment/create"))
-        .header("X-API-KEY", "dev-client-key")
-        .json(&json!({"amount_fiat": "1.00", "currency_fiat": "EUR", "foreign_id": "op-3"}))
-        .send()
-        .await
-        .expect("create")
-        .json()
-        .await
-        .expect("json");
+    let fine = create("op-3").await;
     let fine_id = fine["data"]["id"].as_str().expect("id").to_owned();
 
     let open = json_of(&base, &["unknown", "list"]);

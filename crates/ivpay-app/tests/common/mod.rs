@@ -38,3 +38,31 @@ pub(crate) async fn wait_until(what: &str, mut probe: impl AsyncFnMut() -> bool)
     }
     panic!("waited 10 s for {what}");
 }
+
+/// Runs `ivpay-app <args>` with only `env` (and error-level logs); answers success and
+/// stdout, with stderr appended on failure. `tables`: tables even though stdout is a pipe.
+pub(crate) fn cli(args: &[&str], env: &[(&str, String)], tables: bool) -> (bool, String) {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_ivpay-app"));
+    cmd.args(args)
+        .env_clear()
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .env("IVPAY_LOG__FILTER", "error");
+    if tables {
+        cmd.env("IVPAY_TABLES", "1");
+    }
+    let out = cmd.output().expect("the binary runs");
+    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+    if !out.status.success() {
+        text.push_str(&String::from_utf8_lossy(&out.stderr));
+    }
+    (out.status.success(), text)
+}
+
+/// As [`cli`] with `--json`: the answer, which must be a success.
+pub(crate) fn cli_json(args: &[&str], env: &[(&str, String)]) -> serde_json::Value {
+    let mut with = args.to_vec();
+    with.push("--json");
+    let (ok, text) = cli(&with, env, false);
+    assert!(ok, "{args:?}: {text}");
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{args:?}: {e}: {text}"))
+}
