@@ -6,6 +6,10 @@ use std::time::Duration;
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{ConnectOptions, ConnectionTrait, DatabaseConnection, DbBackend, Statement};
 
+#[cfg(feature = "testing")]
+use crate::writer::StatementObserver;
+use crate::writer::{WriteTxn, Writer};
+
 use crate::error::ConnectError;
 use crate::error::unavailable;
 use ivpay_ports::RepositoryError;
@@ -93,23 +97,19 @@ pub struct SqliteSettings {
     pub foreign_keys: bool,
 }
 
-/// What [`Database::observe_statements`] calls with each statement.
-#[cfg(feature = "testing")]
-type StatementObserver = std::sync::Arc<dyn Fn(&str) + Send + Sync>;
-
 /// An open connection pool to ivpay's database. Cheap to clone: clones share the pool.
 ///
 /// Build repositories on it with [`crate::SeaOrmRepository::new`]; migrate it with
 /// [`crate::migrate_up`].
 #[derive(Clone)]
 pub struct Database {
-    /// Where writes go. On a SQLite file, a pool of one connection that stays open, so
-    /// its page cache and prepared statements stay warm, and writers of this process
-    /// queue for it in order (the pool's queue) instead of contending for SQLite's write
-    /// lock, whose busy handler backs off by sleeping and turns contention into long
+    /// Where writes go. On a SQLite file, one connection this process holds (see
+    /// [`crate::writer`]), so its page cache and prepared statements stay warm, and
+    /// writers of this process queue for it in order instead of contending for SQLite's
+    /// write lock, whose busy handler backs off by sleeping and turns contention into long
     /// tails. Other processes on the same file are still covered by the busy timeout.
     /// Elsewhere the one pool.
-    conn: DatabaseConnection,
+    conn: Writer,
     /// Where reads go: on a SQLite file, a pool of readers of their own (WAL lets them
     /// read while the writer writes); elsewhere the same pool as `conn`.
     reader: DatabaseConnection,
@@ -211,17 +211,23 @@ pub async fn connect(url: &str, options: &DatabaseOptions) -> Result<Database, C
         // Each connection to `:memory:` would be a database of its own: one for all.
         Backend::Sqlite if in_memory => {
             let conn = open(pool(1, 1, true)).await?;
-            (conn.clone(), conn)
+            (Writer::Pool(conn.clone()), conn)
         }
+        #[cfg(feature = "sqlite")]
         Backend::Sqlite => {
             // The writer first: it creates the file (`mode=rwc`) and sets WAL.
             let writer = open(pool(1, 1, true)).await?;
             let reader = open(pool(max, options.min_connections, false)).await?;
-            (writer, reader)
+            (Writer::Held(crate::writer::held::HeldSqlite::new(writer)), reader)
+        }
+        #[cfg(not(feature = "sqlite"))]
+        Backend::Sqlite => {
+            let conn = open(pool(max, options.min_connections, false)).await?;
+            (Writer::Pool(conn.clone()), conn)
         }
         Backend::Postgres => {
             let conn = open(pool(max, options.min_connections, false)).await?;
-            (conn.clone(), conn)
+            (Writer::Pool(conn.clone()), conn)
         }
     };
     Ok(Database {
@@ -240,15 +246,14 @@ impl Database {
     pub fn from_connection(conn: DatabaseConnection) -> Self {
         Database {
             reader: conn.clone(),
-            conn,
+            conn: Writer::Pool(conn),
             #[cfg(feature = "testing")]
             observer: None,
         }
     }
 
-    /// The sea-orm connection writes go through, for this crate's repositories and
-    /// migrations.
-    pub(crate) fn connection(&self) -> &DatabaseConnection {
+    /// Where writes go, for this crate's repositories and migrations.
+    pub(crate) fn connection(&self) -> &Writer {
         &self.conn
     }
 
@@ -258,12 +263,12 @@ impl Database {
     }
 
     /// Begins a transaction that writes, on the writer ([`begin_write`]).
-    pub(crate) async fn begin_write(&self) -> Result<sea_orm::DatabaseTransaction, sea_orm::DbErr> {
+    pub(crate) async fn begin_write(&self) -> Result<WriteTxn, sea_orm::DbErr> {
         #[cfg(feature = "testing")]
         if let Some(observe) = &self.observer {
             observe("BEGIN");
         }
-        begin_write(&self.conn).await
+        self.conn.begin().await
     }
 
     /// Calls `observe` with every statement this handle runs from now on (its SQL), and
@@ -272,16 +277,16 @@ impl Database {
     #[cfg(feature = "testing")]
     pub fn observe_statements(&mut self, observe: impl Fn(&str) + Send + Sync + 'static) {
         let observe: StatementObserver = std::sync::Arc::new(observe);
-        for conn in [&mut self.conn, &mut self.reader] {
-            let report = observe.clone();
-            conn.set_metric_callback(move |info| report(&info.statement.sql));
-        }
+        self.conn.set_observer(observe.clone());
+        let report = observe.clone();
+        self.reader
+            .set_metric_callback(move |info| report(&info.statement.sql));
         self.observer = Some(observe);
     }
 
     /// Which database this is.
     pub fn backend(&self) -> Backend {
-        match self.conn.get_database_backend() {
+        match self.reader.get_database_backend() {
             DbBackend::Postgres => Backend::Postgres,
             // Only the SQLite and PostgreSQL drivers are compiled in.
             _ => Backend::Sqlite,
@@ -319,24 +324,6 @@ impl Database {
     pub async fn close(self) -> Result<(), RepositoryError> {
         self.reader.close().await.map_err(unavailable)?;
         self.conn.close().await.map_err(unavailable)
-    }
-}
-
-/// Begins a transaction that writes: on SQLite `BEGIN IMMEDIATE`, which takes the single
-/// write lock at once (waiting up to the busy timeout), so the transaction can never fail
-/// later upgrading a read snapshot to a write (crates.md trap 1).
-pub(crate) async fn begin_write(
-    conn: &DatabaseConnection,
-) -> Result<sea_orm::DatabaseTransaction, sea_orm::DbErr> {
-    use sea_orm::{SqliteTransactionMode, TransactionOptions, TransactionTrait};
-    if conn.get_database_backend() == DbBackend::Sqlite {
-        conn.begin_with_options(TransactionOptions {
-            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-            ..TransactionOptions::default()
-        })
-        .await
-    } else {
-        conn.begin().await
     }
 }
 
@@ -405,7 +392,7 @@ mod tests {
             .expect("pragmas");
         assert_eq!(read.journal_mode, "wal");
         let second_writer =
-            tokio::time::timeout(Duration::from_millis(300), db.connection().begin()).await;
+            tokio::time::timeout(Duration::from_millis(300), db.begin_write()).await;
         assert!(
             second_writer.is_err(),
             "one writer connection: a second write waits"
@@ -431,19 +418,20 @@ mod tests {
         for _ in 0..4 {
             held.push(db.reader().begin().await.expect("begins"));
         }
-        held.push(db.connection().begin().await.expect("the writer begins"));
+        let writer = db.begin_write().await.expect("the writer begins");
+        let expected = SqliteSettings {
+            journal_mode: "wal".to_owned(),
+            synchronous: "NORMAL".to_owned(),
+            busy_timeout: Duration::from_secs(5),
+            foreign_keys: true,
+        };
         for txn in &held {
             let settings = read_sqlite_settings(txn).await.expect("pragmas");
-            assert_eq!(
-                settings,
-                SqliteSettings {
-                    journal_mode: "wal".to_owned(),
-                    synchronous: "NORMAL".to_owned(),
-                    busy_timeout: Duration::from_secs(5),
-                    foreign_keys: true,
-                }
-            );
+            assert_eq!(settings, expected);
         }
+        let settings = read_sqlite_settings(&writer).await.expect("pragmas");
+        assert_eq!(settings, expected, "the writer");
+        writer.rollback().await.expect("rolls back");
         drop(held);
         assert_eq!(
             db.sqlite_settings()

@@ -53,6 +53,7 @@ mod notify;
 mod outbox;
 mod repository;
 mod retention;
+mod writer;
 #[cfg(feature = "testing")]
 pub mod testing;
 

@@ -40,7 +40,9 @@ enum Direction {
 /// Answers the name of the migration a [`Direction::UpOne`] applied (`None` when none
 /// was pending).
 async fn run(db: &Database, direction: Direction) -> Result<Option<String>, DbErr> {
-    let txn = crate::database::begin_write(db.connection()).await?;
+    // The writer's own connection, lent to the migrator's sea-orm transaction.
+    let lent = db.connection().lend().await?;
+    let txn = crate::writer::begin_on_pool(lent.pool()).await?;
     if txn.get_database_backend() == DbBackend::Postgres {
         txn.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({MIGRATION_LOCK})"))
             .await?;

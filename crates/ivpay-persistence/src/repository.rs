@@ -101,7 +101,7 @@ impl SeaOrmRepository {
     }
 
     /// Where writes go (on a SQLite file, the one writer connection).
-    pub(crate) fn conn(&self) -> &DatabaseConnection {
+    pub(crate) fn conn(&self) -> &crate::writer::Writer {
         self.db.connection()
     }
 
@@ -328,8 +328,8 @@ async fn write_at_version<C: ConnectionTrait>(
 /// one statement (`WITH changed AS (UPDATE .. RETURNING id) INSERT .. SELECT .. FROM
 /// changed`): a statement is atomic, so no transaction (and none of its round trips) is
 /// needed, and a lost compare-and-set inserts nothing. Whether it wrote.
-async fn write_with_notices(
-    conn: &DatabaseConnection,
+async fn write_with_notices<C: ConnectionTrait>(
+    conn: &C,
     row: payment::ActiveModel,
     id: InternalId,
     expected: u64,

@@ -202,21 +202,26 @@ border-radius:6px;border:1px solid #d1d5db;background:#fff;cursor:pointer}\
 button.primary{background:#111827;color:#fff}#qr{display:block;margin:.5em auto}\
 #address{font-family:monospace}form{display:inline}";
 
-/// Polls `{page}/status` each second: redraws the badge and the countdown; a final status
-/// replaces the buttons with its message; another non-final one reloads the buttons.
-const SCRIPT: &str = "(function(){var b=document.body,s=document.getElementById('status'),\
-c=document.getElementById('countdown'),left=+c.dataset.remaining,shown=s.textContent;\
+/// Polls `{page}/status` each second and redraws the countdown; when the status changes
+/// (paid or expired elsewhere, a coin chosen in another tab) it fetches the page and swaps
+/// in its `<main>`, so what the page holds survives and no form is posted again (a 409
+/// page lives at its action's URL). A final status ends the polling.
+const SCRIPT: &str = "(function(){var b=document.body,page=b.dataset.pageUrl,left=0,\
+shown=document.getElementById('status').textContent;\
+function el(i){return document.getElementById(i);}\
+function fin(v){return v==='PAID'||v==='TIMEOUT';}\
 function fmt(n){if(n<=0)return 'expired';var m=Math.floor(n/60),x=n%60;\
 return m+':'+(x<10?'0':'')+x;}\
-setInterval(function(){if(left>0){left--;c.textContent=fmt(left);}},1000);\
-function done(t){var a=document.getElementById('actions');if(a)a.hidden=true;\
-var d=document.getElementById('done');d.textContent=t;d.hidden=false;}\
+function read(){var c=el('countdown');left=c?+c.dataset.remaining:0;}read();\
+setInterval(function(){var c=el('countdown');if(c&&left>0){left--;c.textContent=fmt(left);}},1000);\
+function swap(){return fetch(page,{cache:'no-store'}).then(function(r){return r.text();})\
+.then(function(t){var m=new DOMParser().parseFromString(t,'text/html').querySelector('main');\
+if(m){document.querySelector('main').replaceWith(m);read();}});}\
 function poll(){fetch(b.dataset.statusUrl,{cache:'no-store'}).then(function(r){return r.json();})\
-.then(function(v){s.textContent=v.status;s.className='badge s-'+v.status;left=v.remaining_seconds;\
-c.textContent=fmt(left);if(v.status==='PAID')done('Paid. Thank you.');\
-else if(v.status==='TIMEOUT')done('This payment has expired.');\
-else if(v.status!==shown){location.reload();}}).catch(function(){})\
-.then(function(){setTimeout(poll,1000);});}setTimeout(poll,1000);})();";
+.then(function(v){left=v.remaining_seconds;var c=el('countdown');if(c)c.textContent=fmt(left);\
+if(v.status!==shown){shown=v.status;return swap();}}).catch(function(){})\
+.then(function(){if(!fin(shown))setTimeout(poll,1000);});}\
+if(!fin(shown))setTimeout(poll,1000);})();";
 
 /// The page for `payment` with `left` seconds to its timeout; `page` is its own path,
 /// which the forms post below.
@@ -228,7 +233,7 @@ fn render(payment: &PaymentSnapshot, left: i64, page: &str, error: Option<&str>)
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width\">\
          <title>IVPAY sandbox checkout</title><style>{STYLE}</style></head>\
-         <body data-status-url=\"{page}/status\"><main>\n\
+         <body data-page-url=\"{page}\" data-status-url=\"{page}/status\"><main>\n\
          <header>IVPAY sandbox: a test payment, no money moves</header>\n"
     );
     if let Some(error) = error {
@@ -238,7 +243,7 @@ fn render(payment: &PaymentSnapshot, left: i64, page: &str, error: Option<&str>)
         html,
         "<p class=\"amount\"><span id=\"amount\">{}</span> <span id=\"currency\">{}</span></p>\n\
          <p>Status: <span id=\"status\" class=\"badge s-{status}\">{status}</span> \
-         <span id=\"countdown-line\">time left: <span id=\"countdown\" data-remaining=\"{left}\">{}</span></span></p>\n\
+         <span id=\"countdown-line\"{hidden}>time left: <span id=\"countdown\" data-remaining=\"{left}\">{}</span></span></p>\n\
          <dl>\n<dt>Order</dt><dd id=\"foreign-id\">{}</dd>\n\
          <dt>Payment</dt><dd id=\"payment-id\">{}</dd>\n",
         escape(&payment.amount_fiat),
@@ -247,6 +252,7 @@ fn render(payment: &PaymentSnapshot, left: i64, page: &str, error: Option<&str>)
         escape(payment.foreign_id.as_deref().unwrap_or("-")),
         escape(&payment.payment_id),
         status = payment.status,
+        hidden = if payment.status.is_final() { " hidden" } else { "" },
     );
     if let Some(coin) = &payment.coin {
         let _ = writeln!(html, "<dt>Coin</dt><dd id=\"coin\">{}</dd>", escape(coin));
@@ -328,19 +334,22 @@ fn countdown(left: i64) -> String {
     }
 }
 
-/// A deposit address of the coin's usual shape, made from the payment id (so one payment
-/// always shows one address), and plainly a sandbox's: it holds the word `sandbox` where
-/// the format allows letters, and is never a real address.
+/// A deposit address shaped like the coin's, made from the payment id (so one payment
+/// always shows one address), that no wallet would accept: each starts with its coin's
+/// prefix and then `sandbox`, which breaks that coin's alphabet (`s`, `n`, `o`, `x` are not
+/// hex; `b` and `o` are not bech32), and the TRON one also carries a `0`, which base58
+/// lacks. Someone who copies it into a real wallet gets an error, not a lost transfer.
 fn deposit_address(payment_id: &str, coin: &str) -> String {
     let hex: String = payment_id
         .chars()
         .filter(char::is_ascii_hexdigit)
+        .map(|c| c.to_ascii_lowercase())
         .chain(std::iter::repeat('0'))
-        .take(40)
+        .take(32)
         .collect();
     match coin {
-        "ETH" => format!("0x{hex}"),
-        "USDT" => format!("Tsandbox{}", &hex[..26]),
+        "ETH" => format!("0xsandbox{hex}"),
+        "USDT" => format!("Tsandbox0{}", &hex[..24]),
         "LTC" => format!("tltc1qsandbox{}", &hex[..26]),
         _ => format!("tb1qsandbox{}", &hex[..28]),
     }
@@ -439,6 +448,10 @@ mod tests {
                 !html.contains("id=\"done\" hidden"),
                 "the final message shows"
             );
+            assert!(
+                html.contains("<span id=\"countdown-line\" hidden>"),
+                "no countdown on a final payment: {html}"
+            );
         }
     }
 
@@ -449,13 +462,14 @@ mod tests {
         p.coin = Some("ETH".into());
         let html = render(&p, 125, "/checkout/abc", None);
         let address = deposit_address(&p.payment_id, "ETH");
-        assert_eq!(address, "0x0123456789abcdef0123456789abcdef00000000");
+        assert_eq!(address, "0xsandbox0123456789abcdef0123456789abcdef");
         assert!(html.contains(&format!("<p id=\"address\">{address}</p>")));
         assert!(html.contains("<svg id=\"qr\""), "{html}");
         assert!(!html.contains("<?xml"), "inline SVG, no XML declaration");
         assert!(html.contains("data-remaining=\"125\">2:05<"), "{html}");
         assert!(html.contains("id=\"underpay\"") && html.contains("id=\"expire\""));
         assert!(html.contains("id=\"done\" hidden"));
+        assert!(html.contains("<span id=\"countdown-line\">"), "the countdown shows");
         p.received = Some("5.00".into());
         let html = render(&p, 0, "/checkout/abc", None);
         assert!(
@@ -465,18 +479,52 @@ mod tests {
         assert!(html.contains(">expired<"));
     }
 
-    #[test]
-    fn addresses_differ_by_coin_and_say_sandbox() {
-        let id = "ffffffffffffffffffffffffffffffff";
-        let all: Vec<String> = COINS.iter().map(|c| deposit_address(id, c)).collect();
-        for (coin, address) in COINS.iter().zip(&all) {
-            assert!(
-                *coin == "ETH" || address.contains("sandbox"),
-                "{coin}: {address}"
-            );
+    /// What a wallet checks first: the characters its address format allows.
+    fn is_plausible(coin: &str, address: &str) -> bool {
+        const BECH32: &str = "qpzry9x8gf2tvdw0s3jn54khce6mua7l";
+        const BASE58: &str = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
+        match coin {
+            "ETH" => address.strip_prefix("0x").is_some_and(|rest| {
+                rest.len() == 40 && rest.chars().all(|c| c.is_ascii_hexdigit())
+            }),
+            "USDT" => address.starts_with('T') && address.chars().all(|c| BASE58.contains(c)),
+            "LTC" | "BTC" => address
+                .split_once('1')
+                .is_some_and(|(_, data)| data.chars().all(|c| BECH32.contains(c))),
+            _ => true,
         }
-        let distinct: std::collections::BTreeSet<_> = all.iter().collect();
-        assert_eq!(distinct.len(), COINS.len());
+    }
+
+    #[test]
+    fn addresses_differ_by_coin_say_sandbox_and_are_never_valid() {
+        for id in [
+            "ffffffffffffffffffffffffffffffff",
+            "0123456789abcdef0123456789abcdef",
+            "no-hex-at-all",
+            "ABCDEF0123456789ABCDEF0123456789",
+        ] {
+            let all: Vec<String> = COINS.iter().map(|c| deposit_address(id, c)).collect();
+            for (coin, address) in COINS.iter().zip(&all) {
+                let prefix = match *coin {
+                    "ETH" => "0x",
+                    "USDT" => "T",
+                    "LTC" => "tltc1q",
+                    _ => "tb1q",
+                };
+                assert!(
+                    address.starts_with(&format!("{prefix}sandbox")),
+                    "{coin}: {address}"
+                );
+                assert!(!is_plausible(coin, address), "{coin}: {address} looks real");
+                assert_eq!(address, &deposit_address(id, coin), "stable");
+            }
+            let distinct: std::collections::BTreeSet<_> = all.iter().collect();
+            assert_eq!(distinct.len(), COINS.len());
+        }
+        // The checker itself tells a real-looking address from ours.
+        assert!(is_plausible("ETH", "0x0123456789abcdef0123456789abcdef00000000"));
+        assert!(is_plausible("USDT", "TLa2f6VPqDgRE67v1736s7bJ8Ray5wYjU7"));
+        assert!(is_plausible("BTC", "tb1qw508d6qejxtdg4y5r3zarvary0c5xw7kxpjzsx"));
     }
 
     #[test]

@@ -345,12 +345,18 @@ impl Sandbox {
     /// sandbox's clock: what the checkout page counts down from.
     pub(crate) fn checkout_view(&self, payment_id: &str) -> Option<(PaymentSnapshot, i64)> {
         let (snapshot, _) = self.inner.read_payment(payment_id)?;
-        let now = self.inner.clock.now_millis().div_euclid(1000);
-        let left = snapshot
-            .expires_at
-            .unix_seconds()
-            .saturating_sub(now)
-            .max(0);
+        // A final payment has no time left, whatever its window said: the page hides its
+        // countdown and a poller sees 0.
+        let left = if snapshot.status.is_final() {
+            0
+        } else {
+            let now = self.inner.clock.now_millis().div_euclid(1000);
+            snapshot
+                .expires_at
+                .unix_seconds()
+                .saturating_sub(now)
+                .max(0)
+        };
         Some((snapshot, left))
     }
 

@@ -141,6 +141,19 @@ async fn the_status_route_counts_down_on_the_sandbox_clock() -> TestResult {
         (over["status"].as_str(), over["remaining_seconds"].as_i64()),
         (Some("TIMEOUT"), Some(0))
     );
+    // A payment paid with time to spare has none left either: its window is over.
+    let (paid_id, paid_url) = page_url(sb.base_url()).await;
+    sb.set_status(&paid_id, ivpay_domain::PaymentStatus::Paid, false)?;
+    let paid = json_of(http.get(format!("{paid_url}/status")).send().await?).await;
+    assert_eq!(
+        (paid["status"].as_str(), paid["remaining_seconds"].as_i64()),
+        (Some("PAID"), Some(0))
+    );
+    let page = http.get(&paid_url).send().await?.text().await?;
+    assert!(
+        page.contains("<span id=\"countdown-line\" hidden>"),
+        "the paid page hides its countdown: {page}"
+    );
     let missing = http
         .get(format!("{}/checkout/nope/status", sb.base_url()))
         .send()
