@@ -7,8 +7,8 @@ use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{ConnectOptions, ConnectionTrait, DatabaseConnection, DbBackend, Statement};
 
 #[cfg(feature = "testing")]
-use crate::writer::StatementObserver;
-use crate::writer::{WriteTxn, Writer};
+use crate::handle::StatementObserver;
+use crate::handle::{Handle, WriteTxn};
 
 use crate::error::ConnectError;
 use crate::error::unavailable;
@@ -104,15 +104,15 @@ pub struct SqliteSettings {
 #[derive(Clone)]
 pub struct Database {
     /// Where writes go. On a SQLite file, one connection this process holds (see
-    /// [`crate::writer`]), so its page cache and prepared statements stay warm, and
+    /// [`crate::handle`]), so its page cache and prepared statements stay warm, and
     /// writers of this process queue for it in order instead of contending for SQLite's
     /// write lock, whose busy handler backs off by sleeping and turns contention into long
     /// tails. Other processes on the same file are still covered by the busy timeout.
     /// Elsewhere the one pool.
-    conn: Writer,
-    /// Where reads go: on a SQLite file, a pool of readers of their own (WAL lets them
-    /// read while the writer writes); elsewhere the same pool as `conn`.
-    reader: DatabaseConnection,
+    conn: Handle,
+    /// Where reads go: on a SQLite file, readers of their own, held likewise (WAL lets
+    /// them read while the writer writes); elsewhere the same pool as `conn`.
+    reader: Handle,
     /// Called with each transaction begun (`testing` feature): with the statements sea-orm
     /// reports, what a test counts.
     #[cfg(feature = "testing")]
@@ -211,23 +211,27 @@ pub async fn connect(url: &str, options: &DatabaseOptions) -> Result<Database, C
         // Each connection to `:memory:` would be a database of its own: one for all.
         Backend::Sqlite if in_memory => {
             let conn = open(pool(1, 1, true)).await?;
-            (Writer::Pool(conn.clone()), conn)
+            (Handle::Pool(conn.clone()), Handle::Pool(conn))
         }
         #[cfg(feature = "sqlite")]
         Backend::Sqlite => {
+            use crate::handle::held::HeldSqlite;
             // The writer first: it creates the file (`mode=rwc`) and sets WAL.
             let writer = open(pool(1, 1, true)).await?;
-            let reader = open(pool(max, options.min_connections, false)).await?;
-            (Writer::Held(crate::writer::held::HeldSqlite::new(writer)), reader)
+            let reader = open(pool(max, options.min_connections, true)).await?;
+            (
+                Handle::Held(HeldSqlite::new(writer, 1)),
+                Handle::Held(HeldSqlite::new(reader, max)),
+            )
         }
         #[cfg(not(feature = "sqlite"))]
         Backend::Sqlite => {
             let conn = open(pool(max, options.min_connections, false)).await?;
-            (Writer::Pool(conn.clone()), conn)
+            (Handle::Pool(conn.clone()), Handle::Pool(conn))
         }
         Backend::Postgres => {
             let conn = open(pool(max, options.min_connections, false)).await?;
-            (Writer::Pool(conn.clone()), conn)
+            (Handle::Pool(conn.clone()), Handle::Pool(conn))
         }
     };
     Ok(Database {
@@ -245,20 +249,20 @@ impl Database {
     /// rather than one writer connection of ours.
     pub fn from_connection(conn: DatabaseConnection) -> Self {
         Database {
-            reader: conn.clone(),
-            conn: Writer::Pool(conn),
+            reader: Handle::Pool(conn.clone()),
+            conn: Handle::Pool(conn),
             #[cfg(feature = "testing")]
             observer: None,
         }
     }
 
     /// Where writes go, for this crate's repositories and migrations.
-    pub(crate) fn connection(&self) -> &Writer {
+    pub(crate) fn connection(&self) -> &Handle {
         &self.conn
     }
 
     /// The sea-orm connection reads go through (on a SQLite file, the readers' pool).
-    pub(crate) fn reader(&self) -> &DatabaseConnection {
+    pub(crate) fn reader(&self) -> &Handle {
         &self.reader
     }
 
@@ -278,15 +282,13 @@ impl Database {
     pub fn observe_statements(&mut self, observe: impl Fn(&str) + Send + Sync + 'static) {
         let observe: StatementObserver = std::sync::Arc::new(observe);
         self.conn.set_observer(observe.clone());
-        let report = observe.clone();
-        self.reader
-            .set_metric_callback(move |info| report(&info.statement.sql));
+        self.reader.set_observer(observe.clone());
         self.observer = Some(observe);
     }
 
     /// Which database this is.
     pub fn backend(&self) -> Backend {
-        match self.reader.get_database_backend() {
+        match self.conn.get_database_backend() {
             DbBackend::Postgres => Backend::Postgres,
             // Only the SQLite and PostgreSQL drivers are compiled in.
             _ => Backend::Sqlite,
@@ -416,7 +418,7 @@ mod tests {
         // reads through its own connection: every one of the five is checked.
         let mut held = Vec::new();
         for _ in 0..4 {
-            held.push(db.reader().begin().await.expect("begins"));
+            held.push(db.reader().pool().begin().await.expect("begins"));
         }
         let writer = db.begin_write().await.expect("the writer begins");
         let expected = SqliteSettings {

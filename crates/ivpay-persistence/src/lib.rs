@@ -53,7 +53,7 @@ mod notify;
 mod outbox;
 mod repository;
 mod retention;
-mod writer;
+mod handle;
 #[cfg(feature = "testing")]
 pub mod testing;
 

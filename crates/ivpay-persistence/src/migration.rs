@@ -42,7 +42,7 @@ enum Direction {
 async fn run(db: &Database, direction: Direction) -> Result<Option<String>, DbErr> {
     // The writer's own connection, lent to the migrator's sea-orm transaction.
     let lent = db.connection().lend().await?;
-    let txn = crate::writer::begin_on_pool(lent.pool()).await?;
+    let txn = crate::handle::begin_on_pool(lent.pool()).await?;
     if txn.get_database_backend() == DbBackend::Postgres {
         txn.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({MIGRATION_LOCK})"))
             .await?;

@@ -17,7 +17,7 @@ use ivpay_ports::{
 use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType, Order, Query, SelectStatement};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait,
+    ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr, EntityTrait,
     PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, TryInsertResult,
 };
 
@@ -101,12 +101,12 @@ impl SeaOrmRepository {
     }
 
     /// Where writes go (on a SQLite file, the one writer connection).
-    pub(crate) fn conn(&self) -> &crate::writer::Writer {
+    pub(crate) fn conn(&self) -> &crate::handle::Handle {
         self.db.connection()
     }
 
     /// Where reads that write nothing go (on a SQLite file, the readers' pool).
-    pub(crate) fn reader(&self) -> &DatabaseConnection {
+    pub(crate) fn reader(&self) -> &crate::handle::Handle {
         self.db.reader()
     }
 

@@ -1,16 +1,17 @@
-//! Where writes go, and the write transactions begun there.
+//! Where statements run: the writer (and the write transactions begun there) and the
+//! readers.
 //!
-//! On a SQLite file every write runs on one connection that this process holds for its
-//! whole life ([`HeldSqlite`]) instead of taking it from a pool for each statement: a
-//! pooled statement costs, besides itself, a task spawned to return the connection and a
-//! ping round trip to the connection's worker thread before the next writer may have it
-//! (sqlx pings every connection handed back), and the single writer sits idle during
-//! both. Held, the next write is queued on the connection as soon as the last one
+//! On a SQLite file the connections are held for the process's life ([`held::HeldSqlite`]):
+//! one for every write, a few for reads. Taking a connection from sqlx's pool for each
+//! statement costs, besides the statement, a task spawned to hand it back and a ping
+//! round trip to the connection's worker thread (sqlx pings every connection returned to
+//! its pool), and the single writer sits idle through both before the next writer may
+//! have it. Held, the next write is sent to the connection as soon as the last one
 //! answers. PostgreSQL, an in-memory SQLite database and a host's own pool keep sea-orm's
-//! pool as it is ([`Writer::Pool`]).
+//! pool as it is ([`Handle::Pool`]).
 //!
 //! Both kinds implement sea-orm's [`ConnectionTrait`], so the repositories build their
-//! statements with sea-orm as before and run them on a [`Writer`] or a [`WriteTxn`].
+//! statements with sea-orm as before and run them on a [`Handle`] or a [`WriteTxn`].
 
 use sea_orm::{
     ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, ExecResult,
@@ -20,27 +21,37 @@ use sea_orm::{
 /// The statements a test counts (`testing` feature), told the SQL of each one run.
 pub(crate) type StatementObserver = std::sync::Arc<dyn Fn(&str) + Send + Sync>;
 
-/// Where writes go: sea-orm's pool, or (on a SQLite file) one held connection.
+/// Where statements run: sea-orm's pool, or (on a SQLite file) held connections.
 #[derive(Clone)]
-pub(crate) enum Writer {
-    /// PostgreSQL, an in-memory SQLite database (one connection, shared with the
-    /// readers), or a host's pool.
+pub(crate) enum Handle {
+    /// PostgreSQL, an in-memory SQLite database (one connection for writer and readers),
+    /// or a host's pool.
     Pool(DatabaseConnection),
-    /// A SQLite file: the one writer connection, held.
+    /// A SQLite file: the one writer connection, or the readers', held.
     #[cfg(feature = "sqlite")]
     Held(held::HeldSqlite),
 }
 
-impl Writer {
+impl Handle {
+    /// The sea-orm pool underneath, for a test that wants transactions of its own on it.
+    #[cfg(test)]
+    pub(crate) fn pool(&self) -> &DatabaseConnection {
+        match self {
+            Handle::Pool(conn) => conn,
+            #[cfg(feature = "sqlite")]
+            Handle::Held(held) => held.pool(),
+        }
+    }
+
     /// Mutable access to the pool, to set its metric callback (`testing`).
     #[cfg(feature = "testing")]
     pub(crate) fn set_observer(&mut self, observe: StatementObserver) {
         match self {
-            Writer::Pool(conn) => {
+            Handle::Pool(conn) => {
                 conn.set_metric_callback(move |info| observe(&info.statement.sql));
             }
             #[cfg(feature = "sqlite")]
-            Writer::Held(held) => {
+            Handle::Held(held) => {
                 let report = observe.clone();
                 held.pool_mut()
                     .set_metric_callback(move |info| report(&info.statement.sql));
@@ -54,9 +65,9 @@ impl Writer {
     /// never fail later upgrading a read snapshot to a write (crates.md trap 1).
     pub(crate) async fn begin(&self) -> Result<WriteTxn, DbErr> {
         match self {
-            Writer::Pool(conn) => begin_on_pool(conn).await.map(WriteTxn::Pool),
+            Handle::Pool(conn) => begin_on_pool(conn).await.map(WriteTxn::Pool),
             #[cfg(feature = "sqlite")]
-            Writer::Held(held) => held.begin().await.map(WriteTxn::Held),
+            Handle::Held(held) => held.begin().await.map(WriteTxn::Held),
         }
     }
 
@@ -65,15 +76,15 @@ impl Writer {
     /// wants a sea-orm transaction of its own.
     pub(crate) async fn lend(&self) -> Result<Lent<'_>, DbErr> {
         match self {
-            Writer::Pool(conn) => Ok(Lent {
+            Handle::Pool(conn) => Ok(Lent {
                 pool: conn,
                 #[cfg(feature = "sqlite")]
-                _held: None,
+                _held: Vec::new(),
             }),
             #[cfg(feature = "sqlite")]
-            Writer::Held(held) => Ok(Lent {
+            Handle::Held(held) => Ok(Lent {
                 pool: held.pool(),
-                _held: Some(held.give_back().await),
+                _held: held.give_back().await,
             }),
         }
     }
@@ -81,18 +92,18 @@ impl Writer {
     /// Checks that the writer answers.
     pub(crate) async fn ping(&self) -> Result<(), DbErr> {
         match self {
-            Writer::Pool(conn) => conn.ping().await,
+            Handle::Pool(conn) => conn.ping().await,
             #[cfg(feature = "sqlite")]
-            Writer::Held(held) => held.ping().await,
+            Handle::Held(held) => held.ping().await,
         }
     }
 
     /// Gives the held connection back and closes the pool.
     pub(crate) async fn close(&self) -> Result<(), DbErr> {
         match self {
-            Writer::Pool(conn) => conn.close_by_ref().await,
+            Handle::Pool(conn) => conn.close_by_ref().await,
             #[cfg(feature = "sqlite")]
-            Writer::Held(held) => {
+            Handle::Held(held) => {
                 drop(held.give_back().await);
                 held.pool().close_by_ref().await
             }
@@ -100,11 +111,11 @@ impl Writer {
     }
 }
 
-/// The writer's pool, lent ([`Writer::lend`]).
+/// The writer's pool, lent ([`Handle::lend`]).
 pub(crate) struct Lent<'a> {
     pool: &'a DatabaseConnection,
     #[cfg(feature = "sqlite")]
-    _held: Option<held::Slot>,
+    _held: Vec<held::Slot>,
 }
 
 impl Lent<'_> {
@@ -114,7 +125,7 @@ impl Lent<'_> {
     }
 }
 
-/// Begins a write transaction on a sea-orm pool (see [`Writer::begin`]).
+/// Begins a write transaction on a sea-orm pool (see [`Handle::begin`]).
 pub(crate) async fn begin_on_pool(conn: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
     use sea_orm::{SqliteTransactionMode, TransactionOptions};
     if conn.get_database_backend() == DbBackend::Sqlite {
@@ -128,7 +139,7 @@ pub(crate) async fn begin_on_pool(conn: &DatabaseConnection) -> Result<DatabaseT
     }
 }
 
-/// A write transaction ([`Writer::begin`]). Dropped without [`WriteTxn::commit`], it is
+/// A write transaction ([`Handle::begin`]). Dropped without [`WriteTxn::commit`], it is
 /// rolled back.
 pub(crate) enum WriteTxn {
     /// sea-orm's.
@@ -183,11 +194,11 @@ macro_rules! delegate_connection {
 }
 
 #[cfg(feature = "sqlite")]
-delegate_connection!(Writer, Pool, Held);
+delegate_connection!(Handle, Pool, Held);
 #[cfg(feature = "sqlite")]
 delegate_connection!(WriteTxn, Pool, Held);
 #[cfg(not(feature = "sqlite"))]
-delegate_connection!(Writer, Pool);
+delegate_connection!(Handle, Pool);
 #[cfg(not(feature = "sqlite"))]
 delegate_connection!(WriteTxn, Pool);
 
@@ -196,6 +207,7 @@ pub(crate) mod held {
     //! The held SQLite writer connection.
 
     use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
 
     use sea_orm::sqlx::pool::PoolConnection;
     use sea_orm::sqlx::{self, Connection as _, Sqlite};
@@ -212,21 +224,27 @@ pub(crate) mod held {
     /// given back to the pool or closed for being in doubt.
     pub(crate) type Slot = OwnedMutexGuard<Option<PoolConnection<Sqlite>>>;
 
-    /// One SQLite connection, taken from a pool of one on first use and kept; writers
-    /// queue for it on a mutex (first come, first served).
+    /// SQLite connections taken from a pool on first use and kept: one for the writer,
+    /// whose writers queue for it on a mutex (first come, first served), or several for
+    /// the readers, each read taking a free one (or queueing for one in turn).
     #[derive(Clone)]
     pub(crate) struct HeldSqlite {
         pool: DatabaseConnection,
-        slot: Arc<Mutex<Option<PoolConnection<Sqlite>>>>,
+        slots: Arc<[Arc<Mutex<Option<PoolConnection<Sqlite>>>>]>,
+        next: Arc<AtomicUsize>,
         observer: Option<StatementObserver>,
     }
 
     impl HeldSqlite {
-        /// Holds the connection of `pool` (a pool of one on a SQLite file).
-        pub(crate) fn new(pool: DatabaseConnection) -> Self {
+        /// Holds up to `count` connections of `pool` (at least one): the pool's size.
+        pub(crate) fn new(pool: DatabaseConnection, count: u32) -> Self {
+            let slots = (0..count.max(1))
+                .map(|_| Arc::new(Mutex::new(None)))
+                .collect();
             HeldSqlite {
                 pool,
-                slot: Arc::new(Mutex::new(None)),
+                slots,
+                next: Arc::new(AtomicUsize::new(0)),
                 observer: None,
             }
         }
@@ -247,7 +265,18 @@ pub(crate) mod held {
 
         /// The connection, for this caller alone until the answer is dropped.
         async fn hold(&self) -> Result<Slot, DbErr> {
-            let mut slot = self.slot.clone().lock_owned().await;
+            let count = self.slots.len();
+            let mut slot = if count == 1 {
+                self.slots[0].clone().lock_owned().await
+            } else {
+                let start = self.next.fetch_add(1, Ordering::Relaxed);
+                let free = (0..count)
+                    .find_map(|i| self.slots[(start + i) % count].clone().try_lock_owned().ok());
+                match free {
+                    Some(slot) => slot,
+                    None => self.slots[start % count].clone().lock_owned().await,
+                }
+            };
             if slot.is_none() {
                 let pool = self.pool.get_sqlite_connection_pool();
                 *slot = Some(pool.acquire().await.map_err(acquire_error)?);
@@ -255,12 +284,16 @@ pub(crate) mod held {
             Ok(slot)
         }
 
-        /// The slot with the connection given back to the pool: nobody writes through the
-        /// held connection until it is dropped.
-        pub(crate) async fn give_back(&self) -> Slot {
-            let mut slot = self.slot.clone().lock_owned().await;
-            drop(slot.take());
-            slot
+        /// The slots with their connections given back to the pool: nobody uses a held
+        /// connection until the answer is dropped.
+        pub(crate) async fn give_back(&self) -> Vec<Slot> {
+            let mut all = Vec::with_capacity(self.slots.len());
+            for slot in self.slots.iter() {
+                let mut slot = slot.clone().lock_owned().await;
+                drop(slot.take());
+                all.push(slot);
+            }
+            all
         }
 
         pub(crate) async fn ping(&self) -> Result<(), DbErr> {
@@ -556,7 +589,7 @@ mod tests {
     }
 
     fn is_held(db: &Database) -> bool {
-        matches!(db.connection(), super::Writer::Held(_))
+        matches!(db.connection(), super::Handle::Held(_))
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
