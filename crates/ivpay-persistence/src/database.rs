@@ -215,13 +215,13 @@ pub async fn connect(url: &str, options: &DatabaseOptions) -> Result<Database, C
         }
         #[cfg(feature = "sqlite")]
         Backend::Sqlite => {
-            use crate::handle::held::HeldSqlite;
+            use crate::handle::held::Held;
             // The writer first: it creates the file (`mode=rwc`) and sets WAL.
             let writer = open(pool(1, 1, true)).await?;
             let reader = open(pool(max, options.min_connections, true)).await?;
             (
-                Handle::Held(HeldSqlite::new(writer, 1)),
-                Handle::Held(HeldSqlite::new(reader, max)),
+                Handle::Held(Held::new(writer, 1)),
+                Handle::Held(Held::new(reader, max)),
             )
         }
         #[cfg(not(feature = "sqlite"))]
@@ -230,8 +230,10 @@ pub async fn connect(url: &str, options: &DatabaseOptions) -> Result<Database, C
             (Handle::Pool(conn.clone()), Handle::Pool(conn))
         }
         Backend::Postgres => {
+            // Held, as on SQLite; writes and reads share them.
             let conn = open(pool(max, options.min_connections, false)).await?;
-            (Handle::Pool(conn.clone()), Handle::Pool(conn))
+            let held = Handle::Held(crate::handle::held::Held::new(conn, max));
+            (held.clone(), held)
         }
     };
     Ok(Database {

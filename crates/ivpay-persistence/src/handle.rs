@@ -27,9 +27,9 @@ pub(crate) enum Handle {
     /// PostgreSQL, an in-memory SQLite database (one connection for writer and readers),
     /// or a host's pool.
     Pool(DatabaseConnection),
-    /// A SQLite file: the one writer connection, or the readers', held.
-    #[cfg(feature = "sqlite")]
-    Held(held::HeldSqlite),
+    /// Connections held: on a SQLite file the one writer connection, or the readers'; on
+    /// PostgreSQL the pool's, shared by writes and reads.
+    Held(held::Held),
 }
 
 impl Handle {
@@ -38,7 +38,6 @@ impl Handle {
     pub(crate) fn pool(&self) -> &DatabaseConnection {
         match self {
             Handle::Pool(conn) => conn,
-            #[cfg(feature = "sqlite")]
             Handle::Held(held) => held.pool(),
         }
     }
@@ -50,7 +49,6 @@ impl Handle {
             Handle::Pool(conn) => {
                 conn.set_metric_callback(move |info| observe(&info.statement.sql));
             }
-            #[cfg(feature = "sqlite")]
             Handle::Held(held) => {
                 let report = observe.clone();
                 held.pool_mut()
@@ -66,7 +64,6 @@ impl Handle {
     pub(crate) async fn begin(&self) -> Result<WriteTxn, DbErr> {
         match self {
             Handle::Pool(conn) => begin_on_pool(conn).await.map(WriteTxn::Pool),
-            #[cfg(feature = "sqlite")]
             Handle::Held(held) => held.begin().await.map(WriteTxn::Held),
         }
     }
@@ -78,10 +75,8 @@ impl Handle {
         match self {
             Handle::Pool(conn) => Ok(Lent {
                 pool: conn,
-                #[cfg(feature = "sqlite")]
                 _held: Vec::new(),
             }),
-            #[cfg(feature = "sqlite")]
             Handle::Held(held) => Ok(Lent {
                 pool: held.pool(),
                 _held: held.give_back().await,
@@ -89,20 +84,18 @@ impl Handle {
         }
     }
 
-    /// Checks that the writer answers.
+    /// Checks that a connection answers.
     pub(crate) async fn ping(&self) -> Result<(), DbErr> {
         match self {
             Handle::Pool(conn) => conn.ping().await,
-            #[cfg(feature = "sqlite")]
             Handle::Held(held) => held.ping().await,
         }
     }
 
-    /// Gives the held connection back and closes the pool.
+    /// Gives the held connections back and closes the pool.
     pub(crate) async fn close(&self) -> Result<(), DbErr> {
         match self {
             Handle::Pool(conn) => conn.close_by_ref().await,
-            #[cfg(feature = "sqlite")]
             Handle::Held(held) => {
                 drop(held.give_back().await);
                 held.pool().close_by_ref().await
@@ -114,7 +107,6 @@ impl Handle {
 /// The writer's pool, lent ([`Handle::lend`]).
 pub(crate) struct Lent<'a> {
     pool: &'a DatabaseConnection,
-    #[cfg(feature = "sqlite")]
     _held: Vec<held::Slot>,
 }
 
@@ -144,8 +136,7 @@ pub(crate) async fn begin_on_pool(conn: &DatabaseConnection) -> Result<DatabaseT
 pub(crate) enum WriteTxn {
     /// sea-orm's.
     Pool(DatabaseTransaction),
-    /// On the held SQLite connection.
-    #[cfg(feature = "sqlite")]
+    /// On a held connection.
     Held(held::HeldTxn),
 }
 
@@ -154,7 +145,6 @@ impl WriteTxn {
     pub(crate) async fn commit(self) -> Result<(), DbErr> {
         match self {
             WriteTxn::Pool(txn) => txn.commit().await,
-            #[cfg(feature = "sqlite")]
             WriteTxn::Held(txn) => txn.commit().await,
         }
     }
@@ -163,7 +153,6 @@ impl WriteTxn {
     pub(crate) async fn rollback(self) -> Result<(), DbErr> {
         match self {
             WriteTxn::Pool(txn) => txn.rollback().await,
-            #[cfg(feature = "sqlite")]
             WriteTxn::Held(txn) => txn.rollback().await,
         }
     }
@@ -193,24 +182,18 @@ macro_rules! delegate_connection {
     };
 }
 
-#[cfg(feature = "sqlite")]
 delegate_connection!(Handle, Pool, Held);
-#[cfg(feature = "sqlite")]
 delegate_connection!(WriteTxn, Pool, Held);
-#[cfg(not(feature = "sqlite"))]
-delegate_connection!(Handle, Pool);
-#[cfg(not(feature = "sqlite"))]
-delegate_connection!(WriteTxn, Pool);
 
-#[cfg(feature = "sqlite")]
 pub(crate) mod held {
-    //! The held SQLite writer connection.
+    //! Held connections, of either driver.
 
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::{Duration, Instant};
 
     use sea_orm::sqlx::pool::PoolConnection;
-    use sea_orm::sqlx::{self, Connection as _, Sqlite};
+    use sea_orm::sqlx::{self, Connection as _};
     use sea_orm::{
         ConnectionTrait, DatabaseConnection, DbBackend, DbErr, ExecResult, QueryResult,
         RuntimeErr, Statement,
@@ -220,28 +203,49 @@ pub(crate) mod held {
 
     use super::StatementObserver;
 
-    /// The place of the held connection: empty until first used, and again after it was
-    /// given back to the pool or closed for being in doubt.
-    pub(crate) type Slot = OwnedMutexGuard<Option<PoolConnection<Sqlite>>>;
+    /// A connection taken from the pool, of its driver.
+    pub(crate) enum Conn {
+        #[cfg(feature = "sqlite")]
+        Sqlite(PoolConnection<sqlx::Sqlite>),
+        #[cfg(feature = "postgres")]
+        Postgres(PoolConnection<sqlx::Postgres>),
+    }
 
-    /// SQLite connections taken from a pool on first use and kept: one for the writer,
-    /// whose writers queue for it on a mutex (first come, first served), or several for
-    /// the readers, each read taking a free one (or queueing for one in turn).
+    /// A held connection and when it was last handed out.
+    pub(crate) struct Kept {
+        conn: Conn,
+        used: Instant,
+    }
+
+    /// The place of a held connection: empty until first used, and again after it was
+    /// given back to the pool or closed for being in doubt.
+    pub(crate) type Slot = OwnedMutexGuard<Option<Kept>>;
+
+    /// A PostgreSQL connection idle this long is pinged before use: the server or the
+    /// network may have cut it meanwhile (what the pool does for connections it lends).
+    const CHECK_IF_IDLE_FOR: Duration = Duration::from_secs(30);
+
+    /// Connections taken from a pool on first use and kept: one for the SQLite writer,
+    /// whose writers queue for it on a mutex (first come, first served), or several (the
+    /// SQLite readers, PostgreSQL's pool), each caller taking a free one or queueing for
+    /// one in turn.
     #[derive(Clone)]
-    pub(crate) struct HeldSqlite {
+    pub(crate) struct Held {
         pool: DatabaseConnection,
-        slots: Arc<[Arc<Mutex<Option<PoolConnection<Sqlite>>>>]>,
+        backend: DbBackend,
+        slots: Arc<[Arc<Mutex<Option<Kept>>>]>,
         next: Arc<AtomicUsize>,
         observer: Option<StatementObserver>,
     }
 
-    impl HeldSqlite {
+    impl Held {
         /// Holds up to `count` connections of `pool` (at least one): the pool's size.
         pub(crate) fn new(pool: DatabaseConnection, count: u32) -> Self {
             let slots = (0..count.max(1))
                 .map(|_| Arc::new(Mutex::new(None)))
                 .collect();
-            HeldSqlite {
+            Held {
+                backend: pool.get_database_backend(),
                 pool,
                 slots,
                 next: Arc::new(AtomicUsize::new(0)),
@@ -263,7 +267,7 @@ pub(crate) mod held {
             self.observer = Some(observe);
         }
 
-        /// The connection, for this caller alone until the answer is dropped.
+        /// A connection, for this caller alone until the answer is dropped.
         async fn hold(&self) -> Result<Slot, DbErr> {
             let count = self.slots.len();
             let mut slot = if count == 1 {
@@ -277,9 +281,24 @@ pub(crate) mod held {
                     None => self.slots[start % count].clone().lock_owned().await,
                 }
             };
-            if slot.is_none() {
-                let pool = self.pool.get_sqlite_connection_pool();
-                *slot = Some(pool.acquire().await.map_err(acquire_error)?);
+            let now = Instant::now();
+            if let Some(kept) = slot.as_mut() {
+                let idle = now.saturating_duration_since(kept.used);
+                if self.backend == DbBackend::Postgres
+                    && idle >= CHECK_IF_IDLE_FOR
+                    && kept.conn.ping().await.is_err()
+                {
+                    close(&mut slot);
+                }
+            }
+            match slot.as_mut() {
+                Some(kept) => kept.used = now,
+                None => {
+                    *slot = Some(Kept {
+                        conn: Conn::acquire(&self.pool).await?,
+                        used: now,
+                    });
+                }
             }
             Ok(slot)
         }
@@ -298,20 +317,25 @@ pub(crate) mod held {
 
         pub(crate) async fn ping(&self) -> Result<(), DbErr> {
             let mut slot = self.hold().await?;
-            let result = connection(&mut slot)?.ping().await;
-            settle(&mut slot, result.map_err(conn_error))
+            let result = match slot.as_mut() {
+                Some(kept) => kept.conn.ping().await,
+                None => Err(gone()),
+            };
+            settle(&mut slot, result)
         }
 
+        /// Begins a write transaction: `BEGIN IMMEDIATE` on SQLite (see
+        /// [`super::Handle::begin`]), `BEGIN` on PostgreSQL.
         pub(crate) async fn begin(&self) -> Result<HeldTxn, DbErr> {
             let mut slot = self.hold().await?;
-            let begun = run_execute(&mut slot, &Statement::from_string(
-                DbBackend::Sqlite,
-                "BEGIN IMMEDIATE",
-            ))
-            .await;
-            begun?;
+            let begin = match self.backend {
+                DbBackend::Sqlite => "BEGIN IMMEDIATE",
+                _ => "BEGIN",
+            };
+            run_execute(&mut slot, &Statement::from_string(self.backend, begin)).await?;
             Ok(HeldTxn {
                 slot: Mutex::new(Some(slot)),
+                backend: self.backend,
                 observer: self.observer.clone(),
             })
         }
@@ -324,9 +348,9 @@ pub(crate) mod held {
     }
 
     #[async_trait::async_trait]
-    impl ConnectionTrait for HeldSqlite {
+    impl ConnectionTrait for Held {
         fn get_database_backend(&self) -> DbBackend {
-            DbBackend::Sqlite
+            self.backend
         }
 
         async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
@@ -336,7 +360,7 @@ pub(crate) mod held {
         }
 
         async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
-            self.execute_raw(Statement::from_string(DbBackend::Sqlite, sql))
+            self.execute_raw(Statement::from_string(self.backend, sql))
                 .await
         }
 
@@ -353,10 +377,11 @@ pub(crate) mod held {
         }
     }
 
-    /// A transaction on the held connection: `BEGIN IMMEDIATE` was run, and the
-    /// connection stays this transaction's until it ends.
+    /// A transaction on a held connection: `BEGIN` was run, and the connection stays this
+    /// transaction's until it ends.
     pub(crate) struct HeldTxn {
         slot: Mutex<Option<Slot>>,
+        backend: DbBackend,
         observer: Option<StatementObserver>,
     }
 
@@ -372,10 +397,10 @@ pub(crate) mod held {
         async fn finish(self, sql: &str) -> Result<(), DbErr> {
             let mut guard = self.slot.lock().await;
             let Some(slot) = guard.as_mut() else {
-                return Err(DbErr::Custom("the transaction has ended".to_owned()));
+                return Err(ended());
             };
-            run_execute(slot, &Statement::from_string(DbBackend::Sqlite, sql)).await?;
-            // Ended cleanly: the connection goes back to the writers as it is.
+            run_execute(slot, &Statement::from_string(self.backend, sql)).await?;
+            // Ended cleanly: the connection goes back to the others as it is.
             drop(guard.take());
             Ok(())
         }
@@ -394,7 +419,7 @@ pub(crate) mod held {
             self.report(stmt);
             let mut guard = self.slot.lock().await;
             let Some(slot) = guard.as_mut() else {
-                return Err(DbErr::Custom("the transaction has ended".to_owned()));
+                return Err(ended());
             };
             run(slot, stmt).await
         }
@@ -403,9 +428,9 @@ pub(crate) mod held {
     impl Drop for HeldTxn {
         /// Unfinished (an error returned early, the future cancelled, a `COMMIT` that
         /// failed): rolled back by a task that keeps the connection until it is done, so
-        /// no other writer runs inside this transaction. Without a runtime to run that, or
-        /// if the `ROLLBACK` fails, the connection is closed instead (SQLite rolls back
-        /// what a closed connection left open) and the next writer opens a fresh one.
+        /// no other caller runs inside this transaction. Without a runtime to run that, or
+        /// if the `ROLLBACK` fails, the connection is closed instead (the database rolls
+        /// back what a closed connection left open) and the next caller opens a fresh one.
         fn drop(&mut self) {
             let Some(mut slot) = self.slot.get_mut().take() else {
                 return;
@@ -413,22 +438,17 @@ pub(crate) mod held {
             if slot.is_none() {
                 return;
             }
+            let backend = self.backend;
             match tokio::runtime::Handle::try_current() {
                 Ok(runtime) => {
                     runtime.spawn(async move {
-                        let rollback = Statement::from_string(DbBackend::Sqlite, "ROLLBACK");
-                        if run_execute(&mut slot, &rollback).await.is_err()
-                            && let Some(mut conn) = slot.take()
-                        {
-                            conn.close_on_drop();
+                        let rollback = Statement::from_string(backend, "ROLLBACK");
+                        if run_execute(&mut slot, &rollback).await.is_err() {
+                            close(&mut slot);
                         }
                     });
                 }
-                Err(_) => {
-                    if let Some(mut conn) = slot.take() {
-                        conn.close_on_drop();
-                    }
-                }
+                Err(_) => close(&mut slot),
             }
         }
     }
@@ -436,7 +456,7 @@ pub(crate) mod held {
     #[async_trait::async_trait]
     impl ConnectionTrait for HeldTxn {
         fn get_database_backend(&self) -> DbBackend {
-            DbBackend::Sqlite
+            self.backend
         }
 
         async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
@@ -445,7 +465,7 @@ pub(crate) mod held {
         }
 
         async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
-            self.execute_raw(Statement::from_string(DbBackend::Sqlite, sql))
+            self.execute_raw(Statement::from_string(self.backend, sql))
                 .await
         }
 
@@ -460,24 +480,115 @@ pub(crate) mod held {
         }
     }
 
-    fn query(stmt: &Statement) -> sqlx::query::Query<'_, Sqlite, SqlxValues> {
+    /// The statement's SQL and its values, bound for sqlx the way sea-orm binds them.
+    fn bound(stmt: &Statement) -> (sqlx::AssertSqlSafe<&str>, SqlxValues) {
         let values = stmt.values.clone().unwrap_or(sea_orm::Values(Vec::new()));
-        sqlx::query_with(sqlx::AssertSqlSafe(stmt.sql.as_str()), SqlxValues(values))
+        (sqlx::AssertSqlSafe(stmt.sql.as_str()), SqlxValues(values))
     }
 
-    fn connection(slot: &mut Slot) -> Result<&mut PoolConnection<Sqlite>, DbErr> {
-        slot.as_mut()
-            .ok_or_else(|| DbErr::Custom("no writer connection".to_owned()))
+    impl Conn {
+        async fn acquire(pool: &DatabaseConnection) -> Result<Conn, DbErr> {
+            match pool.get_database_backend() {
+                #[cfg(feature = "sqlite")]
+                DbBackend::Sqlite => pool
+                    .get_sqlite_connection_pool()
+                    .acquire()
+                    .await
+                    .map(Conn::Sqlite)
+                    .map_err(acquire_error),
+                #[cfg(feature = "postgres")]
+                DbBackend::Postgres => pool
+                    .get_postgres_connection_pool()
+                    .acquire()
+                    .await
+                    .map(Conn::Postgres)
+                    .map_err(acquire_error),
+                other => Err(DbErr::Custom(format!("no driver for {other:?}"))),
+            }
+        }
+
+        async fn ping(&mut self) -> Result<(), DbErr> {
+            match self {
+                #[cfg(feature = "sqlite")]
+                Conn::Sqlite(c) => c.ping().await.map_err(conn_error),
+                #[cfg(feature = "postgres")]
+                Conn::Postgres(c) => c.ping().await.map_err(conn_error),
+            }
+        }
+
+        fn close_on_drop(&mut self) {
+            match self {
+                #[cfg(feature = "sqlite")]
+                Conn::Sqlite(c) => c.close_on_drop(),
+                #[cfg(feature = "postgres")]
+                Conn::Postgres(c) => c.close_on_drop(),
+            }
+        }
+
+        async fn execute(&mut self, stmt: &Statement) -> Result<ExecResult, sqlx::Error> {
+            let (sql, values) = bound(stmt);
+            match self {
+                #[cfg(feature = "sqlite")]
+                Conn::Sqlite(c) => sqlx::query_with(sql, values)
+                    .execute(&mut **c)
+                    .await
+                    .map(ExecResult::from),
+                #[cfg(feature = "postgres")]
+                Conn::Postgres(c) => sqlx::query_with(sql, values)
+                    .execute(&mut **c)
+                    .await
+                    .map(ExecResult::from),
+            }
+        }
+
+        async fn fetch_optional(
+            &mut self,
+            stmt: &Statement,
+        ) -> Result<Option<QueryResult>, sqlx::Error> {
+            let (sql, values) = bound(stmt);
+            match self {
+                #[cfg(feature = "sqlite")]
+                Conn::Sqlite(c) => sqlx::query_with(sql, values)
+                    .fetch_optional(&mut **c)
+                    .await
+                    .map(|row| row.map(QueryResult::from)),
+                #[cfg(feature = "postgres")]
+                Conn::Postgres(c) => sqlx::query_with(sql, values)
+                    .fetch_optional(&mut **c)
+                    .await
+                    .map(|row| row.map(QueryResult::from)),
+            }
+        }
+
+        async fn fetch_all(&mut self, stmt: &Statement) -> Result<Vec<QueryResult>, sqlx::Error> {
+            let (sql, values) = bound(stmt);
+            match self {
+                #[cfg(feature = "sqlite")]
+                Conn::Sqlite(c) => sqlx::query_with(sql, values)
+                    .fetch_all(&mut **c)
+                    .await
+                    .map(|rows| rows.into_iter().map(QueryResult::from).collect()),
+                #[cfg(feature = "postgres")]
+                Conn::Postgres(c) => sqlx::query_with(sql, values)
+                    .fetch_all(&mut **c)
+                    .await
+                    .map(|rows| rows.into_iter().map(QueryResult::from).collect()),
+            }
+        }
+    }
+
+    /// Closes the held connection (if any): the next caller opens another.
+    fn close(slot: &mut Slot) {
+        if let Some(mut kept) = slot.take() {
+            kept.conn.close_on_drop();
+        }
     }
 
     /// Keeps the connection after an answer, unless the error says the connection itself
-    /// failed (not the statement): then it is closed, and the next writer opens another.
+    /// failed (not the statement): then it is closed, and the next caller opens another.
     fn settle<T>(slot: &mut Slot, result: Result<T, DbErr>) -> Result<T, DbErr> {
-        if let Err(DbErr::Conn(_) | DbErr::Exec(_) | DbErr::Query(_)) = &result
-            && connection_failed(&result)
-            && let Some(mut conn) = slot.take()
-        {
-            conn.close_on_drop();
+        if connection_failed(&result) {
+            close(slot);
         }
         result
     }
@@ -491,35 +602,47 @@ pub(crate) mod held {
         };
         !matches!(
             **e,
-            sqlx::Error::Database(_) | sqlx::Error::RowNotFound | sqlx::Error::ColumnNotFound(_)
-        ) && !matches!(**e, sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_))
+            sqlx::Error::Database(_)
+                | sqlx::Error::RowNotFound
+                | sqlx::Error::ColumnNotFound(_)
+                | sqlx::Error::ColumnDecode { .. }
+                | sqlx::Error::Decode(_)
+        )
     }
 
     async fn run_execute(slot: &mut Slot, stmt: &Statement) -> Result<ExecResult, DbErr> {
-        let result = query(stmt)
-            .execute(&mut **connection(slot)?)
-            .await
-            .map(ExecResult::from)
-            .map_err(exec_error);
+        let result = match slot.as_mut() {
+            Some(kept) => kept.conn.execute(stmt).await.map_err(exec_error),
+            None => Err(gone()),
+        };
         settle(slot, result)
     }
 
     async fn run_query_one(slot: &mut Slot, stmt: &Statement) -> Result<Option<QueryResult>, DbErr> {
-        let result = query(stmt)
-            .fetch_optional(&mut **connection(slot)?)
-            .await
-            .map(|row| row.map(QueryResult::from))
-            .map_err(query_error);
+        let result = match slot.as_mut() {
+            Some(kept) => kept.conn.fetch_optional(stmt).await.map_err(query_error),
+            None => Err(gone()),
+        };
         settle(slot, result)
     }
 
     async fn run_query_all(slot: &mut Slot, stmt: &Statement) -> Result<Vec<QueryResult>, DbErr> {
-        let result = query(stmt)
-            .fetch_all(&mut **connection(slot)?)
-            .await
-            .map(|rows| rows.into_iter().map(QueryResult::from).collect())
-            .map_err(query_error);
+        let result = match slot.as_mut() {
+            Some(kept) => kept.conn.fetch_all(stmt).await.map_err(query_error),
+            None => Err(gone()),
+        };
         settle(slot, result)
+    }
+
+    /// The connection was closed under a transaction (its statement failed with it).
+    fn gone() -> DbErr {
+        DbErr::Conn(RuntimeErr::Internal(
+            "the connection was closed after an error".to_owned(),
+        ))
+    }
+
+    fn ended() -> DbErr {
+        DbErr::Custom("the transaction has ended".to_owned())
     }
 
     fn exec_error(e: sqlx::Error) -> DbErr {
