@@ -195,8 +195,8 @@ pub(crate) mod held {
     use sea_orm::sqlx::pool::PoolConnection;
     use sea_orm::sqlx::{self, Connection as _};
     use sea_orm::{
-        ConnectionTrait, DatabaseConnection, DbBackend, DbErr, ExecResult, QueryResult,
-        RuntimeErr, Statement,
+        ConnectionTrait, DatabaseConnection, DbBackend, DbErr, ExecResult, QueryResult, RuntimeErr,
+        Statement,
     };
     use sea_query_sqlx::SqlxValues;
     use tokio::sync::{Mutex, OwnedMutexGuard};
@@ -274,8 +274,12 @@ pub(crate) mod held {
                 self.slots[0].clone().lock_owned().await
             } else {
                 let start = self.next.fetch_add(1, Ordering::Relaxed);
-                let free = (0..count)
-                    .find_map(|i| self.slots[(start + i) % count].clone().try_lock_owned().ok());
+                let free = (0..count).find_map(|i| {
+                    self.slots[(start + i) % count]
+                        .clone()
+                        .try_lock_owned()
+                        .ok()
+                });
                 match free {
                     Some(slot) => slot,
                     None => self.slots[start % count].clone().lock_owned().await,
@@ -618,7 +622,10 @@ pub(crate) mod held {
         settle(slot, result)
     }
 
-    async fn run_query_one(slot: &mut Slot, stmt: &Statement) -> Result<Option<QueryResult>, DbErr> {
+    async fn run_query_one(
+        slot: &mut Slot,
+        stmt: &Statement,
+    ) -> Result<Option<QueryResult>, DbErr> {
         let result = match slot.as_mut() {
             Some(kept) => kept.conn.fetch_optional(stmt).await.map_err(query_error),
             None => Err(gone()),
@@ -659,9 +666,7 @@ pub(crate) mod held {
 
     fn acquire_error(e: sqlx::Error) -> DbErr {
         match e {
-            sqlx::Error::PoolTimedOut => {
-                DbErr::ConnectionAcquire(sea_orm::ConnAcquireErr::Timeout)
-            }
+            sqlx::Error::PoolTimedOut => DbErr::ConnectionAcquire(sea_orm::ConnAcquireErr::Timeout),
             sqlx::Error::PoolClosed => {
                 DbErr::ConnectionAcquire(sea_orm::ConnAcquireErr::ConnectionClosed)
             }
@@ -721,13 +726,21 @@ mod tests {
         let db = file_db(&dir).await;
         assert!(is_held(&db), "a SQLite file writes on a held connection");
         let w = db.connection();
-        assert_eq!(w.execute_raw(insert("a")).await.expect("inserts").rows_affected(), 1);
+        assert_eq!(
+            w.execute_raw(insert("a"))
+                .await
+                .expect("inserts")
+                .rows_affected(),
+            1
+        );
         let duplicate = w.execute_raw(insert("a")).await.expect_err("a duplicate");
         assert!(
             duplicate.to_string().contains("UNIQUE"),
             "the statement's error, as sea-orm reports it: {duplicate}"
         );
-        w.execute_raw(insert("b")).await.expect("the writer still writes");
+        w.execute_raw(insert("b"))
+            .await
+            .expect("the writer still writes");
         assert_eq!(keys(&db).await, ["a", "b"]);
         db.close().await.expect("closes");
     }

@@ -48,12 +48,12 @@ mod convert;
 mod database;
 mod entity;
 mod error;
+mod handle;
 mod migration;
 mod notify;
 mod outbox;
 mod repository;
 mod retention;
-mod handle;
 #[cfg(feature = "testing")]
 pub mod testing;
 

@@ -252,7 +252,11 @@ fn render(payment: &PaymentSnapshot, left: i64, page: &str, error: Option<&str>)
         escape(payment.foreign_id.as_deref().unwrap_or("-")),
         escape(&payment.payment_id),
         status = payment.status,
-        hidden = if payment.status.is_final() { " hidden" } else { "" },
+        hidden = if payment.status.is_final() {
+            " hidden"
+        } else {
+            ""
+        },
     );
     if let Some(coin) = &payment.coin {
         let _ = writeln!(html, "<dt>Coin</dt><dd id=\"coin\">{}</dd>", escape(coin));
@@ -469,7 +473,10 @@ mod tests {
         assert!(html.contains("data-remaining=\"125\">2:05<"), "{html}");
         assert!(html.contains("id=\"underpay\"") && html.contains("id=\"expire\""));
         assert!(html.contains("id=\"done\" hidden"));
-        assert!(html.contains("<span id=\"countdown-line\">"), "the countdown shows");
+        assert!(
+            html.contains("<span id=\"countdown-line\">"),
+            "the countdown shows"
+        );
         p.received = Some("5.00".into());
         let html = render(&p, 0, "/checkout/abc", None);
         assert!(
@@ -522,9 +529,15 @@ mod tests {
             assert_eq!(distinct.len(), COINS.len());
         }
         // The checker itself tells a real-looking address from ours.
-        assert!(is_plausible("ETH", "0x0123456789abcdef0123456789abcdef00000000"));
+        assert!(is_plausible(
+            "ETH",
+            "0x0123456789abcdef0123456789abcdef00000000"
+        ));
         assert!(is_plausible("USDT", "TLa2f6VPqDgRE67v1736s7bJ8Ray5wYjU7"));
-        assert!(is_plausible("BTC", "tb1qw508d6qejxtdg4y5r3zarvary0c5xw7kxpjzsx"));
+        assert!(is_plausible(
+            "BTC",
+            "tb1qw508d6qejxtdg4y5r3zarvary0c5xw7kxpjzsx"
+        ));
     }
 
     #[test]
