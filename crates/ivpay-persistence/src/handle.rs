@@ -68,6 +68,25 @@ impl Handle {
         }
     }
 
+    /// Runs `statements` as one transaction sent to SQLite in one piece (`BEGIN IMMEDIATE;
+    /// ...; COMMIT`: one round trip to the connection instead of one per statement), and
+    /// answers how many rows they returned in all (their `RETURNING` rows: SQLite's count
+    /// of changes is not reset by `BEGIN` and `COMMIT`, so the driver's sum of it over a
+    /// piece means nothing). A failing statement rolls back the whole.
+    /// `None` where that is not available (not a held SQLite connection): run them in a
+    /// [`WriteTxn`] instead.
+    pub(crate) async fn execute_in_one_piece(
+        &self,
+        statements: &[Statement],
+    ) -> Option<Result<u64, DbErr>> {
+        match self {
+            Handle::Held(held) if held.get_database_backend() == DbBackend::Sqlite => {
+                Some(held.execute_in_one_piece(statements).await)
+            }
+            _ => None,
+        }
+    }
+
     /// The writer's pool, with the held connection (if any) given back to it for as long
     /// as the answer lives, and no other write running meanwhile: for the migrator, which
     /// wants a sea-orm transaction of its own.
@@ -326,6 +345,45 @@ pub(crate) mod held {
                 None => Err(gone()),
             };
             settle(&mut slot, result)
+        }
+
+        /// See [`super::Handle::execute_in_one_piece`]; SQLite only (its driver runs a
+        /// text of several statements, binding the values in order).
+        pub(crate) async fn execute_in_one_piece(
+            &self,
+            statements: &[Statement],
+        ) -> Result<u64, DbErr> {
+            let mut sql = String::from("BEGIN IMMEDIATE;\n");
+            if let Some(observe) = &self.observer {
+                observe("BEGIN");
+            }
+            let mut values = Vec::new();
+            for stmt in statements {
+                self.report(stmt);
+                sql.push_str(&stmt.sql);
+                sql.push_str(";\n");
+                if let Some(v) = &stmt.values {
+                    values.extend(v.0.iter().cloned());
+                }
+            }
+            sql.push_str("COMMIT");
+            let whole = Statement::from_sql_and_values(DbBackend::Sqlite, sql, values);
+            // Until the piece has answered, a transaction may be open on the connection:
+            // if this future is dropped or a statement fails, the guard rolls it back
+            // before anyone else writes.
+            let mut txn = HeldTxn {
+                slot: Mutex::new(Some(self.hold().await?)),
+                backend: DbBackend::Sqlite,
+                observer: None,
+            };
+            let result = match txn.slot.get_mut().as_mut() {
+                Some(slot) => run_query_all(slot, &whole).await,
+                None => Err(ended()),
+            };
+            let returned = result?.len() as u64;
+            // Committed: the connection goes back as it is.
+            drop(txn.slot.get_mut().take());
+            Ok(returned)
         }
 
         /// Begins a write transaction: `BEGIN IMMEDIATE` on SQLite (see
@@ -784,6 +842,43 @@ mod tests {
             .expect("the writer writes, outside any transaction");
 
         assert_eq!(keys(&db).await, ["after", "kept", "last"]);
+        db.close().await.expect("closes");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_piece_commits_whole_or_not_at_all() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let db = file_db(&dir).await;
+        let returning = |k: &str| {
+            Statement::from_sql_and_values(
+                DbBackend::Sqlite,
+                "INSERT INTO t (k) VALUES (?) RETURNING k",
+                [k.into()],
+            )
+        };
+        let piece = [returning("a"), returning("b")];
+        let returned = db.connection().execute_in_one_piece(&piece).await;
+        assert_eq!(
+            returned.map(|r| r.expect("runs")),
+            Some(2),
+            "both rows returned"
+        );
+
+        // The second statement fails: the first is undone with it.
+        let piece = [returning("c"), returning("a")];
+        let failed = db.connection().execute_in_one_piece(&piece).await;
+        assert!(
+            matches!(failed, Some(Err(_))),
+            "a duplicate fails the piece"
+        );
+        let after = tokio::time::timeout(
+            Duration::from_secs(5),
+            db.connection().execute_raw(insert("d")),
+        )
+        .await
+        .expect("the writer is free again");
+        after.expect("and outside any transaction");
+        assert_eq!(keys(&db).await, ["a", "b", "d"]);
         db.close().await.expect("closes");
     }
 

@@ -388,6 +388,72 @@ async fn write_with_notices<C: ConnectionTrait>(
     Ok(inserted.len() == wanted)
 }
 
+/// SQLite, on the held writer: the compare-and-set of [`write_at_version`] and the insert
+/// of its notices in one transaction sent as one piece, the insert selecting its rows only
+/// `WHERE changes() = 1` (the `UPDATE` just before it changed the row; SQLite counts a
+/// statement's changes when it completes). Whether it wrote;
+/// `None` where the writer cannot run a piece (then use a transaction).
+async fn write_with_notices_in_one_piece(
+    conn: &crate::handle::Handle,
+    row: &payment::ActiveModel,
+    id: InternalId,
+    expected: u64,
+    notices: &[notification::ActiveModel],
+) -> Option<Result<bool, RepositoryError>> {
+    use sea_orm::sea_query::{SelectStatement, UnionType};
+    use sea_orm::{ActiveModelTrait, Iterable, QueryTrait};
+
+    let expected_db = match version_to_db(expected) {
+        Ok(v) => v,
+        Err(e) => return Some(Err(e)),
+    };
+    let mut update = payment::Entity::update_many()
+        .set(row.clone())
+        .filter(payment::Column::Id.eq(id.to_string()))
+        .filter(payment::Column::Version.eq(expected_db))
+        .into_query();
+    update.returning_col(payment::Column::Id);
+    let update = DbBackend::Sqlite.build(&update);
+    let columns: Vec<notification::Column> = notification::Column::iter().collect();
+    let mut selects = notices.iter().map(|n| {
+        let mut select = SelectStatement::new();
+        for c in &columns {
+            let value = n
+                .get(*c)
+                .into_value()
+                .unwrap_or(sea_orm::Value::String(None));
+            select.expr(Expr::val(value));
+        }
+        select.and_where(Expr::cust("changes() = 1"));
+        select
+    });
+    let mut select = selects.next()?;
+    for other in selects {
+        select.union(UnionType::All, other);
+    }
+    let mut insert = Query::insert();
+    if let Err(e) = insert
+        .into_table(notification::Entity)
+        .columns(columns)
+        .select_from(select)
+    {
+        return Some(Err(RepositoryError::Corrupt(format!("notice insert: {e}"))));
+    }
+    insert.returning_col(notification::Column::Id);
+    let insert = DbBackend::Sqlite.build(&insert);
+    let returned = conn.execute_in_one_piece(&[update, insert]).await?;
+    // The update returns its one row or none; the insert every notice or none.
+    Some(match returned {
+        Ok(0) => Ok(false),
+        Ok(n) if n == 1 + notices.len() as u64 => Ok(true),
+        Ok(n) => Err(RepositoryError::Corrupt(format!(
+            "an outcome with {} notices returned {n} rows",
+            notices.len()
+        ))),
+        Err(e) => Err(payment_write_error(e)),
+    })
+}
+
 /// Writes the notification rows of a change, in one statement, inside its transaction.
 async fn insert_notices<C: ConnectionTrait>(
     conn: &C,
@@ -529,6 +595,15 @@ impl PaymentStore for SeaOrmRepository {
             // One statement, atomic on its own: the compare-and-set in a CTE, the notices
             // inserted only from the row it changed.
             return if write_with_notices(self.conn(), row, id, expected_version, notices).await? {
+                Ok(())
+            } else {
+                Err(self.conflict_or_missing(id, expected_version).await?)
+            };
+        }
+        if let Some(written) =
+            write_with_notices_in_one_piece(self.conn(), &row, id, expected_version, &notices).await
+        {
+            return if written? {
                 Ok(())
             } else {
                 Err(self.conflict_or_missing(id, expected_version).await?)
