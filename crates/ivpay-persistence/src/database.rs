@@ -108,7 +108,8 @@ pub struct Database {
     /// writers of this process queue for it in order instead of contending for SQLite's
     /// write lock, whose busy handler backs off by sleeping and turns contention into long
     /// tails. Other processes on the same file are still covered by the busy timeout.
-    /// Elsewhere the one pool.
+    /// On PostgreSQL the held connections shared with `reader`; for an in-memory database
+    /// or a host's pool, that pool.
     conn: Handle,
     /// Where reads go: on a SQLite file, readers of their own, held likewise (WAL lets
     /// them read while the writer writes); elsewhere the same pool as `conn`.
@@ -263,12 +264,12 @@ impl Database {
         &self.conn
     }
 
-    /// The sea-orm connection reads go through (on a SQLite file, the readers' pool).
+    /// Where reads go (on a SQLite file, the readers' connections).
     pub(crate) fn reader(&self) -> &Handle {
         &self.reader
     }
 
-    /// Begins a transaction that writes, on the writer ([`begin_write`]).
+    /// Begins a transaction that writes, on the writer ([`Handle::begin`]).
     pub(crate) async fn begin_write(&self) -> Result<WriteTxn, sea_orm::DbErr> {
         #[cfg(feature = "testing")]
         if let Some(observe) = &self.observer {

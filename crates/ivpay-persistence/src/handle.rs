@@ -1,14 +1,15 @@
 //! Where statements run: the writer (and the write transactions begun there) and the
 //! readers.
 //!
-//! On a SQLite file the connections are held for the process's life ([`held::HeldSqlite`]):
-//! one for every write, a few for reads. Taking a connection from sqlx's pool for each
-//! statement costs, besides the statement, a task spawned to hand it back and a ping
-//! round trip to the connection's worker thread (sqlx pings every connection returned to
-//! its pool), and the single writer sits idle through both before the next writer may
-//! have it. Held, the next write is sent to the connection as soon as the last one
-//! answers. PostgreSQL, an in-memory SQLite database and a host's own pool keep sea-orm's
-//! pool as it is ([`Handle::Pool`]).
+//! The connections are held for the process's life ([`held::Held`]): on a SQLite file one
+//! for every write and a few for reads; on PostgreSQL the pool's, shared by both. Taking a
+//! connection from sqlx's pool for each statement costs, besides the statement, a task
+//! spawned to hand it back and a ping round trip (to the SQLite connection's worker
+//! thread, or to the PostgreSQL server: sqlx pings every connection returned to its
+//! pool), and the single SQLite writer sits idle through both before the next writer may
+//! have it. Held, the next statement is sent to the connection as soon as the last one
+//! answers. An in-memory SQLite database and a host's own pool keep sea-orm's pool as it
+//! is ([`Handle::Pool`]).
 //!
 //! Both kinds implement sea-orm's [`ConnectionTrait`], so the repositories build their
 //! statements with sea-orm as before and run them on a [`Handle`] or a [`WriteTxn`].
@@ -21,11 +22,11 @@ use sea_orm::{
 /// The statements a test counts (`testing` feature), told the SQL of each one run.
 pub(crate) type StatementObserver = std::sync::Arc<dyn Fn(&str) + Send + Sync>;
 
-/// Where statements run: sea-orm's pool, or (on a SQLite file) held connections.
+/// Where statements run: sea-orm's pool, or held connections.
 #[derive(Clone)]
 pub(crate) enum Handle {
-    /// PostgreSQL, an in-memory SQLite database (one connection for writer and readers),
-    /// or a host's pool.
+    /// An in-memory SQLite database (one connection for writer and readers), or a host's
+    /// pool.
     Pool(DatabaseConnection),
     /// Connections held: on a SQLite file the one writer connection, or the readers'; on
     /// PostgreSQL the pool's, shared by writes and reads.
@@ -42,7 +43,8 @@ impl Handle {
         }
     }
 
-    /// Mutable access to the pool, to set its metric callback (`testing`).
+    /// Reports each statement run from now on to `observe` (`testing`): through the pool's
+    /// metric callback, and for held connections by the statements they run.
     #[cfg(feature = "testing")]
     pub(crate) fn set_observer(&mut self, observe: StatementObserver) {
         match self {
@@ -354,9 +356,7 @@ pub(crate) mod held {
             statements: &[Statement],
         ) -> Result<u64, DbErr> {
             let mut sql = String::from("BEGIN IMMEDIATE;\n");
-            if let Some(observe) = &self.observer {
-                observe("BEGIN");
-            }
+            report(self.observer.as_ref(), "BEGIN");
             let mut values = Vec::new();
             for stmt in statements {
                 self.report(stmt);
@@ -403,9 +403,7 @@ pub(crate) mod held {
         }
 
         fn report(&self, stmt: &Statement) {
-            if let Some(observe) = &self.observer {
-                observe(&stmt.sql);
-            }
+            report(self.observer.as_ref(), &stmt.sql);
         }
     }
 
@@ -467,18 +465,12 @@ pub(crate) mod held {
             Ok(())
         }
 
-        fn report(&self, stmt: &Statement) {
-            if let Some(observe) = &self.observer {
-                observe(&stmt.sql);
-            }
-        }
-
         async fn with_slot<T>(
             &self,
             stmt: &Statement,
             run: impl AsyncFnOnce(&mut Slot, &Statement) -> Result<T, DbErr>,
         ) -> Result<T, DbErr> {
-            self.report(stmt);
+            report(self.observer.as_ref(), &stmt.sql);
             let mut guard = self.slot.lock().await;
             let Some(slot) = guard.as_mut() else {
                 return Err(ended());
@@ -548,6 +540,19 @@ pub(crate) mod held {
         (sqlx::AssertSqlSafe(stmt.sql.as_str()), SqlxValues(values))
     }
 
+    /// Runs `$body` with `$c` bound to the connection, whichever its driver: the sqlx calls
+    /// are the same, their types differ.
+    macro_rules! on_driver {
+        ($conn:expr, $c:ident => $body:expr) => {
+            match $conn {
+                #[cfg(feature = "sqlite")]
+                Conn::Sqlite($c) => $body,
+                #[cfg(feature = "postgres")]
+                Conn::Postgres($c) => $body,
+            }
+        };
+    }
+
     impl Conn {
         async fn acquire(pool: &DatabaseConnection) -> Result<Conn, DbErr> {
             match pool.get_database_backend() {
@@ -570,37 +575,19 @@ pub(crate) mod held {
         }
 
         async fn ping(&mut self) -> Result<(), DbErr> {
-            match self {
-                #[cfg(feature = "sqlite")]
-                Conn::Sqlite(c) => c.ping().await.map_err(conn_error),
-                #[cfg(feature = "postgres")]
-                Conn::Postgres(c) => c.ping().await.map_err(conn_error),
-            }
+            on_driver!(self, c => c.ping().await.map_err(conn_error))
         }
 
         fn close_on_drop(&mut self) {
-            match self {
-                #[cfg(feature = "sqlite")]
-                Conn::Sqlite(c) => c.close_on_drop(),
-                #[cfg(feature = "postgres")]
-                Conn::Postgres(c) => c.close_on_drop(),
-            }
+            on_driver!(self, c => c.close_on_drop());
         }
 
         async fn execute(&mut self, stmt: &Statement) -> Result<ExecResult, sqlx::Error> {
             let (sql, values) = bound(stmt);
-            match self {
-                #[cfg(feature = "sqlite")]
-                Conn::Sqlite(c) => sqlx::query_with(sql, values)
-                    .execute(&mut **c)
-                    .await
-                    .map(ExecResult::from),
-                #[cfg(feature = "postgres")]
-                Conn::Postgres(c) => sqlx::query_with(sql, values)
-                    .execute(&mut **c)
-                    .await
-                    .map(ExecResult::from),
-            }
+            on_driver!(self, c => sqlx::query_with(sql, values)
+                .execute(&mut **c)
+                .await
+                .map(ExecResult::from))
         }
 
         async fn fetch_optional(
@@ -608,34 +595,25 @@ pub(crate) mod held {
             stmt: &Statement,
         ) -> Result<Option<QueryResult>, sqlx::Error> {
             let (sql, values) = bound(stmt);
-            match self {
-                #[cfg(feature = "sqlite")]
-                Conn::Sqlite(c) => sqlx::query_with(sql, values)
-                    .fetch_optional(&mut **c)
-                    .await
-                    .map(|row| row.map(QueryResult::from)),
-                #[cfg(feature = "postgres")]
-                Conn::Postgres(c) => sqlx::query_with(sql, values)
-                    .fetch_optional(&mut **c)
-                    .await
-                    .map(|row| row.map(QueryResult::from)),
-            }
+            on_driver!(self, c => sqlx::query_with(sql, values)
+                .fetch_optional(&mut **c)
+                .await
+                .map(|row| row.map(QueryResult::from)))
         }
 
         async fn fetch_all(&mut self, stmt: &Statement) -> Result<Vec<QueryResult>, sqlx::Error> {
             let (sql, values) = bound(stmt);
-            match self {
-                #[cfg(feature = "sqlite")]
-                Conn::Sqlite(c) => sqlx::query_with(sql, values)
-                    .fetch_all(&mut **c)
-                    .await
-                    .map(|rows| rows.into_iter().map(QueryResult::from).collect()),
-                #[cfg(feature = "postgres")]
-                Conn::Postgres(c) => sqlx::query_with(sql, values)
-                    .fetch_all(&mut **c)
-                    .await
-                    .map(|rows| rows.into_iter().map(QueryResult::from).collect()),
-            }
+            on_driver!(self, c => sqlx::query_with(sql, values)
+                .fetch_all(&mut **c)
+                .await
+                .map(|rows| rows.into_iter().map(QueryResult::from).collect()))
+        }
+    }
+
+    /// Tells the test's observer (if any) of a statement.
+    fn report(observer: Option<&StatementObserver>, sql: &str) {
+        if let Some(observe) = observer {
+            observe(sql);
         }
     }
 

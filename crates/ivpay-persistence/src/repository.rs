@@ -105,7 +105,7 @@ impl SeaOrmRepository {
         self.db.connection()
     }
 
-    /// Where reads that write nothing go (on a SQLite file, the readers' pool).
+    /// Where reads that write nothing go (on a SQLite file, the readers' connections).
     pub(crate) fn reader(&self) -> &crate::handle::Handle {
         self.db.reader()
     }
@@ -324,36 +324,35 @@ async fn write_at_version<C: ConnectionTrait>(
     Ok(done.rows_affected == 1)
 }
 
-/// PostgreSQL: the compare-and-set of [`write_at_version`] and the insert of its notices as
-/// one statement (`WITH changed AS (UPDATE .. RETURNING id) INSERT .. SELECT .. FROM
-/// changed`): a statement is atomic, so no transaction (and none of its round trips) is
-/// needed, and a lost compare-and-set inserts nothing. Whether it wrote.
-async fn write_with_notices<C: ConnectionTrait>(
-    conn: &C,
+/// The compare-and-set of [`write_at_version`] as a statement of its own, answering the
+/// payment's id (`RETURNING id`) only if it wrote: what the notices' insert depends on.
+fn versioned_update(
     row: payment::ActiveModel,
     id: InternalId,
     expected: u64,
-    notices: Vec<notification::ActiveModel>,
-) -> Result<bool, RepositoryError> {
-    use sea_orm::sea_query::{CommonTableExpression, SelectStatement, UnionType, WithClause};
-    use sea_orm::{ActiveModelTrait, Iterable, QueryTrait};
-
-    if notices.is_empty() {
-        return write_at_version(conn, row, id, expected, Condition::all()).await;
-    }
-    let wanted = notices.len();
+) -> Result<sea_orm::sea_query::UpdateStatement, RepositoryError> {
+    use sea_orm::QueryTrait;
     let mut update = payment::Entity::update_many()
         .set(row)
         .filter(payment::Column::Id.eq(id.to_string()))
         .filter(payment::Column::Version.eq(version_to_db(expected)?))
         .into_query();
     update.returning_col(payment::Column::Id);
-    let changed = CommonTableExpression::new()
-        .query(update)
-        .table_name("changed")
-        .to_owned();
+    Ok(update)
+}
+
+/// The insert of `notices` (at least one) as `INSERT .. SELECT <values> .. UNION ALL ..
+/// RETURNING id`, each `SELECT` made conditional by `only_if` (on the update having
+/// written), so that a lost compare-and-set inserts nothing.
+fn notices_insert(
+    notices: &[notification::ActiveModel],
+    only_if: impl Fn(&mut SelectStatement),
+) -> Result<sea_orm::sea_query::InsertStatement, RepositoryError> {
+    use sea_orm::sea_query::UnionType;
+    use sea_orm::{ActiveModelTrait, Iterable};
+
     let columns: Vec<notification::Column> = notification::Column::iter().collect();
-    let mut selects = notices.into_iter().map(|n| {
+    let mut selects = notices.iter().map(|n| {
         let mut select = SelectStatement::new();
         for c in &columns {
             let value = n
@@ -362,11 +361,13 @@ async fn write_with_notices<C: ConnectionTrait>(
                 .unwrap_or(sea_orm::Value::String(None));
             select.expr(Expr::val(value));
         }
-        select.from("changed");
+        only_if(&mut select);
         select
     });
     let Some(mut select) = selects.next() else {
-        return Ok(false);
+        return Err(RepositoryError::Corrupt(
+            "a notice insert without notices".to_owned(),
+        ));
     };
     for other in selects {
         select.union(UnionType::All, other);
@@ -378,6 +379,32 @@ async fn write_with_notices<C: ConnectionTrait>(
         .select_from(select)
         .map_err(|e| RepositoryError::Corrupt(format!("notice insert: {e}")))?
         .returning_col(notification::Column::Id);
+    Ok(insert)
+}
+
+/// PostgreSQL: the compare-and-set of [`write_at_version`] and the insert of its notices as
+/// one statement (`WITH changed AS (UPDATE .. RETURNING id) INSERT .. SELECT .. FROM
+/// changed`): a statement is atomic, so no transaction (and none of its round trips) is
+/// needed, and a lost compare-and-set inserts nothing. Whether it wrote.
+async fn write_with_notices<C: ConnectionTrait>(
+    conn: &C,
+    row: payment::ActiveModel,
+    id: InternalId,
+    expected: u64,
+    notices: Vec<notification::ActiveModel>,
+) -> Result<bool, RepositoryError> {
+    use sea_orm::sea_query::{CommonTableExpression, WithClause};
+
+    if notices.is_empty() {
+        return write_at_version(conn, row, id, expected, Condition::all()).await;
+    }
+    let changed = CommonTableExpression::new()
+        .query(versioned_update(row, id, expected)?)
+        .table_name("changed")
+        .to_owned();
+    let insert = notices_insert(&notices, |select| {
+        select.from("changed");
+    })?;
     let statement = conn
         .get_database_backend()
         .build(&insert.with(WithClause::new().cte(changed).to_owned()));
@@ -385,14 +412,14 @@ async fn write_with_notices<C: ConnectionTrait>(
         .query_all_raw(statement)
         .await
         .map_err(payment_write_error)?;
-    Ok(inserted.len() == wanted)
+    Ok(inserted.len() == notices.len())
 }
 
 /// SQLite, on the held writer: the compare-and-set of [`write_at_version`] and the insert
-/// of its notices in one transaction sent as one piece, the insert selecting its rows only
-/// `WHERE changes() = 1` (the `UPDATE` just before it changed the row; SQLite counts a
-/// statement's changes when it completes). Whether it wrote;
-/// `None` where the writer cannot run a piece (then use a transaction).
+/// of its notices (at least one) in one transaction sent as one piece, the insert
+/// selecting its rows only `WHERE changes() = 1` (the `UPDATE` just before it changed the
+/// row; SQLite counts a statement's changes when it completes). Whether it wrote; `None`
+/// where the writer cannot run a piece (then use a transaction).
 async fn write_with_notices_in_one_piece(
     conn: &crate::handle::Handle,
     row: &payment::ActiveModel,
@@ -400,48 +427,20 @@ async fn write_with_notices_in_one_piece(
     expected: u64,
     notices: &[notification::ActiveModel],
 ) -> Option<Result<bool, RepositoryError>> {
-    use sea_orm::sea_query::{SelectStatement, UnionType};
-    use sea_orm::{ActiveModelTrait, Iterable, QueryTrait};
-
-    let expected_db = match version_to_db(expected) {
-        Ok(v) => v,
+    let statements = versioned_update(row.clone(), id, expected).and_then(|update| {
+        let insert = notices_insert(notices, |select| {
+            select.and_where(Expr::cust("changes() = 1"));
+        })?;
+        Ok([
+            DbBackend::Sqlite.build(&update),
+            DbBackend::Sqlite.build(&insert),
+        ])
+    });
+    let statements = match statements {
+        Ok(statements) => statements,
         Err(e) => return Some(Err(e)),
     };
-    let mut update = payment::Entity::update_many()
-        .set(row.clone())
-        .filter(payment::Column::Id.eq(id.to_string()))
-        .filter(payment::Column::Version.eq(expected_db))
-        .into_query();
-    update.returning_col(payment::Column::Id);
-    let update = DbBackend::Sqlite.build(&update);
-    let columns: Vec<notification::Column> = notification::Column::iter().collect();
-    let mut selects = notices.iter().map(|n| {
-        let mut select = SelectStatement::new();
-        for c in &columns {
-            let value = n
-                .get(*c)
-                .into_value()
-                .unwrap_or(sea_orm::Value::String(None));
-            select.expr(Expr::val(value));
-        }
-        select.and_where(Expr::cust("changes() = 1"));
-        select
-    });
-    let mut select = selects.next()?;
-    for other in selects {
-        select.union(UnionType::All, other);
-    }
-    let mut insert = Query::insert();
-    if let Err(e) = insert
-        .into_table(notification::Entity)
-        .columns(columns)
-        .select_from(select)
-    {
-        return Some(Err(RepositoryError::Corrupt(format!("notice insert: {e}"))));
-    }
-    insert.returning_col(notification::Column::Id);
-    let insert = DbBackend::Sqlite.build(&insert);
-    let returned = conn.execute_in_one_piece(&[update, insert]).await?;
+    let returned = conn.execute_in_one_piece(&statements).await?;
     // The update returns its one row or none; the insert every notice or none.
     Some(match returned {
         Ok(0) => Ok(false),
