@@ -221,7 +221,7 @@ pub async fn connect(url: &str, options: &DatabaseOptions) -> Result<Database, C
             let writer = open(pool(1, 1, true)).await?;
             let reader = open(pool(max, options.min_connections, true)).await?;
             (
-                Handle::Held(Held::new(writer, 1)),
+                Handle::Held(Held::writer(writer)),
                 Handle::Held(Held::new(reader, max)),
             )
         }

@@ -224,6 +224,9 @@ pub(crate) mod held {
 
     use super::StatementObserver;
 
+    #[cfg(feature = "sqlite")]
+    mod group;
+
     /// A connection taken from the pool, of its driver.
     pub(crate) enum Conn {
         #[cfg(feature = "sqlite")]
@@ -257,6 +260,10 @@ pub(crate) mod held {
         slots: Arc<[Arc<Mutex<Option<Kept>>>]>,
         next: Arc<AtomicUsize>,
         observer: Option<StatementObserver>,
+        /// The SQLite writer's queue ([`group`]): every statement run outside a
+        /// transaction goes through it.
+        #[cfg(feature = "sqlite")]
+        group: Option<group::Group>,
     }
 
     impl Held {
@@ -271,11 +278,29 @@ pub(crate) mod held {
                 slots,
                 next: Arc::new(AtomicUsize::new(0)),
                 observer: None,
+                #[cfg(feature = "sqlite")]
+                group: None,
             }
+        }
+
+        /// The SQLite writer: one connection, its writes committed in groups ([`group`]).
+        #[cfg(feature = "sqlite")]
+        pub(crate) fn writer(pool: DatabaseConnection) -> Self {
+            let mut held = Held::new(pool, 1);
+            held.group = group::Group::start(held.clone());
+            held
         }
 
         pub(crate) fn pool(&self) -> &DatabaseConnection {
             &self.pool
+        }
+
+        /// How many pieces of several writes the writer's group has run (tests).
+        #[cfg(all(test, feature = "sqlite"))]
+        pub(crate) fn grouped(&self) -> usize {
+            self.group
+                .as_ref()
+                .map_or(0, |g| g.grouped.load(std::sync::atomic::Ordering::Relaxed))
         }
 
         #[cfg(feature = "testing")]
@@ -355,19 +380,16 @@ pub(crate) mod held {
             &self,
             statements: &[Statement],
         ) -> Result<u64, DbErr> {
-            let mut sql = String::from("BEGIN IMMEDIATE;\n");
             report(self.observer.as_ref(), "BEGIN");
-            let mut values = Vec::new();
             for stmt in statements {
                 self.report(stmt);
-                sql.push_str(&stmt.sql);
-                sql.push_str(";\n");
-                if let Some(v) = &stmt.values {
-                    values.extend(v.0.iter().cloned());
-                }
             }
-            sql.push_str("COMMIT");
-            let whole = Statement::from_sql_and_values(DbBackend::Sqlite, sql, values);
+            #[cfg(feature = "sqlite")]
+            if let Some(group) = &self.group {
+                let done = group.run(statements.to_vec()).await?;
+                return Ok(done.iter().map(|d| d.rows.len() as u64).sum());
+            }
+            let whole = piece(statements);
             // Until the piece has answered, a transaction may be open on the connection:
             // if this future is dropped or a statement fails, the guard rolls it back
             // before anyone else writes.
@@ -384,6 +406,17 @@ pub(crate) mod held {
             // Committed: the connection goes back as it is.
             drop(txn.slot.get_mut().take());
             Ok(returned)
+        }
+
+        /// The one statement's answer from the writer's group ([`group`]), if it has one.
+        #[cfg(feature = "sqlite")]
+        async fn in_group(&self, stmt: &Statement) -> Option<Result<group::Done, DbErr>> {
+            let group = self.group.as_ref()?;
+            Some(group.run(vec![stmt.clone()]).await.and_then(|done| {
+                done.into_iter()
+                    .next()
+                    .ok_or_else(|| DbErr::Custom("a statement answered nothing".to_owned()))
+            }))
         }
 
         /// Begins a write transaction: `BEGIN IMMEDIATE` on SQLite (see
@@ -415,6 +448,10 @@ pub(crate) mod held {
 
         async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
             self.report(&stmt);
+            #[cfg(feature = "sqlite")]
+            if let Some(done) = self.in_group(&stmt).await {
+                return done.map(|d| d.result);
+            }
             let mut slot = self.hold().await?;
             run_execute(&mut slot, &stmt).await
         }
@@ -426,12 +463,20 @@ pub(crate) mod held {
 
         async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
             self.report(&stmt);
+            #[cfg(feature = "sqlite")]
+            if let Some(done) = self.in_group(&stmt).await {
+                return done.map(|d| d.rows.into_iter().next());
+            }
             let mut slot = self.hold().await?;
             run_query_one(&mut slot, &stmt).await
         }
 
         async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
             self.report(&stmt);
+            #[cfg(feature = "sqlite")]
+            if let Some(done) = self.in_group(&stmt).await {
+                return done.map(|d| d.rows);
+            }
             let mut slot = self.hold().await?;
             run_query_all(&mut slot, &stmt).await
         }
@@ -608,6 +653,22 @@ pub(crate) mod held {
                 .await
                 .map(|rows| rows.into_iter().map(QueryResult::from).collect()))
         }
+    }
+
+    /// `statements` as one SQLite text, `BEGIN IMMEDIATE; ..; COMMIT`, their values bound
+    /// in order (sqlx's SQLite driver runs such a text statement by statement).
+    fn piece<'a>(statements: impl IntoIterator<Item = &'a Statement>) -> Statement {
+        let mut sql = String::from("BEGIN IMMEDIATE;\n");
+        let mut values = Vec::new();
+        for stmt in statements {
+            sql.push_str(&stmt.sql);
+            sql.push_str(";\n");
+            if let Some(v) = &stmt.values {
+                values.extend(v.0.iter().cloned());
+            }
+        }
+        sql.push_str("COMMIT");
+        Statement::from_sql_and_values(DbBackend::Sqlite, sql, values)
     }
 
     /// Tells the test's observer (if any) of a statement.
@@ -857,6 +918,85 @@ mod tests {
         .expect("the writer is free again");
         after.expect("and outside any transaction");
         assert_eq!(keys(&db).await, ["a", "b", "d"]);
+        db.close().await.expect("closes");
+    }
+
+    fn grouped(db: &Database) -> usize {
+        match db.connection() {
+            super::Handle::Held(held) => held.grouped(),
+            super::Handle::Pool(_) => 0,
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_writes_commit_in_groups_and_a_failing_one_fails_alone() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let db = file_db(&dir).await;
+        db.connection()
+            .execute_raw(insert("k000"))
+            .await
+            .expect("inserts");
+        let returning = |k: String| {
+            Statement::from_sql_and_values(
+                DbBackend::Sqlite,
+                "INSERT INTO t (k) VALUES (?) RETURNING k",
+                [k.into()],
+            )
+        };
+        // 200 writers at once, all queued behind each other; k000 is taken already.
+        let writers: Vec<_> = (0..200)
+            .map(|i| {
+                let db = db.clone();
+                let stmt = returning(format!("k{i:03}"));
+                tokio::spawn(async move { db.connection().query_all_raw(stmt).await })
+            })
+            .collect();
+        for (i, writer) in writers.into_iter().enumerate() {
+            let answer = writer.await.expect("the task ran");
+            if i == 0 {
+                let e = answer.expect_err("k000 is taken");
+                assert!(e.to_string().contains("UNIQUE"), "its own error: {e}");
+                continue;
+            }
+            let rows = answer.unwrap_or_else(|e| panic!("k{i:03} is written: {e}"));
+            let returned: Vec<String> = rows
+                .iter()
+                .map(|r| r.try_get_by_index::<String>(0).expect("text"))
+                .collect();
+            assert_eq!(
+                returned,
+                [format!("k{i:03}")],
+                "each caller gets its own row"
+            );
+        }
+        assert!(
+            grouped(&db) > 0,
+            "200 writers at once are committed in fewer pieces than writes"
+        );
+        let all = keys(&db).await;
+        assert_eq!(all.len(), 200, "every write but the duplicate, once");
+        assert_eq!(all.first().map(String::as_str), Some("k000"));
+        assert_eq!(all.last().map(String::as_str), Some("k199"));
+        db.close().await.expect("closes");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_write_whose_caller_went_away_is_still_written_and_the_writer_goes_on() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let db = file_db(&dir).await;
+        // Queued, then the caller stops waiting at once: the write was accepted into the
+        // queue, so it is run (as a statement sent before a request was cut off).
+        let queued = db.connection().execute_raw(insert("gone"));
+        let cut = tokio::time::timeout(Duration::ZERO, queued).await;
+        drop(cut);
+        tokio::time::timeout(
+            Duration::from_secs(5),
+            db.connection().execute_raw(insert("next")),
+        )
+        .await
+        .expect("the writer is not stuck")
+        .expect("inserts");
+        assert_eq!(keys(&db).await, ["gone", "next"]);
         db.close().await.expect("closes");
     }
 

@@ -1,0 +1,243 @@
+//! Group commit on the SQLite writer.
+//!
+//! SQLite has one writer. Run one statement at a time, every write costs a round trip to
+//! the connection's worker thread and back, and the next write waits through both even
+//! when dozens are queued. Here writes are queued to one task that owns the writer's turn:
+//! it takes every write queued since it last ran (up to [`MOST_JOBS`]) and sends them as
+//! one transaction in one piece (`BEGIN IMMEDIATE; ..; COMMIT`), then answers each caller
+//! with its own statements' results. Under load one round trip carries many writes; alone,
+//! a write goes as it is.
+//!
+//! Nothing is answered before the piece that carries it has committed. If the piece fails,
+//! it is rolled back whole and each write is run again on its own, so a write that fails
+//! (a taken unique value) fails alone and the others are not held hostage by it. The task
+//! is not cancelled by a caller going away: a write that was queued is run, and its caller
+//! (if gone) never hears of it, as when a request is cut off after its statement was sent.
+
+use futures_util::TryStreamExt;
+use sea_orm::sqlx::{self, Either, Executor as _};
+use sea_orm::{DbBackend, DbErr, ExecResult, QueryResult, Statement};
+use tokio::sync::{mpsc, oneshot};
+
+use super::{Conn, Held, Slot, bound, piece, query_error, settle};
+
+/// The most writes one piece carries: enough for every request in flight at the load the
+/// bench drives, few enough that SQLite's 32,766 bound values are never reached by the
+/// service's statements.
+const MOST_JOBS: usize = 64;
+
+/// One statement's answer: the rows it returned, and what it changed.
+pub(crate) struct Done {
+    pub(crate) rows: Vec<QueryResult>,
+    pub(crate) result: ExecResult,
+}
+
+/// A caller's write: its statements, run in order in one transaction, and where to answer.
+struct Job {
+    statements: Vec<Statement>,
+    reply: oneshot::Sender<Result<Vec<Done>, DbErr>>,
+}
+
+/// The queue to the writer's task.
+#[derive(Clone)]
+pub(crate) struct Group {
+    jobs: mpsc::UnboundedSender<Job>,
+    /// How many pieces of more than one write were committed (for tests).
+    #[cfg(test)]
+    pub(crate) grouped: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Group {
+    /// Starts the task that writes for `writer` (which must not itself have a group: the
+    /// task would keep its own queue open). `None` outside a tokio runtime.
+    pub(crate) fn start(writer: Held) -> Option<Group> {
+        let runtime = tokio::runtime::Handle::try_current().ok()?;
+        let (jobs, queue) = mpsc::unbounded_channel();
+        #[cfg(test)]
+        let grouped = std::sync::Arc::default();
+        runtime.spawn(write_all(
+            writer,
+            queue,
+            #[cfg(test)]
+            std::sync::Arc::clone(&grouped),
+        ));
+        Some(Group {
+            jobs,
+            #[cfg(test)]
+            grouped,
+        })
+    }
+
+    /// Runs `statements` in order as one transaction (one statement: on its own), answering
+    /// each one's rows and changes.
+    pub(crate) async fn run(&self, statements: Vec<Statement>) -> Result<Vec<Done>, DbErr> {
+        let (reply, answer) = oneshot::channel();
+        self.jobs
+            .send(Job { statements, reply })
+            .map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+}
+
+/// The writer's task: runs until every [`Group`] is dropped.
+async fn write_all(
+    writer: Held,
+    mut queue: mpsc::UnboundedReceiver<Job>,
+    #[cfg(test)] grouped: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) {
+    let mut jobs = Vec::new();
+    while let Some(first) = queue.recv().await {
+        jobs.push(first);
+        while jobs.len() < MOST_JOBS {
+            match queue.try_recv() {
+                Ok(job) => jobs.push(job),
+                Err(_) => break,
+            }
+        }
+        match writer.hold().await {
+            Ok(mut slot) => {
+                #[cfg(test)]
+                if jobs.len() > 1 {
+                    grouped.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+                write_batch(&mut slot, &mut jobs).await
+            }
+            Err(e) => {
+                for job in jobs.drain(..) {
+                    let _ = job.reply.send(Err(e.clone()));
+                }
+            }
+        }
+    }
+}
+
+/// Runs the queued `jobs` (all of them answered on return): as one piece, or (one write
+/// alone, or after the piece failed) each on its own.
+async fn write_batch(slot: &mut Slot, jobs: &mut Vec<Job>) {
+    if jobs.len() > 1 {
+        let statements: Vec<&Statement> = jobs.iter().flat_map(|j| &j.statements).collect();
+        match run_piece(slot, &statements, false).await {
+            Ok(done) => {
+                let mut done = done.into_iter();
+                for job in jobs.drain(..) {
+                    let own = done.by_ref().take(job.statements.len()).collect();
+                    let _ = job.reply.send(Ok(own));
+                }
+                return;
+            }
+            // A failed piece was rolled back whole: run each write alone, so that the one
+            // that failed is the only one to hear of it. With the connection gone, they
+            // would all fail alike: say so at once.
+            Err(e) if slot.is_none() => {
+                for job in jobs.drain(..) {
+                    let _ = job.reply.send(Err(e.clone()));
+                }
+                return;
+            }
+            Err(_) => {}
+        }
+    }
+    for job in jobs.drain(..) {
+        let answer = match job.statements.as_slice() {
+            [one] => run_alone(slot, one, true).await,
+            many => {
+                let many: Vec<&Statement> = many.iter().collect();
+                run_piece(slot, &many, true).await
+            }
+        };
+        let _ = job.reply.send(answer);
+    }
+}
+
+/// Runs `statements` as `BEGIN IMMEDIATE; ..; COMMIT` in one piece, answering each one's
+/// results (not those of `BEGIN` and `COMMIT`). On an error the transaction is rolled
+/// back (or the connection closed, which undoes it as well). `cache`: keep the piece's
+/// prepared statements (a piece of one caller's, whose text recurs), or not (a batch,
+/// whose text is new each time and would only push the writer's own statements out of
+/// the driver's cache).
+async fn run_piece(
+    slot: &mut Slot,
+    statements: &[&Statement],
+    cache: bool,
+) -> Result<Vec<Done>, DbErr> {
+    let whole = piece(statements.iter().copied());
+    match run_alone(slot, &whole, cache).await {
+        Ok(mut done) if done.len() == statements.len() + 2 => {
+            done.pop();
+            done.remove(0);
+            Ok(done)
+        }
+        Ok(done) => {
+            roll_back(slot).await;
+            Err(DbErr::Custom(format!(
+                "a piece of {} statements answered {} results",
+                statements.len() + 2,
+                done.len()
+            )))
+        }
+        Err(e) => {
+            roll_back(slot).await;
+            Err(e)
+        }
+    }
+}
+
+/// After a piece failed part way: `ROLLBACK` (an error saying no transaction was open is
+/// fine: the failure came before `BEGIN` took or after `COMMIT` ended it); if even that
+/// cannot run, the connection is closed.
+async fn roll_back(slot: &mut Slot) {
+    if slot.is_none() {
+        return;
+    }
+    let rollback = Statement::from_string(DbBackend::Sqlite, "ROLLBACK");
+    if let Err(e) = run_alone(slot, &rollback, true).await
+        && !e.to_string().contains("no transaction is active")
+    {
+        super::close(slot);
+    }
+}
+
+/// Runs one SQL text (one statement or several), answering each statement's rows and
+/// changes in order.
+async fn run_alone(slot: &mut Slot, stmt: &Statement, cache: bool) -> Result<Vec<Done>, DbErr> {
+    let result = match slot.as_mut() {
+        Some(kept) => each_statement(&mut kept.conn, stmt, cache)
+            .await
+            .map_err(query_error),
+        None => Err(super::gone()),
+    };
+    settle(slot, result)
+}
+
+async fn each_statement(
+    conn: &mut Conn,
+    stmt: &Statement,
+    cache: bool,
+) -> Result<Vec<Done>, sqlx::Error> {
+    #[allow(irrefutable_let_patterns)]
+    let Conn::Sqlite(c) = conn else {
+        return Err(sqlx::Error::Protocol(
+            "group commit is for SQLite only".to_owned(),
+        ));
+    };
+    let (sql, values) = bound(stmt);
+    let mut answers = (&mut **c).fetch_many(sqlx::query_with(sql, values).persistent(cache));
+    let mut done = Vec::new();
+    let mut rows = Vec::new();
+    while let Some(answer) = answers.try_next().await? {
+        match answer {
+            Either::Right(row) => rows.push(QueryResult::from(row)),
+            Either::Left(result) => done.push(Done {
+                rows: std::mem::take(&mut rows),
+                result: ExecResult::from(result),
+            }),
+        }
+    }
+    Ok(done)
+}
+
+fn stopped() -> DbErr {
+    DbErr::Conn(sea_orm::RuntimeErr::Internal(
+        "the writer's task has stopped".to_owned(),
+    ))
+}
