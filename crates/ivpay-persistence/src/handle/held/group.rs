@@ -3,12 +3,13 @@
 //! SQLite has one writer. Run one statement at a time, every write costs a round trip to
 //! the connection's worker thread and back, and the next write waits through both even
 //! when dozens are queued. Here writes are queued to one task that owns the writer's turn:
-//! it takes every write queued since it last ran (up to [`MOST_JOBS`]) and sends them as
-//! one transaction in one piece (`BEGIN IMMEDIATE; ..; COMMIT`), then answers each caller
-//! with its own statements' results. Under load one round trip carries many writes; alone,
-//! a write goes as it is.
+//! it takes every write queued since it last ran (up to [`MOST_JOBS`]), puts like writes
+//! side by side and sends each run of them in chunks, each chunk one transaction in one
+//! piece (`BEGIN IMMEDIATE; ..; COMMIT`), then answers each caller with its own
+//! statements' results. Under load a round trip carries many writes; alone, a write goes
+//! as it is.
 //!
-//! Nothing is answered before the piece that carries it has committed. If the piece fails,
+//! Nothing is answered before the piece that carries it has committed. If a piece fails,
 //! it is rolled back whole and each write is run again on its own, so a write that fails
 //! (a taken unique value) fails alone and the others are not held hostage by it. The task
 //! is not cancelled by a caller going away: a write that was queued is run, and its caller
@@ -111,57 +112,95 @@ async fn write_all(
     }
 }
 
-/// Runs the queued `jobs` (all of them answered on return): as one piece, or (one write
-/// alone, or after the piece failed) each on its own.
+/// The sizes a run of like writes is cut to, each size one text that the driver prepares
+/// once and keeps.
+const CHUNKS: [usize; 5] = [16, 8, 4, 2, 1];
+
+/// Runs the queued `jobs` (all of them answered on return). Like writes (the same SQL)
+/// are put side by side and sent in chunks of [`CHUNKS`] sizes, each chunk one transaction
+/// in one piece. A text made of whatever happened to be queued would be new each time,
+/// and SQLite would parse and plan every statement in it again: more work than the round
+/// trips it saves. Cut this way, the texts recur and stay prepared, and a handful of round
+/// trips carry the whole queue. The order of the writes changes; their callers were all
+/// waiting at once, so any order is one they could have had.
 async fn write_batch(slot: &mut Slot, jobs: &mut Vec<Job>) {
-    if jobs.len() > 1 {
-        let statements: Vec<&Statement> = jobs.iter().flat_map(|j| &j.statements).collect();
-        match run_piece(slot, &statements, false).await {
-            Ok(done) => {
-                let mut done = done.into_iter();
-                for job in jobs.drain(..) {
-                    let own = done.by_ref().take(job.statements.len()).collect();
-                    let _ = job.reply.send(Ok(own));
-                }
-                return;
-            }
-            // A failed piece was rolled back whole: run each write alone, so that the one
-            // that failed is the only one to hear of it. With the connection gone, they
-            // would all fail alike: say so at once.
-            Err(e) if slot.is_none() => {
-                for job in jobs.drain(..) {
-                    let _ = job.reply.send(Err(e.clone()));
-                }
-                return;
-            }
-            Err(_) => {}
+    jobs.sort_by(|a, b| sql_of(a).cmp(sql_of(b)));
+    let mut runs = Vec::new();
+    let mut at = 0;
+    while at < jobs.len() {
+        let run = jobs[at..]
+            .iter()
+            .take_while(|j| sql_of(j).eq(sql_of(&jobs[at])))
+            .count();
+        runs.push(run);
+        at += run;
+    }
+    let mut queued = jobs.drain(..);
+    for run in runs {
+        let mut left = run;
+        while left > 0 {
+            let size = CHUNKS.into_iter().find(|&c| c <= left).unwrap_or(1);
+            write_chunk(slot, queued.by_ref().take(size).collect()).await;
+            left -= size;
         }
     }
-    for job in jobs.drain(..) {
-        let answer = match job.statements.as_slice() {
-            [one] => run_alone(slot, one, true).await,
-            many => {
-                let many: Vec<&Statement> = many.iter().collect();
-                run_piece(slot, &many, true).await
-            }
-        };
-        let _ = job.reply.send(answer);
+}
+
+/// The SQL of a job's statements, to tell like writes.
+fn sql_of(job: &Job) -> impl Iterator<Item = &str> {
+    job.statements.iter().map(|s| s.sql.as_str())
+}
+
+/// Runs like writes as one piece. If it fails, it was rolled back whole: each write runs
+/// again alone, so that the one that failed is the only one to hear of it. With the
+/// connection gone, they would all fail alike: they are told at once.
+async fn write_chunk(slot: &mut Slot, chunk: Vec<Job>) {
+    if chunk.len() == 1 {
+        for job in chunk {
+            write_alone(slot, job).await;
+        }
+        return;
     }
+    let statements: Vec<&Statement> = chunk.iter().flat_map(|j| &j.statements).collect();
+    match run_piece(slot, &statements).await {
+        Ok(done) => {
+            let mut done = done.into_iter();
+            for job in chunk {
+                let own = done.by_ref().take(job.statements.len()).collect();
+                let _ = job.reply.send(Ok(own));
+            }
+        }
+        Err(e) if slot.is_none() => {
+            for job in chunk {
+                let _ = job.reply.send(Err(e.clone()));
+            }
+        }
+        Err(_) => {
+            for job in chunk {
+                write_alone(slot, job).await;
+            }
+        }
+    }
+}
+
+/// Runs one write: a statement as it is, several as one transaction.
+async fn write_alone(slot: &mut Slot, job: Job) {
+    let answer = match job.statements.as_slice() {
+        [one] => run_alone(slot, one).await,
+        many => {
+            let many: Vec<&Statement> = many.iter().collect();
+            run_piece(slot, &many).await
+        }
+    };
+    let _ = job.reply.send(answer);
 }
 
 /// Runs `statements` as `BEGIN IMMEDIATE; ..; COMMIT` in one piece, answering each one's
 /// results (not those of `BEGIN` and `COMMIT`). On an error the transaction is rolled
-/// back (or the connection closed, which undoes it as well). `cache`: keep the piece's
-/// prepared statements (a piece of one caller's, whose text recurs), or not (a batch,
-/// whose text is new each time and would only push the writer's own statements out of
-/// the driver's cache).
-async fn run_piece(
-    slot: &mut Slot,
-    statements: &[&Statement],
-    cache: bool,
-) -> Result<Vec<Done>, DbErr> {
+/// back (or the connection closed, which undoes it as well).
+async fn run_piece(slot: &mut Slot, statements: &[&Statement]) -> Result<Vec<Done>, DbErr> {
     let whole = piece(statements.iter().copied());
-    match run_alone(slot, &whole, cache).await {
+    match run_alone(slot, &whole).await {
         Ok(mut done) if done.len() == statements.len() + 2 => {
             done.pop();
             done.remove(0);
@@ -190,7 +229,7 @@ async fn roll_back(slot: &mut Slot) {
         return;
     }
     let rollback = Statement::from_string(DbBackend::Sqlite, "ROLLBACK");
-    if let Err(e) = run_alone(slot, &rollback, true).await
+    if let Err(e) = run_alone(slot, &rollback).await
         && !e.to_string().contains("no transaction is active")
     {
         super::close(slot);
@@ -198,10 +237,10 @@ async fn roll_back(slot: &mut Slot) {
 }
 
 /// Runs one SQL text (one statement or several), answering each statement's rows and
-/// changes in order.
-async fn run_alone(slot: &mut Slot, stmt: &Statement, cache: bool) -> Result<Vec<Done>, DbErr> {
+/// changes in order. The driver keeps the text prepared for the next time it runs.
+async fn run_alone(slot: &mut Slot, stmt: &Statement) -> Result<Vec<Done>, DbErr> {
     let result = match slot.as_mut() {
-        Some(kept) => each_statement(&mut kept.conn, stmt, cache)
+        Some(kept) => each_statement(&mut kept.conn, stmt)
             .await
             .map_err(query_error),
         None => Err(super::gone()),
@@ -209,11 +248,7 @@ async fn run_alone(slot: &mut Slot, stmt: &Statement, cache: bool) -> Result<Vec
     settle(slot, result)
 }
 
-async fn each_statement(
-    conn: &mut Conn,
-    stmt: &Statement,
-    cache: bool,
-) -> Result<Vec<Done>, sqlx::Error> {
+async fn each_statement(conn: &mut Conn, stmt: &Statement) -> Result<Vec<Done>, sqlx::Error> {
     #[allow(irrefutable_let_patterns)]
     let Conn::Sqlite(c) = conn else {
         return Err(sqlx::Error::Protocol(
@@ -221,7 +256,7 @@ async fn each_statement(
         ));
     };
     let (sql, values) = bound(stmt);
-    let mut answers = (&mut **c).fetch_many(sqlx::query_with(sql, values).persistent(cache));
+    let mut answers = (&mut **c).fetch_many(sqlx::query_with(sql, values));
     let mut done = Vec::new();
     let mut rows = Vec::new();
     while let Some(answer) = answers.try_next().await? {
