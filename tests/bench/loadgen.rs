@@ -344,6 +344,13 @@ fn ivpay_command(bin_dir: &Path, db_url: &str, upstream: &str, port: u16) -> Com
         // One client drives the whole load: its own limits would measure themselves.
         .env("IVPAY_SERVER__RATE_LIMIT_PER_SECOND", "0")
         .env("IVPAY_IVPAY__BUDGET_PER_SECOND", "0");
+    // Settings to try on ivpay, passed through (`IVPAY_BENCH_APP__DATABASE__MAX_CONNECTIONS=4`
+    // runs it with `IVPAY_DATABASE__MAX_CONNECTIONS=4`).
+    for (name, value) in std::env::vars() {
+        if let Some(setting) = name.strip_prefix("IVPAY_BENCH_APP__") {
+            c.env(format!("IVPAY_{setting}"), value);
+        }
+    }
     c
 }
 

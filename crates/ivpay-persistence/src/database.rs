@@ -50,7 +50,9 @@ pub enum Durability {
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct DatabaseOptions {
     /// Most connections in the pool. For SQLite these are readers that share one writer
-    /// (WAL); for an in-memory SQLite database the pool is forced to one connection, since
+    /// (WAL), and no more than twice the machine's CPUs are opened (a read of a local file
+    /// keeps a core busy throughout; more readers would only hold memory); for an
+    /// in-memory SQLite database the pool is forced to one connection, since
     /// each connection would otherwise see its own empty database.
     pub max_connections: std::num::NonZeroU32,
     /// Connections kept open when idle.
@@ -219,10 +221,11 @@ pub async fn connect(url: &str, options: &DatabaseOptions) -> Result<Database, C
             use crate::handle::held::Held;
             // The writer first: it creates the file (`mode=rwc`) and sets WAL.
             let writer = open(pool(1, 1, true)).await?;
-            let reader = open(pool(max, options.min_connections, true)).await?;
+            let readers = max.min(sqlite_readers());
+            let reader = open(pool(readers, options.min_connections.min(readers), true)).await?;
             (
                 Handle::Held(Held::writer(writer)),
-                Handle::Held(Held::new(reader, max)),
+                Handle::Held(Held::new(reader, readers)),
             )
         }
         #[cfg(not(feature = "sqlite"))]
@@ -243,6 +246,17 @@ pub async fn connect(url: &str, options: &DatabaseOptions) -> Result<Database, C
         #[cfg(feature = "testing")]
         observer: None,
     })
+}
+
+/// The most SQLite readers worth having: twice the CPUs. A read of a local file keeps its
+/// connection's thread on a core from start to end (no network to wait on), so more
+/// readers than that only add threads to switch between and page caches to hold.
+#[cfg(feature = "sqlite")]
+fn sqlite_readers() -> u32 {
+    let cpus = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
+    u32::try_from(cpus.saturating_mul(2))
+        .unwrap_or(u32::MAX)
+        .max(2)
 }
 
 impl Database {

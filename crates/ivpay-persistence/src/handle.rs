@@ -220,7 +220,7 @@ pub(crate) mod held {
         Statement,
     };
     use sea_query_sqlx::SqlxValues;
-    use tokio::sync::{Mutex, OwnedMutexGuard};
+    use tokio::sync::{Mutex, OwnedMutexGuard, OwnedSemaphorePermit, Semaphore};
 
     use super::StatementObserver;
 
@@ -243,7 +243,25 @@ pub(crate) mod held {
 
     /// The place of a held connection: empty until first used, and again after it was
     /// given back to the pool or closed for being in doubt.
-    pub(crate) type Slot = OwnedMutexGuard<Option<Kept>>;
+    pub(crate) struct Slot {
+        // Declared first, so dropped first: the place is free before the turn is given
+        // back, and whoever gets the turn finds it free.
+        place: OwnedMutexGuard<Option<Kept>>,
+        _turn: Option<OwnedSemaphorePermit>,
+    }
+
+    impl std::ops::Deref for Slot {
+        type Target = Option<Kept>;
+        fn deref(&self) -> &Option<Kept> {
+            &self.place
+        }
+    }
+
+    impl std::ops::DerefMut for Slot {
+        fn deref_mut(&mut self) -> &mut Option<Kept> {
+            &mut self.place
+        }
+    }
 
     /// A PostgreSQL connection idle this long is pinged before use: the server or the
     /// network may have cut it meanwhile (what the pool does for connections it lends).
@@ -258,6 +276,9 @@ pub(crate) mod held {
         pool: DatabaseConnection,
         backend: DbBackend,
         slots: Arc<[Arc<Mutex<Option<Kept>>>]>,
+        /// One turn per slot: a caller waits for a turn (in order of arrival), and with one
+        /// in hand finds a slot free, whichever was given back first.
+        turns: Arc<Semaphore>,
         next: Arc<AtomicUsize>,
         observer: Option<StatementObserver>,
         /// The SQLite writer's queue ([`group`]): every statement run outside a
@@ -269,10 +290,11 @@ pub(crate) mod held {
     impl Held {
         /// Holds up to `count` connections of `pool` (at least one): the pool's size.
         pub(crate) fn new(pool: DatabaseConnection, count: u32) -> Self {
-            let slots = (0..count.max(1))
+            let slots: Arc<[_]> = (0..count.max(1))
                 .map(|_| Arc::new(Mutex::new(None)))
                 .collect();
             Held {
+                turns: Arc::new(Semaphore::new(slots.len())),
                 backend: pool.get_database_backend(),
                 pool,
                 slots,
@@ -315,22 +337,22 @@ pub(crate) mod held {
 
         /// A connection, for this caller alone until the answer is dropped.
         async fn hold(&self) -> Result<Slot, DbErr> {
+            // The semaphore is never closed.
+            let turn = self.turns.clone().acquire_owned().await.ok();
             let count = self.slots.len();
-            let mut slot = if count == 1 {
-                self.slots[0].clone().lock_owned().await
-            } else {
-                let start = self.next.fetch_add(1, Ordering::Relaxed);
-                let free = (0..count).find_map(|i| {
-                    self.slots[(start + i) % count]
-                        .clone()
-                        .try_lock_owned()
-                        .ok()
-                });
-                match free {
-                    Some(slot) => slot,
-                    None => self.slots[start % count].clone().lock_owned().await,
-                }
+            let start = self.next.fetch_add(1, Ordering::Relaxed);
+            let free = (0..count).find_map(|i| {
+                self.slots[(start + i) % count]
+                    .clone()
+                    .try_lock_owned()
+                    .ok()
+            });
+            // With a turn, a slot is free, unless the migrator is taking them all back.
+            let place = match free {
+                Some(place) => place,
+                None => self.slots[start % count].clone().lock_owned().await,
             };
+            let mut slot = Slot { place, _turn: turn };
             let now = Instant::now();
             if let Some(kept) = slot.as_mut() {
                 let idle = now.saturating_duration_since(kept.used);
@@ -357,8 +379,12 @@ pub(crate) mod held {
         /// connection until the answer is dropped.
         pub(crate) async fn give_back(&self) -> Vec<Slot> {
             let mut all = Vec::with_capacity(self.slots.len());
-            for slot in self.slots.iter() {
-                let mut slot = slot.clone().lock_owned().await;
+            for place in self.slots.iter() {
+                let turn = self.turns.clone().acquire_owned().await.ok();
+                let mut slot = Slot {
+                    place: place.clone().lock_owned().await,
+                    _turn: turn,
+                };
                 drop(slot.take());
                 all.push(slot);
             }
