@@ -86,18 +86,7 @@ impl Server {
 
     /// User plus system CPU time so far, in clock ticks.
     fn cpu_ticks(&self) -> u64 {
-        let stat = self.proc_file("stat");
-        // The command name (field 2) may hold spaces; fields are counted after its `)`.
-        let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-        let fields: Vec<&str> = after.split_whitespace().collect();
-        let field = |i: usize| {
-            fields
-                .get(i)
-                .and_then(|v| v.parse::<u64>().ok())
-                .unwrap_or(0)
-        };
-        // utime and stime are fields 14 and 15 of the line: 11 and 12 after the `)`.
-        field(11) + field(12)
+        cpu_ticks_of(self.child.id())
     }
 
     fn peak_rss_kib(&self) -> u64 {
@@ -115,6 +104,29 @@ impl Server {
             .status();
         let _ = self.child.wait();
     }
+}
+
+/// User plus system CPU time of process `pid` so far, in clock ticks.
+fn cpu_ticks_of(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The command name (field 2) may hold spaces; fields are counted after its `)`.
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let field = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    // utime and stime are fields 14 and 15 of the line: 11 and 12 after the `)`.
+    field(11) + field(12)
+}
+
+/// The fake IVPAY's process (also the notification receiver), whose CPU each run counts.
+static UPSTREAM_PID: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+
+fn upstream_cpu_ticks() -> u64 {
+    UPSTREAM_PID.get().map_or(0, |pid| cpu_ticks_of(*pid))
 }
 
 /// The base URL a program started with piped output announces on its first line,
@@ -145,6 +157,8 @@ struct Run {
     elapsed: Duration,
     latencies_us: Vec<u64>,
     cpu_ticks: u64,
+    /// The fake IVPAY's (and receiver's) over the same run.
+    upstream_cpu_ticks: u64,
 }
 
 impl Run {
@@ -166,6 +180,13 @@ impl Run {
         }
         (self.cpu_ticks * 1_000_000 / TICKS_PER_SECOND) as f64 / self.ok as f64
     }
+
+    fn upstream_cpu_us_per_request(&self) -> f64 {
+        if self.ok == 0 {
+            return 0.0;
+        }
+        (self.upstream_cpu_ticks * 1_000_000 / TICKS_PER_SECOND) as f64 / self.ok as f64
+    }
 }
 
 /// Runs `request(i)` from `concurrency` workers for `secs` seconds against `server`.
@@ -177,6 +198,7 @@ where
     let request = Arc::new(request);
     let counter = Arc::new(AtomicUsize::new(0));
     let cpu_before = server.cpu_ticks();
+    let upstream_before = upstream_cpu_ticks();
     let started = Instant::now();
     let deadline = started + Duration::from_secs(secs);
     let workers: Vec<_> = (0..concurrency)
@@ -205,6 +227,7 @@ where
         elapsed: Duration::ZERO,
         latencies_us: Vec::new(),
         cpu_ticks: 0,
+        upstream_cpu_ticks: 0,
     };
     for w in workers {
         let (ok, errors, lat) = w.await.expect("worker");
@@ -214,6 +237,7 @@ where
     }
     run.elapsed = started.elapsed();
     run.cpu_ticks = server.cpu_ticks().saturating_sub(cpu_before);
+    run.upstream_cpu_ticks = upstream_cpu_ticks().saturating_sub(upstream_before);
     run.latencies_us.sort_unstable();
     run
 }
@@ -415,16 +439,20 @@ fn notify_report(backend: &str, plain: &Measured, notify: &Measured) {
     };
     println!(
         "{backend}: create with one notification endpoint {:.0} req/s, CPU {:.0} µs/req, p99 {:.2} ms; \
-         without {:.0} req/s: ratio **{:.2}**",
+         without {:.0} req/s, CPU {:.0} µs/req: ratio **{:.2}**; the fake IVPAY and receiver's CPU \
+         {:.0} µs/create with, {:.0} without",
         n.rps(),
         n.cpu_us_per_request(),
         n.percentile_ms(0.99),
         p.rps(),
+        p.cpu_us_per_request(),
         if p.rps() > 0.0 {
             n.rps() / p.rps()
         } else {
             0.0
         },
+        n.upstream_cpu_us_per_request(),
+        p.upstream_cpu_us_per_request(),
     );
 }
 
@@ -479,6 +507,7 @@ async fn main() {
             .spawn()
             .expect("bench-upstream starts (run `just bench`)");
         let base = announced(&mut child);
+        let _ = UPSTREAM_PID.set(child.id());
         (child, base)
     };
     println!(

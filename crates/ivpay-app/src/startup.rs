@@ -452,6 +452,9 @@ impl App {
             self.notify.directory_refresh,
             stop_rx.clone(),
         )));
+        if let Some(handle) = metrics_handle() {
+            workers.push(tokio::spawn(metrics_upkeep_loop(handle, stop_rx.clone())));
+        }
         workers.extend(self.reconciler.map(|interval| {
             tokio::spawn(reconcile_loop(
                 self.use_cases.clone(),
@@ -751,6 +754,21 @@ async fn directory_loop(notify: Arc<Deliverer>, every: Duration, mut stop: watch
         if let Err(e) = notify.reload_directory().await {
             tracing::warn!(error = %e, "reading the endpoints failed; keeping the last list");
         }
+    }
+}
+
+/// Folds the histograms' recorded samples into their buckets every few seconds. The
+/// exporter keeps each sample until then (or until `/metrics` is scraped): without this, a
+/// service nobody scrapes would hold every request's latency, megabytes a minute under
+/// load, for as long as it runs.
+async fn metrics_upkeep_loop(handle: PrometheusHandle, mut stop: watch::Receiver<bool>) {
+    const EVERY: Duration = Duration::from_secs(5);
+    loop {
+        tokio::select! {
+            _ = stop.wait_for(|s| *s) => break,
+            () = tokio::time::sleep(EVERY) => {}
+        }
+        handle.run_upkeep();
     }
 }
 

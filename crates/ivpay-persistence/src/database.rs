@@ -199,6 +199,9 @@ pub async fn connect(url: &str, options: &DatabaseOptions) -> Result<Database, C
                 .synchronous(synchronous)
                 .busy_timeout(busy_timeout)
                 .foreign_keys(true)
+                // 1 MiB of pages per connection (SQLite's default is 2 MB): the file's pages
+                // are in the OS's cache as well, and a connection's own cache is per thread.
+                .pragma("cache_size", "-1024")
         });
         opts
     };

@@ -468,12 +468,25 @@ async fn insert_notices<C: ConnectionTrait>(
     Ok(())
 }
 
-/// The one row a lookup by a unique key found, if any. Lookups by a unique key are read
-/// with no `LIMIT`: SQLite plans `LIMIT ?` by the value bound, so a statement with one is
-/// prepared again on every run (its cached plan expires with each new binding), which
-/// costs a read more than the read itself.
-fn at_most_one(models: Vec<payment::Model>) -> Result<Option<Payment>, RepositoryError> {
-    models.into_iter().next().map(Payment::try_from).transpose()
+/// The one payment a lookup by a unique key finds, if any. Read with the driver's "first
+/// row" (which, on SQLite, answers as soon as the row is found, instead of stepping once
+/// more to learn there is no other and answering twice) and with no `LIMIT` in the SQL:
+/// SQLite plans `LIMIT ?` by the value bound, so a statement with one is prepared again on
+/// every run (its cached plan expires with each new binding), which costs a read more than
+/// the read itself.
+async fn at_most_one(
+    conn: &crate::handle::Handle,
+    lookup: sea_orm::Select<payment::Entity>,
+) -> Result<Option<Payment>, RepositoryError> {
+    use sea_orm::QueryTrait;
+    let statement = lookup.build(conn.get_database_backend());
+    payment::Entity::find()
+        .from_raw_sql(statement)
+        .one(conn)
+        .await
+        .map_err(unavailable)?
+        .map(Payment::try_from)
+        .transpose()
 }
 
 fn rows<T, M>(models: Vec<M>) -> Result<Vec<T>, RepositoryError>
@@ -618,20 +631,13 @@ impl PaymentStore for SeaOrmRepository {
     }
 
     async fn get(&self, id: InternalId) -> Result<Option<Payment>, RepositoryError> {
-        let found = payment::Entity::find_by_id(id.to_string())
-            .all(self.reader())
-            .await
-            .map_err(unavailable)?;
-        at_most_one(found)
+        at_most_one(self.reader(), payment::Entity::find_by_id(id.to_string())).await
     }
 
     async fn get_by_payment_id(&self, id: &PaymentId) -> Result<Option<Payment>, RepositoryError> {
-        let found = payment::Entity::find()
-            .filter(payment::Column::IvpayPaymentId.eq(id.as_str()))
-            .all(self.reader())
-            .await
-            .map_err(unavailable)?;
-        at_most_one(found)
+        let lookup =
+            payment::Entity::find().filter(payment::Column::IvpayPaymentId.eq(id.as_str()));
+        at_most_one(self.reader(), lookup).await
     }
 
     async fn find_by_foreign_id(&self, id: &ForeignId) -> Result<Vec<Payment>, RepositoryError> {

@@ -114,7 +114,7 @@ async fn write_all(
 
 /// The sizes a run of like writes is cut to, each size one text that the driver prepares
 /// once and keeps.
-const CHUNKS: [usize; 5] = [16, 8, 4, 2, 1];
+const CHUNKS: [usize; 4] = [8, 4, 2, 1];
 
 /// Runs the queued `jobs` (all of them answered on return). Like writes (the same SQL)
 /// are put side by side and sent in chunks of [`CHUNKS`] sizes, each chunk one transaction
