@@ -18,7 +18,7 @@ use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType, Order, Query, SelectStatement};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, TryInsertResult,
+    QueryFilter, QueryOrder, QuerySelect, Statement, TryInsertResult,
 };
 
 use crate::convert::{claim_row, event_row, inbox_row, payment_row, version_to_db};
@@ -468,7 +468,41 @@ async fn insert_notices<C: ConnectionTrait>(
     Ok(())
 }
 
-/// The one payment a lookup by a unique key finds, if any. Read with the driver's "first
+/// A payment's unique keys, looked up by [`at_most_one`].
+#[derive(Clone, Copy)]
+enum UniqueKey {
+    Id = 0,
+    IvpayPaymentId = 1,
+}
+
+impl UniqueKey {
+    /// The lookup's SQL on `backend`, built by sea-orm on first use and kept: a read then
+    /// copies a text instead of building the statement anew (a dozen allocations).
+    fn sql(self, backend: DbBackend) -> String {
+        use sea_orm::QueryTrait;
+        use std::sync::OnceLock;
+        static SQLITE: [OnceLock<String>; 2] = [OnceLock::new(), OnceLock::new()];
+        static POSTGRES: [OnceLock<String>; 2] = [OnceLock::new(), OnceLock::new()];
+        let build = || {
+            let column = match self {
+                UniqueKey::Id => payment::Column::Id,
+                UniqueKey::IvpayPaymentId => payment::Column::IvpayPaymentId,
+            };
+            payment::Entity::find()
+                .filter(column.eq(String::new()))
+                .build(backend)
+                .sql
+        };
+        let kept = match backend {
+            DbBackend::Sqlite => &SQLITE,
+            DbBackend::Postgres => &POSTGRES,
+            _ => return build(),
+        };
+        kept[self as usize].get_or_init(build).clone()
+    }
+}
+
+/// The one payment whose unique `key` is `value`, if any. Read with the driver's "first
 /// row" (which, on SQLite, answers as soon as the row is found, instead of stepping once
 /// more to learn there is no other and answering twice) and with no `LIMIT` in the SQL:
 /// SQLite plans `LIMIT ?` by the value bound, so a statement with one is prepared again on
@@ -476,10 +510,11 @@ async fn insert_notices<C: ConnectionTrait>(
 /// the read itself.
 async fn at_most_one(
     conn: &crate::handle::Handle,
-    lookup: sea_orm::Select<payment::Entity>,
+    key: UniqueKey,
+    value: String,
 ) -> Result<Option<Payment>, RepositoryError> {
-    use sea_orm::QueryTrait;
-    let statement = lookup.build(conn.get_database_backend());
+    let backend = conn.get_database_backend();
+    let statement = Statement::from_sql_and_values(backend, key.sql(backend), [value.into()]);
     payment::Entity::find()
         .from_raw_sql(statement)
         .one(conn)
@@ -631,13 +666,11 @@ impl PaymentStore for SeaOrmRepository {
     }
 
     async fn get(&self, id: InternalId) -> Result<Option<Payment>, RepositoryError> {
-        at_most_one(self.reader(), payment::Entity::find_by_id(id.to_string())).await
+        at_most_one(self.reader(), UniqueKey::Id, id.to_string()).await
     }
 
     async fn get_by_payment_id(&self, id: &PaymentId) -> Result<Option<Payment>, RepositoryError> {
-        let lookup =
-            payment::Entity::find().filter(payment::Column::IvpayPaymentId.eq(id.as_str()));
-        at_most_one(self.reader(), lookup).await
+        at_most_one(self.reader(), UniqueKey::IvpayPaymentId, id.to_string()).await
     }
 
     async fn find_by_foreign_id(&self, id: &ForeignId) -> Result<Vec<Payment>, RepositoryError> {
