@@ -276,3 +276,121 @@ fn stopped() -> DbErr {
         "the writer's task has stopped".to_owned(),
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use sea_orm::{ConnectionTrait, DbBackend, Statement};
+    use tokio::sync::oneshot;
+
+    use super::{Done, Job, write_batch};
+    use crate::handle::Handle;
+    use crate::{DatabaseOptions, connect};
+
+    /// What a caller waits on.
+    type Answer = oneshot::Receiver<Result<Vec<Done>, sea_orm::DbErr>>;
+
+    fn job(sql: &str, values: Vec<sea_orm::Value>) -> (Job, Answer) {
+        let (reply, answer) = oneshot::channel();
+        let statements = vec![Statement::from_sql_and_values(
+            DbBackend::Sqlite,
+            sql,
+            values,
+        )];
+        (Job { statements, reply }, answer)
+    }
+
+    fn insert(k: &str) -> (Job, Answer) {
+        job("INSERT INTO t (k) VALUES (?) RETURNING k", vec![k.into()])
+    }
+
+    /// Runs `jobs` as one group on the writer; answers what each caller heard (the rows
+    /// returned, or the error) and the keys in the table after.
+    async fn group(jobs: Vec<(Job, Answer)>) -> (Vec<Result<usize, String>>, Vec<String>) {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("g.db").display());
+        let db = connect(&url, &DatabaseOptions::default())
+            .await
+            .expect("opens");
+        db.connection()
+            .execute_unprepared(
+                "CREATE TABLE t (k TEXT PRIMARY KEY); INSERT INTO t VALUES ('taken')",
+            )
+            .await
+            .expect("creates");
+        let Handle::Held(held) = db.connection() else {
+            panic!("a SQLite file is held");
+        };
+        let (mut jobs, answers): (Vec<Job>, Vec<_>) = jobs.into_iter().unzip();
+        let mut slot = held.hold().await.expect("the writer");
+        write_batch(&mut slot, &mut jobs).await;
+        drop(slot);
+        let mut heard = Vec::new();
+        for answer in answers {
+            heard.push(match answer.await.expect("every caller is answered") {
+                Ok(done) => Ok(done.iter().map(|d| d.rows.len()).sum()),
+                Err(e) => Err(e.to_string()),
+            });
+        }
+        let keys = db
+            .reader()
+            .query_all_raw(Statement::from_string(
+                DbBackend::Sqlite,
+                "SELECT k FROM t ORDER BY k",
+            ))
+            .await
+            .expect("reads")
+            .iter()
+            .map(|r| r.try_get_by_index::<String>(0).expect("text"))
+            .collect();
+        db.close().await.expect("closes");
+        (heard, keys)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_group_in_chunks_writes_each_once_and_a_failing_write_fails_alone() {
+        // Eleven like writes (chunks of 8, 2 and 1), one of them taken already.
+        let mut jobs: Vec<_> = (0..10).map(|i| insert(&format!("k{i}"))).collect();
+        jobs.insert(4, insert("taken"));
+        let (heard, keys) = group(jobs).await;
+        for (i, h) in heard.iter().enumerate() {
+            if i == 4 {
+                assert!(
+                    matches!(h, Err(e) if e.contains("UNIQUE")),
+                    "its own error: {h:?}"
+                );
+            } else {
+                assert_eq!(h, &Ok(1), "write {i} returned its row");
+            }
+        }
+        let mut want: Vec<String> = (0..10).map(|i| format!("k{i}")).collect();
+        want.push("taken".to_owned());
+        want.sort();
+        assert_eq!(keys, want, "every other write, once");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_write_that_ends_its_transaction_fails_and_the_others_are_committed() {
+        // A stray `ROLLBACK` among the writes: its piece's `COMMIT` finds no transaction.
+        // The writes around it are committed and say so; it alone fails.
+        let mut jobs: Vec<_> = (0..5).map(|i| insert(&format!("a{i}"))).collect();
+        jobs.push(job("ROLLBACK", Vec::new()));
+        jobs.extend((0..5).map(|i| insert(&format!("z{i}"))));
+        let (heard, keys) = group(jobs).await;
+        for (i, h) in heard.iter().enumerate() {
+            if i != 5 {
+                assert_eq!(h, &Ok(1), "write {i} returned its row");
+            }
+        }
+        assert!(
+            heard[5].is_err(),
+            "the stray ROLLBACK fails: {:?}",
+            heard[5]
+        );
+        let mut want: Vec<String> = (0..5)
+            .flat_map(|i| [format!("a{i}"), format!("z{i}")])
+            .collect();
+        want.push("taken".to_owned());
+        want.sort();
+        assert_eq!(keys, want);
+    }
+}
