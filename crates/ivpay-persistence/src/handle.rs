@@ -826,7 +826,8 @@ mod tests {
         )
     }
 
-    async fn keys(db: &Database) -> Vec<String> {
+    /// The keys in table `t`, in order.
+    pub(crate) async fn keys(db: &Database) -> Vec<String> {
         db.reader()
             .query_all_raw(Statement::from_string(
                 DbBackend::Sqlite,

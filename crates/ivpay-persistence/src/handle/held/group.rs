@@ -331,17 +331,7 @@ mod tests {
                 Err(e) => Err(e.to_string()),
             });
         }
-        let keys = db
-            .reader()
-            .query_all_raw(Statement::from_string(
-                DbBackend::Sqlite,
-                "SELECT k FROM t ORDER BY k",
-            ))
-            .await
-            .expect("reads")
-            .iter()
-            .map(|r| r.try_get_by_index::<String>(0).expect("text"))
-            .collect();
+        let keys = crate::handle::tests::keys(&db).await;
         db.close().await.expect("closes");
         (heard, keys)
     }
