@@ -745,30 +745,42 @@ async fn retention_loop(
 
 /// Reads the listening endpoints again every `every`, for changes made through other
 /// instances.
-async fn directory_loop(notify: Arc<Deliverer>, every: Duration, mut stop: watch::Receiver<bool>) {
-    loop {
-        tokio::select! {
-            _ = stop.wait_for(|s| *s) => break,
-            () = tokio::time::sleep(every) => {}
+async fn directory_loop(notify: Arc<Deliverer>, every: Duration, stop: watch::Receiver<bool>) {
+    every_until_stopped(every, stop, || {
+        let notify = notify.clone();
+        async move {
+            if let Err(e) = notify.reload_directory().await {
+                tracing::warn!(error = %e, "reading the endpoints failed; keeping the last list");
+            }
         }
-        if let Err(e) = notify.reload_directory().await {
-            tracing::warn!(error = %e, "reading the endpoints failed; keeping the last list");
-        }
-    }
+    })
+    .await;
 }
 
 /// Folds the histograms' recorded samples into their buckets every few seconds. The
 /// exporter keeps each sample until then (or until `/metrics` is scraped): without this, a
 /// service nobody scrapes would hold every request's latency, megabytes a minute under
 /// load, for as long as it runs.
-async fn metrics_upkeep_loop(handle: PrometheusHandle, mut stop: watch::Receiver<bool>) {
-    const EVERY: Duration = Duration::from_secs(5);
+async fn metrics_upkeep_loop(handle: PrometheusHandle, stop: watch::Receiver<bool>) {
+    every_until_stopped(Duration::from_secs(5), stop, || {
+        handle.run_upkeep();
+        std::future::ready(())
+    })
+    .await;
+}
+
+/// Runs `work` every `every` (the first time after one wait) until `stop` turns true.
+async fn every_until_stopped<F: Future<Output = ()>>(
+    every: Duration,
+    mut stop: watch::Receiver<bool>,
+    mut work: impl FnMut() -> F,
+) {
     loop {
         tokio::select! {
             _ = stop.wait_for(|s| *s) => break,
-            () = tokio::time::sleep(EVERY) => {}
+            () = tokio::time::sleep(every) => {}
         }
-        handle.run_upkeep();
+        work().await;
     }
 }
 

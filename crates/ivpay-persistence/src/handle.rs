@@ -79,7 +79,7 @@ impl Handle {
     /// [`WriteTxn`] instead.
     pub(crate) async fn execute_in_one_piece(
         &self,
-        statements: &[Statement],
+        statements: Vec<Statement>,
     ) -> Option<Result<u64, DbErr>> {
         match self {
             Handle::Held(held) if held.get_database_backend() == DbBackend::Sqlite => {
@@ -404,18 +404,18 @@ pub(crate) mod held {
         /// text of several statements, binding the values in order).
         pub(crate) async fn execute_in_one_piece(
             &self,
-            statements: &[Statement],
+            statements: Vec<Statement>,
         ) -> Result<u64, DbErr> {
             report(self.observer.as_ref(), "BEGIN");
-            for stmt in statements {
+            for stmt in &statements {
                 self.report(stmt);
             }
             #[cfg(feature = "sqlite")]
             if let Some(group) = &self.group {
-                let done = group.run(statements.to_vec()).await?;
+                let done = group.run(statements).await?;
                 return Ok(done.iter().map(|d| d.rows.len() as u64).sum());
             }
-            let whole = piece(statements);
+            let whole = piece(&statements);
             // Until the piece has answered, a transaction may be open on the connection:
             // if this future is dropped or a statement fails, the guard rolls it back
             // before anyone else writes.
@@ -432,17 +432,6 @@ pub(crate) mod held {
             // Committed: the connection goes back as it is.
             drop(txn.slot.get_mut().take());
             Ok(returned)
-        }
-
-        /// The one statement's answer from the writer's group ([`group`]), if it has one.
-        #[cfg(feature = "sqlite")]
-        async fn in_group(&self, stmt: &Statement) -> Option<Result<group::Done, DbErr>> {
-            let group = self.group.as_ref()?;
-            Some(group.run(vec![stmt.clone()]).await.and_then(|done| {
-                done.into_iter()
-                    .next()
-                    .ok_or_else(|| DbErr::Custom("a statement answered nothing".to_owned()))
-            }))
         }
 
         /// Begins a write transaction: `BEGIN IMMEDIATE` on SQLite (see
@@ -474,9 +463,10 @@ pub(crate) mod held {
 
         async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
             self.report(&stmt);
+            // The SQLite writer's statements go through its group.
             #[cfg(feature = "sqlite")]
-            if let Some(done) = self.in_group(&stmt).await {
-                return done.map(|d| d.result);
+            if let Some(group) = &self.group {
+                return group.run_one(stmt).await.map(|d| d.result);
             }
             let mut slot = self.hold().await?;
             run_execute(&mut slot, &stmt).await
@@ -489,9 +479,10 @@ pub(crate) mod held {
 
         async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
             self.report(&stmt);
+            // The SQLite writer's statements go through its group.
             #[cfg(feature = "sqlite")]
-            if let Some(done) = self.in_group(&stmt).await {
-                return done.map(|d| d.rows.into_iter().next());
+            if let Some(group) = &self.group {
+                return group.run_one(stmt).await.map(|d| d.rows.into_iter().next());
             }
             let mut slot = self.hold().await?;
             run_query_one(&mut slot, &stmt).await
@@ -499,9 +490,10 @@ pub(crate) mod held {
 
         async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
             self.report(&stmt);
+            // The SQLite writer's statements go through its group.
             #[cfg(feature = "sqlite")]
-            if let Some(done) = self.in_group(&stmt).await {
-                return done.map(|d| d.rows);
+            if let Some(group) = &self.group {
+                return group.run_one(stmt).await.map(|d| d.rows);
             }
             let mut slot = self.hold().await?;
             run_query_all(&mut slot, &stmt).await
@@ -923,7 +915,7 @@ mod tests {
             )
         };
         let piece = [returning("a"), returning("b")];
-        let returned = db.connection().execute_in_one_piece(&piece).await;
+        let returned = db.connection().execute_in_one_piece(piece.to_vec()).await;
         assert_eq!(
             returned.map(|r| r.expect("runs")),
             Some(2),
@@ -932,7 +924,7 @@ mod tests {
 
         // The second statement fails: the first is undone with it.
         let piece = [returning("c"), returning("a")];
-        let failed = db.connection().execute_in_one_piece(&piece).await;
+        let failed = db.connection().execute_in_one_piece(piece.to_vec()).await;
         assert!(
             matches!(failed, Some(Err(_))),
             "a duplicate fails the piece"

@@ -431,7 +431,7 @@ async fn write_with_notices_in_one_piece(
         let insert = notices_insert(notices, |select| {
             select.and_where(Expr::cust("changes() = 1"));
         })?;
-        Ok([
+        Ok(vec![
             DbBackend::Sqlite.build(&update),
             DbBackend::Sqlite.build(&insert),
         ])
@@ -440,7 +440,7 @@ async fn write_with_notices_in_one_piece(
         Ok(statements) => statements,
         Err(e) => return Some(Err(e)),
     };
-    let returned = conn.execute_in_one_piece(&statements).await?;
+    let returned = conn.execute_in_one_piece(statements).await?;
     // The update returns its one row or none; the insert every notice or none.
     Some(match returned {
         Ok(0) => Ok(false),

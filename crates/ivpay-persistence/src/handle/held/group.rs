@@ -78,6 +78,14 @@ impl Group {
             .map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?
     }
+
+    /// Runs one statement on its own, answering its rows and changes.
+    pub(crate) async fn run_one(&self, statement: Statement) -> Result<Done, DbErr> {
+        self.run(vec![statement])
+            .await?
+            .pop()
+            .ok_or_else(|| DbErr::Custom("a statement answered nothing".to_owned()))
+    }
 }
 
 /// The writer's task: runs until every [`Group`] is dropped.
