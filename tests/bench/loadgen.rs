@@ -247,6 +247,63 @@ struct Measured {
     runs: Vec<(&'static str, Run)>,
     peak_rss_kib: u64,
     ready_after: Duration,
+    /// With a notification endpoint: what the receiver took of the create run's notices.
+    notices: Option<Notices>,
+}
+
+/// What the receiver took of one create run's notices (one per payment created).
+struct Notices {
+    /// Payments created, so notices owed.
+    owed: u64,
+    /// Taken by the end of the run.
+    during: u64,
+    /// From the end of the run until every notice was taken; `None` if they were not all
+    /// taken within [`CATCH_UP_LIMIT`].
+    caught_up_after: Option<Duration>,
+    /// Taken when the bench stopped waiting.
+    taken: u64,
+}
+
+/// Where the notify run's notices are taken (the fake upstream's `/hook`), unless its
+/// delivery is turned off (`IVPAY_BENCH_NOTIFY__ENABLED=false`): then none are awaited.
+fn receiver(upstream: &str) -> Option<&str> {
+    let off = std::env::var("IVPAY_BENCH_NOTIFY__ENABLED").is_ok_and(|v| v == "false");
+    (!off).then_some(upstream)
+}
+
+/// How long the bench waits after a run for the notices still to be delivered.
+const CATCH_UP_LIMIT: Duration = Duration::from_secs(120);
+
+/// How many notices the fake receiver has taken so far (`GET /hook`).
+async fn hooks_taken(http: &reqwest::Client, upstream: &str) -> u64 {
+    let answer = http.get(format!("{upstream}/hook")).send().await;
+    match answer {
+        Ok(r) => r
+            .text()
+            .await
+            .ok()
+            .and_then(|t| t.parse().ok())
+            .unwrap_or(0),
+        Err(_) => 0,
+    }
+}
+
+/// Waits until the receiver has taken `owed` notices more than `before`, or for
+/// [`CATCH_UP_LIMIT`].
+async fn catch_up(http: &reqwest::Client, upstream: &str, before: u64, owed: u64) -> Notices {
+    let ended = Instant::now();
+    let during = hooks_taken(http, upstream).await.saturating_sub(before);
+    let mut taken = during;
+    while taken < owed && ended.elapsed() < CATCH_UP_LIMIT {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        taken = hooks_taken(http, upstream).await.saturating_sub(before);
+    }
+    Notices {
+        owed,
+        during,
+        caught_up_after: (taken >= owed).then(|| ended.elapsed()),
+        taken,
+    }
 }
 
 async fn measure(
@@ -255,8 +312,13 @@ async fn measure(
     concurrency: usize,
     secs: u64,
     create_only: bool,
+    receiver: Option<&str>,
 ) -> Measured {
     let base = Arc::new(server.base.clone());
+    let hooks_before = match receiver {
+        Some(upstream) => hooks_taken(http, upstream).await,
+        None => 0,
+    };
     let ids = Arc::new(std::sync::Mutex::new(Vec::<(String, String)>::new()));
     let create = {
         let (http, base, ids) = (http.clone(), base.clone(), ids.clone());
@@ -299,11 +361,16 @@ async fn measure(
             .unwrap_or_else(std::sync::PoisonError::into_inner),
     ));
     assert!(!ids.is_empty(), "no payment was created at {base}");
+    let notices = match receiver {
+        Some(upstream) => Some(catch_up(http, upstream, hooks_before, create.ok as u64).await),
+        None => None,
+    };
     if create_only {
         let measured = Measured {
             runs: vec![("create", create)],
             peak_rss_kib: server.peak_rss_kib(),
             ready_after: server.ready_after,
+            notices,
         };
         server.stop();
         return measured;
@@ -348,6 +415,7 @@ async fn measure(
         runs: vec![("create", create), ("read", read), ("webhook", webhook)],
         peak_rss_kib: server.peak_rss_kib(),
         ready_after: server.ready_after,
+        notices,
     };
     server.stop();
     measured
@@ -454,6 +522,23 @@ fn notify_report(backend: &str, plain: &Measured, notify: &Measured) {
         n.upstream_cpu_us_per_request(),
         p.upstream_cpu_us_per_request(),
     );
+    if let Some(x) = &notify.notices {
+        match x.caught_up_after {
+            Some(after) => println!(
+                "{backend}: notices taken by the receiver: {} of {} during the run, all within {:.1} s after it",
+                x.during,
+                x.owed,
+                after.as_secs_f64(),
+            ),
+            None => println!(
+                "{backend}: notices taken by the receiver: {} of {} during the run, only {} within {} s after it",
+                x.during,
+                x.owed,
+                x.taken,
+                CATCH_UP_LIMIT.as_secs(),
+            ),
+        }
+    }
 }
 
 #[allow(clippy::print_stdout, reason = "the report is the program's output")]
@@ -471,6 +556,40 @@ fn summary(backend: &str, baseline: &Measured, ivpay: &Measured) {
 fn header() {
     println!("| backend | path | server | req/s | p50 ms | p99 ms | CPU µs/req | errors |");
     println!("|---|---|---|---|---|---|---|---|");
+}
+
+/// What every run shares.
+struct Bench<'a> {
+    bin_dir: &'a Path,
+    upstream: &'a str,
+    http: &'a reqwest::Client,
+    concurrency: usize,
+    secs: u64,
+}
+
+impl Bench<'_> {
+    /// The create run of ivpay with one notification endpoint, on a database of its own,
+    /// counting what the receiver takes.
+    async fn notify_run(&self, backend: &str, ivpay_db: &str, pg: Option<&str>) -> Measured {
+        let notify_db = notify_database(backend, ivpay_db, pg).await;
+        let port = free_port();
+        let server = Server::start(
+            ivpay_notify_command(self.bin_dir, &notify_db, self.upstream, port),
+            Some(format!("http://127.0.0.1:{port}")),
+            self.http,
+        )
+        .await;
+        let receiver = receiver(self.upstream);
+        measure(
+            server,
+            self.http,
+            self.concurrency,
+            self.secs,
+            true,
+            receiver,
+        )
+        .await
+    }
 }
 
 /// A fresh database beside `ivpay_db` for the run with a notification endpoint.
@@ -545,6 +664,13 @@ async fn main() {
         ));
     }
     backends.retain(|(name, _, _)| wanted.contains(name));
+    let bench = Bench {
+        bin_dir: &bin_dir,
+        upstream: &upstream.1,
+        http: &http,
+        concurrency,
+        secs,
+    };
     // `IVPAY_BENCH_ONLY=notify`: only the create runs of ivpay without and with a
     // notification endpoint (a quicker loop while working on notifications).
     if std::env::var("IVPAY_BENCH_ONLY").is_ok_and(|v| v == "notify") {
@@ -556,16 +682,8 @@ async fn main() {
                 &http,
             )
             .await;
-            let plain = measure(plain, &http, concurrency, secs, true).await;
-            let notify_db = notify_database(backend, ivpay_db, pg.as_deref()).await;
-            let port = free_port();
-            let notify = Server::start(
-                ivpay_notify_command(&bin_dir, &notify_db, &upstream.1, port),
-                Some(format!("http://127.0.0.1:{port}")),
-                &http,
-            )
-            .await;
-            let notify = measure(notify, &http, concurrency, secs, true).await;
+            let plain = measure(plain, &http, concurrency, secs, true, None).await;
+            let notify = bench.notify_run(backend, ivpay_db, pg.as_deref()).await;
             notify_report(backend, &plain, &notify);
         }
         let (mut child, _) = upstream;
@@ -582,7 +700,7 @@ async fn main() {
             &http,
         )
         .await;
-        let baseline = measure(baseline, &http, concurrency, secs, false).await;
+        let baseline = measure(baseline, &http, concurrency, secs, false, None).await;
         let port = free_port();
         let ivpay = Server::start(
             ivpay_command(&bin_dir, ivpay_db, &upstream.1, port),
@@ -590,17 +708,9 @@ async fn main() {
             &http,
         )
         .await;
-        let ivpay = measure(ivpay, &http, concurrency, secs, false).await;
+        let ivpay = measure(ivpay, &http, concurrency, secs, false, None).await;
         // The same create run with one notification endpoint, on a database of its own.
-        let notify_db = notify_database(backend, ivpay_db, pg.as_deref()).await;
-        let port = free_port();
-        let notify = Server::start(
-            ivpay_notify_command(&bin_dir, &notify_db, &upstream.1, port),
-            Some(format!("http://127.0.0.1:{port}")),
-            &http,
-        )
-        .await;
-        let notify = measure(notify, &http, concurrency, secs, true).await;
+        let notify = bench.notify_run(backend, ivpay_db, pg.as_deref()).await;
         results.push((*backend, baseline, ivpay, notify));
     }
     header();

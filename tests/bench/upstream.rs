@@ -1,7 +1,8 @@
 //! `bench-upstream`: IVPAY played as cheaply as possible for `just bench`. It answers a
 //! create and a `GET` at once, in IVPAY's envelope, keeps nothing and sends no webhooks,
 //! so what the benchmark measures is the server in front of it. It also plays a client's
-//! notification endpoint (`POST /hook`, answered 204 at once). Listens on the address
+//! notification endpoint (`POST /hook`, answered 204 at once; `GET /hook` answers how many
+//! notices it has taken so far, so the bench can see when delivery caught up). Listens on the address
 //! given as its first argument (default `127.0.0.1:0`) and prints `listening <addr>`.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -14,6 +15,8 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post};
 
 static NEXT: AtomicU64 = AtomicU64::new(1);
+/// Notices taken at `POST /hook`.
+static HOOKS: AtomicU64 = AtomicU64::new(0);
 
 fn now() -> u64 {
     SystemTime::now()
@@ -53,7 +56,11 @@ async fn main() -> std::io::Result<()> {
         .route("/payment/{id}", get(read))
         .route(
             "/hook",
-            post(|| async { axum::http::StatusCode::NO_CONTENT }),
+            post(|| async {
+                HOOKS.fetch_add(1, Ordering::Relaxed);
+                axum::http::StatusCode::NO_CONTENT
+            })
+            .get(|| async { HOOKS.load(Ordering::Relaxed).to_string() }),
         );
     let listener = tokio::net::TcpListener::bind(&addr).await?;
     println!("listening {}", listener.local_addr()?);

@@ -45,6 +45,33 @@ pub(crate) fn payment_row(p: &Payment) -> Result<payment::ActiveModel, Repositor
     })
 }
 
+/// The columns a write after the insert sets: those a payment's life can change (its
+/// upstream payment, outcome, status, times and version). The rest are fixed when it is
+/// created and left out of the `SET`: fewer values to bind and compare, and SQLite checks
+/// every table that references a payment whenever an `UPDATE` assigns the payment's `id`,
+/// changed or not (three index lookups per write, for nothing).
+pub(crate) fn payment_changes(p: &Payment) -> Result<payment::ActiveModel, RepositoryError> {
+    use sea_orm::ActiveModelTrait;
+    let mut row = payment_row(p)?;
+    for fixed in FIXED_AT_CREATION {
+        row.not_set(fixed);
+    }
+    Ok(row)
+}
+
+/// The columns no write after the insert changes.
+const FIXED_AT_CREATION: [payment::Column; 9] = [
+    payment::Column::Id,
+    payment::Column::OwnerClient,
+    payment::Column::Account,
+    payment::Column::ForeignId,
+    payment::Column::Amount,
+    payment::Column::Currency,
+    payment::Column::UrlSuccess,
+    payment::Column::UrlFailed,
+    payment::Column::CreatedAt,
+];
+
 /// A version as stored (BIGINT).
 pub(crate) fn version_to_db(version: u64) -> Result<i64, RepositoryError> {
     i64::try_from(version)
@@ -297,6 +324,40 @@ impl TryFrom<inbox::Model> for InboxWebhook {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_write_after_the_insert_sets_what_can_change_and_nothing_fixed_at_creation() {
+        use sea_orm::{ActiveModelTrait, IdenStatic, Iterable};
+        let request =
+            ivpay_domain::NewPayment::from_fields("12.50", "USD", Some("o-1"), None, None)
+                .expect("a valid request");
+        let payment = Payment::initiate(
+            InternalId::from_uuid(uuid::Uuid::now_v7()),
+            "shop".parse().expect("a client id"),
+            AccountId::default(),
+            request,
+            Timestamp::from_unix_seconds(1_726_248_776),
+        );
+        let (row, changes) = (
+            payment_row(&payment).expect("a row"),
+            payment_changes(&payment).expect("the changes"),
+        );
+        for column in payment::Column::iter() {
+            let fixed = FIXED_AT_CREATION
+                .iter()
+                .any(|c| c.as_str() == column.as_str());
+            let (whole, write) = (row.get(column), changes.get(column));
+            if fixed {
+                assert!(!write.is_set(), "{column:?} is fixed at creation");
+            } else {
+                // What the whole row sets, the write sets alike (the schedule columns are
+                // the callers' to set, in both).
+                assert_eq!(write, whole, "{column:?}");
+            }
+        }
+        // And the insert carries everything, the fixed columns included.
+        assert!(FIXED_AT_CREATION.iter().all(|c| row.get(*c).is_set()));
+    }
 
     #[test]
     fn evidence_round_trips_byte_for_byte() {

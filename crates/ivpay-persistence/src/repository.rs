@@ -21,7 +21,9 @@ use sea_orm::{
     QueryFilter, QueryOrder, QuerySelect, Statement, TryInsertResult,
 };
 
-use crate::convert::{claim_row, event_row, inbox_row, payment_row, version_to_db};
+use crate::convert::{
+    claim_row, event_row, inbox_row, payment_changes, payment_row, version_to_db,
+};
 use crate::database::Database;
 use crate::entity::{event, idempotency, inbox, notification, payment};
 use crate::error::{is_foreign_key_violation, is_unique_violation, unavailable};
@@ -599,7 +601,7 @@ impl PaymentStore for SeaOrmRepository {
         payment: &Payment,
         expected_version: u64,
     ) -> Result<(), RepositoryError> {
-        let mut row = payment_row(payment)?;
+        let mut row = payment_changes(payment)?;
         row.next_check_at = Set(None);
         let id = payment.id();
         let notices = self.notices(payment, expected_version)?;
@@ -624,7 +626,7 @@ impl PaymentStore for SeaOrmRepository {
         expected_version: u64,
         next_check_at: Option<Timestamp>,
     ) -> Result<(), RepositoryError> {
-        let mut row = payment_row(payment)?;
+        let mut row = payment_changes(payment)?;
         row.next_check_at = Set(next_check_at.map(Timestamp::unix_seconds));
         let id = payment.id();
         let notices = self.notices(payment, expected_version)?;
@@ -745,7 +747,7 @@ impl PaymentStore for SeaOrmRepository {
         expected_version: u64,
         event: &PaymentEvent,
     ) -> Result<(), RepositoryError> {
-        let mut row = payment_row(payment)?;
+        let mut row = payment_changes(payment)?;
         if payment.is_final() {
             row.next_check_at = Set(None);
         }
