@@ -1031,6 +1031,10 @@ mod tests {
                 "[notify]\ninterval_millis = 1\n".to_owned(),
                 "notify.interval_millis: must be at least 10",
             ),
+            (
+                "[notify]\nsecrets_keys = [\"c2hvcnQ=\"]\n".to_owned(),
+                "notify.secrets_keys: key 1 has 5 bytes, not 32",
+            ),
         ];
         for (toml, expected) in cases {
             let err = file_refusal(&toml);

@@ -140,6 +140,38 @@ fn notifications(
     ))
 }
 
+/// With `notify.secrets_keys`, the repository seals endpoint secrets, and every row not
+/// yet sealed under the first key is sealed now; without, secrets stay in clear (said
+/// once, outside the sandbox). Either way a row that does not open stops the start.
+async fn seal_secrets(
+    repo: SeaOrmRepository,
+    notify: &NotifySettings,
+    sandbox: bool,
+) -> Result<SeaOrmRepository, StartupError> {
+    let repo = match &notify.secrets_keys {
+        Some(keys) => repo.with_secrets_keys(keys.clone()),
+        None => {
+            if !sandbox {
+                tracing::warn!(
+                    "notify.secrets_keys is not set: endpoint signing secrets are stored in clear"
+                );
+            }
+            repo
+        }
+    };
+    let report = repo
+        .seal_endpoint_secrets()
+        .await
+        .map_err(|e| StartupError::Config(format!("notify.secrets_keys: {e}")))?;
+    if report.sealed > 0 {
+        tracing::info!(
+            sealed = report.sealed,
+            "endpoint secrets sealed under the first key"
+        );
+    }
+    Ok(repo)
+}
+
 /// Writes the endpoints of `notify.endpoints` to the database: URL, secret, events and
 /// description from the settings; whether it is disabled, and since when it fails, from
 /// the database.
@@ -327,6 +359,7 @@ impl App {
         let reconcile_batch = service_config.reconcile_batch;
         let directory = Arc::new(Directory::new());
         let repo = SeaOrmRepository::new(&db).with_audience(directory.clone());
+        let repo = seal_secrets(repo, &settings.notify, sandbox.is_some()).await?;
         let allow_private = settings
             .notify
             .allow_private_targets

@@ -1,6 +1,7 @@
 //! Secrets never leak. The real binary runs with trace logging and distinctive canary
-//! secrets (two clients' keys, the admin key, the IVPAY keys of two merchant accounts and,
-//! on PostgreSQL, the database password; all in [`SECRETS`]), IVPAY is a sandbox in this
+//! secrets (two clients' keys, the admin key, the IVPAY keys of two merchant accounts, a
+//! notification endpoint's signing secret, the key that seals it in the database and, on
+//! PostgreSQL, the database password; all in [`SECRETS`]), IVPAY is a sandbox in this
 //! process that knows both canary merchant keys, and every flow runs over HTTP: creates,
 //! replays, reads, listing, history, refresh, webhooks sent by the sandbox and forged ones,
 //! wrong keys everywhere, another client's payment, the admin routes, upstream failures,
@@ -41,6 +42,12 @@ const ADMIN_KEY: &str = "cnry-admin-key-8e3f0a5c1d7b";
 const MERCHANT_KEY: &str = "cnry-merchant-key-2c9e6b4f0a1d";
 /// The IVPAY key of the merchant's second account, `pos2`.
 const POS2_KEY: &str = "cnry-pos2-merchant-key-5e8b1f7a0c4d";
+/// The signing secret of notification endpoint `hooks` (base64 of
+/// `cnry-endpoint-secret-9f3a7c0e`).
+const ENDPOINT_SECRET: &str = "whsec_Y25yeS1lbmRwb2ludC1zZWNyZXQtOWYzYTdjMGU=";
+/// The key that seals endpoint secrets in the database (base64 of 32 bytes
+/// `cnry-sealing-key-3b7e1d9f0a5c42d`).
+const SEALING_KEY: &str = "Y25yeS1zZWFsaW5nLWtleS0zYjdlMWQ5ZjBhNWM0MmQ=";
 /// Put in the PostgreSQL URL (the local server trusts, so any password connects).
 const DB_PASSWORD: &str = "cnry-db-password-7a0f3e5d9c2b";
 
@@ -56,6 +63,11 @@ const SECRETS: &[(&str, &str)] = &[
         POS2_KEY,
     ),
     ("database password (database.url)", DB_PASSWORD),
+    (
+        "endpoint signing secret (notify.endpoints.hooks.secret)",
+        ENDPOINT_SECRET,
+    ),
+    ("sealing key (notify.secrets_keys)", SEALING_KEY),
 ];
 
 /// The settings that hand the service its secrets (the database password aside).
@@ -66,6 +78,16 @@ const SECRET_SETTINGS: &[(&str, &str)] = &[
     ("IVPAY_CLIENTS__KIOSK__KEY", KIOSK_KEY),
     ("IVPAY_CLIENTS__KIOSK__ACCOUNT", "pos2"),
     ("IVPAY_ADMIN__KEY", ADMIN_KEY),
+    // An endpoint that hears every notice and refuses the connection: each is signed
+    // and attempted; its secret is sealed in the database.
+    ("IVPAY_NOTIFY__ENDPOINTS__HOOKS__CLIENT", "shop"),
+    (
+        "IVPAY_NOTIFY__ENDPOINTS__HOOKS__URL",
+        "http://127.0.0.1:9/hook",
+    ),
+    ("IVPAY_NOTIFY__ENDPOINTS__HOOKS__SECRET", ENDPOINT_SECRET),
+    ("IVPAY_NOTIFY__ALLOW_PRIVATE_TARGETS", "true"),
+    ("IVPAY_NOTIFY__SECRETS_KEYS", SEALING_KEY),
 ];
 
 const API_KEY: &str = "X-API-KEY";
@@ -879,6 +901,17 @@ async fn a_failed_start_prints_no_secret() {
         ],
         "server.bind",
     )];
+    cases.push((
+        "a sealing key of the wrong length after a good one",
+        vec![
+            ("IVPAY_DATABASE__URL", sqlite.clone()),
+            (
+                "IVPAY_NOTIFY__SECRETS_KEYS",
+                format!("{SEALING_KEY},c2hvcnQ="),
+            ),
+        ],
+        "notify.secrets_keys",
+    ));
     let admin = std::env::var(ivpay_persistence::testing::DATABASE_URL_VAR)
         .ok()
         .filter(|u| !u.is_empty());

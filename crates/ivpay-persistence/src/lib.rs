@@ -54,6 +54,7 @@ mod notify;
 mod outbox;
 mod repository;
 mod retention;
+mod sealed;
 #[cfg(feature = "testing")]
 pub mod testing;
 
@@ -62,4 +63,6 @@ pub use error::{ConnectError, MigrateError};
 pub use migration::{
     Migrator, applied_migrations, migrate_down, migrate_up, migrate_up_each, pending_migrations,
 };
+pub use notify::SealReport;
 pub use repository::SeaOrmRepository;
+pub use sealed::{KeyError, OpenError, SecretsKeys};

@@ -15,9 +15,10 @@ use sea_orm::{
 };
 
 use crate::entity::{attempt, endpoint, notification};
-use crate::error::unavailable;
+use crate::error::{corrupt, unavailable};
 use crate::outbox::{attempt_row, endpoint_row};
 use crate::repository::SeaOrmRepository;
+use crate::sealed::{opened, stored};
 
 const PENDING: &str = DeliveryState::Pending.as_str();
 
@@ -34,10 +35,71 @@ where
     models.into_iter().map(T::try_from).collect()
 }
 
+/// What [`SeaOrmRepository::seal_endpoint_secrets`] did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SealReport {
+    /// Endpoints whose secrets were sealed anew: stored in clear, or under another key.
+    pub sealed: u64,
+    /// Endpoints already sealed under the first key.
+    pub kept: u64,
+}
+
+impl SeaOrmRepository {
+    /// Checks that every endpoint's secrets open, and, with keys set, seals anew those
+    /// stored in clear or under a key other than the first: a start-up step, so that a
+    /// key put first (or keys set for the first time) covers every row. A row is written
+    /// only if it is unchanged since it was read (another instance may be rotating it).
+    ///
+    /// # Errors
+    ///
+    /// [`RepositoryError::Corrupt`] naming the endpoint whose secrets do not open (sealed,
+    /// and no key or none of the keys set opens them); [`RepositoryError::Unavailable`].
+    pub async fn seal_endpoint_secrets(&self) -> Result<SealReport, RepositoryError> {
+        let models = endpoint::Entity::find()
+            .all(self.conn())
+            .await
+            .map_err(unavailable)?;
+        let mut report = SealReport::default();
+        for m in models {
+            let clear = opened(self.secrets_keys(), &m.id, m.secrets.clone())
+                .map_err(|e| corrupt("secrets", &m.id, e))?;
+            let Some(keys) = self.secrets_keys() else {
+                continue;
+            };
+            if keys.sealed_by_first(&m.id, &m.secrets) {
+                report.kept += 1;
+                continue;
+            }
+            let done = endpoint::Entity::update_many()
+                .col_expr(
+                    endpoint::Column::Secrets,
+                    Expr::value(keys.seal(&m.id, &clear)),
+                )
+                .filter(endpoint::Column::Id.eq(m.id.as_str()))
+                .filter(endpoint::Column::Secrets.eq(m.secrets.as_str()))
+                .exec(self.conn())
+                .await
+                .map_err(unavailable)?;
+            report.sealed += done.rows_affected;
+        }
+        Ok(report)
+    }
+
+    /// An endpoint from its row, its secrets opened.
+    fn endpoint_of(&self, mut m: endpoint::Model) -> Result<Endpoint, RepositoryError> {
+        m.secrets = opened(self.secrets_keys(), &m.id, std::mem::take(&mut m.secrets))
+            .map_err(|e| corrupt("secrets", &m.id, e))?;
+        Endpoint::try_from(m)
+    }
+}
+
 #[async_trait::async_trait]
 impl NotificationStore for SeaOrmRepository {
     async fn save_endpoint(&self, e: &Endpoint) -> Result<(), RepositoryError> {
-        endpoint::Entity::insert(endpoint_row(e))
+        let mut row = endpoint_row(e);
+        let clear = e.secrets.expose().join("\n");
+        row.secrets = sea_orm::ActiveValue::Set(stored(self.secrets_keys(), e.id.as_str(), clear));
+        endpoint::Entity::insert(row)
             .on_conflict(
                 OnConflict::column(endpoint::Column::Id)
                     .update_columns([
@@ -64,7 +126,11 @@ impl NotificationStore for SeaOrmRepository {
             .all(self.reader())
             .await
             .map_err(unavailable)?;
-        found.into_iter().next().map(Endpoint::try_from).transpose()
+        found
+            .into_iter()
+            .next()
+            .map(|m| self.endpoint_of(m))
+            .transpose()
     }
 
     async fn endpoints(&self, client: Option<ClientId>) -> Result<Vec<Endpoint>, RepositoryError> {
@@ -78,7 +144,7 @@ impl NotificationStore for SeaOrmRepository {
             .all(self.reader())
             .await
             .map_err(unavailable)?;
-        rows(models)
+        models.into_iter().map(|m| self.endpoint_of(m)).collect()
     }
 
     async fn set_endpoint_failing(

@@ -28,6 +28,7 @@ use crate::database::Database;
 use crate::entity::{event, idempotency, inbox, notification, payment};
 use crate::error::{is_foreign_key_violation, is_unique_violation, unavailable};
 use crate::outbox::notice_rows;
+use crate::sealed::SecretsKeys;
 
 /// Statuses a reconciler still asks IVPAY about.
 const NON_FINAL: [&str; 2] = [
@@ -73,6 +74,8 @@ pub struct SeaOrmRepository {
     db: Database,
     /// Who hears about a change: asked inside the write of each one.
     audience: Arc<dyn NoticeAudience>,
+    /// Seal endpoint secrets at rest, and open them (`sealed.rs`); `None`: in clear.
+    secrets_keys: Option<SecretsKeys>,
 }
 
 impl std::fmt::Debug for SeaOrmRepository {
@@ -90,7 +93,22 @@ impl SeaOrmRepository {
         Self {
             db: db.clone(),
             audience: Arc::new(NoAudience),
+            secrets_keys: None,
         }
+    }
+
+    /// The same repository, sealing endpoint secrets at rest with the first of `keys` and
+    /// opening them with any of them. Run [`SeaOrmRepository::seal_endpoint_secrets`] once
+    /// at start, so that rows written in clear or under an older key are sealed anew.
+    #[must_use]
+    pub fn with_secrets_keys(mut self, keys: SecretsKeys) -> Self {
+        self.secrets_keys = Some(keys);
+        self
+    }
+
+    /// The keys that seal endpoint secrets, if any.
+    pub(crate) fn secrets_keys(&self) -> Option<&SecretsKeys> {
+        self.secrets_keys.as_ref()
     }
 
     /// The same repository, writing a notification for every endpoint `audience` names

@@ -6,6 +6,7 @@ use std::num::{NonZeroU32, NonZeroUsize};
 use std::time::Duration;
 
 use ivpay_domain::{ClientId, EndpointId, EndpointUrl, NoticeFilter};
+use ivpay_persistence::SecretsKeys;
 use secrecy::SecretString;
 use serde::Deserialize;
 use serde::de::Deserializer;
@@ -51,6 +52,13 @@ pub struct NotifySettings {
     /// 1 s. Default 5 s.
     #[serde(rename = "directory_refresh_secs", deserialize_with = "secs")]
     pub directory_refresh: Duration,
+    /// `secrets_keys`: keys that seal endpoint signing secrets in the database
+    /// (ChaCha20-Poly1305), each 32 bytes in base64 (`openssl rand -base64 32`), as a list
+    /// or separated by commas. The first seals; every one opens, so a new key goes first and
+    /// the old one stays until the start-up has sealed every row anew. Unset: secrets are
+    /// stored in clear (a warning at start outside the sandbox).
+    #[serde(deserialize_with = "secrets_keys")]
+    pub secrets_keys: Option<SecretsKeys>,
     /// Endpoints given here rather than through `/admin/endpoints`, by id; written to the
     /// database at start (URL, secret, events and description from here; a disabled one
     /// stays disabled until an operator enables it).
@@ -69,6 +77,7 @@ impl Default for NotifySettings {
             retry_schedule: ivpay_service::NotifyConfig::default_schedule(),
             disable_after: Duration::from_secs(5 * 24 * 3600),
             directory_refresh: Duration::from_secs(5),
+            secrets_keys: None,
             endpoints: BTreeMap::new(),
         }
     }
@@ -96,6 +105,34 @@ pub struct EndpointSettings {
 
 fn millis<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
     u64::deserialize(deserializer).map(Duration::from_millis)
+}
+
+fn secrets_keys<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<SecretsKeys>, D::Error> {
+    let List(texts) = List::<KeyText>::deserialize(deserializer)?;
+    if texts.is_empty() {
+        return Ok(None);
+    }
+    SecretsKeys::from_base64(&texts)
+        .map(Some)
+        .map_err(serde::de::Error::custom)
+}
+
+/// One key as written; its bytes are checked by [`SecretsKeys::from_base64`].
+struct KeyText(String);
+
+impl std::str::FromStr for KeyText {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Ok(Self(s.to_owned()))
+    }
+}
+
+impl AsRef<str> for KeyText {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
 }
 
 fn schedule<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<Duration>, D::Error> {

@@ -127,5 +127,6 @@ suite! {
         notifications::notices_cost_one_insert_and_nothing_when_nobody_listens,
         notifications::a_payment_without_an_owner_announces_nothing,
         notifications::unreadable_notifications_and_endpoints_are_reported_corrupt,
+        notifications::endpoint_secrets_are_sealed_at_rest_and_sealed_anew_under_a_new_key,
     ],
 }

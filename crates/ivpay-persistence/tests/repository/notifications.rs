@@ -1174,6 +1174,68 @@ pub(crate) async fn unreadable_notifications_and_endpoints_are_reported_corrupt(
     assert!(matches!(err, RepositoryError::Corrupt(_)), "{err:?}");
 }
 
+/// With keys set, endpoint secrets are sealed at rest: the row holds no secret, reads give
+/// it back, the start-up step seals rows written in clear or under an older key, and a
+/// sealed row does not open without its key.
+pub(crate) async fn endpoint_secrets_are_sealed_at_rest_and_sealed_anew_under_a_new_key(t: TestDb) {
+    use ivpay_persistence::{SealReport, SecretsKeys};
+    const OLD: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+    const NEW: &str = "ZmVkY2JhOTg3NjU0MzIxMGZlZGNiYTk4NzY1NDMyMTA=";
+    let keys = |texts: &[&str]| SecretsKeys::from_base64(texts).expect("keys");
+    let stored = || async {
+        t.query_texts("SELECT secrets FROM notify_endpoints ORDER BY id")
+            .await
+            .into_iter()
+            .map(|s| s.expect("secrets"))
+            .collect::<Vec<_>>()
+    };
+    // One endpoint written in clear (before keys were set), one sealed under the old key.
+    let clear = t.repo.clone();
+    let old = t.repo.clone().with_secrets_keys(keys(&[OLD]));
+    let (a, b) = (endpoint("a", shop(), 100), endpoint("b", shop(), 100));
+    clear.save_endpoint(&a).await.expect("saved");
+    old.save_endpoint(&b).await.expect("saved");
+    let rows = stored().await;
+    assert!(rows[0].contains("whsec_MfKQ9r8"), "in clear: {}", rows[0]);
+    assert!(
+        rows[1].starts_with("sealed:v1:") && !rows[1].contains("whsec_"),
+        "{}",
+        rows[1]
+    );
+    assert_eq!(old.endpoint(&b.id).await.expect("read"), Some(b.clone()));
+
+    // Without a key a sealed row does not read: it says so, naming the endpoint.
+    let err = clear.endpoints(None).await.expect_err("sealed, no key");
+    assert!(
+        matches!(&err, RepositoryError::Corrupt(why) if why.contains(" b: ") && why.contains("no key")),
+        "{err:?}"
+    );
+    let err = clear
+        .seal_endpoint_secrets()
+        .await
+        .expect_err("sealed, no key");
+    assert!(matches!(err, RepositoryError::Corrupt(_)), "{err:?}");
+
+    // The new key put first: both rows sealed under it, then nothing left to do.
+    let rotated = t.repo.clone().with_secrets_keys(keys(&[NEW, OLD]));
+    assert_eq!(
+        rotated.seal_endpoint_secrets().await.expect("sealed"),
+        SealReport { sealed: 2, kept: 0 }
+    );
+    assert_eq!(
+        rotated.seal_endpoint_secrets().await.expect("sealed"),
+        SealReport { sealed: 0, kept: 2 }
+    );
+    let rows = stored().await;
+    assert!(
+        rows.iter()
+            .all(|r| r.starts_with("sealed:v1:") && !r.contains("whsec_"))
+    );
+    // The old key gone, everything still reads.
+    let new_only = t.repo.clone().with_secrets_keys(keys(&[NEW]));
+    assert_eq!(new_only.endpoints(None).await.expect("read"), vec![a, b]);
+}
+
 /// Retention deletes what is old and settled, oldest first, at most a batch at a time:
 /// notifications that are no longer pending (with their attempts) and events, never a
 /// pending notification.
