@@ -488,6 +488,142 @@ async fn insert_notices<C: ConnectionTrait>(
     Ok(())
 }
 
+/// The create path's two writes with their SQL built once per backend and kept: a create
+/// then binds its values instead of having sea-orm build the statement anew (an
+/// expression tree, the text, a dozen allocations). The text is sea-orm's own, built from
+/// the first row; every row of these writes sets the same columns, so it fits them all
+/// (`kept_statements_are_the_ones_sea_orm_builds` checks both against sea-orm).
+mod kept {
+    use std::sync::OnceLock;
+
+    use ivpay_domain::InternalId;
+    use sea_orm::{
+        ActiveValue, ColumnTrait, DbBackend, EntityTrait, Iterable, QueryFilter, QueryTrait,
+        Statement, Value,
+    };
+
+    use crate::entity::payment;
+
+    /// One text per backend.
+    struct Kept([OnceLock<String>; 2]);
+
+    impl Kept {
+        const fn new() -> Self {
+            Self([OnceLock::new(), OnceLock::new()])
+        }
+
+        fn sql(&self, backend: DbBackend, build: impl FnOnce() -> String) -> String {
+            let slot = match backend {
+                DbBackend::Sqlite => &self.0[0],
+                DbBackend::Postgres => &self.0[1],
+                _ => return build(),
+            };
+            slot.get_or_init(build).clone()
+        }
+    }
+
+    /// What `row` sets, in the order sea-orm binds it (the columns' order).
+    fn set_values(row: &payment::ActiveModel) -> Vec<Value> {
+        use sea_orm::ActiveModelTrait;
+        payment::Column::iter()
+            .filter_map(|c| match row.get(c) {
+                ActiveValue::Set(v) => Some(v),
+                ActiveValue::Unchanged(_) | ActiveValue::NotSet => None,
+            })
+            .collect()
+    }
+
+    /// The intent's `INSERT` of a whole row ([`crate::convert::payment_row`]).
+    pub(super) fn intent_insert(row: &payment::ActiveModel, backend: DbBackend) -> Statement {
+        static SQL: Kept = Kept::new();
+        let sql = SQL.sql(backend, || {
+            payment::Entity::insert(row.clone()).build(backend).sql
+        });
+        Statement::from_sql_and_values(backend, sql, set_values(row))
+    }
+
+    /// The compare-and-set of a write after the insert
+    /// ([`crate::convert::payment_changes`] with its schedule set): `UPDATE .. WHERE id
+    /// AND version`.
+    pub(super) fn versioned_write(
+        row: &payment::ActiveModel,
+        id: InternalId,
+        expected: i64,
+        backend: DbBackend,
+    ) -> Statement {
+        static SQL: Kept = Kept::new();
+        let (id, expected) = (id.to_string(), expected);
+        let sql = SQL.sql(backend, || {
+            payment::Entity::update_many()
+                .set(row.clone())
+                .filter(payment::Column::Id.eq(id.clone()))
+                .filter(payment::Column::Version.eq(expected))
+                .build(backend)
+                .sql
+        });
+        let mut values = set_values(row);
+        values.extend([Value::from(id), Value::from(expected)]);
+        Statement::from_sql_and_values(backend, sql, values)
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+        use ivpay_domain::{AccountId, NewPayment, Payment, Timestamp};
+        use sea_orm::ActiveValue::Set;
+
+        fn payment() -> Payment {
+            let request = NewPayment::from_fields("12.50", "USD", Some("o-1"), None, None)
+                .expect("a valid request");
+            Payment::initiate(
+                "0192e4f5-7c3a-7b1e-9d2a-5f6e7a8b9c0d"
+                    .parse()
+                    .expect("an id"),
+                "shop".parse().expect("a client id"),
+                AccountId::default(),
+                request,
+                Timestamp::from_unix_seconds(1_726_248_776),
+            )
+        }
+
+        #[test]
+        fn kept_statements_are_the_ones_sea_orm_builds() {
+            // Two different rows per backend: the first builds the kept text, the second
+            // reuses it, and both must be what sea-orm would send.
+            let first = payment();
+            let mut second = payment();
+            second
+                .mark_rejected(
+                    "declined".to_owned(),
+                    Timestamp::from_unix_seconds(1_726_248_790),
+                )
+                .expect("an open outcome");
+            for backend in [DbBackend::Sqlite, DbBackend::Postgres] {
+                for p in [&first, &second] {
+                    let row = crate::convert::payment_row(p).expect("a row");
+                    assert_eq!(
+                        intent_insert(&row, backend),
+                        payment::Entity::insert(row.clone()).build(backend),
+                        "{backend:?}"
+                    );
+                    let mut changes = crate::convert::payment_changes(p).expect("changes");
+                    changes.next_check_at = Set(Some(1_726_248_800));
+                    let expected = 3;
+                    assert_eq!(
+                        versioned_write(&changes, p.id(), expected, backend),
+                        payment::Entity::update_many()
+                            .set(changes.clone())
+                            .filter(payment::Column::Id.eq(p.id().to_string()))
+                            .filter(payment::Column::Version.eq(expected))
+                            .build(backend),
+                        "{backend:?}"
+                    );
+                }
+            }
+        }
+    }
+}
+
 /// A payment's unique keys, looked up by [`at_most_one`].
 #[derive(Clone, Copy)]
 enum UniqueKey {
@@ -565,8 +701,9 @@ impl PaymentStore for SeaOrmRepository {
         let row = payment_row(payment)?;
         let Some(c) = &claim else {
             // One row, one statement: atomic without a transaction around it.
-            payment::Entity::insert(row)
-                .exec_without_returning(self.conn())
+            let backend = self.conn().get_database_backend();
+            self.conn()
+                .execute_raw(kept::intent_insert(&row, backend))
                 .await
                 .map_err(payment_write_error)?;
             return Ok(IntentInsert::Inserted);
@@ -650,9 +787,14 @@ impl PaymentStore for SeaOrmRepository {
         let notices = self.notices(payment, expected_version)?;
         if notices.is_empty() {
             // Nobody listens: one statement, atomic without a transaction around it.
-            return if write_at_version(self.conn(), row, id, expected_version, Condition::all())
-                .await?
-            {
+            let backend = self.conn().get_database_backend();
+            let write = kept::versioned_write(&row, id, version_to_db(expected_version)?, backend);
+            let done = self
+                .conn()
+                .execute_raw(write)
+                .await
+                .map_err(payment_write_error)?;
+            return if done.rows_affected() == 1 {
                 Ok(())
             } else {
                 Err(self.conflict_or_missing(id, expected_version).await?)
