@@ -159,10 +159,14 @@ async fn seal_secrets(
             repo
         }
     };
-    let report = repo
-        .seal_endpoint_secrets()
-        .await
-        .map_err(|e| StartupError::Config(format!("notify.secrets_keys: {e}")))?;
+    let report = repo.seal_endpoint_secrets().await.map_err(|e| {
+        // A row that does not open is a missing or wrong key, not damage: say what it is.
+        let why = match e {
+            ivpay_ports::RepositoryError::Corrupt(why) => why,
+            other => other.to_string(),
+        };
+        StartupError::Config(format!("notify.secrets_keys: {why}"))
+    })?;
     if report.sealed > 0 {
         tracing::info!(
             sealed = report.sealed,
