@@ -488,39 +488,41 @@ async fn insert_notices<C: ConnectionTrait>(
     Ok(())
 }
 
+/// A statement's SQL text per backend, built by sea-orm on first use and kept, for
+/// statements whose text depends only on the backend: a hot read or write then copies the
+/// text and binds its values instead of having sea-orm build the statement anew.
+struct Kept([std::sync::OnceLock<String>; 2]);
+
+impl Kept {
+    const fn new() -> Self {
+        Self([std::sync::OnceLock::new(), std::sync::OnceLock::new()])
+    }
+
+    /// The text on `backend`, built by `build` the first time.
+    fn sql(&self, backend: DbBackend, build: impl FnOnce() -> String) -> String {
+        let slot = match backend {
+            DbBackend::Sqlite => &self.0[0],
+            DbBackend::Postgres => &self.0[1],
+            _ => return build(),
+        };
+        slot.get_or_init(build).clone()
+    }
+}
+
 /// The create path's two writes with their SQL built once per backend and kept: a create
 /// then binds its values instead of having sea-orm build the statement anew (an
 /// expression tree, the text, a dozen allocations). The text is sea-orm's own, built from
 /// the first row; every row of these writes sets the same columns, so it fits them all
 /// (`kept_statements_are_the_ones_sea_orm_builds` checks both against sea-orm).
 mod kept {
-    use std::sync::OnceLock;
-
     use ivpay_domain::InternalId;
     use sea_orm::{
         ActiveValue, ColumnTrait, DbBackend, EntityTrait, Iterable, QueryFilter, QueryTrait,
         Statement, Value,
     };
 
+    use super::Kept;
     use crate::entity::payment;
-
-    /// One text per backend.
-    struct Kept([OnceLock<String>; 2]);
-
-    impl Kept {
-        const fn new() -> Self {
-            Self([OnceLock::new(), OnceLock::new()])
-        }
-
-        fn sql(&self, backend: DbBackend, build: impl FnOnce() -> String) -> String {
-            let slot = match backend {
-                DbBackend::Sqlite => &self.0[0],
-                DbBackend::Postgres => &self.0[1],
-                _ => return build(),
-            };
-            slot.get_or_init(build).clone()
-        }
-    }
 
     /// What `row` sets, in the order sea-orm binds it (the columns' order).
     fn set_values(row: &payment::ActiveModel) -> Vec<Value> {
@@ -552,7 +554,7 @@ mod kept {
         backend: DbBackend,
     ) -> Statement {
         static SQL: Kept = Kept::new();
-        let (id, expected) = (id.to_string(), expected);
+        let id = id.to_string();
         let sql = SQL.sql(backend, || {
             payment::Entity::update_many()
                 .set(row.clone())
@@ -636,10 +638,8 @@ impl UniqueKey {
     /// copies a text instead of building the statement anew (a dozen allocations).
     fn sql(self, backend: DbBackend) -> String {
         use sea_orm::QueryTrait;
-        use std::sync::OnceLock;
-        static SQLITE: [OnceLock<String>; 2] = [OnceLock::new(), OnceLock::new()];
-        static POSTGRES: [OnceLock<String>; 2] = [OnceLock::new(), OnceLock::new()];
-        let build = || {
+        static SQL: [Kept; 2] = [Kept::new(), Kept::new()];
+        SQL[self as usize].sql(backend, || {
             let column = match self {
                 UniqueKey::Id => payment::Column::Id,
                 UniqueKey::IvpayPaymentId => payment::Column::IvpayPaymentId,
@@ -648,13 +648,7 @@ impl UniqueKey {
                 .filter(column.eq(String::new()))
                 .build(backend)
                 .sql
-        };
-        let kept = match backend {
-            DbBackend::Sqlite => &SQLITE,
-            DbBackend::Postgres => &POSTGRES,
-            _ => return build(),
-        };
-        kept[self as usize].get_or_init(build).clone()
+        })
     }
 }
 
