@@ -175,17 +175,19 @@ impl Run {
     }
 
     fn cpu_us_per_request(&self) -> f64 {
-        if self.ok == 0 {
-            return 0.0;
-        }
-        (self.cpu_ticks * 1_000_000 / TICKS_PER_SECOND) as f64 / self.ok as f64
+        self.per_request_us(self.cpu_ticks)
     }
 
     fn upstream_cpu_us_per_request(&self) -> f64 {
+        self.per_request_us(self.upstream_cpu_ticks)
+    }
+
+    /// `ticks` of CPU time spread over the run's successful requests, in µs each.
+    fn per_request_us(&self, ticks: u64) -> f64 {
         if self.ok == 0 {
             return 0.0;
         }
-        (self.upstream_cpu_ticks * 1_000_000 / TICKS_PER_SECOND) as f64 / self.ok as f64
+        (ticks * 1_000_000 / TICKS_PER_SECOND) as f64 / self.ok as f64
     }
 }
 
