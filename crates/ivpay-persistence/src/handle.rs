@@ -72,21 +72,30 @@ impl Handle {
 
     /// Runs `statements` as one transaction sent to SQLite in one piece (`BEGIN IMMEDIATE;
     /// ...; COMMIT`: one round trip to the connection instead of one per statement), and
-    /// answers how many rows they returned in all (their `RETURNING` rows: SQLite's count
-    /// of changes is not reset by `BEGIN` and `COMMIT`, so the driver's sum of it over a
+    /// answers the rows they returned, in order (their `RETURNING` rows: SQLite's count of
+    /// changes is not reset by `BEGIN` and `COMMIT`, so the driver's sum of it over a
     /// piece means nothing). A failing statement rolls back the whole.
     /// `None` where that is not available (not a held SQLite connection): run them in a
     /// [`WriteTxn`] instead.
+    pub(crate) async fn query_in_one_piece(
+        &self,
+        statements: Vec<Statement>,
+    ) -> Option<Result<Vec<QueryResult>, DbErr>> {
+        match self {
+            Handle::Held(held) if held.get_database_backend() == DbBackend::Sqlite => {
+                Some(held.query_in_one_piece(statements).await)
+            }
+            _ => None,
+        }
+    }
+
+    /// As [`Handle::query_in_one_piece`], answering how many rows were returned in all.
     pub(crate) async fn execute_in_one_piece(
         &self,
         statements: Vec<Statement>,
     ) -> Option<Result<u64, DbErr>> {
-        match self {
-            Handle::Held(held) if held.get_database_backend() == DbBackend::Sqlite => {
-                Some(held.execute_in_one_piece(statements).await)
-            }
-            _ => None,
-        }
+        let rows = self.query_in_one_piece(statements).await?;
+        Some(rows.map(|rows| rows.len() as u64))
     }
 
     /// The writer's pool, with the held connection (if any) given back to it for as long
@@ -400,12 +409,12 @@ pub(crate) mod held {
             settle(&mut slot, result)
         }
 
-        /// See [`super::Handle::execute_in_one_piece`]; SQLite only (its driver runs a
+        /// See [`super::Handle::query_in_one_piece`]; SQLite only (its driver runs a
         /// text of several statements, binding the values in order).
-        pub(crate) async fn execute_in_one_piece(
+        pub(crate) async fn query_in_one_piece(
             &self,
             statements: Vec<Statement>,
-        ) -> Result<u64, DbErr> {
+        ) -> Result<Vec<QueryResult>, DbErr> {
             report(self.observer.as_ref(), "BEGIN");
             for stmt in &statements {
                 self.report(stmt);
@@ -413,7 +422,7 @@ pub(crate) mod held {
             #[cfg(feature = "sqlite")]
             if let Some(group) = &self.group {
                 let done = group.run(statements).await?;
-                return Ok(done.iter().map(|d| d.rows.len() as u64).sum());
+                return Ok(done.into_iter().flat_map(|d| d.rows).collect());
             }
             let whole = piece(&statements);
             // Until the piece has answered, a transaction may be open on the connection:
@@ -428,7 +437,7 @@ pub(crate) mod held {
                 Some(slot) => run_query_all(slot, &whole).await,
                 None => Err(ended()),
             };
-            let returned = result?.len() as u64;
+            let returned = result?;
             // Committed: the connection goes back as it is.
             drop(txn.slot.get_mut().take());
             Ok(returned)

@@ -11,13 +11,13 @@ use ivpay_ports::{
 use sea_orm::sea_query::{Expr, ExprTrait, Func, OnConflict, Query};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    QueryTrait,
+    QueryTrait, Statement,
 };
 
 use crate::entity::{attempt, endpoint, notification};
 use crate::error::{corrupt, unavailable};
 use crate::outbox::{attempt_row, endpoint_row};
-use crate::repository::SeaOrmRepository;
+use crate::repository::{SeaOrmRepository, insert_selected};
 use crate::sealed::{opened, stored};
 
 const PENDING: &str = DeliveryState::Pending.as_str();
@@ -248,42 +248,45 @@ impl NotificationStore for SeaOrmRepository {
                 .or_default()
                 .push(o.notification.to_string());
         }
-        let txn = self.database().begin_write().await.map_err(unavailable)?;
+        let backend = self.conn().get_database_backend();
+        let updates: Vec<Statement> = groups
+            .into_iter()
+            .map(|(change, ids)| {
+                let mut update = change.update().filter(held(ids, leased_until)).into_query();
+                update.returning_col(notification::Column::Id);
+                backend.build(&update)
+            })
+            .collect();
+        let logged: Vec<&DeliveryAttempt> =
+            outcomes.iter().filter_map(|o| o.attempt.as_ref()).collect();
+        // SQLite: the attempts first, each inserted only if its notification is still
+        // held (the fence the updates use), then the updates, as one piece on the writer:
+        // one round trip, and the writer's turn is not held while this task waits.
+        let in_one_piece = if backend == sea_orm::DbBackend::Sqlite {
+            let mut piece = attempts_insert(&logged, leased_until, backend)?;
+            piece.extend(updates.iter().cloned());
+            self.conn().query_in_one_piece(piece).await
+        } else {
+            None
+        };
+        let returned = match in_one_piece {
+            Some(returned) => returned.map_err(unavailable)?,
+            None => self.record_in_transaction(updates, &logged).await?,
+        };
         let mut written: BTreeSet<String> = BTreeSet::new();
-        for (change, ids) in groups {
-            let mut update = change
-                .update()
-                .filter(notification::Column::Id.is_in(ids))
-                .filter(notification::Column::State.eq(PENDING))
-                .filter(notification::Column::LeaseUntil.eq(leased_until.unix_seconds()))
-                .into_query();
-            update.returning_col(notification::Column::Id);
-            let backend = txn.get_database_backend();
-            let updated = txn
-                .query_all_raw(backend.build(&update))
-                .await
-                .map_err(unavailable)?;
-            for row in updated {
-                written.insert(row.try_get::<String>("", "id").map_err(unavailable)?);
-            }
+        for row in returned {
+            written.insert(row.try_get::<String>("", "id").map_err(unavailable)?);
         }
-        let mut writes = Vec::with_capacity(outcomes.len());
-        let mut logged = Vec::new();
-        for o in outcomes {
-            if written.contains(&o.notification.to_string()) {
-                writes.push(LeaseWrite::Written);
-                logged.extend(o.attempt.as_ref().map(attempt_row));
-            } else {
-                writes.push(LeaseWrite::LeaseLost);
-            }
-        }
-        if !logged.is_empty() {
-            attempt::Entity::insert_many(logged)
-                .exec_without_returning(&txn)
-                .await
-                .map_err(unavailable)?;
-        }
-        txn.commit().await.map_err(unavailable)?;
+        let writes = outcomes
+            .iter()
+            .map(|o| {
+                if written.contains(&o.notification.to_string()) {
+                    LeaseWrite::Written
+                } else {
+                    LeaseWrite::LeaseLost
+                }
+            })
+            .collect();
         Ok(writes)
     }
 
@@ -396,6 +399,82 @@ impl NotificationStore for SeaOrmRepository {
             .map_err(unavailable)?;
         Ok(done.rows_affected)
     }
+}
+
+impl SeaOrmRepository {
+    /// [`NotificationStore::record_attempts`] as a transaction (PostgreSQL, or a writer
+    /// that cannot run a piece): the updates, then the attempts of the notifications they
+    /// wrote. Answers the updates' rows.
+    async fn record_in_transaction(
+        &self,
+        updates: Vec<Statement>,
+        logged: &[&DeliveryAttempt],
+    ) -> Result<Vec<sea_orm::QueryResult>, RepositoryError> {
+        let txn = self.database().begin_write().await.map_err(unavailable)?;
+        let mut returned = Vec::new();
+        for update in updates {
+            returned.extend(txn.query_all_raw(update).await.map_err(unavailable)?);
+        }
+        let mut written = BTreeSet::new();
+        for row in &returned {
+            written.insert(row.try_get::<String>("", "id").map_err(unavailable)?);
+        }
+        let rows: Vec<attempt::ActiveModel> = logged
+            .iter()
+            .filter(|a| written.contains(&a.notification.to_string()))
+            .map(|a| attempt_row(a))
+            .collect();
+        if !rows.is_empty() {
+            attempt::Entity::insert_many(rows)
+                .exec_without_returning(&txn)
+                .await
+                .map_err(unavailable)?;
+        }
+        txn.commit().await.map_err(unavailable)?;
+        Ok(returned)
+    }
+}
+
+/// The notifications among `ids` still held by the claim that leased them until
+/// `leased_until`: pending, the lease unchanged.
+fn held(ids: impl IntoIterator<Item = String>, leased_until: Timestamp) -> Condition {
+    Condition::all()
+        .add(notification::Column::Id.is_in(ids))
+        .add(notification::Column::State.eq(PENDING))
+        .add(notification::Column::LeaseUntil.eq(leased_until.unix_seconds()))
+}
+
+/// The most attempts one insert carries: SQLite allows at most 500 terms in a compound
+/// `SELECT`.
+const ATTEMPTS_PER_INSERT: usize = 256;
+
+/// Inserts of `attempts`, each row only if its notification is still [`held`] by the
+/// claim: `INSERT .. SELECT <values> WHERE EXISTS (..) UNION ALL ..`.
+fn attempts_insert(
+    attempts: &[&DeliveryAttempt],
+    leased_until: Timestamp,
+    backend: sea_orm::DbBackend,
+) -> Result<Vec<Statement>, RepositoryError> {
+    use sea_orm::Iterable;
+
+    let columns: Vec<attempt::Column> = attempt::Column::iter()
+        .filter(|c| !matches!(c, attempt::Column::Id))
+        .collect();
+    attempts
+        .chunks(ATTEMPTS_PER_INSERT)
+        .map(|chunk| {
+            let rows: Vec<attempt::ActiveModel> = chunk.iter().map(|a| attempt_row(a)).collect();
+            let insert = insert_selected(attempt::Entity, &columns, &rows, |select, i| {
+                let mut still_held = Query::select();
+                still_held
+                    .expr(Expr::val(1))
+                    .from(notification::Entity)
+                    .cond_where(held([chunk[i].notification.to_string()], leased_until));
+                select.and_where(Expr::exists(still_held));
+            })?;
+            Ok(backend.build(&insert))
+        })
+        .collect()
 }
 
 /// What an attempt's outcome sets on its notification; outcomes with equal changes are

@@ -368,44 +368,68 @@ fn notices_insert(
     notices: &[notification::ActiveModel],
     only_if: impl Fn(&mut SelectStatement),
 ) -> Result<sea_orm::sea_query::InsertStatement, RepositoryError> {
-    use sea_orm::sea_query::UnionType;
-    use sea_orm::{ActiveModelTrait, Iterable};
+    use sea_orm::Iterable;
 
     let columns: Vec<notification::Column> = notification::Column::iter().collect();
-    let mut selects = notices.iter().map(|n| {
+    let mut insert = insert_selected(notification::Entity, &columns, notices, |select, _| {
+        only_if(select);
+    })?;
+    insert.returning_col(notification::Column::Id);
+    Ok(insert)
+}
+
+/// `INSERT INTO <entity> (<columns>) SELECT <values> .. UNION ALL ..`: one `SELECT` of
+/// each row's `columns` (at least one row), which `only_if` may make conditional (it is
+/// given the row's index), so that a row goes in only if what it depends on holds when
+/// the statement runs.
+pub(crate) fn insert_selected<E, A>(
+    entity: E,
+    columns: &[E::Column],
+    rows: &[A],
+    only_if: impl Fn(&mut SelectStatement, usize),
+) -> Result<sea_orm::sea_query::InsertStatement, RepositoryError>
+where
+    E: EntityTrait,
+    A: sea_orm::ActiveModelTrait<Entity = E>,
+{
+    use sea_orm::sea_query::UnionType;
+
+    let mut selects = rows.iter().enumerate().map(|(i, row)| {
         let mut select = SelectStatement::new();
-        for c in &columns {
-            let value = n
+        for c in columns {
+            let value = row
                 .get(*c)
                 .into_value()
                 .unwrap_or(sea_orm::Value::String(None));
             select.expr(Expr::val(value));
         }
-        only_if(&mut select);
+        only_if(&mut select, i);
         select
     });
     let Some(mut select) = selects.next() else {
-        return Err(RepositoryError::Corrupt(
-            "a notice insert without notices".to_owned(),
-        ));
+        return Err(RepositoryError::Corrupt(format!(
+            "an insert into {} without rows",
+            entity.table_name()
+        )));
     };
     for other in selects {
         select.union(UnionType::All, other);
     }
     let mut insert = Query::insert();
     insert
-        .into_table(notification::Entity)
-        .columns(columns)
+        .into_table(entity)
+        .columns(columns.iter().copied())
         .select_from(select)
-        .map_err(|e| RepositoryError::Corrupt(format!("notice insert: {e}")))?
-        .returning_col(notification::Column::Id);
+        .map_err(|e| {
+            RepositoryError::Corrupt(format!("insert into {}: {e}", entity.table_name()))
+        })?;
     Ok(insert)
 }
 
 /// PostgreSQL: the compare-and-set of [`write_at_version`] and the insert of its notices as
-/// one statement (`WITH changed AS (UPDATE .. RETURNING id) INSERT .. SELECT .. FROM
-/// changed`): a statement is atomic, so no transaction (and none of its round trips) is
-/// needed, and a lost compare-and-set inserts nothing. Whether it wrote.
+/// one statement ([`changed_then_notices`]): a statement is atomic, so no transaction (and
+/// none of its round trips) is needed, and a lost compare-and-set inserts nothing. Whether
+/// it wrote.
 async fn write_with_notices<C: ConnectionTrait>(
     conn: &C,
     row: payment::ActiveModel,
@@ -413,26 +437,39 @@ async fn write_with_notices<C: ConnectionTrait>(
     expected: u64,
     notices: Vec<notification::ActiveModel>,
 ) -> Result<bool, RepositoryError> {
-    use sea_orm::sea_query::{CommonTableExpression, WithClause};
-
     if notices.is_empty() {
         return write_at_version(conn, row, id, expected, Condition::all()).await;
     }
+    let backend = conn.get_database_backend();
+    let mut inserted = 0;
+    for statement in kept::outcome_with_notices(&row, id, expected, &notices, backend)? {
+        inserted += conn
+            .query_all_raw(statement)
+            .await
+            .map_err(payment_write_error)?
+            .len();
+    }
+    Ok(inserted == notices.len())
+}
+
+/// `WITH changed AS (UPDATE .. RETURNING id) INSERT .. SELECT .. FROM changed`: the
+/// compare-and-set and the insert of its notices (at least one) as one statement.
+fn changed_then_notices(
+    row: &payment::ActiveModel,
+    id: InternalId,
+    expected: u64,
+    notices: &[notification::ActiveModel],
+) -> Result<sea_orm::sea_query::WithQuery, RepositoryError> {
+    use sea_orm::sea_query::{CommonTableExpression, WithClause};
+
     let changed = CommonTableExpression::new()
-        .query(versioned_update(row, id, expected)?)
+        .query(versioned_update(row.clone(), id, expected)?)
         .table_name("changed")
         .to_owned();
-    let insert = notices_insert(&notices, |select| {
+    let insert = notices_insert(notices, |select| {
         select.from("changed");
     })?;
-    let statement = conn
-        .get_database_backend()
-        .build(&insert.with(WithClause::new().cte(changed).to_owned()));
-    let inserted = conn
-        .query_all_raw(statement)
-        .await
-        .map_err(payment_write_error)?;
-    Ok(inserted.len() == notices.len())
+    Ok(insert.with(WithClause::new().cte(changed).to_owned()))
 }
 
 /// SQLite, on the held writer: the compare-and-set of [`write_at_version`] and the insert
@@ -447,15 +484,7 @@ async fn write_with_notices_in_one_piece(
     expected: u64,
     notices: &[notification::ActiveModel],
 ) -> Option<Result<bool, RepositoryError>> {
-    let statements = versioned_update(row.clone(), id, expected).and_then(|update| {
-        let insert = notices_insert(notices, |select| {
-            select.and_where(Expr::cust("changes() = 1"));
-        })?;
-        Ok(vec![
-            DbBackend::Sqlite.build(&update),
-            DbBackend::Sqlite.build(&insert),
-        ])
-    });
+    let statements = kept::outcome_with_notices(row, id, expected, notices, DbBackend::Sqlite);
     let statements = match statements {
         Ok(statements) => statements,
         Err(e) => return Some(Err(e)),
@@ -507,6 +536,24 @@ impl Kept {
         };
         slot.get_or_init(build).clone()
     }
+
+    /// As [`Kept::sql`], for a text whose building can fail (nothing is kept then).
+    fn try_sql<E>(
+        &self,
+        backend: DbBackend,
+        build: impl FnOnce() -> Result<String, E>,
+    ) -> Result<String, E> {
+        let slot = match backend {
+            DbBackend::Sqlite => &self.0[0],
+            DbBackend::Postgres => &self.0[1],
+            _ => return build(),
+        };
+        if let Some(sql) = slot.get() {
+            return Ok(sql.clone());
+        }
+        let sql = build()?;
+        Ok(slot.get_or_init(|| sql).clone())
+    }
 }
 
 /// The create path's two writes with their SQL built once per backend and kept: a create
@@ -521,8 +568,11 @@ mod kept {
         Statement, Value,
     };
 
-    use super::Kept;
-    use crate::entity::payment;
+    use super::{Kept, changed_then_notices, notices_insert, versioned_update};
+    use crate::convert::version_to_db;
+    use crate::entity::{notification, payment};
+    use ivpay_ports::RepositoryError;
+    use sea_orm::sea_query::Expr;
 
     /// What `row` sets, in the order sea-orm binds it (the columns' order).
     fn set_values(row: &payment::ActiveModel) -> Vec<Value> {
@@ -568,6 +618,79 @@ mod kept {
         Statement::from_sql_and_values(backend, sql, values)
     }
 
+    /// Notices per change whose statements are kept (one per endpoint listening); more
+    /// are built each time.
+    const KEPT_NOTICES: usize = 4;
+
+    /// What a notice binds: every column, in the columns' order.
+    fn notice_values(n: &notification::ActiveModel) -> impl Iterator<Item = Value> + '_ {
+        use sea_orm::ActiveModelTrait;
+        notification::Column::iter().map(|c| n.get(c).into_value().unwrap_or(Value::String(None)))
+    }
+
+    /// The compare-and-set of [`versioned_write`] with the insert of its `notices` (at
+    /// least one), written only if it wrote: on SQLite two statements for one piece (the
+    /// update `RETURNING id`, then the insert `WHERE changes() = 1`), on PostgreSQL one
+    /// (the update in a CTE the insert selects from). Kept per backend and number of
+    /// notices, up to [`KEPT_NOTICES`].
+    pub(super) fn outcome_with_notices(
+        row: &payment::ActiveModel,
+        id: InternalId,
+        expected: u64,
+        notices: &[notification::ActiveModel],
+        backend: DbBackend,
+    ) -> Result<Vec<Statement>, RepositoryError> {
+        static UPDATE: Kept = Kept::new();
+        static NOTICES: [Kept; KEPT_NOTICES] = [const { Kept::new() }; KEPT_NOTICES];
+        let kept = notices.len().checked_sub(1).and_then(|i| NOTICES.get(i));
+        let mut update_values = set_values(row);
+        update_values.extend([
+            Value::from(id.to_string()),
+            Value::from(version_to_db(expected)?),
+        ]);
+        let notice_values = notices.iter().flat_map(notice_values);
+        match backend {
+            DbBackend::Sqlite => {
+                let update = UPDATE.try_sql(backend, || {
+                    versioned_update(row.clone(), id, expected).map(|u| backend.build(&u).sql)
+                })?;
+                let build = || {
+                    notices_insert(notices, |select| {
+                        select.and_where(Expr::cust("changes() = 1"));
+                    })
+                    .map(|i| backend.build(&i).sql)
+                };
+                let insert = match kept {
+                    Some(kept) => kept.try_sql(backend, build)?,
+                    None => build()?,
+                };
+                Ok(vec![
+                    Statement::from_sql_and_values(backend, update, update_values),
+                    Statement::from_sql_and_values(
+                        backend,
+                        insert,
+                        notice_values.collect::<Vec<_>>(),
+                    ),
+                ])
+            }
+            _ => {
+                let build = || {
+                    changed_then_notices(row, id, expected, notices).map(|s| backend.build(&s).sql)
+                };
+                let sql = match kept {
+                    Some(kept) => kept.try_sql(backend, build)?,
+                    None => build()?,
+                };
+                update_values.extend(notice_values);
+                Ok(vec![Statement::from_sql_and_values(
+                    backend,
+                    sql,
+                    update_values,
+                )])
+            }
+        }
+    }
+
     #[cfg(test)]
     mod tests {
         use super::*;
@@ -588,18 +711,79 @@ mod kept {
             )
         }
 
+        /// [`payment`] after IVPAY declined it: a row with other values.
+        fn rejected() -> Payment {
+            let mut p = payment();
+            p.mark_rejected(
+                "declined".to_owned(),
+                Timestamp::from_unix_seconds(1_726_248_790),
+            )
+            .expect("an open outcome");
+            p
+        }
+
+        fn notice(n: u8, payment: &Payment) -> notification::ActiveModel {
+            notification::ActiveModel {
+                id: Set(format!("0192e4f5-7c3a-7b1e-9d2a-5f6e7a8b9c{n:02}")),
+                message_id: Set(format!("msg_{n}")),
+                endpoint_id: Set(format!("ep-{n}")),
+                client_id: Set("shop".to_owned()),
+                internal_payment_id: Set(payment.id().to_string()),
+                event_type: Set("payment.created".to_owned()),
+                sequence: Set(i64::from(n)),
+                body: Set(format!("{{\"n\":{n}}}")),
+                created_at: Set(1_726_248_776 + i64::from(n)),
+                state: Set("pending".to_owned()),
+                attempts: Set(0),
+                round_attempts: Set(0),
+                next_attempt_at: Set(Some(1_726_248_776)),
+                lease_until: Set(None),
+                last_status: Set(None),
+                last_error: Set(None),
+                delivered_at: Set(None),
+            }
+        }
+
+        #[test]
+        fn kept_outcomes_with_notices_are_what_sea_query_builds() {
+            // Each count of notices twice (the kept text is built, then reused, with other
+            // values), past the counts that are kept.
+            let changed = rejected();
+            for backend in [DbBackend::Sqlite, DbBackend::Postgres] {
+                for count in 1..=KEPT_NOTICES as u8 + 1 {
+                    for (round, p) in [payment(), changed.clone()].iter().enumerate() {
+                        let offset = u8::try_from(round).expect("small") * 10;
+                        let notices: Vec<_> = (0..count).map(|n| notice(n + offset, p)).collect();
+                        let mut row = crate::convert::payment_changes(p).expect("changes");
+                        row.next_check_at = Set(Some(1_726_248_800 + i64::from(count)));
+                        let expected = 2 + u64::from(count);
+                        let kept = outcome_with_notices(&row, p.id(), expected, &notices, backend)
+                            .expect("statements");
+                        let built = if backend == DbBackend::Sqlite {
+                            let update =
+                                versioned_update(row.clone(), p.id(), expected).expect("update");
+                            let insert = notices_insert(&notices, |select| {
+                                select.and_where(Expr::cust("changes() = 1"));
+                            })
+                            .expect("insert");
+                            vec![backend.build(&update), backend.build(&insert)]
+                        } else {
+                            let one = changed_then_notices(&row, p.id(), expected, &notices)
+                                .expect("one statement");
+                            vec![backend.build(&one)]
+                        };
+                        assert_eq!(kept, built, "{backend:?}, {count} notices, round {round}");
+                    }
+                }
+            }
+        }
+
         #[test]
         fn kept_statements_are_the_ones_sea_orm_builds() {
             // Two different rows per backend: the first builds the kept text, the second
             // reuses it, and both must be what sea-orm would send.
             let first = payment();
-            let mut second = payment();
-            second
-                .mark_rejected(
-                    "declined".to_owned(),
-                    Timestamp::from_unix_seconds(1_726_248_790),
-                )
-                .expect("an open outcome");
+            let second = rejected();
             for backend in [DbBackend::Sqlite, DbBackend::Postgres] {
                 for p in [&first, &second] {
                     let row = crate::convert::payment_row(p).expect("a row");
