@@ -15,7 +15,9 @@
 //! `IVPAY_TEST_DATABASE_URL` (a PostgreSQL admin URL; fresh databases are made there),
 //! `IVPAY_BENCH_BIN_DIR` (default `target/release`: where `ivpay-app`, `bench-baseline`
 //! and `bench-upstream` are), `IVPAY_BENCH_BACKENDS` (`sqlite,postgres` by default: to
-//! profile one, say `sqlite`).
+//! profile one, say `sqlite`), `IVPAY_BENCH_ONLY=notify` (only ivpay's create runs without
+//! and with a notification endpoint) with `IVPAY_BENCH_NOTIFY_PAIRS=N` (that pair of runs N
+//! times on fresh databases, and the median of their ratios).
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -501,11 +503,17 @@ fn report(backend: &str, baseline: &Measured, ivpay: &Measured) {
     }
 }
 
-/// Create with one notification endpoint against create without.
+/// Create with one notification endpoint against create without; answers the ratio of
+/// their rates.
 #[allow(clippy::print_stdout, reason = "the report is the program's output")]
-fn notify_report(backend: &str, plain: &Measured, notify: &Measured) {
+fn notify_report(backend: &str, plain: &Measured, notify: &Measured) -> Option<f64> {
     let (Some((_, p)), Some((_, n))) = (plain.runs.first(), notify.runs.first()) else {
-        return;
+        return None;
+    };
+    let ratio = if p.rps() > 0.0 {
+        n.rps() / p.rps()
+    } else {
+        0.0
     };
     println!(
         "{backend}: create with one notification endpoint {:.0} req/s, CPU {:.0} µs/req, p99 {:.2} ms; \
@@ -516,11 +524,7 @@ fn notify_report(backend: &str, plain: &Measured, notify: &Measured) {
         n.percentile_ms(0.99),
         p.rps(),
         p.cpu_us_per_request(),
-        if p.rps() > 0.0 {
-            n.rps() / p.rps()
-        } else {
-            0.0
-        },
+        ratio,
         n.upstream_cpu_us_per_request(),
         p.upstream_cpu_us_per_request(),
     );
@@ -541,6 +545,7 @@ fn notify_report(backend: &str, plain: &Measured, notify: &Measured) {
             ),
         }
     }
+    Some(ratio)
 }
 
 #[allow(clippy::print_stdout, reason = "the report is the program's output")]
@@ -602,8 +607,41 @@ async fn notify_database(backend: &str, ivpay_db: &str, pg: Option<&str>) -> Str
                 .await
                 .expect("a fresh PostgreSQL database for the benchmark")
         }
-        _ => ivpay_db.replace("ivpay.db", "ivpay-notify.db"),
+        _ => ivpay_db.replace(".db", "-notify.db"),
     }
+}
+
+/// A fresh database in place of `ivpay_db` for the `pair`th pair of runs.
+async fn fresh_database(backend: &str, ivpay_db: &str, pg: Option<&str>, pair: u64) -> String {
+    match (backend, pg) {
+        ("postgres", Some(admin)) => {
+            ivpay_persistence::testing::create_postgres_database(admin, "ivpay_bench")
+                .await
+                .expect("a fresh PostgreSQL database for the benchmark")
+        }
+        _ => ivpay_db.replace("ivpay.db", &format!("ivpay-{pair}.db")),
+    }
+}
+
+/// The median of several pairs' ratios, with their spread.
+#[allow(clippy::print_stdout, reason = "the report is the program's output")]
+fn median_report(backend: &str, ratios: &mut [f64]) {
+    if ratios.len() < 2 {
+        return;
+    }
+    ratios.sort_by(f64::total_cmp);
+    let mid = ratios.len() / 2;
+    let median = if ratios.len().is_multiple_of(2) {
+        (ratios[mid - 1] + ratios[mid]) / 2.0
+    } else {
+        ratios[mid]
+    };
+    println!(
+        "{backend}: median ratio over {} pairs **{median:.2}** (from {:.2} to {:.2})",
+        ratios.len(),
+        ratios[0],
+        ratios[ratios.len() - 1],
+    );
 }
 
 #[tokio::main]
@@ -675,18 +713,30 @@ async fn main() {
     };
     // `IVPAY_BENCH_ONLY=notify`: only the create runs of ivpay without and with a
     // notification endpoint (a quicker loop while working on notifications).
+    // `IVPAY_BENCH_NOTIFY_PAIRS=N` runs the two N times, each pair on fresh databases, and
+    // gives the median ratio: one pair's ratio moves by about 0.1 from run to run.
     if std::env::var("IVPAY_BENCH_ONLY").is_ok_and(|v| v == "notify") {
+        let pairs = env_u64("IVPAY_BENCH_NOTIFY_PAIRS", 1).max(1);
         for (backend, _, ivpay_db) in &backends {
-            let port = free_port();
-            let plain = Server::start(
-                ivpay_command(&bin_dir, ivpay_db, &upstream.1, port),
-                Some(format!("http://127.0.0.1:{port}")),
-                &http,
-            )
-            .await;
-            let plain = measure(plain, &http, concurrency, secs, true, None).await;
-            let notify = bench.notify_run(backend, ivpay_db, pg.as_deref()).await;
-            notify_report(backend, &plain, &notify);
+            let mut ratios = Vec::new();
+            for pair in 0..pairs {
+                let ivpay_db = if pair == 0 {
+                    ivpay_db.clone()
+                } else {
+                    fresh_database(backend, ivpay_db, pg.as_deref(), pair).await
+                };
+                let port = free_port();
+                let plain = Server::start(
+                    ivpay_command(&bin_dir, &ivpay_db, &upstream.1, port),
+                    Some(format!("http://127.0.0.1:{port}")),
+                    &http,
+                )
+                .await;
+                let plain = measure(plain, &http, concurrency, secs, true, None).await;
+                let notify = bench.notify_run(backend, &ivpay_db, pg.as_deref()).await;
+                ratios.extend(notify_report(backend, &plain, &notify));
+            }
+            median_report(backend, &mut ratios);
         }
         let (mut child, _) = upstream;
         let _ = child.kill();
@@ -722,7 +772,7 @@ async fn main() {
     println!();
     for (backend, baseline, ivpay, notify) in &results {
         summary(backend, baseline, ivpay);
-        notify_report(backend, ivpay, notify);
+        let _ = notify_report(backend, ivpay, notify);
     }
     if pg.is_none() {
         println!("postgres: skipped (set IVPAY_BENCH_DATABASE_URL to a PostgreSQL admin URL)");
