@@ -34,8 +34,9 @@ pub(crate) enum Handle {
 }
 
 impl Handle {
-    /// The sea-orm pool underneath, for a test that wants transactions of its own on it.
-    #[cfg(test)]
+    /// The sea-orm pool underneath, for a test that wants transactions of its own on it
+    /// (SQLite's settings test).
+    #[cfg(all(test, feature = "sqlite"))]
     pub(crate) fn pool(&self) -> &DatabaseConnection {
         match self {
             Handle::Pool(conn) => conn,
