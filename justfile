@@ -67,6 +67,12 @@ bench secs="10":
     cargo build --release -p ivpay-tests --bin loadgen --bin bench-baseline --bin bench-upstream
     IVPAY_BENCH_SECS={{secs}} IVPAY_BENCH_DATABASE_URL=${IVPAY_BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres} target/release/loadgen
 
+# only create without and with one notification endpoint, `pairs` times on fresh databases; prints the median ratio
+bench-notify pairs="3" secs="8":
+    cargo build --release -p ivpay-app --bin ivpay-app
+    cargo build --release -p ivpay-tests --bin loadgen --bin bench-baseline --bin bench-upstream
+    IVPAY_BENCH_ONLY=notify IVPAY_BENCH_NOTIFY_PAIRS={{pairs}} IVPAY_BENCH_SECS={{secs}} IVPAY_BENCH_DATABASE_URL=${IVPAY_BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres} target/release/loadgen
+
 # chaos harness: kill -9, upstream faults, give-ups, two instances, a poison row, then the ledger check; prints a table (IVPAY_CHAOS_SEED=N replays)
 chaos mode="long" scenarios="all":
     cargo build -p ivpay-app --bin ivpay-app
