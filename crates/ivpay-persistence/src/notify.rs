@@ -269,14 +269,10 @@ impl NotificationStore for SeaOrmRepository {
         } else {
             None
         };
-        let returned = match in_one_piece {
-            Some(returned) => returned.map_err(unavailable)?,
+        let written = match in_one_piece {
+            Some(returned) => ids(&returned.map_err(unavailable)?)?,
             None => self.record_in_transaction(updates, &logged).await?,
         };
-        let mut written: BTreeSet<String> = BTreeSet::new();
-        for row in returned {
-            written.insert(row.try_get::<String>("", "id").map_err(unavailable)?);
-        }
         let writes = outcomes
             .iter()
             .map(|o| {
@@ -404,21 +400,18 @@ impl NotificationStore for SeaOrmRepository {
 impl SeaOrmRepository {
     /// [`NotificationStore::record_attempts`] as a transaction (PostgreSQL, or a writer
     /// that cannot run a piece): the updates, then the attempts of the notifications they
-    /// wrote. Answers the updates' rows.
+    /// wrote. Answers the ids of the notifications written.
     async fn record_in_transaction(
         &self,
         updates: Vec<Statement>,
         logged: &[&DeliveryAttempt],
-    ) -> Result<Vec<sea_orm::QueryResult>, RepositoryError> {
+    ) -> Result<BTreeSet<String>, RepositoryError> {
         let txn = self.database().begin_write().await.map_err(unavailable)?;
         let mut returned = Vec::new();
         for update in updates {
             returned.extend(txn.query_all_raw(update).await.map_err(unavailable)?);
         }
-        let mut written = BTreeSet::new();
-        for row in &returned {
-            written.insert(row.try_get::<String>("", "id").map_err(unavailable)?);
-        }
+        let written = ids(&returned)?;
         let rows: Vec<attempt::ActiveModel> = logged
             .iter()
             .filter(|a| written.contains(&a.notification.to_string()))
@@ -431,8 +424,16 @@ impl SeaOrmRepository {
                 .map_err(unavailable)?;
         }
         txn.commit().await.map_err(unavailable)?;
-        Ok(returned)
+        Ok(written)
     }
+}
+
+/// The `id`s of rows returned (`RETURNING id`).
+fn ids(returned: &[sea_orm::QueryResult]) -> Result<BTreeSet<String>, RepositoryError> {
+    returned
+        .iter()
+        .map(|row| row.try_get::<String>("", "id").map_err(unavailable))
+        .collect()
 }
 
 /// The notifications among `ids` still held by the claim that leased them until

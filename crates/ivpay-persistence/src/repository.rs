@@ -378,6 +378,16 @@ fn notices_insert(
     Ok(insert)
 }
 
+/// The value `row` binds for `column` in [`insert_selected`] (NULL where it sets none).
+pub(crate) fn bound<A: sea_orm::ActiveModelTrait>(
+    row: &A,
+    column: <A::Entity as EntityTrait>::Column,
+) -> sea_orm::Value {
+    row.get(column)
+        .into_value()
+        .unwrap_or(sea_orm::Value::String(None))
+}
+
 /// `INSERT INTO <entity> (<columns>) SELECT <values> .. UNION ALL ..`: one `SELECT` of
 /// each row's `columns` (at least one row), which `only_if` may make conditional (it is
 /// given the row's index), so that a row goes in only if what it depends on holds when
@@ -397,11 +407,7 @@ where
     let mut selects = rows.iter().enumerate().map(|(i, row)| {
         let mut select = SelectStatement::new();
         for c in columns {
-            let value = row
-                .get(*c)
-                .into_value()
-                .unwrap_or(sea_orm::Value::String(None));
-            select.expr(Expr::val(value));
+            select.expr(Expr::val(bound(row, *c)));
         }
         only_if(&mut select, i);
         select
@@ -527,14 +533,21 @@ impl Kept {
         Self([std::sync::OnceLock::new(), std::sync::OnceLock::new()])
     }
 
+    /// Where `backend`'s text is kept; `None` for a backend nothing is kept for.
+    fn slot(&self, backend: DbBackend) -> Option<&std::sync::OnceLock<String>> {
+        match backend {
+            DbBackend::Sqlite => Some(&self.0[0]),
+            DbBackend::Postgres => Some(&self.0[1]),
+            _ => None,
+        }
+    }
+
     /// The text on `backend`, built by `build` the first time.
     fn sql(&self, backend: DbBackend, build: impl FnOnce() -> String) -> String {
-        let slot = match backend {
-            DbBackend::Sqlite => &self.0[0],
-            DbBackend::Postgres => &self.0[1],
-            _ => return build(),
-        };
-        slot.get_or_init(build).clone()
+        match self.slot(backend) {
+            Some(slot) => slot.get_or_init(build).clone(),
+            None => build(),
+        }
     }
 
     /// As [`Kept::sql`], for a text whose building can fail (nothing is kept then).
@@ -543,10 +556,8 @@ impl Kept {
         backend: DbBackend,
         build: impl FnOnce() -> Result<String, E>,
     ) -> Result<String, E> {
-        let slot = match backend {
-            DbBackend::Sqlite => &self.0[0],
-            DbBackend::Postgres => &self.0[1],
-            _ => return build(),
+        let Some(slot) = self.slot(backend) else {
+            return build();
         };
         if let Some(sql) = slot.get() {
             return Ok(sql.clone());
@@ -568,7 +579,7 @@ mod kept {
         Statement, Value,
     };
 
-    use super::{Kept, changed_then_notices, notices_insert, versioned_update};
+    use super::{Kept, bound, changed_then_notices, notices_insert, versioned_update};
     use crate::convert::version_to_db;
     use crate::entity::{notification, payment};
     use ivpay_ports::RepositoryError;
@@ -624,8 +635,7 @@ mod kept {
 
     /// What a notice binds: every column, in the columns' order.
     fn notice_values(n: &notification::ActiveModel) -> impl Iterator<Item = Value> + '_ {
-        use sea_orm::ActiveModelTrait;
-        notification::Column::iter().map(|c| n.get(c).into_value().unwrap_or(Value::String(None)))
+        notification::Column::iter().map(|c| bound(n, c))
     }
 
     /// The compare-and-set of [`versioned_write`] with the insert of its `notices` (at
