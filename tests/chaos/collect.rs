@@ -121,8 +121,8 @@ pub(crate) async fn unknown_rows(db: &DatabaseConnection) -> Result<u64, DbErr> 
     Ok(u64::try_from(n).unwrap_or(0))
 }
 
-/// Non-final rows, inbox entries and notifications still to deliver: zero when the service
-/// has caught up.
+/// Non-final rows, inbox entries, and notifications still owed or to deliver: zero when
+/// the service has caught up.
 pub(crate) async fn backlog(db: &DatabaseConnection, skip: &[String]) -> Result<usize, DbErr> {
     let mut n = 0;
     for r in rows(
@@ -139,6 +139,10 @@ pub(crate) async fn backlog(db: &DatabaseConnection, skip: &[String]) -> Result<
     }
     n += rows(db, "SELECT id FROM webhook_inbox").await?.len();
     n += rows(db, "SELECT id FROM notifications WHERE state = 'pending'")
+        .await?
+        .len();
+    // Notices still owed on payments' rows, not yet written out as notifications.
+    n += rows(db, "SELECT id FROM payments WHERE unannounced IS NOT NULL")
         .await?
         .len();
     Ok(n)

@@ -166,7 +166,10 @@ impl Rig {
         ivpay_ports::Clock::now(&self.clock)
     }
 
+    /// The delivery log, once what changes owe is written out (as a deliverer's pass
+    /// does first).
     async fn log(&self) -> Vec<ivpay_ports::Notification> {
+        self.repo.announce_pending(100).await.expect("written out");
         self.repo
             .notifications(&NotificationFilter::default(), 100)
             .await

@@ -129,6 +129,8 @@ fn notifications(
         attempt_timeout: notify.timeout,
         schedule: notify.retry_schedule.clone(),
         disable_after: notify.disable_after,
+        busy_creates: notify.busy_creates,
+        busy_share_percent: notify.busy_share_percent,
         ..NotifyConfig::default()
     };
     Ok(Notifications::new(
@@ -475,6 +477,7 @@ impl App {
                 self.notifications.clone(),
                 self.notify.interval,
                 self.notify.batch.get(),
+                self.creates.clone(),
                 stop_rx.clone(),
             )));
         }
@@ -717,22 +720,32 @@ async fn reconcile_loop(
     }
 }
 
-/// Delivers due notifications until stopped: a full batch is followed at once by another
-/// pass, an idle or failed one by a pause.
+/// Delivers due notifications until stopped: a full batch is followed by another pass, at
+/// once unless the service is busy with `creates` (then after the pause that keeps
+/// delivery to its share: `NotifyConfig::pause_after_full`), an idle or failed one by a
+/// pause.
 async fn deliver_loop(
     notify: Arc<Deliverer>,
     interval: Duration,
     batch: u32,
+    creates: TaskTracker,
     mut stop: watch::Receiver<bool>,
 ) {
     loop {
+        let started = tokio::time::Instant::now();
         let pause = match notify.deliver_due().await {
             Ok(report) => {
                 if report.claimed > 0 {
                     tracing::debug!(?report, "delivery pass");
                 }
                 if report.claimed >= batch as usize {
-                    Duration::ZERO
+                    let pause = notify
+                        .config()
+                        .pause_after_full(started.elapsed(), creates.len());
+                    if !pause.is_zero() {
+                        metrics::counter!("ivpay_notify_busy_pauses_total").increment(1);
+                    }
+                    pause
                 } else {
                     interval
                 }

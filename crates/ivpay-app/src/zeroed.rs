@@ -88,6 +88,7 @@ pub const COUNTERS: &[Counter] = &[
         &[("reason", &["gone", "failing"])],
     ),
     ("ivpay_notify_errors_total", &[]),
+    ("ivpay_notify_busy_pauses_total", &[]),
     (
         "ivpay_quarantined_rows_total",
         &[("table", &["payments", "webhook_inbox"])],

@@ -60,19 +60,19 @@ async fn doctor_names_the_fix_for_each_problem_and_passes_a_healthy_deployment()
     let (passed, text) = run(dir.path(), &["doctor"], &live(&ivpay, &db, MERCHANT_KEY));
     assert!(!passed, "{text}");
     assert!(text.contains("FAIL database schema is behind"), "{text}");
-    assert!(text.contains("m0006_idempotency_payment_index"), "{text}");
+    assert!(text.contains("m0007_unannounced"), "{text}");
     assert!(text.contains("fix: run `ivpay-app migrate`"), "{text}");
 
     // Migrated, the right key: every check passes (the service is not running: a warning).
     let (migrated, text) = run(dir.path(), &["migrate"], &live(&ivpay, &db, MERCHANT_KEY));
     assert!(migrated, "{text}");
     assert!(
-        text.contains("6 migration(s) to apply: m0001_payments, ")
+        text.contains("7 migration(s) to apply: m0001_payments, ")
             && text.contains("applied m0001_payments in ")
-            && text.contains("applied m0006_idempotency_payment_index in ")
+            && text.contains("applied m0007_unannounced in ")
             && text
                 .find("applied m0001")
-                .zip(text.find("applied m0006"))
+                .zip(text.find("applied m0007"))
                 .is_some_and(|(a, b)| a < b),
         "migrate says what it applies, one line each as it goes: {text}"
     );

@@ -42,6 +42,7 @@ pub(crate) fn payment_row(p: &Payment) -> Result<payment::ActiveModel, Repositor
         check_attempts: NotSet,
         quarantined_at: NotSet,
         quarantine_reason: NotSet,
+        unannounced: NotSet,
     })
 }
 

@@ -14,6 +14,7 @@ mod m0003_recovery_quarantine;
 mod m0004_tenancy;
 mod m0005_notifications;
 mod m0006_idempotency_payment_index;
+mod m0007_unannounced;
 
 use sea_orm::{ConnectionTrait, DbBackend, DbErr};
 use sea_orm_migration::{MigrationTrait, MigratorTrait};
@@ -81,6 +82,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0004_tenancy::Migration),
             Box::new(m0005_notifications::Migration),
             Box::new(m0006_idempotency_payment_index::Migration),
+            Box::new(m0007_unannounced::Migration),
         ]
     }
 }

@@ -196,6 +196,10 @@ impl NotificationStore for SeaOrmRepository {
         Ok(done.rows_affected > 0)
     }
 
+    async fn announce_pending(&self, limit: u32) -> Result<u64, RepositoryError> {
+        self.write_out_owed(limit).await
+    }
+
     async fn claim_notifications(
         &self,
         now: Timestamp,

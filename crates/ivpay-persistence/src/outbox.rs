@@ -22,11 +22,47 @@ pub(crate) fn notice_rows(
     expected_version: u64,
     audience: &dyn NoticeAudience,
 ) -> Result<Vec<notification::ActiveModel>, RepositoryError> {
+    notice_rows_of(payment, &payment.notices_after(expected_version), audience)
+}
+
+/// What a write from `expected_version` owes the listeners of `payment`'s changes, as
+/// kept on its row until the rows are written ([`notice_rows_of`] reads it back): the
+/// types of its notices that some endpoint listens to, space-separated. `None` when it
+/// owes nothing (nobody listens, or the payment has no owner).
+pub(crate) fn owed(
+    payment: &Payment,
+    expected_version: u64,
+    audience: &dyn NoticeAudience,
+) -> Option<String> {
+    let owner = payment.owner()?;
+    let heard: Vec<&str> = payment
+        .notices_after(expected_version)
+        .into_iter()
+        .filter(|kind| !audience.endpoints_for(owner, *kind).is_empty())
+        .map(NoticeType::as_str)
+        .collect();
+    (!heard.is_empty()).then(|| heard.join(" "))
+}
+
+/// The types an [`owed`] text names, in order.
+pub(crate) fn owed_types(payment: &str, owed: &str) -> Result<Vec<NoticeType>, RepositoryError> {
+    owed.split(' ')
+        .map(|kind| NoticeType::from_str(kind).map_err(|e| corrupt("unannounced", payment, e)))
+        .collect()
+}
+
+/// The notification rows announcing `kinds` (in order) for `payment` as it is: one row per
+/// endpoint the audience names, all of one notice sharing a message id.
+pub(crate) fn notice_rows_of(
+    payment: &Payment,
+    kinds: &[NoticeType],
+    audience: &dyn NoticeAudience,
+) -> Result<Vec<notification::ActiveModel>, RepositoryError> {
     let Some(owner) = payment.owner() else {
         return Ok(Vec::new());
     };
     let mut rows = Vec::new();
-    for kind in payment.notices_after(expected_version) {
+    for &kind in kinds {
         let endpoints = audience.endpoints_for(owner, kind);
         if endpoints.is_empty() {
             continue;

@@ -27,7 +27,7 @@ use crate::convert::{
 use crate::database::Database;
 use crate::entity::{event, idempotency, inbox, notification, payment};
 use crate::error::{is_foreign_key_violation, is_unique_violation, unavailable};
-use crate::outbox::notice_rows;
+use crate::outbox::{notice_rows, notice_rows_of, owed, owed_types};
 use crate::sealed::SecretsKeys;
 
 /// Statuses a reconciler still asks IVPAY about.
@@ -111,9 +111,13 @@ impl SeaOrmRepository {
         self.secrets_keys.as_ref()
     }
 
-    /// The same repository, writing a notification for every endpoint `audience` names
-    /// with each change it announces, in the change's own transaction (the outbox). A
-    /// change nobody listens to is written exactly as without an audience.
+    /// The same repository, announcing each change to every endpoint `audience` names:
+    /// in the change's own write, either as notification rows (the outbox) or, for the
+    /// create's outcome, as the notices owed, kept on the payment's row until
+    /// [`announce_pending`] writes them out. A change nobody listens to is written exactly
+    /// as without an audience.
+    ///
+    /// [`announce_pending`]: ivpay_ports::NotificationStore::announce_pending
     #[must_use]
     pub fn with_audience(mut self, audience: Arc<dyn NoticeAudience>) -> Self {
         self.audience = audience;
@@ -143,6 +147,163 @@ impl SeaOrmRepository {
         expected_version: u64,
     ) -> Result<Vec<notification::ActiveModel>, RepositoryError> {
         notice_rows(payment, expected_version, self.audience.as_ref())
+    }
+
+    /// [`announce_pending`](ivpay_ports::NotificationStore::announce_pending): writes out, as notification rows, the notices that up to `limit` payments' last
+    /// changes still owe (kept on their rows by the writes that made the changes: see
+    /// [`SeaOrmRepository::with_audience`]), oldest change first, each with the payment as
+    /// that change left it. Answers how many payments it wrote out. The deliverer does this
+    /// before each claim; a payment whose next change comes first is written out by that
+    /// change's write instead.
+    ///
+    /// Each payment's rows go in with the clearing of what it owes, only while its row is
+    /// still at the version read, so that the rows are written once however many instances
+    /// do this at the same time. A row that does not read is quarantined and skipped.
+    ///
+    /// # Errors
+    ///
+    /// [`RepositoryError::Unavailable`].
+    pub(crate) async fn write_out_owed(&self, limit: u32) -> Result<u64, RepositoryError> {
+        if limit == 0 {
+            return Ok(0);
+        }
+        let models = payment::Entity::find()
+            .filter(payment::Column::Unannounced.is_not_null())
+            .filter(payment::Column::QuarantinedAt.is_null())
+            .order_by_asc(payment::Column::UpdatedAt)
+            .limit(u64::from(limit))
+            .all(self.reader())
+            .await
+            .map_err(unavailable)?;
+        let owing = self
+            .readable(
+                payment::Entity,
+                PAYMENT_QUARANTINE,
+                models,
+                |m| m.id.clone(),
+                |m| {
+                    let owed = m.unannounced.clone().unwrap_or_default();
+                    let kinds = owed_types(&m.id, &owed)?;
+                    let payment = Payment::try_from(m)?;
+                    let rows = notice_rows_of(&payment, &kinds, self.audience.as_ref())?;
+                    Ok((payment.id(), payment.version(), rows))
+                },
+            )
+            .await?;
+        let written = futures_util::future::join_all(
+            owing
+                .into_iter()
+                .map(|(id, version, rows)| self.write_out(id, version, rows)),
+        )
+        .await;
+        let mut count = 0;
+        for one in written {
+            count += u64::from(one?);
+        }
+        Ok(count)
+    }
+
+    /// Clears what payment `id` owes, if it is still at `version` and owes something, and
+    /// inserts `rows` (its notices, possibly none) only if it did: one statement on
+    /// PostgreSQL, one piece on the SQLite writer, else a transaction. Whether it wrote.
+    async fn write_out(
+        &self,
+        id: InternalId,
+        version: u64,
+        rows: Vec<notification::ActiveModel>,
+    ) -> Result<bool, RepositoryError> {
+        use sea_orm::QueryTrait;
+        let mut clear = clear_owed(id, version)?.into_query();
+        clear.returning_col(payment::Column::Id);
+        let backend = self.conn().get_database_backend();
+        let statements = if rows.is_empty() {
+            vec![backend.build(&clear)]
+        } else if backend == DbBackend::Postgres {
+            vec![backend.build(&then_notices(clear, &rows)?)]
+        } else {
+            let insert = notices_insert(&rows, |select| {
+                select.and_where(Expr::cust("changes() = 1"));
+            })?;
+            vec![backend.build(&clear), backend.build(&insert)]
+        };
+        if backend == DbBackend::Postgres || statements.len() == 1 {
+            let mut returned = 0;
+            for statement in statements {
+                returned += self
+                    .conn()
+                    .query_all_raw(statement)
+                    .await
+                    .map_err(unavailable)?
+                    .len();
+            }
+            // PostgreSQL's one statement returns the notices' ids; the lone clear, its row.
+            return Ok(returned == rows.len().max(1));
+        }
+        if let Some(returned) = self.conn().execute_in_one_piece(statements).await {
+            // The clear returns its one row or none; the insert every notice or none.
+            return Ok(returned.map_err(unavailable)? == 1 + rows.len() as u64);
+        }
+        let txn = self.db.begin_write().await.map_err(unavailable)?;
+        let wrote = self.announce_in(&txn, id, version).await?;
+        txn.commit().await.map_err(unavailable)?;
+        Ok(wrote)
+    }
+
+    /// In `txn`: if payment `id` is at version `expected` and its last change still owes
+    /// notices, writes them out (the rows, from the payment as stored, and the clearing).
+    /// Whether it did.
+    async fn announce_in<C: ConnectionTrait>(
+        &self,
+        txn: &C,
+        id: InternalId,
+        expected: u64,
+    ) -> Result<bool, RepositoryError> {
+        let Some(model) = payment::Entity::find_by_id(id.to_string())
+            .one(txn)
+            .await
+            .map_err(unavailable)?
+        else {
+            return Ok(false);
+        };
+        let (Some(owed), true) = (
+            model.unannounced.clone(),
+            model.version == version_to_db(expected)?,
+        ) else {
+            return Ok(false);
+        };
+        let kinds = owed_types(&model.id, &owed)?;
+        let payment = Payment::try_from(model)?;
+        let rows = notice_rows_of(&payment, &kinds, self.audience.as_ref())?;
+        let cleared = clear_owed(id, expected)?
+            .exec(txn)
+            .await
+            .map_err(unavailable)?;
+        if cleared.rows_affected != 1 {
+            return Ok(false);
+        }
+        insert_notices(txn, rows).await?;
+        Ok(true)
+    }
+
+    /// The compare-and-set of [`write_at_version`] in `txn`; if it missed, writes out what
+    /// the payment's last change still owes, if that is why ([`announce_in`]: from the row
+    /// as stored, the payment as that change left it), and tries once more (also when
+    /// another deliverer wrote it out in between).
+    ///
+    /// [`announce_in`]: SeaOrmRepository::announce_in
+    async fn write_at_version_announced<C: ConnectionTrait>(
+        &self,
+        txn: &C,
+        row: payment::ActiveModel,
+        id: InternalId,
+        expected: u64,
+        guard: Condition,
+    ) -> Result<bool, RepositoryError> {
+        if write_at_version(txn, row.clone(), id, expected, guard.clone()).await? {
+            return Ok(true);
+        }
+        self.announce_in(txn, id, expected).await?;
+        write_at_version(txn, row, id, expected, guard).await
     }
 
     /// Gives every payment without an owner (stored before payments had owners) to
@@ -324,8 +485,26 @@ fn lease_write(rows_affected: u64) -> LeaseWrite {
     }
 }
 
+/// `UPDATE payments SET unannounced = NULL` where payment `id` is at `version` and owes
+/// something: the clearing that goes with writing out what it owes.
+fn clear_owed(
+    id: InternalId,
+    version: u64,
+) -> Result<sea_orm::UpdateMany<payment::Entity>, RepositoryError> {
+    Ok(payment::Entity::update_many()
+        .col_expr(
+            payment::Column::Unannounced,
+            Expr::value(sea_orm::Value::String(None)),
+        )
+        .filter(payment::Column::Id.eq(id.to_string()))
+        .filter(payment::Column::Version.eq(version_to_db(version)?))
+        .filter(payment::Column::Unannounced.is_not_null()))
+}
+
 /// The set half of compare-and-set: writes `row` over payment `id` if its version is still
-/// `expected` and `guard` holds. Whether it did.
+/// `expected`, its last change owes no notices (see
+/// [`announce_pending`](ivpay_ports::NotificationStore::announce_pending)) and `guard`
+/// holds. Whether it did.
 async fn write_at_version<C: ConnectionTrait>(
     conn: &C,
     row: payment::ActiveModel,
@@ -337,28 +516,12 @@ async fn write_at_version<C: ConnectionTrait>(
         .set(row)
         .filter(payment::Column::Id.eq(id.to_string()))
         .filter(payment::Column::Version.eq(version_to_db(expected)?))
+        .filter(payment::Column::Unannounced.is_null())
         .filter(guard)
         .exec(conn)
         .await
         .map_err(payment_write_error)?;
     Ok(done.rows_affected == 1)
-}
-
-/// The compare-and-set of [`write_at_version`] as a statement of its own, answering the
-/// payment's id (`RETURNING id`) only if it wrote: what the notices' insert depends on.
-fn versioned_update(
-    row: payment::ActiveModel,
-    id: InternalId,
-    expected: u64,
-) -> Result<sea_orm::sea_query::UpdateStatement, RepositoryError> {
-    use sea_orm::QueryTrait;
-    let mut update = payment::Entity::update_many()
-        .set(row)
-        .filter(payment::Column::Id.eq(id.to_string()))
-        .filter(payment::Column::Version.eq(version_to_db(expected)?))
-        .into_query();
-    update.returning_col(payment::Column::Id);
-    Ok(update)
 }
 
 /// The insert of `notices` (at least one) as `INSERT .. SELECT <values> .. UNION ALL ..
@@ -432,80 +595,23 @@ where
     Ok(insert)
 }
 
-/// PostgreSQL: the compare-and-set of [`write_at_version`] and the insert of its notices as
-/// one statement ([`changed_then_notices`]): a statement is atomic, so no transaction (and
-/// none of its round trips) is needed, and a lost compare-and-set inserts nothing. Whether
-/// it wrote.
-async fn write_with_notices<C: ConnectionTrait>(
-    conn: &C,
-    row: payment::ActiveModel,
-    id: InternalId,
-    expected: u64,
-    notices: Vec<notification::ActiveModel>,
-) -> Result<bool, RepositoryError> {
-    if notices.is_empty() {
-        return write_at_version(conn, row, id, expected, Condition::all()).await;
-    }
-    let backend = conn.get_database_backend();
-    let mut inserted = 0;
-    for statement in kept::outcome_with_notices(&row, id, expected, &notices, backend)? {
-        inserted += conn
-            .query_all_raw(statement)
-            .await
-            .map_err(payment_write_error)?
-            .len();
-    }
-    Ok(inserted == notices.len())
-}
-
-/// `WITH changed AS (UPDATE .. RETURNING id) INSERT .. SELECT .. FROM changed`: the
-/// compare-and-set and the insert of its notices (at least one) as one statement.
-fn changed_then_notices(
-    row: &payment::ActiveModel,
-    id: InternalId,
-    expected: u64,
+/// `WITH changed AS (<update> RETURNING id) INSERT .. SELECT .. FROM changed`: `update`
+/// and the insert of `notices` (at least one) as one statement, the notices inserted only
+/// if the update wrote.
+fn then_notices(
+    update: sea_orm::sea_query::UpdateStatement,
     notices: &[notification::ActiveModel],
 ) -> Result<sea_orm::sea_query::WithQuery, RepositoryError> {
     use sea_orm::sea_query::{CommonTableExpression, WithClause};
 
     let changed = CommonTableExpression::new()
-        .query(versioned_update(row.clone(), id, expected)?)
+        .query(update)
         .table_name("changed")
         .to_owned();
     let insert = notices_insert(notices, |select| {
         select.from("changed");
     })?;
     Ok(insert.with(WithClause::new().cte(changed).to_owned()))
-}
-
-/// SQLite, on the held writer: the compare-and-set of [`write_at_version`] and the insert
-/// of its notices (at least one) in one transaction sent as one piece, the insert
-/// selecting its rows only `WHERE changes() = 1` (the `UPDATE` just before it changed the
-/// row; SQLite counts a statement's changes when it completes). Whether it wrote; `None`
-/// where the writer cannot run a piece (then use a transaction).
-async fn write_with_notices_in_one_piece(
-    conn: &crate::handle::Handle,
-    row: &payment::ActiveModel,
-    id: InternalId,
-    expected: u64,
-    notices: &[notification::ActiveModel],
-) -> Option<Result<bool, RepositoryError>> {
-    let statements = kept::outcome_with_notices(row, id, expected, notices, DbBackend::Sqlite);
-    let statements = match statements {
-        Ok(statements) => statements,
-        Err(e) => return Some(Err(e)),
-    };
-    let returned = conn.execute_in_one_piece(statements).await?;
-    // The update returns its one row or none; the insert every notice or none.
-    Some(match returned {
-        Ok(0) => Ok(false),
-        Ok(n) if n == 1 + notices.len() as u64 => Ok(true),
-        Ok(n) => Err(RepositoryError::Corrupt(format!(
-            "an outcome with {} notices returned {n} rows",
-            notices.len()
-        ))),
-        Err(e) => Err(payment_write_error(e)),
-    })
 }
 
 /// Writes the notification rows of a change, in one statement, inside its transaction.
@@ -549,22 +655,6 @@ impl Kept {
             None => build(),
         }
     }
-
-    /// As [`Kept::sql`], for a text whose building can fail (nothing is kept then).
-    fn try_sql<E>(
-        &self,
-        backend: DbBackend,
-        build: impl FnOnce() -> Result<String, E>,
-    ) -> Result<String, E> {
-        let Some(slot) = self.slot(backend) else {
-            return build();
-        };
-        if let Some(sql) = slot.get() {
-            return Ok(sql.clone());
-        }
-        let sql = build()?;
-        Ok(slot.get_or_init(|| sql).clone())
-    }
 }
 
 /// The create path's two writes with their SQL built once per backend and kept: a create
@@ -579,11 +669,8 @@ mod kept {
         Statement, Value,
     };
 
-    use super::{Kept, bound, changed_then_notices, notices_insert, versioned_update};
-    use crate::convert::version_to_db;
-    use crate::entity::{notification, payment};
-    use ivpay_ports::RepositoryError;
-    use sea_orm::sea_query::Expr;
+    use super::Kept;
+    use crate::entity::payment;
 
     /// What `row` sets, in the order sea-orm binds it (the columns' order).
     fn set_values(row: &payment::ActiveModel) -> Vec<Value> {
@@ -606,8 +693,9 @@ mod kept {
     }
 
     /// The compare-and-set of a write after the insert
-    /// ([`crate::convert::payment_changes`] with its schedule set): `UPDATE .. WHERE id
-    /// AND version`.
+    /// ([`crate::convert::payment_changes`] with its schedule and what it owes set):
+    /// `UPDATE .. WHERE id AND version AND unannounced IS NULL`, as
+    /// [`super::write_at_version`] without a guard.
     pub(super) fn versioned_write(
         row: &payment::ActiveModel,
         id: InternalId,
@@ -621,84 +709,13 @@ mod kept {
                 .set(row.clone())
                 .filter(payment::Column::Id.eq(id.clone()))
                 .filter(payment::Column::Version.eq(expected))
+                .filter(payment::Column::Unannounced.is_null())
                 .build(backend)
                 .sql
         });
         let mut values = set_values(row);
         values.extend([Value::from(id), Value::from(expected)]);
         Statement::from_sql_and_values(backend, sql, values)
-    }
-
-    /// Notices per change whose statements are kept (one per endpoint listening); more
-    /// are built each time.
-    const KEPT_NOTICES: usize = 4;
-
-    /// What a notice binds: every column, in the columns' order.
-    fn notice_values(n: &notification::ActiveModel) -> impl Iterator<Item = Value> + '_ {
-        notification::Column::iter().map(|c| bound(n, c))
-    }
-
-    /// The compare-and-set of [`versioned_write`] with the insert of its `notices` (at
-    /// least one), written only if it wrote: on SQLite two statements for one piece (the
-    /// update `RETURNING id`, then the insert `WHERE changes() = 1`), on PostgreSQL one
-    /// (the update in a CTE the insert selects from). Kept per backend and number of
-    /// notices, up to [`KEPT_NOTICES`].
-    pub(super) fn outcome_with_notices(
-        row: &payment::ActiveModel,
-        id: InternalId,
-        expected: u64,
-        notices: &[notification::ActiveModel],
-        backend: DbBackend,
-    ) -> Result<Vec<Statement>, RepositoryError> {
-        static UPDATE: Kept = Kept::new();
-        static NOTICES: [Kept; KEPT_NOTICES] = [const { Kept::new() }; KEPT_NOTICES];
-        let kept = notices.len().checked_sub(1).and_then(|i| NOTICES.get(i));
-        let mut update_values = set_values(row);
-        update_values.extend([
-            Value::from(id.to_string()),
-            Value::from(version_to_db(expected)?),
-        ]);
-        let notice_values = notices.iter().flat_map(notice_values);
-        match backend {
-            DbBackend::Sqlite => {
-                let update = UPDATE.try_sql(backend, || {
-                    versioned_update(row.clone(), id, expected).map(|u| backend.build(&u).sql)
-                })?;
-                let build = || {
-                    notices_insert(notices, |select| {
-                        select.and_where(Expr::cust("changes() = 1"));
-                    })
-                    .map(|i| backend.build(&i).sql)
-                };
-                let insert = match kept {
-                    Some(kept) => kept.try_sql(backend, build)?,
-                    None => build()?,
-                };
-                Ok(vec![
-                    Statement::from_sql_and_values(backend, update, update_values),
-                    Statement::from_sql_and_values(
-                        backend,
-                        insert,
-                        notice_values.collect::<Vec<_>>(),
-                    ),
-                ])
-            }
-            _ => {
-                let build = || {
-                    changed_then_notices(row, id, expected, notices).map(|s| backend.build(&s).sql)
-                };
-                let sql = match kept {
-                    Some(kept) => kept.try_sql(backend, build)?,
-                    None => build()?,
-                };
-                update_values.extend(notice_values);
-                Ok(vec![Statement::from_sql_and_values(
-                    backend,
-                    sql,
-                    update_values,
-                )])
-            }
-        }
     }
 
     #[cfg(test)]
@@ -732,62 +749,6 @@ mod kept {
             p
         }
 
-        fn notice(n: u8, payment: &Payment) -> notification::ActiveModel {
-            notification::ActiveModel {
-                id: Set(format!("0192e4f5-7c3a-7b1e-9d2a-5f6e7a8b9c{n:02}")),
-                message_id: Set(format!("msg_{n}")),
-                endpoint_id: Set(format!("ep-{n}")),
-                client_id: Set("shop".to_owned()),
-                internal_payment_id: Set(payment.id().to_string()),
-                event_type: Set("payment.created".to_owned()),
-                sequence: Set(i64::from(n)),
-                body: Set(format!("{{\"n\":{n}}}")),
-                created_at: Set(1_726_248_776 + i64::from(n)),
-                state: Set("pending".to_owned()),
-                attempts: Set(0),
-                round_attempts: Set(0),
-                next_attempt_at: Set(Some(1_726_248_776)),
-                lease_until: Set(None),
-                last_status: Set(None),
-                last_error: Set(None),
-                delivered_at: Set(None),
-            }
-        }
-
-        #[test]
-        fn kept_outcomes_with_notices_are_what_sea_query_builds() {
-            // Each count of notices twice (the kept text is built, then reused, with other
-            // values), past the counts that are kept.
-            let changed = rejected();
-            for backend in [DbBackend::Sqlite, DbBackend::Postgres] {
-                for count in 1..=KEPT_NOTICES as u8 + 1 {
-                    for (round, p) in [payment(), changed.clone()].iter().enumerate() {
-                        let offset = u8::try_from(round).expect("small") * 10;
-                        let notices: Vec<_> = (0..count).map(|n| notice(n + offset, p)).collect();
-                        let mut row = crate::convert::payment_changes(p).expect("changes");
-                        row.next_check_at = Set(Some(1_726_248_800 + i64::from(count)));
-                        let expected = 2 + u64::from(count);
-                        let kept = outcome_with_notices(&row, p.id(), expected, &notices, backend)
-                            .expect("statements");
-                        let built = if backend == DbBackend::Sqlite {
-                            let update =
-                                versioned_update(row.clone(), p.id(), expected).expect("update");
-                            let insert = notices_insert(&notices, |select| {
-                                select.and_where(Expr::cust("changes() = 1"));
-                            })
-                            .expect("insert");
-                            vec![backend.build(&update), backend.build(&insert)]
-                        } else {
-                            let one = changed_then_notices(&row, p.id(), expected, &notices)
-                                .expect("one statement");
-                            vec![backend.build(&one)]
-                        };
-                        assert_eq!(kept, built, "{backend:?}, {count} notices, round {round}");
-                    }
-                }
-            }
-        }
-
         #[test]
         fn kept_statements_are_the_ones_sea_orm_builds() {
             // Two different rows per backend: the first builds the kept text, the second
@@ -804,6 +765,9 @@ mod kept {
                     );
                     let mut changes = crate::convert::payment_changes(p).expect("changes");
                     changes.next_check_at = Set(Some(1_726_248_800));
+                    // What the write owes: nothing, then a notice (the same columns set).
+                    changes.unannounced =
+                        Set(p.notices().first().map(|kind| kind.as_str().to_owned()));
                     let expected = 3;
                     assert_eq!(
                         versioned_write(&changes, p.id(), expected, backend),
@@ -811,6 +775,7 @@ mod kept {
                             .set(changes.clone())
                             .filter(payment::Column::Id.eq(p.id().to_string()))
                             .filter(payment::Column::Version.eq(expected))
+                            .filter(payment::Column::Unannounced.is_null())
                             .build(backend),
                         "{backend:?}"
                     );
@@ -949,7 +914,10 @@ impl PaymentStore for SeaOrmRepository {
         let id = payment.id();
         let notices = self.notices(payment, expected_version)?;
         let txn = self.db.begin_write().await.map_err(unavailable)?;
-        if !write_at_version(&txn, row, id, expected_version, Condition::all()).await? {
+        if !self
+            .write_at_version_announced(&txn, row, id, expected_version, Condition::all())
+            .await?
+        {
             txn.rollback().await.map_err(unavailable)?;
             return Err(self.conflict_or_missing(id, expected_version).await?);
         }
@@ -971,47 +939,33 @@ impl PaymentStore for SeaOrmRepository {
     ) -> Result<(), RepositoryError> {
         let mut row = payment_changes(payment)?;
         row.next_check_at = Set(next_check_at.map(Timestamp::unix_seconds));
+        // The notices this change owes go on the payment's own row, in this one statement
+        // (atomic without a transaction); the deliverer writes them out as notification
+        // rows (`announce_pending`). On the create's path that is one column and, when
+        // someone listens, one index entry, instead of a row per endpoint with its indexes.
+        row.unannounced = Set(owed(payment, expected_version, self.audience.as_ref()));
         let id = payment.id();
-        let notices = self.notices(payment, expected_version)?;
-        if notices.is_empty() {
-            // Nobody listens: one statement, atomic without a transaction around it.
-            let backend = self.conn().get_database_backend();
-            let write = kept::versioned_write(&row, id, version_to_db(expected_version)?, backend);
-            let done = self
-                .conn()
-                .execute_raw(write)
-                .await
-                .map_err(payment_write_error)?;
-            return if done.rows_affected() == 1 {
-                Ok(())
-            } else {
-                Err(self.conflict_or_missing(id, expected_version).await?)
-            };
+        let backend = self.conn().get_database_backend();
+        let write = kept::versioned_write(&row, id, version_to_db(expected_version)?, backend);
+        let done = self
+            .conn()
+            .execute_raw(write)
+            .await
+            .map_err(payment_write_error)?;
+        if done.rows_affected() == 1 {
+            return Ok(());
         }
-        if self.conn().get_database_backend() == DbBackend::Postgres {
-            // One statement, atomic on its own: the compare-and-set in a CTE, the notices
-            // inserted only from the row it changed.
-            return if write_with_notices(self.conn(), row, id, expected_version, notices).await? {
-                Ok(())
-            } else {
-                Err(self.conflict_or_missing(id, expected_version).await?)
-            };
-        }
-        if let Some(written) =
-            write_with_notices_in_one_piece(self.conn(), &row, id, expected_version, &notices).await
-        {
-            return if written? {
-                Ok(())
-            } else {
-                Err(self.conflict_or_missing(id, expected_version).await?)
-            };
-        }
+        // Missed: another version, no such payment, or the last change's notices are still
+        // owed (an outcome after `unknown`, before the deliverer came by). For the last,
+        // write them out and this change in one transaction.
         let txn = self.db.begin_write().await.map_err(unavailable)?;
-        if !write_at_version(&txn, row, id, expected_version, Condition::all()).await? {
+        if !self
+            .write_at_version_announced(&txn, row, id, expected_version, Condition::all())
+            .await?
+        {
             txn.rollback().await.map_err(unavailable)?;
             return Err(self.conflict_or_missing(id, expected_version).await?);
         }
-        insert_notices(&txn, notices).await?;
         txn.commit().await.map_err(unavailable)
     }
 
@@ -1105,7 +1059,10 @@ impl PaymentStore for SeaOrmRepository {
         let not_final_or_same = Condition::any()
             .add(payment::Column::Status.is_not_in(FINAL))
             .add(payment::Column::Status.eq(payment.status().as_str()));
-        if !write_at_version(&txn, row, id, expected_version, not_final_or_same).await? {
+        if !self
+            .write_at_version_announced(&txn, row, id, expected_version, not_final_or_same)
+            .await?
+        {
             txn.rollback().await.map_err(unavailable)?;
             return Err(self.conflict_or_missing(id, expected_version).await?);
         }

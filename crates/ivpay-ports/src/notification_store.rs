@@ -4,9 +4,11 @@
 //! A change of a payment and the notices announcing it are written in one transaction:
 //! when storage saves a payment from a version whose
 //! [`Payment::notices_after`](ivpay_domain::Payment::notices_after) that version is not
-//! empty, it asks the [`NoticeAudience`] which endpoints want each one and writes one
-//! [`Notification`] per endpoint beside the change. A crash can lose neither without the
-//! other.
+//! empty, it asks the [`NoticeAudience`] which endpoints want each one and writes, beside
+//! the change, one [`Notification`] per endpoint, or what the change owes on the payment's
+//! own record, which [`NotificationStore::announce_pending`] later turns into those
+//! notifications (from the payment as the change left it). A crash can lose neither the
+//! change nor its notices without the other.
 
 use std::fmt;
 
@@ -217,6 +219,21 @@ pub trait NotificationStore: Send + Sync {
         id: &EndpointId,
         why: &Disabled,
     ) -> Result<bool, RepositoryError>;
+
+    /// Writes out as [`Notification`]s what up to `limit` payments' changes still owe
+    /// their listeners (where a store keeps that on the payment's record instead of
+    /// writing the notifications with the change), oldest change first, each exactly once
+    /// however many deliverers run it at the same time. Answers how many payments it
+    /// wrote out. A store that writes the notifications with the change owes nothing: the
+    /// default does nothing.
+    ///
+    /// # Errors
+    ///
+    /// [`RepositoryError::Unavailable`].
+    async fn announce_pending(&self, limit: u32) -> Result<u64, RepositoryError> {
+        let _ = limit;
+        Ok(0)
+    }
 
     /// Leases up to `limit` pending notifications due at `now` (and not leased, or leased
     /// only until `now` or before) to this deliverer until `until`, oldest due first, each

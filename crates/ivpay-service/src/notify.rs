@@ -62,6 +62,11 @@ where
         &self.store
     }
 
+    /// How notices are delivered.
+    pub fn config(&self) -> &NotifyConfig {
+        &self.config
+    }
+
     /// The directory of listening endpoints.
     pub fn directory(&self) -> &Arc<Directory> {
         &self.directory

@@ -47,6 +47,15 @@ pub struct NotifySettings {
     /// disabled. At least 1 s. Default 432000 s (5 days).
     #[serde(rename = "disable_after_secs", deserialize_with = "secs")]
     pub disable_after: Duration,
+    /// How many payments being created at once make the service busy; 0 for never.
+    /// While it is busy, delivery passes take at most `busy_share_percent` of the time, so
+    /// a burst of creates is not slowed by its own notices, which wait (never lost) and go
+    /// at full speed when the burst is over. Default 8.
+    pub busy_creates: usize,
+    /// The share of the time (percent) delivery passes may take while the service is
+    /// busy: 1 to 100, 100 for no pause. Default 10.
+    #[serde(deserialize_with = "percent")]
+    pub busy_share_percent: u8,
     /// `directory_refresh_secs`: how often the list of listening endpoints is read again
     /// (an endpoint added through another instance is heard from within this). At least
     /// 1 s. Default 5 s.
@@ -77,6 +86,8 @@ impl Default for NotifySettings {
             retry_schedule: ivpay_service::NotifyConfig::default_schedule(),
             disable_after: Duration::from_secs(5 * 24 * 3600),
             directory_refresh: Duration::from_secs(5),
+            busy_creates: 8,
+            busy_share_percent: 10,
             secrets_keys: None,
             endpoints: BTreeMap::new(),
         }
@@ -101,6 +112,17 @@ pub struct EndpointSettings {
     /// A note for people.
     #[serde(default)]
     pub description: Option<String>,
+}
+
+fn percent<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u8, D::Error> {
+    let n = u8::deserialize(deserializer)?;
+    if (1..=100).contains(&n) {
+        Ok(n)
+    } else {
+        Err(serde::de::Error::custom(format!(
+            "{n} is not a share in percent: 1 to 100"
+        )))
+    }
 }
 
 fn millis<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {

@@ -53,6 +53,10 @@ pub struct Model {
     pub owner_client: Option<String>,
     /// The IVPAY account it was made through.
     pub account: String,
+    /// The notices the last change owes its listeners and that are not yet notification
+    /// rows (their types, space-separated), written by the change itself; `NULL` when
+    /// none are owed. See `NotificationStore::announce_pending`.
+    pub unannounced: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

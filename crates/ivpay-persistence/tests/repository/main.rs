@@ -104,6 +104,7 @@ suite! {
         notifications::a_change_writes_one_notice_per_listening_endpoint_with_one_message_id,
         notifications::every_settled_outcome_is_announced_to_the_endpoints_that_want_it,
         notifications::a_lost_compare_and_set_writes_no_notice,
+        notifications::a_change_before_the_last_is_written_out_announces_both_as_they_were,
         notifications::concurrent_deliverers_lease_each_notification_once,
         notifications::a_deliverer_that_lost_its_lease_records_nothing,
         notifications::each_attempt_moves_its_notification_to_what_comes_next,

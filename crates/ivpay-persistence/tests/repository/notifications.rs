@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use ivpay_domain::{
     AccountId, ClientId, Disabled, Endpoint, EndpointId, EndpointSecrets, NewPayment, NoticeBody,
-    NoticeFilter, NoticeType, Payment, PaymentStatus,
+    NoticeFilter, NoticeType, Payment, PaymentStatus, Timestamp,
 };
 use ivpay_persistence::{Backend, SeaOrmRepository};
 use ivpay_ports::fakes::InMemoryRepository;
@@ -90,12 +90,26 @@ async fn created_for_other(repo: &impl PaymentStore, n: u128, created: i64) -> P
     p
 }
 
+/// A deliverer's claim: what changes still owe written out first, as the deliverer does.
+async fn claim(
+    repo: &impl NotificationStore,
+    now: Timestamp,
+    until: Timestamp,
+    limit: u32,
+) -> Result<Vec<Notification>, RepositoryError> {
+    repo.announce_pending(limit).await?;
+    repo.claim_notifications(now, until, limit).await
+}
+
 /// Every notification, newest first.
 async fn all(repo: &impl NotificationStore) -> Vec<Notification> {
     listed(repo, NotificationFilter::default()).await
 }
 
+/// The notifications `filter` selects, newest first, once what changes still owe is
+/// written out (as the deliverer does before each claim).
 async fn listed(repo: &impl NotificationStore, filter: NotificationFilter) -> Vec<Notification> {
+    repo.announce_pending(1_000).await.expect("written out");
     repo.notifications(&filter, 1_000).await.expect("listed")
 }
 
@@ -235,6 +249,82 @@ pub(crate) async fn a_change_writes_one_notice_per_listening_endpoint_with_one_m
         .is_empty(),
         "another client's endpoint hears nothing of shop's payments"
     );
+}
+
+/// A change that comes before the deliverer has written out what the change before it
+/// owes: both are announced, each with the payment as its own change left it (a create's
+/// outcome keeps its notices on the payment's row until they are written out).
+pub(crate) async fn a_change_before_the_last_is_written_out_announces_both_as_they_were(
+    repo: impl Outbox,
+) {
+    let repo = repo.heard_by(listeners(&[("shop", "ep-a", "*")]));
+    // Created, then PENDING before anything was written out.
+    let mut p = intent(1, "10.50", 100);
+    repo.insert_intent(&p, None).await.expect("stored");
+    let read = p.version();
+    p.mark_created(upstream(1, 110), at(110)).expect("settles");
+    repo.save_outcome(&p, read, Some(at(200)))
+        .await
+        .expect("stored");
+    let created = p.clone();
+    move_to(&repo, &mut p, PaymentStatus::Pending, 120).await;
+    // An outcome after an unknown one (a link), also before anything was written out.
+    let mut q = intent(2, "3.00", 100);
+    repo.insert_intent(&q, None).await.expect("stored");
+    q.mark_unknown("timed out".into(), at(101))
+        .expect("settles");
+    repo.save_outcome(&q, 1, None).await.expect("stored");
+    let unknown = q.clone();
+    let read = q.version();
+    q.mark_created(upstream(2, 105), at(130)).expect("links");
+    repo.save_outcome(&q, read, None).await.expect("stored");
+
+    let seen = |notices: Vec<Notification>| {
+        notices
+            .into_iter()
+            .map(|n| (n.kind, n.sequence, n.body, n.created_at))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        seen(about(&repo, 1).await),
+        [
+            (
+                NoticeType::Created,
+                created.version(),
+                body(NoticeType::Created, &created),
+                at(110)
+            ),
+            (
+                NoticeType::Pending,
+                p.version(),
+                body(NoticeType::Pending, &p),
+                at(120)
+            ),
+        ]
+    );
+    assert_eq!(
+        seen(about(&repo, 2).await),
+        [
+            (
+                NoticeType::Unknown,
+                unknown.version(),
+                body(NoticeType::Unknown, &unknown),
+                at(101)
+            ),
+            (
+                NoticeType::Linked,
+                q.version(),
+                body(NoticeType::Linked, &q),
+                at(130)
+            ),
+        ]
+    );
+    assert_eq!(
+        repo.announce_pending(10).await.expect("read"),
+        0,
+        "nothing is owed twice"
+    );
+    assert_eq!(all(&repo).await.len(), 4);
 }
 
 pub(crate) async fn every_settled_outcome_is_announced_to_the_endpoints_that_want_it(
@@ -440,11 +530,23 @@ pub(crate) async fn notices_cost_one_insert_and_nothing_when_nobody_listens(t: T
         .save_outcome(&p, read, Some(at(200)))
         .await
         .expect("stored");
+    assert_eq!(
+        verbs(),
+        ["UPDATE"],
+        "the outcome and what it owes: one statement, no notification row yet"
+    );
+    assert_eq!(heard.announce_pending(10).await.expect("written out"), 1);
     let expected: &[&str] = match t.db.backend() {
-        Backend::Postgres => &["WITH"],
-        Backend::Sqlite => &["BEGIN", "UPDATE", "INSERT"],
+        Backend::Postgres => &["SELECT", "WITH"],
+        Backend::Sqlite => &["SELECT", "BEGIN", "UPDATE", "INSERT"],
     };
-    assert_eq!(verbs(), expected, "both endpoints' rows in one statement");
+    assert_eq!(
+        verbs(),
+        expected,
+        "written out: the clearing and both endpoints' rows in one statement (one piece)"
+    );
+    assert_eq!(heard.announce_pending(10).await.expect("nothing owed"), 0);
+    verbs();
     move_to(&heard, &mut p, PaymentStatus::Pending, 102).await;
     assert_eq!(
         verbs(),
@@ -482,8 +584,7 @@ pub(crate) async fn concurrent_deliverers_lease_each_notification_once(repo: imp
     // Not due yet.
     created_upstream(&repo, 1_000, 5_000, None).await;
 
-    let first = repo
-        .claim_notifications(at(1_000), at(1_060), 3)
+    let first = claim(&repo, at(1_000), at(1_060), 3)
         .await
         .expect("claimed");
     let payments: Vec<_> = first.iter().map(|n| n.payment).collect();
@@ -499,8 +600,7 @@ pub(crate) async fn concurrent_deliverers_lease_each_notification_once(repo: imp
             barrier.wait().await;
             let mut mine = Vec::new();
             loop {
-                let batch = repo
-                    .claim_notifications(at(1_000), at(1_060), 3)
+                let batch = claim(&repo, at(1_000), at(1_060), 3)
                     .await
                     .expect("claimed");
                 if batch.is_empty() {
@@ -526,14 +626,13 @@ pub(crate) async fn concurrent_deliverers_lease_each_notification_once(repo: imp
     );
 
     assert!(
-        repo.claim_notifications(at(1_059), at(1_119), 100)
+        claim(&repo, at(1_059), at(1_119), 100)
             .await
             .expect("claimed")
             .is_empty(),
         "leased until 1060"
     );
-    let again = repo
-        .claim_notifications(at(1_060), at(1_120), 100)
+    let again = claim(&repo, at(1_060), at(1_120), 100)
         .await
         .expect("claimed");
     assert_eq!(
@@ -553,17 +652,11 @@ pub(crate) async fn a_deliverer_that_lost_its_lease_records_nothing(repo: impl O
     let repo = repo.heard_by(listeners(&[("shop", "ep", "*")]));
     created_upstream(&repo, 1, 100, None).await;
     created_upstream(&repo, 2, 101, None).await;
-    let slow = repo
-        .claim_notifications(at(101), at(161), 10)
-        .await
-        .expect("claimed");
+    let slow = claim(&repo, at(101), at(161), 10).await.expect("claimed");
     assert_eq!(slow.len(), 2);
     let (one, two) = (&slow[0], &slow[1]);
     // The slow deliverer's lease ends; another takes the first over.
-    let fresh = repo
-        .claim_notifications(at(161), at(221), 1)
-        .await
-        .expect("claimed");
+    let fresh = claim(&repo, at(161), at(221), 1).await.expect("claimed");
     assert_eq!(fresh.len(), 1);
     assert_eq!(fresh[0].id, one.id);
 
@@ -628,10 +721,7 @@ pub(crate) async fn each_attempt_moves_its_notification_to_what_comes_next(repo:
         ("shop", "skipped", "*"),
     ]));
     created_upstream(&repo, 1, 100, None).await;
-    let claimed = repo
-        .claim_notifications(at(100), at(160), 10)
-        .await
-        .expect("claimed");
+    let claimed = claim(&repo, at(100), at(160), 10).await.expect("claimed");
     let by: HashMap<String, Notification> = claimed
         .into_iter()
         .map(|n| (n.endpoint.to_string(), n))
@@ -698,16 +788,13 @@ pub(crate) async fn each_attempt_moves_its_notification_to_what_comes_next(repo:
         std::slice::from_ref(&first)
     );
     assert!(
-        repo.claim_notifications(at(129), at(189), 10)
+        claim(&repo, at(129), at(189), 10)
             .await
             .expect("claimed")
             .is_empty(),
         "the retry is not due yet; the others are done"
     );
-    let due = repo
-        .claim_notifications(at(130), at(190), 10)
-        .await
-        .expect("claimed");
+    let due = claim(&repo, at(130), at(190), 10).await.expect("claimed");
     assert_eq!(due.iter().map(|n| n.id).collect::<Vec<_>>(), [retry.id]);
     let second = attempt(retry, 2, 130, Some(200));
     assert_eq!(
@@ -732,7 +819,7 @@ pub(crate) async fn each_attempt_moves_its_notification_to_what_comes_next(repo:
         [first, second]
     );
     assert!(
-        repo.claim_notifications(at(100_000), at(100_060), 10)
+        claim(&repo, at(100_000), at(100_060), 10)
             .await
             .expect("claimed")
             .is_empty()
@@ -744,10 +831,7 @@ pub(crate) async fn redelivery_and_recovery_send_again_in_a_new_round(repo: impl
     for n in 1..=4u128 {
         created_upstream(&repo, n, 100 * n as i64, None).await;
     }
-    let claimed = repo
-        .claim_notifications(at(400), at(460), 100)
-        .await
-        .expect("claimed");
+    let claimed = claim(&repo, at(400), at(460), 100).await.expect("claimed");
     assert_eq!(claimed.len(), 8);
     let find = |endpoint: &str, n: u128| {
         claimed
@@ -846,10 +930,7 @@ pub(crate) async fn redelivery_and_recovery_send_again_in_a_new_round(repo: impl
         "{err:?}"
     );
 
-    let due = repo
-        .claim_notifications(at(600), at(660), 100)
-        .await
-        .expect("claimed");
+    let due = claim(&repo, at(600), at(660), 100).await.expect("claimed");
     let mut expected = [&x2, &x3, &x4, &y1];
     expected.sort_by_key(|n| (n.created_at, n.id));
     assert_eq!(
@@ -924,10 +1005,7 @@ pub(crate) async fn the_delivery_log_lists_newest_first_by_filter_and_page(repo:
 
     // Deliver the newest one.
     let newest = everything[0].clone();
-    let claimed = repo
-        .claim_notifications(at(200), at(260), 100)
-        .await
-        .expect("claimed");
+    let claimed = claim(&repo, at(200), at(260), 100).await.expect("claimed");
     let outcomes: Vec<_> = claimed
         .iter()
         .map(|n| {
@@ -1246,10 +1324,7 @@ pub(crate) async fn retention_purges_old_settled_rows_in_batches(
     for n in 1..=3u128 {
         created_upstream(&repo, n, 100 * n as i64, None).await;
     }
-    let claimed = repo
-        .claim_notifications(at(400), at(460), 100)
-        .await
-        .expect("claimed");
+    let claimed = claim(&repo, at(400), at(460), 100).await.expect("claimed");
     assert_eq!(claimed.len(), 3);
     let of = |n: u128| {
         claimed

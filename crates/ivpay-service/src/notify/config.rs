@@ -23,6 +23,12 @@ pub struct NotifyConfig {
     pub jitter_percent: u8,
     /// An endpoint whose every attempt has failed for this long is disabled.
     pub disable_after: Duration,
+    /// How many payments being created at once make the service busy; 0 for never. While
+    /// it is busy, delivery gives way to the creates ([`NotifyConfig::pause_after_full`]).
+    pub busy_creates: usize,
+    /// While busy, the share of the time (percent, 1 to 100) delivery passes may take back
+    /// to back; 100 for no pause.
+    pub busy_share_percent: u8,
 }
 
 impl NotifyConfig {
@@ -48,6 +54,20 @@ impl NotifyConfig {
     pub fn lease(&self) -> Duration {
         self.attempt_timeout + Duration::from_secs(30)
     }
+
+    /// The pause after a full pass (more may be due) that took `took`, with `creating`
+    /// payments being created: none while the service is not busy, so delivery keeps up
+    /// at once; while it is, long enough that passes take at most
+    /// [`NotifyConfig::busy_share_percent`] of the time. Taking payments comes first:
+    /// under a burst of creates the notices wait (kept, owed or due, never lost) and
+    /// delivery catches up at full speed when the burst is over.
+    pub fn pause_after_full(&self, took: Duration, creating: usize) -> Duration {
+        let share = u32::from(self.busy_share_percent.clamp(1, 100));
+        if self.busy_creates == 0 || creating < self.busy_creates || share == 100 {
+            return Duration::ZERO;
+        }
+        took * (100 - share) / share
+    }
 }
 
 impl Default for NotifyConfig {
@@ -59,6 +79,8 @@ impl Default for NotifyConfig {
             schedule: Self::default_schedule(),
             jitter_percent: 10,
             disable_after: Duration::from_secs(5 * 24 * 3600),
+            busy_creates: 8,
+            busy_share_percent: 10,
         }
     }
 }
@@ -75,5 +97,41 @@ mod tests {
         let days = total.as_secs_f64() / 86_400.0;
         assert!((2.9..3.5).contains(&days), "{days} days");
         assert_eq!(schedule[0], Duration::from_secs(5));
+    }
+
+    #[test]
+    fn delivery_gives_way_only_while_enough_payments_are_being_created() {
+        let config = NotifyConfig::default();
+        let took = Duration::from_millis(20);
+        assert_eq!(config.pause_after_full(took, 0), Duration::ZERO);
+        assert_eq!(config.pause_after_full(took, 7), Duration::ZERO, "not busy");
+        // Busy: passes take a tenth of the time, a 20 ms pass then 180 ms of pause.
+        assert_eq!(config.pause_after_full(took, 8), Duration::from_millis(180));
+        let half = NotifyConfig {
+            busy_share_percent: 50,
+            ..NotifyConfig::default()
+        };
+        assert_eq!(half.pause_after_full(took, 100), took);
+        for off in [
+            NotifyConfig {
+                busy_creates: 0,
+                ..NotifyConfig::default()
+            },
+            NotifyConfig {
+                busy_share_percent: 100,
+                ..NotifyConfig::default()
+            },
+        ] {
+            assert_eq!(off.pause_after_full(took, 1_000), Duration::ZERO);
+        }
+        let zero = NotifyConfig {
+            busy_share_percent: 0,
+            ..NotifyConfig::default()
+        };
+        assert_eq!(
+            zero.pause_after_full(took, 8),
+            took * 99,
+            "a share of 0 is read as the least, 1 %: delivery never stops"
+        );
     }
 }

@@ -57,6 +57,8 @@ where
     /// [`RepositoryError`] when storage fails; a claim not recorded runs out and the
     /// notifications are sent again later (at least once, never lost).
     pub async fn deliver_due(&self) -> Result<DeliveryReport, RepositoryError> {
+        // What changes still owe becomes notifications first, so this claim takes them.
+        self.store.announce_pending(self.config.batch).await?;
         let now = self.clock.now();
         let until = now + self.config.lease();
         let claimed = self
