@@ -1319,6 +1319,28 @@ mod tests {
     }
 
     #[test]
+    fn delivery_gives_way_by_default_and_its_share_is_a_percentage() {
+        let s = from_env(&[]).expect("loads");
+        assert_eq!((s.notify.busy_creates, s.notify.busy_share_percent), (8, 5));
+        let s = from_env(&[
+            ("IVPAY_NOTIFY__BUSY_CREATES", "0"),
+            ("IVPAY_NOTIFY__BUSY_SHARE_PERCENT", "100"),
+        ])
+        .expect("loads");
+        assert_eq!(
+            (s.notify.busy_creates, s.notify.busy_share_percent),
+            (0, 100)
+        );
+        for bad in ["0", "101"] {
+            let err = refusal(&[("IVPAY_NOTIFY__BUSY_SHARE_PERCENT", bad)]);
+            assert_eq!(
+                err,
+                format!("notify.busy_share_percent: {bad} is not a share in percent: 1 to 100")
+            );
+        }
+    }
+
+    #[test]
     fn a_rate_limit_of_zero_turns_the_limit_off() {
         let s = from_env(&[("IVPAY_SERVER__RATE_LIMIT_PER_SECOND", "0")]).expect("loads");
         assert_eq!(s.server.rate_limit_per_second, None);

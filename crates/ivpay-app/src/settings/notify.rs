@@ -53,7 +53,7 @@ pub struct NotifySettings {
     /// at full speed when the burst is over. Default 8.
     pub busy_creates: usize,
     /// The share of the time (percent) delivery passes may take while the service is
-    /// busy: 1 to 100, 100 for no pause. Default 10.
+    /// busy: 1 to 100, 100 for no pause. Default 5.
     #[serde(deserialize_with = "percent")]
     pub busy_share_percent: u8,
     /// `directory_refresh_secs`: how often the list of listening endpoints is read again
@@ -87,7 +87,7 @@ impl Default for NotifySettings {
             disable_after: Duration::from_secs(5 * 24 * 3600),
             directory_refresh: Duration::from_secs(5),
             busy_creates: 8,
-            busy_share_percent: 10,
+            busy_share_percent: 5,
             secrets_keys: None,
             endpoints: BTreeMap::new(),
         }

@@ -80,7 +80,7 @@ impl Default for NotifyConfig {
             jitter_percent: 10,
             disable_after: Duration::from_secs(5 * 24 * 3600),
             busy_creates: 8,
-            busy_share_percent: 10,
+            busy_share_percent: 5,
         }
     }
 }
@@ -105,8 +105,8 @@ mod tests {
         let took = Duration::from_millis(20);
         assert_eq!(config.pause_after_full(took, 0), Duration::ZERO);
         assert_eq!(config.pause_after_full(took, 7), Duration::ZERO, "not busy");
-        // Busy: passes take a tenth of the time, a 20 ms pass then 180 ms of pause.
-        assert_eq!(config.pause_after_full(took, 8), Duration::from_millis(180));
+        // Busy: passes take a twentieth of the time, a 20 ms pass then 380 ms of pause.
+        assert_eq!(config.pause_after_full(took, 8), Duration::from_millis(380));
         let half = NotifyConfig {
             busy_share_percent: 50,
             ..NotifyConfig::default()
