@@ -733,32 +733,43 @@ async fn deliver_loop(
 ) {
     loop {
         let started = tokio::time::Instant::now();
-        let pause = match notify.deliver_due().await {
+        let config = notify.config();
+        let (pause, giving_way) = match notify.deliver_due().await {
             Ok(report) => {
                 if report.claimed > 0 {
                     tracing::debug!(?report, "delivery pass");
                 }
                 if report.claimed >= batch as usize {
-                    let pause = notify
-                        .config()
-                        .pause_after_full(started.elapsed(), creates.len());
+                    let pause = config.pause_after_full(started.elapsed(), creates.len());
                     if !pause.is_zero() {
                         metrics::counter!("ivpay_notify_busy_pauses_total").increment(1);
                     }
-                    pause
+                    (pause, !pause.is_zero())
                 } else {
-                    interval
+                    (interval, false)
                 }
             }
             Err(e) => {
                 metrics::counter!("ivpay_notify_errors_total").increment(1);
                 tracing::warn!(error = %e, "delivery pass failed");
-                interval.max(Duration::from_secs(1))
+                (interval.max(Duration::from_secs(1)), false)
             }
         };
-        tokio::select! {
-            _ = stop.wait_for(|s| *s) => break,
-            () = tokio::time::sleep(pause) => {}
+        // A pause to give way ends early, looked at every `interval`, once the burst is
+        // over: the notices it held back then go at once.
+        let until = tokio::time::Instant::now() + pause;
+        loop {
+            let left = until.saturating_duration_since(tokio::time::Instant::now());
+            let step = if giving_way { left.min(interval) } else { left };
+            tokio::select! {
+                _ = stop.wait_for(|s| *s) => return,
+                () = tokio::time::sleep(step) => {}
+            }
+            if tokio::time::Instant::now() >= until
+                || (giving_way && !config.is_busy(creates.len()))
+            {
+                break;
+            }
         }
     }
 }

@@ -149,8 +149,9 @@ impl SeaOrmRepository {
         notice_rows(payment, expected_version, self.audience.as_ref())
     }
 
-    /// [`announce_pending`](ivpay_ports::NotificationStore::announce_pending): writes out, as notification rows, the notices that up to `limit` payments' last
-    /// changes still owe (kept on their rows by the writes that made the changes: see
+    /// [`announce_pending`](ivpay_ports::NotificationStore::announce_pending): writes out,
+    /// as notification rows, the notices that up to `limit` payments' last changes still
+    /// owe (kept on their rows by the writes that made the changes: see
     /// [`SeaOrmRepository::with_audience`]), oldest change first, each with the payment as
     /// that change left it. Answers how many payments it wrote out. The deliverer does this
     /// before each claim; a payment whose next change comes first is written out by that

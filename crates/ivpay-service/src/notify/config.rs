@@ -63,10 +63,16 @@ impl NotifyConfig {
     /// delivery catches up at full speed when the burst is over.
     pub fn pause_after_full(&self, took: Duration, creating: usize) -> Duration {
         let share = u32::from(self.busy_share_percent.clamp(1, 100));
-        if self.busy_creates == 0 || creating < self.busy_creates || share == 100 {
+        if !self.is_busy(creating) || share == 100 {
             return Duration::ZERO;
         }
         took * (100 - share) / share
+    }
+
+    /// Whether `creating` payments being created at once make the service busy
+    /// ([`NotifyConfig::busy_creates`]; never when that is 0).
+    pub fn is_busy(&self, creating: usize) -> bool {
+        self.busy_creates != 0 && creating >= self.busy_creates
     }
 }
 
@@ -105,6 +111,7 @@ mod tests {
         let took = Duration::from_millis(20);
         assert_eq!(config.pause_after_full(took, 0), Duration::ZERO);
         assert_eq!(config.pause_after_full(took, 7), Duration::ZERO, "not busy");
+        assert!(!config.is_busy(7) && config.is_busy(8));
         // Busy: passes take a twentieth of the time, a 20 ms pass then 380 ms of pause.
         assert_eq!(config.pause_after_full(took, 8), Duration::from_millis(380));
         let half = NotifyConfig {
