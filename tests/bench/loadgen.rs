@@ -16,8 +16,9 @@
 //! `IVPAY_BENCH_BIN_DIR` (default `target/release`: where `ivpay-app`, `bench-baseline`
 //! and `bench-upstream` are), `IVPAY_BENCH_BACKENDS` (`sqlite,postgres` by default: to
 //! profile one, say `sqlite`), `IVPAY_BENCH_ONLY=notify` (only ivpay's create runs without
-//! and with a notification endpoint) with `IVPAY_BENCH_NOTIFY_PAIRS=N` (that pair of runs N
-//! times on fresh databases, and the median of their ratios).
+//! and with a notification endpoint), `IVPAY_BENCH_NOTIFY_PAIRS=N` (that pair of runs N
+//! times, 3 by default, each on fresh databases, with the median of their ratios; the full
+//! run ends with them too).
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -575,6 +576,38 @@ struct Bench<'a> {
 }
 
 impl Bench<'_> {
+    /// `pairs` create runs of ivpay without a notification endpoint, each followed at once
+    /// by one with an endpoint, each run on a fresh database (the first pair on `ivpay_db`
+    /// itself if `first_on_given`), reporting each pair and the median of their ratios.
+    async fn notify_pairs(
+        &self,
+        backend: &str,
+        ivpay_db: &str,
+        pg: Option<&str>,
+        pairs: u64,
+        first_on_given: bool,
+    ) {
+        let mut ratios = Vec::new();
+        for pair in 0..pairs {
+            let ivpay_db = if pair == 0 && first_on_given {
+                ivpay_db.to_owned()
+            } else {
+                fresh_database(backend, ivpay_db, pg, pair + 1).await
+            };
+            let port = free_port();
+            let plain = Server::start(
+                ivpay_command(self.bin_dir, &ivpay_db, self.upstream, port),
+                Some(format!("http://127.0.0.1:{port}")),
+                self.http,
+            )
+            .await;
+            let plain = measure(plain, self.http, self.concurrency, self.secs, true, None).await;
+            let notify = self.notify_run(backend, &ivpay_db, pg).await;
+            ratios.extend(notify_report(backend, &plain, &notify));
+        }
+        median_report(backend, &mut ratios);
+    }
+
     /// The create run of ivpay with one notification endpoint, on a database of its own,
     /// counting what the receiver takes.
     async fn notify_run(&self, backend: &str, ivpay_db: &str, pg: Option<&str>) -> Measured {
@@ -704,6 +737,7 @@ async fn main() {
         ));
     }
     backends.retain(|(name, _, _)| wanted.contains(name));
+    let notify_pairs = env_u64("IVPAY_BENCH_NOTIFY_PAIRS", 3).max(1);
     let bench = Bench {
         bin_dir: &bin_dir,
         upstream: &upstream.1,
@@ -713,30 +747,11 @@ async fn main() {
     };
     // `IVPAY_BENCH_ONLY=notify`: only the create runs of ivpay without and with a
     // notification endpoint (a quicker loop while working on notifications).
-    // `IVPAY_BENCH_NOTIFY_PAIRS=N` runs the two N times, each pair on fresh databases, and
-    // gives the median ratio: one pair's ratio moves by about 0.1 from run to run.
     if std::env::var("IVPAY_BENCH_ONLY").is_ok_and(|v| v == "notify") {
-        let pairs = env_u64("IVPAY_BENCH_NOTIFY_PAIRS", 1).max(1);
         for (backend, _, ivpay_db) in &backends {
-            let mut ratios = Vec::new();
-            for pair in 0..pairs {
-                let ivpay_db = if pair == 0 {
-                    ivpay_db.clone()
-                } else {
-                    fresh_database(backend, ivpay_db, pg.as_deref(), pair).await
-                };
-                let port = free_port();
-                let plain = Server::start(
-                    ivpay_command(&bin_dir, &ivpay_db, &upstream.1, port),
-                    Some(format!("http://127.0.0.1:{port}")),
-                    &http,
-                )
+            bench
+                .notify_pairs(backend, ivpay_db, pg.as_deref(), notify_pairs, true)
                 .await;
-                let plain = measure(plain, &http, concurrency, secs, true, None).await;
-                let notify = bench.notify_run(backend, &ivpay_db, pg.as_deref()).await;
-                ratios.extend(notify_report(backend, &plain, &notify));
-            }
-            median_report(backend, &mut ratios);
         }
         let (mut child, _) = upstream;
         let _ = child.kill();
@@ -761,18 +776,22 @@ async fn main() {
         )
         .await;
         let ivpay = measure(ivpay, &http, concurrency, secs, false, None).await;
-        // The same create run with one notification endpoint, on a database of its own.
-        let notify = bench.notify_run(backend, ivpay_db, pg.as_deref()).await;
-        results.push((*backend, baseline, ivpay, notify));
+        results.push((*backend, baseline, ivpay));
     }
     header();
-    for (backend, baseline, ivpay, _) in &results {
+    for (backend, baseline, ivpay) in &results {
         report(backend, baseline, ivpay);
     }
     println!();
-    for (backend, baseline, ivpay, notify) in &results {
+    for (backend, baseline, ivpay) in &results {
         summary(backend, baseline, ivpay);
-        let _ = notify_report(backend, ivpay, notify);
+    }
+    // Creates without and with one notification endpoint, side by side in pairs on fresh
+    // databases (a pair's ratio moves by about 0.1, so the median of several is reported).
+    for (backend, _, ivpay_db) in &backends {
+        bench
+            .notify_pairs(backend, ivpay_db, pg.as_deref(), notify_pairs, false)
+            .await;
     }
     if pg.is_none() {
         println!("postgres: skipped (set IVPAY_BENCH_DATABASE_URL to a PostgreSQL admin URL)");
