@@ -731,8 +731,18 @@ async fn deliver_loop(
     creates: TaskTracker,
     mut stop: watch::Receiver<bool>,
 ) {
+    // The backlog's gauges, read again at most this often (two counts).
+    const BACKLOG_EVERY: Duration = Duration::from_secs(5);
+    let mut backlog_read: Option<tokio::time::Instant> = None;
     loop {
         let started = tokio::time::Instant::now();
+        if backlog_read.is_none_or(|at| at.elapsed() >= BACKLOG_EVERY) {
+            backlog_read = Some(started);
+            match notify.store().backlog().await {
+                Ok(backlog) => crate::zeroed::set_backlog(&backlog),
+                Err(e) => tracing::debug!(error = %e, "reading the notification backlog"),
+            }
+        }
         let config = notify.config();
         let (pause, giving_way) = match notify.deliver_due().await {
             Ok(report) => {

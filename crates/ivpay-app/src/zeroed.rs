@@ -201,7 +201,14 @@ pub const GAUGES: &[Counter] = &[
         "ivpay_open_payments",
         &[("age", &["under_an_hour", "under_a_day", "older"])],
     ),
+    ("ivpay_notify_backlog", &[("kind", &["owed", "pending"])]),
 ];
+
+/// Sets the notification backlog's gauges.
+pub(crate) fn set_backlog(backlog: &ivpay_ports::NoticeBacklog) {
+    metrics::gauge!("ivpay_notify_backlog", "kind" => "owed").set(backlog.owed as f64);
+    metrics::gauge!("ivpay_notify_backlog", "kind" => "pending").set(backlog.pending as f64);
+}
 
 /// Sets the gauges from a health report.
 pub(crate) fn set_health(health: &ivpay_ports::Health) {

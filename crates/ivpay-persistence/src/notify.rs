@@ -5,16 +5,16 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use ivpay_domain::{ClientId, Disabled, Endpoint, EndpointId, InternalId, Timestamp};
 use ivpay_ports::{
-    AfterAttempt, AttemptOutcome, DeliveryAttempt, DeliveryState, LeaseWrite, Notification,
-    NotificationFilter, NotificationStore, RepositoryError,
+    AfterAttempt, AttemptOutcome, DeliveryAttempt, DeliveryState, LeaseWrite, NoticeBacklog,
+    Notification, NotificationFilter, NotificationStore, RepositoryError,
 };
 use sea_orm::sea_query::{Expr, ExprTrait, Func, OnConflict, Query};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    QueryTrait, Statement,
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect, QueryTrait, Statement,
 };
 
-use crate::entity::{attempt, endpoint, notification};
+use crate::entity::{attempt, endpoint, notification, payment};
 use crate::error::{corrupt, unavailable};
 use crate::outbox::{attempt_row, endpoint_row};
 use crate::repository::{SeaOrmRepository, insert_selected};
@@ -198,6 +198,21 @@ impl NotificationStore for SeaOrmRepository {
 
     async fn announce_pending(&self, limit: u32) -> Result<u64, RepositoryError> {
         self.write_out_owed(limit).await
+    }
+
+    /// Two counts, each over a partial index (the owed payments', the due notices').
+    async fn backlog(&self) -> Result<NoticeBacklog, RepositoryError> {
+        let owed = payment::Entity::find()
+            .filter(payment::Column::Unannounced.is_not_null())
+            .count(self.reader())
+            .await
+            .map_err(unavailable)?;
+        let pending = notification::Entity::find()
+            .filter(notification::Column::State.eq(PENDING))
+            .count(self.reader())
+            .await
+            .map_err(unavailable)?;
+        Ok(NoticeBacklog { owed, pending })
     }
 
     async fn claim_notifications(

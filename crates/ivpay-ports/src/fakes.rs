@@ -42,7 +42,7 @@ use std::time::Duration;
 
 use crate::notification_store::{
     AfterAttempt, AttemptOutcome, DeliveryAttempt, DeliveryState, NoAudience, NoticeAudience,
-    Notification, NotificationFilter, NotificationStore,
+    NoticeBacklog, Notification, NotificationFilter, NotificationStore,
 };
 use crate::payment_store::{
     IdempotencyClaim, IdempotencyRecord, IntentInsert, Page, PageRequest, PaymentFilter,
@@ -752,6 +752,20 @@ impl NotificationStore for InMemoryRepository {
             writes.push(LeaseWrite::Written);
         }
         Ok(writes)
+    }
+
+    /// Nothing is ever owed here: the notifications are written with the change.
+    async fn backlog(&self) -> Result<NoticeBacklog, RepositoryError> {
+        let pending = self
+            .lock()
+            .outbox
+            .values()
+            .filter(|o| o.notification.state == DeliveryState::Pending)
+            .count();
+        Ok(NoticeBacklog {
+            owed: 0,
+            pending: pending as u64,
+        })
     }
 
     async fn notifications(

@@ -46,7 +46,7 @@ pub use gateway::{CreateRequest, Delivery, GatewayError, PaymentGateway, RemoteP
 pub use notice_sender::{NoticeSender, OutboundNotice, SendOutcome, SendReport};
 pub use notification_store::{
     AfterAttempt, AttemptOutcome, DeliveryAttempt, DeliveryState, NoAudience, NoticeAudience,
-    Notification, NotificationFilter, NotificationStore,
+    NoticeBacklog, Notification, NotificationFilter, NotificationStore,
 };
 pub use notify_use_cases::{EndpointWithSecret, NewEndpoint, NotificationUseCases, NotifyError};
 pub use payment_store::{

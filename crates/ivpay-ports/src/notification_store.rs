@@ -74,6 +74,15 @@ impl fmt::Display for DeliveryState {
     }
 }
 
+/// What waits to be delivered ([`NotificationStore::backlog`]).
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub struct NoticeBacklog {
+    /// Payments whose last change owes notices not yet written out as notifications.
+    pub owed: u64,
+    /// Notifications waiting for an attempt: due now, or retrying later.
+    pub pending: u64,
+}
+
 /// One notice for one endpoint, and how its delivery stands.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct Notification {
@@ -234,6 +243,14 @@ pub trait NotificationStore: Send + Sync {
         let _ = limit;
         Ok(0)
     }
+
+    /// What waits to be delivered: payments whose change still owes notices not yet
+    /// written out, and notifications still pending (due now or at a later retry).
+    ///
+    /// # Errors
+    ///
+    /// [`RepositoryError::Unavailable`].
+    async fn backlog(&self) -> Result<NoticeBacklog, RepositoryError>;
 
     /// Leases up to `limit` pending notifications due at `now` (and not leased, or leased
     /// only until `now` or before) to this deliverer until `until`, oldest due first, each

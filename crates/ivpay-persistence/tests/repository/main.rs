@@ -105,6 +105,7 @@ suite! {
         notifications::every_settled_outcome_is_announced_to_the_endpoints_that_want_it,
         notifications::a_lost_compare_and_set_writes_no_notice,
         notifications::a_change_before_the_last_is_written_out_announces_both_as_they_were,
+        notifications::the_backlog_counts_what_is_owed_and_what_is_pending,
         notifications::concurrent_deliverers_lease_each_notification_once,
         notifications::a_deliverer_that_lost_its_lease_records_nothing,
         notifications::each_attempt_moves_its_notification_to_what_comes_next,

@@ -13,8 +13,8 @@ use ivpay_persistence::{Backend, SeaOrmRepository};
 use ivpay_ports::fakes::InMemoryRepository;
 use ivpay_ports::{
     AfterAttempt, AttemptOutcome, DeliveryAttempt, DeliveryState, LeaseWrite, NoticeAudience,
-    Notification, NotificationFilter, NotificationStore, PaymentStore, RepositoryError, Retained,
-    RetentionStore,
+    NoticeBacklog, Notification, NotificationFilter, NotificationStore, PaymentStore,
+    RepositoryError, Retained, RetentionStore,
 };
 use tokio::sync::Barrier;
 
@@ -325,6 +325,50 @@ pub(crate) async fn a_change_before_the_last_is_written_out_announces_both_as_th
         "nothing is owed twice"
     );
     assert_eq!(all(&repo).await.len(), 4);
+}
+
+/// The backlog counts what is owed (payments whose notices are not written out yet) and
+/// what is pending (notifications waiting for an attempt); a delivered one leaves it.
+pub(crate) async fn the_backlog_counts_what_is_owed_and_what_is_pending(repo: impl Outbox) {
+    let repo = repo.heard_by(listeners(&[("shop", "ep-a", "*"), ("shop", "ep-b", "*")]));
+    assert_eq!(
+        repo.backlog().await.expect("read"),
+        NoticeBacklog::default()
+    );
+    created_upstream(&repo, 1, 100, None).await;
+    let before = repo.backlog().await.expect("read");
+    assert!(
+        [(1, 0), (0, 2)].contains(&(before.owed, before.pending)),
+        "owed by the payment (SQL), or already two rows (the fake): {before:?}"
+    );
+    let claimed = claim(&repo, at(100), at(160), 10).await.expect("claimed");
+    assert_eq!(claimed.len(), 2);
+    assert_eq!(
+        repo.backlog().await.expect("read"),
+        NoticeBacklog {
+            owed: 0,
+            pending: 2
+        },
+        "written out: two notifications, claimed but still pending"
+    );
+    let delivered = attempt(&claimed[0], 1, 101, Some(204));
+    repo.record_attempts(
+        &[outcome(
+            &claimed[0],
+            Some(delivered),
+            AfterAttempt::Delivered,
+        )],
+        at(160),
+    )
+    .await
+    .expect("recorded");
+    assert_eq!(
+        repo.backlog().await.expect("read"),
+        NoticeBacklog {
+            owed: 0,
+            pending: 1
+        }
+    );
 }
 
 pub(crate) async fn every_settled_outcome_is_announced_to_the_endpoints_that_want_it(
