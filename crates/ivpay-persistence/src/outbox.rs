@@ -26,7 +26,7 @@ pub(crate) fn notice_rows(
 }
 
 /// What a write from `expected_version` owes the listeners of `payment`'s changes, as
-/// kept on its row until the rows are written ([`notice_rows_of`] reads it back): the
+/// kept on its row until the rows are written ([`owed_types`] reads it back): the
 /// types of its notices that some endpoint listens to, space-separated. `None` when it
 /// owes nothing (nobody listens, or the payment has no owner).
 pub(crate) fn owed(

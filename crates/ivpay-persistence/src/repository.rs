@@ -183,10 +183,7 @@ impl SeaOrmRepository {
                 models,
                 |m| m.id.clone(),
                 |m| {
-                    let owed = m.unannounced.clone().unwrap_or_default();
-                    let kinds = owed_types(&m.id, &owed)?;
-                    let payment = Payment::try_from(m)?;
-                    let rows = notice_rows_of(&payment, &kinds, self.audience.as_ref())?;
+                    let (payment, rows) = self.owed_notices(m)?;
                     Ok((payment.id(), payment.version(), rows))
                 },
             )
@@ -245,51 +242,66 @@ impl SeaOrmRepository {
             return Ok(returned.map_err(unavailable)? == 1 + rows.len() as u64);
         }
         let txn = self.db.begin_write().await.map_err(unavailable)?;
-        let wrote = self.announce_in(&txn, id, version).await?;
+        let wrote = self.announce_in(&txn, id, version).await? == Some(true);
         txn.commit().await.map_err(unavailable)?;
         Ok(wrote)
     }
 
+    /// The payment `model` holds, and the notification rows of what its last change owes
+    /// (none when it owes nothing), announcing it as stored.
+    fn owed_notices(
+        &self,
+        model: payment::Model,
+    ) -> Result<(Payment, Vec<notification::ActiveModel>), RepositoryError> {
+        let kinds = match &model.unannounced {
+            Some(owed) => owed_types(&model.id, owed)?,
+            None => Vec::new(),
+        };
+        let payment = Payment::try_from(model)?;
+        let rows = notice_rows_of(&payment, &kinds, self.audience.as_ref())?;
+        Ok((payment, rows))
+    }
+
     /// In `txn`: if payment `id` is at version `expected` and its last change still owes
     /// notices, writes them out (the rows, from the payment as stored, and the clearing).
-    /// Whether it did.
+    /// `None` when the payment is not at `expected` (or gone); else whether this wrote
+    /// them out (`false`: nothing was owed, or another deliverer wrote them out first).
     async fn announce_in<C: ConnectionTrait>(
         &self,
         txn: &C,
         id: InternalId,
         expected: u64,
-    ) -> Result<bool, RepositoryError> {
+    ) -> Result<Option<bool>, RepositoryError> {
         let Some(model) = payment::Entity::find_by_id(id.to_string())
             .one(txn)
             .await
             .map_err(unavailable)?
         else {
-            return Ok(false);
+            return Ok(None);
         };
-        let (Some(owed), true) = (
-            model.unannounced.clone(),
-            model.version == version_to_db(expected)?,
-        ) else {
-            return Ok(false);
-        };
-        let kinds = owed_types(&model.id, &owed)?;
-        let payment = Payment::try_from(model)?;
-        let rows = notice_rows_of(&payment, &kinds, self.audience.as_ref())?;
+        if model.version != version_to_db(expected)? {
+            return Ok(None);
+        }
+        if model.unannounced.is_none() {
+            return Ok(Some(false));
+        }
+        let (_, rows) = self.owed_notices(model)?;
         let cleared = clear_owed(id, expected)?
             .exec(txn)
             .await
             .map_err(unavailable)?;
         if cleared.rows_affected != 1 {
-            return Ok(false);
+            return Ok(Some(false));
         }
         insert_notices(txn, rows).await?;
-        Ok(true)
+        Ok(Some(true))
     }
 
-    /// The compare-and-set of [`write_at_version`] in `txn`; if it missed, writes out what
-    /// the payment's last change still owes, if that is why ([`announce_in`]: from the row
-    /// as stored, the payment as that change left it), and tries once more (also when
-    /// another deliverer wrote it out in between).
+    /// The compare-and-set of [`write_at_version`] in `txn`; if it missed while the
+    /// payment is still at `expected`, writes out what its last change still owes
+    /// ([`announce_in`]: from the row as stored, the payment as that change left it) and
+    /// tries once more (also when another deliverer wrote it out in between). A payment
+    /// at another version is a plain miss.
     ///
     /// [`announce_in`]: SeaOrmRepository::announce_in
     async fn write_at_version_announced<C: ConnectionTrait>(
@@ -303,7 +315,9 @@ impl SeaOrmRepository {
         if write_at_version(txn, row.clone(), id, expected, guard.clone()).await? {
             return Ok(true);
         }
-        self.announce_in(txn, id, expected).await?;
+        if self.announce_in(txn, id, expected).await?.is_none() {
+            return Ok(false);
+        }
         write_at_version(txn, row, id, expected, guard).await
     }
 
